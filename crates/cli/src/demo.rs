@@ -1,0 +1,46 @@
+//! `surechat demo`: the server with a ready booking, one client and one operator.
+
+use protocol::api::ParticipantSpec;
+use protocol::Role;
+use server::{now_ms, now_s, Config};
+
+/// The demo booking's conversation id.
+pub const BOOKING: &str = "booking-1001";
+/// The demo client.
+pub const CLIENT: &str = "ana";
+/// The demo operator.
+pub const OPERATOR: &str = "olga";
+/// Lifetime of the demo tokens: 30 days.
+const TOKEN_TTL_S: u64 = 30 * 24 * 3600;
+
+/// Runs `surechat demo`.
+pub fn demo(config: Config) -> anyhow::Result<()> {
+    super::serve::init_logs(&config);
+    super::serve::runtime()?.block_on(super::serve::run(config, |state, base| async move {
+        let participants = vec![
+            ParticipantSpec { user_id: CLIENT.into(), role: Role::Client },
+            ParticipantSpec { user_id: OPERATOR.into(), role: Role::Operator },
+        ];
+        state
+            .store
+            .create_conversation(BOOKING.into(), participants, state.config.participants_max, now_ms())
+            .await?;
+        let client = state.auth.mint(CLIENT, Role::Client, now_s(), TOKEN_TTL_S);
+        let operator = state.auth.mint(OPERATOR, Role::Operator, now_s(), TOKEN_TTL_S);
+        let ws = base.replacen("http", "ws", 1) + "/v1/ws";
+        println!("surechat demo: booking {BOOKING} with client {CLIENT} and operator {OPERATOR}");
+        println!();
+        println!("client {CLIENT} token:\n  {client}");
+        println!("operator {OPERATOR} token:\n  {operator}");
+        println!();
+        println!("Connect a device: open a WebSocket to {ws} and send");
+        println!("  {{\"type\":\"hello\",\"v\":1,\"token\":\"<token>\"}}");
+        println!("Or use HTTP, e.g. as the client:");
+        println!("  curl -H 'Authorization: Bearer {client}' {base}/v1/conversations");
+        println!(
+            "  curl -H 'Authorization: Bearer {client}' -H 'Content-Type: application/json' \\\n    -d '{{\"id\":\"'$(cat /proc/sys/kernel/random/uuid)'\",\"body\":\"Hello!\"}}' {base}/v1/conversations/{BOOKING}/messages"
+        );
+        println!("Press Ctrl-C to stop.");
+        Ok(())
+    }))
+}

@@ -1,0 +1,104 @@
+//! `surechat`: one binary for the server and its tools.
+//!
+//! Run with: `cargo run --bin surechat -- demo`
+
+mod demo;
+mod serve;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use protocol::Role;
+use server::Config;
+
+#[derive(Parser)]
+#[command(name = "surechat", version, about = "Real-time chat where no message is lost, duplicated or reordered")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServerArgs),
+    /// Run the server with a ready booking, one client and one operator, and print how to connect.
+    Demo(ServerArgs),
+    /// Mint a user token (JWT, HS256) with the server's secret, for development.
+    Token(TokenArgs),
+}
+
+/// Settings shared by the commands that need the server's configuration. Flags override
+/// `SURECHAT_*` environment variables, which override the config file, which overrides defaults.
+#[derive(Args, Clone)]
+struct ServerArgs {
+    /// Address to listen on [default: 127.0.0.1:8080; env SURECHAT_LISTEN].
+    #[arg(long)]
+    listen: Option<String>,
+    /// Data directory [default: ./surechat-data (demo: ./surechat-demo-data); env SURECHAT_DATA].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// TOML config file (keys as in docs/configuration.md).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    /// User id (the `sub` claim).
+    #[arg(long)]
+    user: String,
+    /// Role: client or operator.
+    #[arg(long)]
+    role: String,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 86_400)]
+    ttl: u64,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+impl ServerArgs {
+    /// The configuration: defaults, then the file, then the environment, then flags.
+    fn load(&self, default_data: Option<&str>) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let (Some(data), None) = (default_data, &self.config) {
+            config.data = PathBuf::from(data);
+        }
+        config.apply_env(std::env::vars())?;
+        if let Some(listen) = &self.listen {
+            config.set("listen", listen)?;
+        }
+        if let Some(data) = &self.data {
+            config.data = data.clone();
+        }
+        config.validate()?;
+        config
+            .resolve_secrets()
+            .with_context(|| format!("cannot keep secrets in {}", config.data.display()))?;
+        Ok(config)
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve::serve(args.load(None)?),
+        Command::Demo(args) => demo::demo(args.load(Some("./surechat-demo-data"))?),
+        Command::Token(args) => {
+            let role = Role::parse(&args.role).context("--role must be `client` or `operator`")?;
+            protocol::ids::check_user_id(&args.user).map_err(|_| anyhow::anyhow!("invalid --user"))?;
+            let config = args.server.load(None)?;
+            let auth = server::auth::Auth::new(
+                config.jwt_secret.as_deref().expect("resolved"),
+                config.admin_key.as_deref().expect("resolved"),
+            );
+            println!("{}", auth.mint(&args.user, role, server::now_s(), args.ttl));
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! `surechat serve`: the server on SQLite, with logs, signals and graceful shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use server::store::sqlite::{SqliteOptions, SqliteStore};
+use server::{AppState, Config};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Starts logging to stderr in the configured format; `RUST_LOG` filters (default `info`).
+pub fn init_logs(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    if config.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Runs `surechat serve`.
+pub fn serve(config: Config) -> anyhow::Result<()> {
+    init_logs(&config);
+    runtime()?.block_on(run(config, |_, _| async { Ok(()) }))
+}
+
+/// The tokio runtime of the server.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")
+}
+
+/// Opens storage, binds, calls `ready` (the demo seeds its booking there), then serves until
+/// SIGTERM or SIGINT and shuts down gracefully.
+pub async fn run<F, Fut>(config: Config, ready: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Arc<AppState>, String) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let store = SqliteStore::open(&config.data, SqliteOptions { group_commit_max: config.group_commit_max })?;
+    tracing::info!(path = %store.path().display(), "storage open");
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    let shutdown = CancellationToken::new();
+    let state = AppState::new(config, Arc::new(store), shutdown.clone());
+    let base = format!("http://{address}");
+    tracing::info!(%address, "listening");
+    ready(state.clone(), base.clone()).await?;
+    // Printed on stdout, one line, for scripts and tests that start the server on port 0.
+    println!("surechat listening on {base}");
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: closing connections with 1012 after their writes");
+        shutdown.cancel();
+    });
+    server::run(listener, state).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("installing the SIGINT handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,157 @@
+//! JSON bodies of the HTTP API under `/v1`. Messages and participant cursors have the same shape
+//! over HTTP as in WebSocket frames ([`crate::frames::Message`], [`crate::frames::ParticipantState`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::frames::{Message, ParticipantState};
+use crate::{ErrorCode, Role};
+
+/// A participant to add: `{"user_id": "...", "role": "client" | "operator"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParticipantSpec {
+    /// User id.
+    pub user_id: String,
+    /// Role in the conversation.
+    pub role: Role,
+}
+
+/// `POST /v1/conversations` (admin).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateConversation {
+    /// External id, e.g. the booking id.
+    pub id: String,
+    /// Initial participants.
+    #[serde(default)]
+    pub participants: Vec<ParticipantSpec>,
+}
+
+/// A conversation as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationView {
+    /// External id.
+    pub id: String,
+    /// Epoch (see the protocol's `resync`).
+    pub epoch: u64,
+    /// Last `seq` stored.
+    pub last_seq: u64,
+    /// Creation time, in milliseconds since the Unix epoch.
+    pub created_at: u64,
+    /// Participants and their cursors.
+    pub participants: Vec<ParticipantState>,
+}
+
+/// `POST /v1/tokens` (admin).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MintToken {
+    /// The `sub` claim.
+    pub user_id: String,
+    /// The `role` claim.
+    pub role: Role,
+    /// Lifetime in seconds; defaults to one day, at most 30 days.
+    #[serde(default)]
+    pub ttl_s: Option<u64>,
+}
+
+/// Answer to `POST /v1/tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenResponse {
+    /// The JWT (HS256).
+    pub token: String,
+    /// Expiry, in seconds since the Unix epoch.
+    pub expires_at: u64,
+}
+
+/// One row of `GET /v1/conversations` (user).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationSummary {
+    /// External id.
+    pub id: String,
+    /// Epoch.
+    pub epoch: u64,
+    /// Last `seq` stored.
+    pub last_seq: u64,
+    /// The caller's role in it.
+    pub role: Role,
+    /// The caller's delivered cursor.
+    pub delivered: u64,
+    /// The caller's read cursor.
+    pub read: u64,
+    /// Messages from others after the caller's read cursor.
+    pub unread: u64,
+    /// The newest message, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_message: Option<Message>,
+}
+
+/// Answer to `GET /v1/conversations` (user).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationList {
+    /// The caller's conversations, most recently active first.
+    pub conversations: Vec<ConversationSummary>,
+}
+
+/// `POST /v1/conversations/{id}/messages` (user).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendMessage {
+    /// The message id, a UUID chosen by the caller: the idempotency key.
+    pub id: String,
+    /// The text.
+    pub body: String,
+}
+
+/// Answer to `GET /v1/conversations/{id}/messages?after=SEQ&limit=N` (user).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessagePage {
+    /// Conversation id.
+    pub conversation: String,
+    /// Epoch.
+    pub epoch: u64,
+    /// Last `seq` stored when the page was read.
+    pub last_seq: u64,
+    /// Messages with `seq > after`, ascending, at most `limit`.
+    pub messages: Vec<Message>,
+}
+
+/// `POST /v1/conversations/{id}/receipts` (user). Cursors only move forward.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ReceiptBody {
+    /// Delivered up to this `seq`.
+    #[serde(default)]
+    pub delivered: Option<u64>,
+    /// Read up to this `seq`.
+    #[serde(default)]
+    pub read: Option<u64>,
+}
+
+/// An RFC 9457 problem document (`application/problem+json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// A URI naming the problem type: `urn:surechat:error:<code>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short human summary of the problem type.
+    pub title: String,
+    /// HTTP status.
+    pub status: u16,
+    /// What was wrong with this request.
+    pub detail: String,
+    /// Stable machine-readable code.
+    pub code: ErrorCode,
+    /// For `rate_limited`: when to retry, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+}
+
+impl Problem {
+    /// A problem document for `code` with `detail`.
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        Problem {
+            kind: format!("urn:surechat:error:{}", code.as_str()),
+            title: code.title().to_owned(),
+            status: code.http_status(),
+            detail: detail.into(),
+            code,
+            retry_after_ms: None,
+        }
+    }
+}

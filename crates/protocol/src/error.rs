@@ -1,0 +1,234 @@
+//! Stable, machine-readable error codes. Every rejection over HTTP (`application/problem+json`,
+//! field `code`) and over WebSocket (`error` frame, field `code`) carries one of these. Codes are
+//! part of the public interface: add new ones, never rename.
+
+use serde::{Deserialize, Serialize};
+
+/// Every error code of the protocol and the HTTP API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// No credentials were given, or they are not of the kind the route needs.
+    Unauthorized,
+    /// The token's signature, format or claims are invalid.
+    TokenInvalid,
+    /// The token has expired: get a fresh one. Not a failure of any message.
+    TokenExpired,
+    /// The credentials are valid but do not allow this (a user token on an admin route).
+    Forbidden,
+    /// No such conversation, or the user is not one of its participants (the two look the same).
+    NotFound,
+    /// The request body is not valid JSON or lacks a required field.
+    BadRequest,
+    /// A WebSocket frame is not valid JSON or lacks a required field.
+    MalformedFrame,
+    /// A WebSocket frame has a `type` this protocol version does not know.
+    UnknownFrame,
+    /// A frame other than `hello` came before `hello`, or `hello` came twice.
+    HelloRequired,
+    /// The `hello` frame names a protocol version this server does not speak.
+    VersionUnsupported,
+    /// A message id is not a hyphenated UUID.
+    InvalidId,
+    /// A conversation id is empty, too long, or has characters outside `[A-Za-z0-9-_.:@]`.
+    InvalidConversationId,
+    /// A user id is empty, too long, or has characters outside `[A-Za-z0-9-_.:@]`.
+    InvalidUserId,
+    /// A role is not `client` or `operator`.
+    InvalidRole,
+    /// A `seq`, `after` or `limit` is not a valid number for this request.
+    InvalidCursor,
+    /// A cursor points past the last `seq` of the conversation.
+    CursorOutOfRange,
+    /// A message body is larger than the configured limit.
+    MessageTooLarge,
+    /// A message body is empty.
+    EmptyMessage,
+    /// A WebSocket frame or HTTP body is larger than the server parses.
+    FrameTooLarge,
+    /// A conversation would have more participants than the configured limit.
+    TooManyParticipants,
+    /// The user is already a participant with another role.
+    ParticipantConflict,
+    /// The message id is already used by a different message (other body, sender or conversation).
+    IdConflict,
+    /// A token's requested lifetime is zero or longer than allowed.
+    InvalidTtl,
+    /// Too many requests; retry after the time given. Transient.
+    RateLimited,
+    /// Too many simultaneous connections for this user.
+    TooManyConnections,
+    /// Storage is unreachable. Transient: retry with backoff.
+    Unavailable,
+    /// The server is shutting down. Transient: reconnect with backoff.
+    ShuttingDown,
+    /// An unexpected server error, logged on the server. Transient: retry with backoff.
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, for documentation checks and exhaustive tests.
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::Unauthorized,
+        ErrorCode::TokenInvalid,
+        ErrorCode::TokenExpired,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::BadRequest,
+        ErrorCode::MalformedFrame,
+        ErrorCode::UnknownFrame,
+        ErrorCode::HelloRequired,
+        ErrorCode::VersionUnsupported,
+        ErrorCode::InvalidId,
+        ErrorCode::InvalidConversationId,
+        ErrorCode::InvalidUserId,
+        ErrorCode::InvalidRole,
+        ErrorCode::InvalidCursor,
+        ErrorCode::CursorOutOfRange,
+        ErrorCode::MessageTooLarge,
+        ErrorCode::EmptyMessage,
+        ErrorCode::FrameTooLarge,
+        ErrorCode::TooManyParticipants,
+        ErrorCode::ParticipantConflict,
+        ErrorCode::IdConflict,
+        ErrorCode::InvalidTtl,
+        ErrorCode::RateLimited,
+        ErrorCode::TooManyConnections,
+        ErrorCode::Unavailable,
+        ErrorCode::ShuttingDown,
+        ErrorCode::Internal,
+    ];
+
+    /// The wire name, e.g. `message_too_large`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::TokenInvalid => "token_invalid",
+            ErrorCode::TokenExpired => "token_expired",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::MalformedFrame => "malformed_frame",
+            ErrorCode::UnknownFrame => "unknown_frame",
+            ErrorCode::HelloRequired => "hello_required",
+            ErrorCode::VersionUnsupported => "version_unsupported",
+            ErrorCode::InvalidId => "invalid_id",
+            ErrorCode::InvalidConversationId => "invalid_conversation_id",
+            ErrorCode::InvalidUserId => "invalid_user_id",
+            ErrorCode::InvalidRole => "invalid_role",
+            ErrorCode::InvalidCursor => "invalid_cursor",
+            ErrorCode::CursorOutOfRange => "cursor_out_of_range",
+            ErrorCode::MessageTooLarge => "message_too_large",
+            ErrorCode::EmptyMessage => "empty_message",
+            ErrorCode::FrameTooLarge => "frame_too_large",
+            ErrorCode::TooManyParticipants => "too_many_participants",
+            ErrorCode::ParticipantConflict => "participant_conflict",
+            ErrorCode::IdConflict => "id_conflict",
+            ErrorCode::InvalidTtl => "invalid_ttl",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::TooManyConnections => "too_many_connections",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status that carries this code.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::Unauthorized | ErrorCode::TokenInvalid | ErrorCode::TokenExpired => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::IdConflict
+            | ErrorCode::ParticipantConflict
+            | ErrorCode::TooManyParticipants => 409,
+            ErrorCode::MessageTooLarge | ErrorCode::FrameTooLarge => 413,
+            ErrorCode::RateLimited | ErrorCode::TooManyConnections => 429,
+            ErrorCode::Internal => 500,
+            ErrorCode::Unavailable | ErrorCode::ShuttingDown => 503,
+            ErrorCode::BadRequest
+            | ErrorCode::MalformedFrame
+            | ErrorCode::UnknownFrame
+            | ErrorCode::HelloRequired
+            | ErrorCode::VersionUnsupported
+            | ErrorCode::InvalidId
+            | ErrorCode::InvalidConversationId
+            | ErrorCode::InvalidUserId
+            | ErrorCode::InvalidRole
+            | ErrorCode::InvalidCursor
+            | ErrorCode::CursorOutOfRange
+            | ErrorCode::EmptyMessage
+            | ErrorCode::InvalidTtl => 400,
+        }
+    }
+
+    /// Whether retrying the same request unchanged can never succeed. A message rejected with a
+    /// permanent code becomes `failed`; a transient one stays in the outbox and is retried.
+    /// `token_expired` is not permanent: the device gets a fresh token and carries on.
+    pub fn is_permanent(self) -> bool {
+        !matches!(
+            self,
+            ErrorCode::TokenExpired
+                | ErrorCode::RateLimited
+                | ErrorCode::TooManyConnections
+                | ErrorCode::Unavailable
+                | ErrorCode::ShuttingDown
+                | ErrorCode::Internal
+        )
+    }
+
+    /// A short human title, used as the problem+json `title`.
+    pub fn title(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthorized => "Missing or unusable credentials",
+            ErrorCode::TokenInvalid => "Invalid token",
+            ErrorCode::TokenExpired => "Token expired",
+            ErrorCode::Forbidden => "Not allowed",
+            ErrorCode::NotFound => "Not found",
+            ErrorCode::BadRequest => "Bad request",
+            ErrorCode::MalformedFrame => "Malformed frame",
+            ErrorCode::UnknownFrame => "Unknown frame type",
+            ErrorCode::HelloRequired => "Expected exactly one hello first",
+            ErrorCode::VersionUnsupported => "Unsupported protocol version",
+            ErrorCode::InvalidId => "Invalid message id",
+            ErrorCode::InvalidConversationId => "Invalid conversation id",
+            ErrorCode::InvalidUserId => "Invalid user id",
+            ErrorCode::InvalidRole => "Invalid role",
+            ErrorCode::InvalidCursor => "Invalid cursor or limit",
+            ErrorCode::CursorOutOfRange => "Cursor out of range",
+            ErrorCode::MessageTooLarge => "Message too large",
+            ErrorCode::EmptyMessage => "Empty message",
+            ErrorCode::FrameTooLarge => "Frame too large",
+            ErrorCode::TooManyParticipants => "Too many participants",
+            ErrorCode::ParticipantConflict => "Participant has another role",
+            ErrorCode::IdConflict => "Message id already used",
+            ErrorCode::InvalidTtl => "Invalid token lifetime",
+            ErrorCode::RateLimited => "Rate limited",
+            ErrorCode::TooManyConnections => "Too many connections",
+            ErrorCode::Unavailable => "Storage unavailable",
+            ErrorCode::ShuttingDown => "Server shutting down",
+            ErrorCode::Internal => "Internal error",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_match_serde() {
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_string(code).unwrap();
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            let back: ErrorCode = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, *code);
+        }
+    }
+}

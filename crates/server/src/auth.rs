@@ -1,0 +1,131 @@
+//! Authentication: user tokens are JWTs signed with HS256 and a shared secret, so the integrator's
+//! backend can mint them itself; admin requests carry the admin key. Both comparisons are constant
+//! time.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use protocol::{ErrorCode, Role};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The claims of a user token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// User id.
+    pub sub: String,
+    /// Role.
+    pub role: Role,
+    /// Expiry, seconds since the Unix epoch.
+    pub exp: u64,
+    /// Issued at, seconds since the Unix epoch.
+    #[serde(default)]
+    pub iat: u64,
+}
+
+/// Signs and verifies tokens, and checks the admin key.
+#[derive(Clone)]
+pub struct Auth {
+    secret: Vec<u8>,
+    admin_key: Vec<u8>,
+}
+
+impl Auth {
+    /// An authenticator with the JWT secret and the admin key.
+    pub fn new(jwt_secret: &str, admin_key: &str) -> Self {
+        Auth { secret: jwt_secret.as_bytes().to_vec(), admin_key: admin_key.as_bytes().to_vec() }
+    }
+
+    /// Mints a token for `user_id` with `role`, valid for `ttl_s` seconds from `now_s`.
+    pub fn mint(&self, user_id: &str, role: Role, now_s: u64, ttl_s: u64) -> String {
+        mint_token(&self.secret, &Claims { sub: user_id.to_owned(), role, exp: now_s + ttl_s, iat: now_s })
+    }
+
+    /// Verifies a token at time `now_s`.
+    pub fn verify(&self, token: &str, now_s: u64) -> Result<Claims, ErrorCode> {
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(ErrorCode::TokenInvalid);
+        };
+        let signing_input = &token[..header.len() + 1 + payload.len()];
+        let header: serde_json::Value = decode_part(header)?;
+        if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
+            return Err(ErrorCode::TokenInvalid);
+        }
+        let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| ErrorCode::TokenInvalid)?;
+        let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes any key size");
+        mac.update(signing_input.as_bytes());
+        mac.verify_slice(&signature).map_err(|_| ErrorCode::TokenInvalid)?;
+        let claims: Claims = decode_part(payload)?;
+        protocol::ids::check_user_id(&claims.sub).map_err(|_| ErrorCode::TokenInvalid)?;
+        if claims.exp <= now_s {
+            return Err(ErrorCode::TokenExpired);
+        }
+        Ok(claims)
+    }
+
+    /// Whether `key` is the admin key (constant time).
+    pub fn is_admin_key(&self, key: &str) -> bool {
+        let mut a = HmacSha256::new_from_slice(b"surechat-admin-key-compare").expect("any key size");
+        a.update(&self.admin_key);
+        let expected = a.finalize().into_bytes();
+        let mut b = HmacSha256::new_from_slice(b"surechat-admin-key-compare").expect("any key size");
+        b.update(key.as_bytes());
+        b.verify_slice(&expected).is_ok()
+    }
+}
+
+/// Signs claims into an HS256 JWT.
+pub fn mint_token(secret: &[u8], claims: &Claims) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialise"));
+    let signing_input = format!("{header}.{payload}");
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key size");
+    mac.update(signing_input.as_bytes());
+    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    format!("{signing_input}.{signature}")
+}
+
+fn decode_part<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, ErrorCode> {
+    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| ErrorCode::TokenInvalid)?;
+    serde_json::from_slice(&bytes).map_err(|_| ErrorCode::TokenInvalid)
+}
+
+/// `n` random bytes as lowercase hex.
+pub fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_fail_clearly() {
+        let auth = Auth::new("0123456789abcdef0123456789abcdef", "admin-key-0123456789");
+        let token = auth.mint("ana", Role::Client, 1_000, 60);
+        let claims = auth.verify(&token, 1_030).unwrap();
+        assert_eq!((claims.sub.as_str(), claims.role, claims.exp), ("ana", Role::Client, 1_060));
+        assert_eq!(auth.verify(&token, 1_060), Err(ErrorCode::TokenExpired));
+        let other = Auth::new("another-secret-another-secret-xxxx", "k");
+        assert_eq!(other.verify(&token, 1_030), Err(ErrorCode::TokenInvalid));
+        let mut tampered = token.clone();
+        tampered.insert(tampered.len() - 2, 'A');
+        assert_eq!(auth.verify(&tampered, 1_030), Err(ErrorCode::TokenInvalid));
+        assert_eq!(auth.verify("a.b", 1_030), Err(ErrorCode::TokenInvalid));
+        let none_alg = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#),
+            token.split('.').nth(1).unwrap()
+        );
+        assert_eq!(auth.verify(&none_alg, 1_030), Err(ErrorCode::TokenInvalid));
+        assert!(auth.is_admin_key("admin-key-0123456789"));
+        assert!(!auth.is_admin_key("admin-key-012345678"));
+    }
+}

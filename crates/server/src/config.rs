@@ -1,0 +1,301 @@
+//! Server configuration: one typed struct with documented defaults and units. Sources, later
+//! overriding earlier: defaults, the TOML file given by `--config`, `SURECHAT_*` environment
+//! variables, command-line flags. [`Config::validate`] runs at start and names the bad key.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use protocol::limits;
+use serde::Deserialize;
+
+/// Every setting of `surechat serve`. Field names are the TOML keys; the environment variable of
+/// each is `SURECHAT_` followed by the key in upper case (e.g. `SURECHAT_MESSAGE_BYTES_MAX`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Directory of the SQLite database and generated secrets. Default `./surechat-data`.
+    pub data: PathBuf,
+    /// Admin API key (`Authorization: Bearer <key>`). Default: generated at first start and kept
+    /// in `<data>/admin-key`.
+    pub admin_key: Option<String>,
+    /// Shared secret for HS256 user tokens, at least 32 bytes. Default: generated at first start
+    /// and kept in `<data>/jwt-secret`.
+    pub jwt_secret: Option<String>,
+    /// Largest message body, in bytes. Default 16384.
+    pub message_bytes_max: usize,
+    /// Most participants per conversation. Default 32.
+    pub participants_max: usize,
+    /// Sustained `send` rate per connection, per second. Default 100.
+    pub sends_per_second_max: u32,
+    /// Burst of sends above the sustained rate. Default 200.
+    pub sends_burst_max: u32,
+    /// Most simultaneous connections per user. Default 100.
+    pub connections_per_user_max: usize,
+    /// Interval of server pings, in milliseconds. Default 25000.
+    pub heartbeat_interval_ms: u64,
+    /// Silence beyond the interval before a connection is dead, in milliseconds. Default 10000.
+    pub heartbeat_grace_ms: u64,
+    /// Notices queued per connection before it is cut off as lagging. Default 1024.
+    pub connection_queue_frames: usize,
+    /// Unacknowledged sends one connection may have in flight before the server stops reading
+    /// from it (backpressure). Default 256.
+    pub connection_inflight_max: usize,
+    /// Most writes per storage transaction (group commit). Default 1024.
+    pub group_commit_max: usize,
+    /// Log format: `text` or `json`. Default `text`.
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data: PathBuf::from("./surechat-data"),
+            admin_key: None,
+            jwt_secret: None,
+            message_bytes_max: limits::MESSAGE_BYTES_MAX,
+            participants_max: limits::PARTICIPANTS_MAX,
+            sends_per_second_max: limits::SENDS_PER_SECOND_MAX,
+            sends_burst_max: limits::SENDS_BURST_MAX,
+            connections_per_user_max: limits::CONNECTIONS_PER_USER_MAX,
+            heartbeat_interval_ms: limits::HEARTBEAT_INTERVAL_MS,
+            heartbeat_grace_ms: limits::HEARTBEAT_GRACE_MS,
+            connection_queue_frames: limits::CONNECTION_QUEUE_FRAMES,
+            connection_inflight_max: 256,
+            group_commit_max: 1024,
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// A configuration error, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this struct (unknown keys are errors).
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, which names the key.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid value for `{key}`: {message}")]
+    Invalid {
+        /// The key (TOML name; the env var is `SURECHAT_<KEY>`).
+        key: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+/// The keys that may be set from the environment, as `SURECHAT_<KEY>`.
+pub const ENV_KEYS: &[&str] = &[
+    "listen",
+    "data",
+    "admin_key",
+    "jwt_secret",
+    "message_bytes_max",
+    "participants_max",
+    "sends_per_second_max",
+    "sends_burst_max",
+    "connections_per_user_max",
+    "heartbeat_interval_ms",
+    "heartbeat_grace_ms",
+    "connection_queue_frames",
+    "connection_inflight_max",
+    "group_commit_max",
+    "log_format",
+];
+
+impl Config {
+    /// Reads a TOML file over the defaults.
+    pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        toml::from_str(&text)
+            .map_err(|err| ConfigError::Parse { path: path.to_owned(), message: err.to_string() })
+    }
+
+    /// Applies `SURECHAT_*` variables from `vars` (usually `std::env::vars()`).
+    pub fn apply_env(
+        &mut self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(), ConfigError> {
+        for (name, value) in vars {
+            let Some(key) = name.strip_prefix("SURECHAT_") else { continue };
+            let key = key.to_ascii_lowercase();
+            if let Some(known) = ENV_KEYS.iter().find(|k| **k == key) {
+                self.set(known, &value)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets one key from its text form.
+    pub fn set(&mut self, key: &'static str, value: &str) -> Result<(), ConfigError> {
+        fn num<T: std::str::FromStr>(key: &'static str, value: &str) -> Result<T, ConfigError> {
+            value.trim().parse().map_err(|_| ConfigError::Invalid {
+                key,
+                message: format!("`{value}` is not a valid number"),
+            })
+        }
+        match key {
+            "listen" => {
+                self.listen = value.parse().map_err(|_| ConfigError::Invalid {
+                    key,
+                    message: format!("`{value}` is not an address like 127.0.0.1:8080"),
+                })?
+            }
+            "data" => self.data = PathBuf::from(value),
+            "admin_key" => self.admin_key = Some(value.to_owned()),
+            "jwt_secret" => self.jwt_secret = Some(value.to_owned()),
+            "message_bytes_max" => self.message_bytes_max = num(key, value)?,
+            "participants_max" => self.participants_max = num(key, value)?,
+            "sends_per_second_max" => self.sends_per_second_max = num(key, value)?,
+            "sends_burst_max" => self.sends_burst_max = num(key, value)?,
+            "connections_per_user_max" => self.connections_per_user_max = num(key, value)?,
+            "heartbeat_interval_ms" => self.heartbeat_interval_ms = num(key, value)?,
+            "heartbeat_grace_ms" => self.heartbeat_grace_ms = num(key, value)?,
+            "connection_queue_frames" => self.connection_queue_frames = num(key, value)?,
+            "connection_inflight_max" => self.connection_inflight_max = num(key, value)?,
+            "group_commit_max" => self.group_commit_max = num(key, value)?,
+            "log_format" => self.log_format = value.to_owned(),
+            _ => return Err(ConfigError::Invalid { key, message: "unknown key".into() }),
+        }
+        Ok(())
+    }
+
+    /// Checks every value; the error names the first bad key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+        if self.message_bytes_max == 0 || self.message_bytes_max > limits::MESSAGE_BYTES_CEILING {
+            return invalid(
+                "message_bytes_max",
+                format!("must be between 1 and {}", limits::MESSAGE_BYTES_CEILING),
+            );
+        }
+        if self.participants_max < 2 {
+            return invalid("participants_max", "must be at least 2".into());
+        }
+        if self.sends_per_second_max == 0 {
+            return invalid("sends_per_second_max", "must be at least 1".into());
+        }
+        if self.sends_burst_max < self.sends_per_second_max {
+            return invalid("sends_burst_max", "must be at least sends_per_second_max".into());
+        }
+        if self.connections_per_user_max == 0 {
+            return invalid("connections_per_user_max", "must be at least 1".into());
+        }
+        if self.heartbeat_interval_ms < 100 {
+            return invalid("heartbeat_interval_ms", "must be at least 100".into());
+        }
+        if self.connection_queue_frames < 16 {
+            return invalid("connection_queue_frames", "must be at least 16".into());
+        }
+        if self.connection_inflight_max == 0 {
+            return invalid("connection_inflight_max", "must be at least 1".into());
+        }
+        if self.group_commit_max == 0 {
+            return invalid("group_commit_max", "must be at least 1".into());
+        }
+        if let Some(secret) = &self.jwt_secret {
+            if secret.len() < 32 {
+                return invalid("jwt_secret", "must be at least 32 bytes".into());
+            }
+        }
+        if let Some(key) = &self.admin_key {
+            if key.len() < 16 {
+                return invalid("admin_key", "must be at least 16 bytes".into());
+            }
+        }
+        if self.log_format != "text" && self.log_format != "json" {
+            return invalid("log_format", "must be `text` or `json`".into());
+        }
+        Ok(())
+    }
+
+    /// The admin key and JWT secret: configured, or read from (or generated into) the data
+    /// directory so they survive restarts and `surechat token` can find the secret.
+    pub fn resolve_secrets(&mut self) -> std::io::Result<()> {
+        if self.admin_key.is_none() {
+            self.admin_key = Some(stored_secret(&self.data.join("admin-key"))?);
+        }
+        if self.jwt_secret.is_none() {
+            self.jwt_secret = Some(stored_secret(&self.data.join("jwt-secret"))?);
+        }
+        Ok(())
+    }
+}
+
+/// Reads a secret file, creating it with 32 random bytes (hex) and mode 0600 if absent.
+fn stored_secret(path: &std::path::Path) -> std::io::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_owned()),
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err),
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let secret = crate::auth::random_hex(32);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(mut file) => {
+            std::io::Write::write_all(&mut file, secret.as_bytes())?;
+            file.sync_all()?;
+            Ok(secret)
+        }
+        // Another process created it first: use theirs.
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            Ok(std::fs::read_to_string(path)?.trim().to_owned())
+        }
+        Err(err) => Err(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_env_and_validation_name_the_key() {
+        let dir = std::env::temp_dir().join(format!("surechat-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\nmesage_bytes_max = 3\n").unwrap();
+        let err = Config::from_file(&file).unwrap_err().to_string();
+        assert!(err.contains("mesage_bytes_max"), "{err}");
+
+        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\nmessage_bytes_max = 100\n").unwrap();
+        let mut config = Config::from_file(&file).unwrap();
+        assert_eq!(config.listen.port(), 9999);
+        assert_eq!(config.message_bytes_max, 100);
+        config
+            .apply_env([("SURECHAT_MESSAGE_BYTES_MAX".into(), "2048".into())])
+            .unwrap();
+        assert_eq!(config.message_bytes_max, 2048);
+        let err = config
+            .apply_env([("SURECHAT_HEARTBEAT_INTERVAL_MS".into(), "soon".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("heartbeat_interval_ms"), "{err}");
+        config.message_bytes_max = 10 * 1024 * 1024;
+        assert!(config.validate().unwrap_err().to_string().contains("message_bytes_max"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,23 @@
+//! The WebSocket gateway at `/v1/ws`: one task per connection, each one visible loop over a closed
+//! set of inputs (frames from the device, notices from the hub, finished storage writes, timers,
+//! shutdown). See [`connection`] for the loop and `docs/protocol.md` for the frames.
+
+pub mod connection;
+mod limiter;
+
+use std::sync::Arc;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::State;
+use axum::response::Response;
+use protocol::limits::TRANSPORT_BYTES_MAX;
+
+use crate::AppState;
+
+/// `GET /v1/ws`: upgrades to a WebSocket and runs the connection until it closes.
+pub async fn upgrade(State(app): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
+    let tracker = app.connections.clone();
+    ws.max_message_size(TRANSPORT_BYTES_MAX)
+        .max_frame_size(TRANSPORT_BYTES_MAX)
+        .on_upgrade(move |socket| tracker.track_future(connection::run(socket, app)))
+}

@@ -1,0 +1,290 @@
+//! The HTTP API under `/v1` (JSON; errors as `application/problem+json`), health, readiness and
+//! metrics. Admin routes take `Authorization: Bearer <admin key>`, user routes a user token. A user
+//! sees only conversations they take part in; any other answers exactly like a missing one (404).
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use protocol::api::{
+    ConversationList, CreateConversation, MessagePage, MintToken, ParticipantSpec, ReceiptBody,
+    SendMessage, TokenResponse,
+};
+use protocol::ids::{check_conversation_id, check_user_id};
+use protocol::limits::{FRAME_BYTES_MAX, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, TOKEN_TTL_S_MAX};
+use protocol::ErrorCode;
+use serde::de::DeserializeOwned;
+
+use crate::auth::Claims;
+use crate::error::ApiError;
+use crate::store::{AppendRequest, ReceiptRequest};
+use crate::{now_ms, now_s, AppState};
+
+/// Default lifetime of a token minted by `POST /v1/tokens`, in seconds (one day).
+const TOKEN_TTL_S_DEFAULT: u64 = 24 * 3600;
+
+/// The routes of the HTTP API (the WebSocket route is added by [`crate::app`]).
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/v1/tokens", post(mint_token))
+        .route("/v1/conversations", post(create_conversation).get(my_conversations))
+        .route("/v1/conversations/{id}", get(conversation))
+        .route("/v1/conversations/{id}/participants", post(add_participant))
+        .route("/v1/conversations/{id}/participants/{user_id}", delete(remove_participant))
+        .route("/v1/conversations/{id}/messages", post(send_message).get(messages))
+        .route("/v1/conversations/{id}/receipts", post(receipts))
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
+}
+
+/// The caller of an admin route.
+pub struct Admin;
+
+/// The caller of a user route.
+pub struct User(pub Claims);
+
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "missing `Authorization: Bearer …` header"))?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the Authorization header must be `Bearer <token>`"))
+}
+
+impl FromRequestParts<Arc<AppState>> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<AppState>) -> Result<Self, ApiError> {
+        let key = bearer(parts)?;
+        if app.auth.is_admin_key(key) {
+            return Ok(Admin);
+        }
+        if app.auth.verify(key, now_s()).is_ok() {
+            return Err(ApiError::new(ErrorCode::Forbidden, "this route needs the admin key, not a user token"));
+        }
+        Err(ApiError::new(ErrorCode::Unauthorized, "invalid admin key"))
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for User {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<AppState>) -> Result<Self, ApiError> {
+        let token = bearer(parts)?;
+        app.auth.verify(token, now_s()).map(User).map_err(ApiError::from)
+    }
+}
+
+/// A JSON body whose rejections are problem documents with our codes.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _: &Arc<AppState>) -> Result<Self, ApiError> {
+        let bytes = axum::body::to_bytes(request.into_body(), FRAME_BYTES_MAX).await.map_err(|_| {
+            ApiError::new(ErrorCode::FrameTooLarge, format!("request body is over the limit of {FRAME_BYTES_MAX} bytes"))
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(Body)
+            .map_err(|err| ApiError::new(ErrorCode::BadRequest, format!("invalid JSON body: {err}")))
+    }
+}
+
+fn conversation_id(id: &str) -> Result<(), ApiError> {
+    check_conversation_id(id).map_err(|code| ApiError::new(code, format!("invalid conversation id `{}`", crate::validate::truncate(id))))
+}
+
+/// Fails with 404 unless the user is a participant.
+async fn require_participant(app: &AppState, conversation: &str, user: &Claims) -> Result<(), ApiError> {
+    conversation_id(conversation)?;
+    match app.store.participant(conversation.to_owned(), user.sub.clone()).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found()),
+    }
+}
+
+async fn readyz(State(app): State<Arc<AppState>>) -> Result<&'static str, ApiError> {
+    if app.shutdown.is_cancelled() {
+        return Err(ApiError::new(ErrorCode::ShuttingDown, "the server is shutting down"));
+    }
+    app.store.health().await?;
+    Ok("ready\n")
+}
+
+async fn metrics(State(app): State<Arc<AppState>>) -> Response {
+    let text = app.metrics.render();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+async fn mint_token(State(app): State<Arc<AppState>>, _: Admin, Body(body): Body<MintToken>) -> Result<Json<TokenResponse>, ApiError> {
+    check_user_id(&body.user_id).map_err(|code| ApiError::new(code, "invalid user id"))?;
+    let ttl_s = body.ttl_s.unwrap_or(TOKEN_TTL_S_DEFAULT);
+    if ttl_s == 0 || ttl_s > TOKEN_TTL_S_MAX {
+        return Err(ApiError::new(ErrorCode::InvalidTtl, format!("ttl_s must be between 1 and {TOKEN_TTL_S_MAX}")));
+    }
+    let now = now_s();
+    let token = app.auth.mint(&body.user_id, body.role, now, ttl_s);
+    Ok(Json(TokenResponse { token, expires_at: now + ttl_s }))
+}
+
+fn check_participants(participants: &[ParticipantSpec]) -> Result<(), ApiError> {
+    for p in participants {
+        check_user_id(&p.user_id).map_err(|code| ApiError::new(code, format!("invalid user id `{}`", crate::validate::truncate(&p.user_id))))?;
+    }
+    Ok(())
+}
+
+async fn create_conversation(
+    State(app): State<Arc<AppState>>,
+    _: Admin,
+    Body(body): Body<CreateConversation>,
+) -> Result<Response, ApiError> {
+    conversation_id(&body.id)?;
+    check_participants(&body.participants)?;
+    let (view, created) = app
+        .store
+        .create_conversation(body.id, body.participants, app.config.participants_max, now_ms())
+        .await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(view)).into_response())
+}
+
+async fn conversation(State(app): State<Arc<AppState>>, Path(id): Path<String>, parts: Parts) -> Result<Response, ApiError> {
+    conversation_id(&id)?;
+    let mut parts = parts;
+    if Admin::from_request_parts(&mut parts, &app).await.is_err() {
+        let User(claims) = User::from_request_parts(&mut parts, &app).await?;
+        require_participant(&app, &id, &claims).await?;
+    }
+    match app.store.conversation(id).await? {
+        Some(view) => Ok(Json(view).into_response()),
+        None => Err(ApiError::not_found()),
+    }
+}
+
+async fn add_participant(
+    State(app): State<Arc<AppState>>,
+    _: Admin,
+    Path(id): Path<String>,
+    Body(spec): Body<ParticipantSpec>,
+) -> Result<Response, ApiError> {
+    conversation_id(&id)?;
+    check_participants(std::slice::from_ref(&spec))?;
+    let added = app.store.add_participant(id.clone(), spec, app.config.participants_max, now_ms()).await?;
+    let view = app.store.conversation(id).await?.ok_or_else(ApiError::not_found)?;
+    let status = if added { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(view)).into_response())
+}
+
+async fn remove_participant(
+    State(app): State<Arc<AppState>>,
+    _: Admin,
+    Path((id, user_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    conversation_id(&id)?;
+    if app.store.remove_participant(id, user_id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(ErrorCode::NotFound, "no such participant"))
+    }
+}
+
+async fn my_conversations(State(app): State<Arc<AppState>>, User(claims): User) -> Result<Json<ConversationList>, ApiError> {
+    let conversations = app.store.conversations_of(claims.sub).await?;
+    Ok(Json(ConversationList { conversations }))
+}
+
+async fn send_message(
+    State(app): State<Arc<AppState>>,
+    User(claims): User,
+    Path(conversation): Path<String>,
+    Body(body): Body<SendMessage>,
+) -> Result<Response, ApiError> {
+    let id = crate::validate::message(&app.config, &body.id, &conversation, &body.body)
+        .map_err(|(code, detail)| ApiError::new(code, detail))?;
+    let started = std::time::Instant::now();
+    let result = app
+        .store
+        .append(AppendRequest { conversation, id, sender: claims.sub, body: body.body, ts: now_ms() })
+        .await;
+    let appended = match result {
+        Ok(appended) => appended,
+        Err(err) => {
+            app.metrics.ack(err.code().as_str());
+            return Err(err.into());
+        }
+    };
+    app.metrics.send_to_ack(started.elapsed());
+    let status = if appended.created {
+        app.metrics.messages_stored.fetch_add(1, Ordering::Relaxed);
+        app.metrics.ack("stored");
+        StatusCode::CREATED
+    } else {
+        app.metrics.ack("duplicate");
+        StatusCode::OK
+    };
+    Ok((status, Json((*appended.message).clone())).into_response())
+}
+
+fn cursor_param(query: &HashMap<String, String>, name: &str, default: u64) -> Result<u64, ApiError> {
+    match query.get(name) {
+        None => Ok(default),
+        Some(text) => text
+            .parse::<u64>()
+            .map_err(|_| ApiError::new(ErrorCode::InvalidCursor, format!("`{name}` must be a non-negative integer, not `{}`", crate::validate::truncate(text)))),
+    }
+}
+
+async fn messages(
+    State(app): State<Arc<AppState>>,
+    User(claims): User,
+    Path(conversation): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<MessagePage>, ApiError> {
+    let after = cursor_param(&query, "after", 0)?;
+    let limit = cursor_param(&query, "limit", PAGE_LIMIT_DEFAULT as u64)?;
+    if limit == 0 || limit > PAGE_LIMIT_MAX as u64 {
+        return Err(ApiError::new(ErrorCode::InvalidCursor, format!("`limit` must be between 1 and {PAGE_LIMIT_MAX}")));
+    }
+    require_participant(&app, &conversation, &claims).await?;
+    let view = app.store.conversation(conversation.clone()).await?.ok_or_else(ApiError::not_found)?;
+    if after > view.last_seq {
+        return Err(ApiError::new(
+            ErrorCode::CursorOutOfRange,
+            format!("`after` is {after} but the last seq is {}", view.last_seq),
+        ));
+    }
+    let messages = app.store.messages_since(conversation.clone(), after, limit as u32).await?;
+    Ok(Json(MessagePage { conversation, epoch: view.epoch, last_seq: view.last_seq, messages }))
+}
+
+async fn receipts(
+    State(app): State<Arc<AppState>>,
+    User(claims): User,
+    Path(conversation): Path<String>,
+    Body(body): Body<ReceiptBody>,
+) -> Result<Response, ApiError> {
+    conversation_id(&conversation)?;
+    let outcome = app
+        .store
+        .record_receipt(ReceiptRequest { conversation, user_id: claims.sub, delivered: body.delivered, read: body.read })
+        .await?;
+    if outcome.changed {
+        app.metrics.receipts.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(Json(outcome.state).into_response())
+}

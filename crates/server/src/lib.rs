@@ -1,0 +1,108 @@
+//! The surechat server: a WebSocket gateway and an HTTP API over a store that keeps the delivery
+//! contract of `docs/architecture.md`.
+//!
+//! # Layout
+//! - [`run`] serves a listener until shutdown; [`app`] builds the router (tests drive both).
+//! - [`store`]: the [`store::Store`] trait and its implementations (memory, SQLite).
+//! - [`hub`]: fan-out of committed changes to connected devices.
+//! - [`gateway`]: the WebSocket connection loop.
+//! - [`http`]: the HTTP API, health, readiness and metrics.
+//! - [`auth`]: JWT (HS256) user tokens and the admin key.
+//! - [`config`]: every setting with its default.
+//! - [`error`]: errors to problem documents and `error` frames.
+//! - [`metrics`]: Prometheus counters.
+//! - [`validate`]: input checks shared by WebSocket and HTTP.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod http;
+pub mod hub;
+pub mod metrics;
+pub mod store;
+pub mod validate;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::Config;
+
+use crate::auth::Auth;
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Everything a request or a connection needs.
+pub struct AppState {
+    /// Settings.
+    pub config: Arc<Config>,
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// Fan-out.
+    pub hub: Arc<Hub>,
+    /// Tokens and the admin key.
+    pub auth: Auth,
+    /// Counters.
+    pub metrics: Metrics,
+    /// Cancelled when the server shuts down.
+    pub shutdown: CancellationToken,
+    /// Open WebSocket connections, awaited on shutdown.
+    pub connections: TaskTracker,
+}
+
+impl AppState {
+    /// State over `store`, attaching a new hub to it. Secrets missing from `config` are generated
+    /// for this process only (callers that need them to persist use
+    /// [`Config::resolve_secrets`] first).
+    pub fn new(config: Config, store: Arc<dyn Store>, shutdown: CancellationToken) -> Arc<Self> {
+        let jwt_secret = config.jwt_secret.clone().unwrap_or_else(|| auth::random_hex(32));
+        let admin_key = config.admin_key.clone().unwrap_or_else(|| auth::random_hex(32));
+        let hub = Hub::new();
+        store.attach(hub.clone());
+        Arc::new(AppState {
+            config: Arc::new(config),
+            store,
+            hub,
+            auth: Auth::new(&jwt_secret, &admin_key),
+            metrics: Metrics::default(),
+            shutdown,
+            connections: TaskTracker::new(),
+        })
+    }
+}
+
+/// The router: the HTTP API plus the WebSocket gateway at `/v1/ws`.
+pub fn app(state: Arc<AppState>) -> Router {
+    http::routes().route("/v1/ws", get(gateway::upgrade)).with_state(state)
+}
+
+/// Serves `listener` until `state.shutdown` is cancelled, then shuts down gracefully: stops
+/// accepting, lets every connection finish its writes in flight (their acks are sent) and close
+/// with 1012 "server restarting", and returns once all are closed.
+pub async fn run(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
+    let shutdown = state.shutdown.clone();
+    let connections = state.connections.clone();
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
+    connections.close();
+    connections.wait().await;
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_s() -> u64 {
+    now_ms() / 1000
+}

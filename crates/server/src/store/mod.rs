@@ -1,0 +1,292 @@
+//! Storage: where the delivery guarantees live. The [`Store`] trait speaks the domain — append a
+//! message, record a receipt, read messages since a cursor — so the gateway and the hub never see
+//! SQL, and a second backend (PostgreSQL) is a second implementation of the same trait.
+//!
+//! Implementations: [`memory::MemoryStore`] (the fast reference, no durability) and
+//! [`sqlite::SqliteStore`] (the default: WAL, fsync on commit, group commit on one writer thread).
+//! One conformance suite (`tests/store_conformance.rs`) runs against every implementation.
+//!
+//! **Invariant:** a write's future resolves only after the write is durable (committed).
+//! **Invariant:** writes are ordered at call time: two `append`s called one after the other from one
+//! task are stored in that order, even when neither future has been polled yet. This is what lets a
+//! connection pipeline sends and keep FIFO per sender.
+//! **Invariant:** committed changes are reported to the [`CommitListener`] once each, after commit,
+//! and in commit order (so `seq`s of one conversation arrive ascending).
+
+pub mod memory;
+pub mod sqlite;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+
+use protocol::api::{ConversationSummary, ConversationView, ParticipantSpec};
+use protocol::frames::{ConversationState, Message, ParticipantState};
+use protocol::{ErrorCode, Role};
+
+/// A stored message; the same shape as the `message` frame.
+pub type StoredMessage = Message;
+
+/// The future every store operation returns.
+pub type Pending<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'static>>;
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The conversation does not exist, or the user is not a participant.
+    #[error("no such conversation")]
+    NotFound,
+    /// The message id is used by another message (other conversation, sender or body).
+    #[error("message id already used by another message")]
+    IdConflict,
+    /// The conversation would exceed its participant limit.
+    #[error("too many participants")]
+    TooManyParticipants,
+    /// The user is already a participant with another role.
+    #[error("user is already a participant with role {0}")]
+    ParticipantConflict(Role),
+    /// A receipt cursor is beyond the conversation's last `seq`.
+    #[error("cursor {cursor} is beyond the last seq {last_seq}")]
+    CursorOutOfRange {
+        /// The cursor asked for.
+        cursor: u64,
+        /// The conversation's last seq.
+        last_seq: u64,
+    },
+    /// Storage could not be reached or failed; nothing of this operation was committed.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// The wire error code for this failure.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            StoreError::NotFound => ErrorCode::NotFound,
+            StoreError::IdConflict => ErrorCode::IdConflict,
+            StoreError::TooManyParticipants => ErrorCode::TooManyParticipants,
+            StoreError::ParticipantConflict(_) => ErrorCode::ParticipantConflict,
+            StoreError::CursorOutOfRange { .. } => ErrorCode::CursorOutOfRange,
+            StoreError::Unavailable(_) => ErrorCode::Unavailable,
+        }
+    }
+}
+
+/// A message to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendRequest {
+    /// Conversation id.
+    pub conversation: String,
+    /// Message id, canonical lowercase hyphenated UUID.
+    pub id: String,
+    /// Sender's user id; must be a participant.
+    pub sender: String,
+    /// Body, already checked against the size limit.
+    pub body: String,
+    /// Server time, in milliseconds since the Unix epoch.
+    pub ts: u64,
+}
+
+/// The outcome of an append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The stored message: the new one, or the one stored earlier under the same id.
+    pub message: Arc<StoredMessage>,
+    /// `false` when the id was already stored (an idempotent repeat).
+    pub created: bool,
+}
+
+/// A receipt to record: cursors of one participant, each only moving forward.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptRequest {
+    /// Conversation id.
+    pub conversation: String,
+    /// The participant.
+    pub user_id: String,
+    /// New delivered cursor, if any.
+    pub delivered: Option<u64>,
+    /// New read cursor, if any (implies delivered up to it).
+    pub read: Option<u64>,
+}
+
+/// The participant's cursors after a receipt, and whether they moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptOutcome {
+    /// Cursors now.
+    pub state: ParticipantState,
+    /// Whether anything moved (only then is it reported to the listener).
+    pub changed: bool,
+}
+
+/// A committed change, reported to the [`CommitListener`] after commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Committed {
+    /// A new message (never an idempotent repeat).
+    Message(Arc<StoredMessage>),
+    /// A participant's cursors moved.
+    Receipt {
+        /// Conversation id.
+        conversation: String,
+        /// The participant and their new cursors.
+        state: ParticipantState,
+    },
+    /// A user became a participant.
+    Joined {
+        /// Conversation id.
+        conversation: String,
+        /// The user.
+        user_id: String,
+    },
+    /// A user stopped being a participant.
+    Left {
+        /// Conversation id.
+        conversation: String,
+        /// The user.
+        user_id: String,
+    },
+}
+
+/// Receives committed changes (the fan-out hub).
+pub trait CommitListener: Send + Sync + 'static {
+    /// Called once per committed change, in commit order. Must not block.
+    fn committed(&self, change: Committed);
+}
+
+/// The listener slot every store embeds.
+#[derive(Default)]
+pub struct Listener(OnceLock<Arc<dyn CommitListener>>);
+
+impl Listener {
+    /// Reports a change, if a listener is attached.
+    pub fn notify(&self, change: Committed) {
+        if let Some(listener) = self.0.get() {
+            listener.committed(change);
+        }
+    }
+
+    /// Attaches the listener; a store has at most one.
+    pub fn attach(&self, listener: Arc<dyn CommitListener>) {
+        if self.0.set(listener).is_err() {
+            tracing::warn!("a commit listener was already attached; keeping the first");
+        }
+    }
+}
+
+/// Storage of conversations, participants, messages and receipts.
+pub trait Store: Send + Sync + 'static {
+    /// Attaches the listener told about every committed change.
+    fn attach(&self, listener: Arc<dyn CommitListener>);
+
+    /// Stores a message with the next `seq` of its conversation, or returns the message already
+    /// stored under the same id. Ordered at call time (see the module's invariants).
+    fn append(&self, request: AppendRequest) -> Pending<Appended>;
+
+    /// Moves a participant's cursors forward. Ordered at call time.
+    fn record_receipt(&self, request: ReceiptRequest) -> Pending<ReceiptOutcome>;
+
+    /// Creates a conversation, or adds the missing participants to an existing one. Returns the
+    /// conversation and whether it was created.
+    fn create_conversation(
+        &self,
+        id: String,
+        participants: Vec<ParticipantSpec>,
+        participants_max: usize,
+        now: u64,
+    ) -> Pending<(ConversationView, bool)>;
+
+    /// Adds a participant. Returns whether they were added (`false`: already there).
+    fn add_participant(
+        &self,
+        conversation: String,
+        participant: ParticipantSpec,
+        participants_max: usize,
+        now: u64,
+    ) -> Pending<bool>;
+
+    /// Removes a participant. Returns whether they were there.
+    fn remove_participant(&self, conversation: String, user_id: String) -> Pending<bool>;
+
+    /// Reads a conversation with its participants.
+    fn conversation(&self, id: String) -> Pending<Option<ConversationView>>;
+
+    /// Reads one participant's cursors, `None` if the user is not a participant (or the
+    /// conversation does not exist).
+    fn participant(&self, conversation: String, user_id: String)
+        -> Pending<Option<ParticipantState>>;
+
+    /// Every conversation of a user, with unread counts, most recently active first.
+    fn conversations_of(&self, user_id: String) -> Pending<Vec<ConversationSummary>>;
+
+    /// Every conversation of a user with all participants' cursors (for `welcome`).
+    fn conversation_states_of(&self, user_id: String) -> Pending<Vec<ConversationState>>;
+
+    /// Messages with `seq > after`, ascending, at most `limit`.
+    fn messages_since(
+        &self,
+        conversation: String,
+        after: u64,
+        limit: u32,
+    ) -> Pending<Vec<StoredMessage>>;
+
+    /// Checks that storage answers (for `/readyz`).
+    fn health(&self) -> Pending<()>;
+}
+
+/// A fresh conversation epoch: random, below 2^53 so JavaScript numbers hold it exactly.
+pub fn new_epoch() -> u64 {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    (u64::from_le_bytes(bytes) & ((1 << 53) - 1)).max(1)
+}
+
+/// The `ConversationState` of a view.
+pub fn state_of(view: &ConversationView) -> ConversationState {
+    ConversationState {
+        id: view.id.clone(),
+        epoch: view.epoch,
+        last_seq: view.last_seq,
+        participants: view.participants.clone(),
+    }
+}
+
+/// New cursors after a receipt: each only moves forward, `read` implies `delivered`.
+pub(crate) fn advance(
+    current: &ParticipantState,
+    delivered: Option<u64>,
+    read: Option<u64>,
+    last_seq: u64,
+) -> Result<(u64, u64), StoreError> {
+    for cursor in [delivered, read].into_iter().flatten() {
+        if cursor > last_seq {
+            return Err(StoreError::CursorOutOfRange { cursor, last_seq });
+        }
+    }
+    let read = current.read.max(read.unwrap_or(0));
+    let delivered = current.delivered.max(delivered.unwrap_or(0)).max(read);
+    Ok((delivered, read))
+}
+
+/// Checks a batch of participants against the limit and existing roles, returning the new ones.
+pub(crate) fn participants_to_add(
+    existing: &[ParticipantState],
+    wanted: &[ParticipantSpec],
+    participants_max: usize,
+) -> Result<Vec<ParticipantSpec>, StoreError> {
+    let mut new: Vec<ParticipantSpec> = Vec::new();
+    for spec in wanted {
+        let known = existing
+            .iter()
+            .map(|p| (&p.user_id, p.role))
+            .chain(new.iter().map(|p| (&p.user_id, p.role)))
+            .find(|(user, _)| **user == spec.user_id);
+        match known {
+            Some((_, role)) if role == spec.role => {}
+            Some((_, role)) => return Err(StoreError::ParticipantConflict(role)),
+            None => new.push(spec.clone()),
+        }
+    }
+    if existing.len() + new.len() > participants_max {
+        return Err(StoreError::TooManyParticipants);
+    }
+    Ok(new)
+}

@@ -1,0 +1,132 @@
+//! The server started in-process on an ephemeral port, over each storage backend. Integration
+//! tests are written once as `async fn name(backend: Backend)` and instantiated per backend by
+//! [`backend_tests!`].
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use protocol::Role;
+use serde_json::json;
+use server::store::memory::MemoryStore;
+use server::store::sqlite::{SqliteOptions, SqliteStore};
+use server::store::Store;
+use server::{AppState, Config};
+use testkit::{Device, Http};
+use tokio_util::sync::CancellationToken;
+
+/// The admin key of test servers.
+pub const ADMIN: &str = "test-admin-key-0123456789";
+/// The JWT secret of test servers.
+pub const SECRET: &str = "test-jwt-secret-0123456789abcdef0123";
+
+/// A storage backend.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    /// [`MemoryStore`].
+    Memory,
+    /// [`SqliteStore`] in a temporary directory.
+    Sqlite,
+}
+
+impl Backend {
+    /// A fresh store; the directory (if any) must outlive it.
+    pub fn store(self, dir: &std::path::Path) -> Arc<dyn Store> {
+        match self {
+            Backend::Memory => Arc::new(MemoryStore::new()),
+            Backend::Sqlite => Arc::new(SqliteStore::open(dir, SqliteOptions::default()).expect("opening sqlite")),
+        }
+    }
+}
+
+/// Instantiates `async fn name(backend: Backend)` tests for every backend.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Memory).await
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await
+                }
+            )*
+        }
+    };
+}
+
+/// A running server.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// `ws://127.0.0.1:PORT/v1/ws`.
+    pub ws: String,
+    /// HTTP client for it.
+    pub http: Http,
+    /// The server's state.
+    pub state: Arc<AppState>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Starts a server with the default configuration.
+    pub async fn start(backend: Backend) -> TestServer {
+        Self::with_config(backend, |_| {}).await
+    }
+
+    /// Starts a server after `adjust` has changed its configuration.
+    pub async fn with_config(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut config = Config {
+            admin_key: Some(ADMIN.into()),
+            jwt_secret: Some(SECRET.into()),
+            data: dir.path().to_owned(),
+            ..Config::default()
+        };
+        adjust(&mut config);
+        config.validate().expect("a valid test configuration");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding");
+        let address = listener.local_addr().unwrap();
+        let state = AppState::new(config, backend.store(dir.path()), CancellationToken::new());
+        let task = tokio::spawn(server::run(listener, state.clone()));
+        let base = format!("http://{address}");
+        TestServer { http: Http::new(&base), ws: format!("ws://{address}/v1/ws"), base, state, task, _dir: dir }
+    }
+
+    /// A token for `user` with `role`, valid for an hour.
+    pub fn token(&self, user: &str, role: Role) -> String {
+        self.state.auth.mint(user, role, server::now_s(), 3600)
+    }
+
+    /// Creates a conversation through the admin API; panics unless 201 or 200.
+    pub async fn conversation(&self, id: &str, participants: &[(&str, Role)]) {
+        let participants: Vec<_> =
+            participants.iter().map(|(user, role)| json!({"user_id": user, "role": role})).collect();
+        let response =
+            self.http.json("POST", "/v1/conversations", Some(ADMIN), &json!({"id": id, "participants": participants})).await;
+        assert!(matches!(response.status, 200 | 201), "creating {id}: {} {}", response.status, response.body);
+    }
+
+    /// The usual pair: conversation `id` with client `ana` and operator `olga`.
+    pub async fn booking(&self, id: &str) {
+        self.conversation(id, &[("ana", Role::Client), ("olga", Role::Operator)]).await;
+    }
+
+    /// Connects a device of `user`.
+    pub async fn device(&self, user: &str, role: Role) -> Device {
+        Device::connect(&self.ws, &self.token(user, role), Vec::new()).await
+    }
+
+    /// Shuts the server down gracefully and waits for it.
+    pub async fn shutdown(self) {
+        self.state.shutdown.cancel();
+        self.task.await.expect("the server task").expect("the server stops cleanly");
+    }
+}
