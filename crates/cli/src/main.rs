@@ -13,7 +13,11 @@ use protocol::Role;
 use server::Config;
 
 #[derive(Parser)]
-#[command(name = "surechat", version, about = "Real-time chat where no message is lost, duplicated or reordered")]
+#[command(
+    name = "surechat",
+    version,
+    about = "Real-time chat where no message is lost, duplicated or reordered"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -91,7 +95,8 @@ fn main() -> anyhow::Result<()> {
         Command::Demo(args) => demo::demo(args.load(Some("./surechat-demo-data"))?),
         Command::Token(args) => {
             let role = Role::parse(&args.role).context("--role must be `client` or `operator`")?;
-            protocol::ids::check_user_id(&args.user).map_err(|_| anyhow::anyhow!("invalid --user"))?;
+            protocol::ids::check_user_id(&args.user)
+                .map_err(|_| anyhow::anyhow!("invalid --user"))?;
             let config = args.server.load(None)?;
             let auth = server::auth::Auth::new(
                 config.jwt_secret.as_deref().expect("resolved"),

@@ -33,7 +33,10 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
 
 /// The tokio runtime of the server.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
 }
 
 /// Opens storage, binds, calls `ready` (the demo seeds its booking there), then serves until
@@ -43,7 +46,12 @@ where
     F: FnOnce(Arc<AppState>, String) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    let store = SqliteStore::open(&config.data, SqliteOptions { group_commit_max: config.group_commit_max })?;
+    let store = SqliteStore::open(
+        &config.data,
+        SqliteOptions {
+            group_commit_max: config.group_commit_max,
+        },
+    )?;
     tracing::info!(path = %store.path().display(), "storage open");
     let listener = TcpListener::bind(config.listen)
         .await

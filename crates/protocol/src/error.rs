@@ -54,6 +54,10 @@ pub enum ErrorCode {
     IdConflict,
     /// A token's requested lifetime is zero or longer than allowed.
     InvalidTtl,
+    /// An earlier message this connection sent to the conversation was not stored (it was
+    /// refused or failed), so this one was not stored either, to keep FIFO per sender. Transient:
+    /// resend the earlier message, then this one.
+    OutOfOrder,
     /// Too many requests; retry after the time given. Transient.
     RateLimited,
     /// Too many simultaneous connections for this user.
@@ -92,6 +96,7 @@ impl ErrorCode {
         ErrorCode::ParticipantConflict,
         ErrorCode::IdConflict,
         ErrorCode::InvalidTtl,
+        ErrorCode::OutOfOrder,
         ErrorCode::RateLimited,
         ErrorCode::TooManyConnections,
         ErrorCode::Unavailable,
@@ -125,6 +130,7 @@ impl ErrorCode {
             ErrorCode::ParticipantConflict => "participant_conflict",
             ErrorCode::IdConflict => "id_conflict",
             ErrorCode::InvalidTtl => "invalid_ttl",
+            ErrorCode::OutOfOrder => "out_of_order",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::TooManyConnections => "too_many_connections",
             ErrorCode::Unavailable => "unavailable",
@@ -141,7 +147,8 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::IdConflict
             | ErrorCode::ParticipantConflict
-            | ErrorCode::TooManyParticipants => 409,
+            | ErrorCode::TooManyParticipants
+            | ErrorCode::OutOfOrder => 409,
             ErrorCode::MessageTooLarge | ErrorCode::FrameTooLarge => 413,
             ErrorCode::RateLimited | ErrorCode::TooManyConnections => 429,
             ErrorCode::Internal => 500,
@@ -169,6 +176,7 @@ impl ErrorCode {
         !matches!(
             self,
             ErrorCode::TokenExpired
+                | ErrorCode::OutOfOrder
                 | ErrorCode::RateLimited
                 | ErrorCode::TooManyConnections
                 | ErrorCode::Unavailable
@@ -203,6 +211,7 @@ impl ErrorCode {
             ErrorCode::ParticipantConflict => "Participant has another role",
             ErrorCode::IdConflict => "Message id already used",
             ErrorCode::InvalidTtl => "Invalid token lifetime",
+            ErrorCode::OutOfOrder => "An earlier message was not stored",
             ErrorCode::RateLimited => "Rate limited",
             ErrorCode::TooManyConnections => "Too many connections",
             ErrorCode::Unavailable => "Storage unavailable",

@@ -356,8 +356,15 @@ fn explain_decode_failure(text: &str, err: serde_json::Error) -> DecodeError {
             message: format!("a frame must be a JSON object: {err}"),
         };
     };
-    let frame = object.get("type").and_then(|t| t.as_str()).map(str::to_owned);
-    let reference_key = if frame.as_deref() == Some("send") { "id" } else { "ref" };
+    let frame = object
+        .get("type")
+        .and_then(|t| t.as_str())
+        .map(str::to_owned);
+    let reference_key = if frame.as_deref() == Some("send") {
+        "id"
+    } else {
+        "ref"
+    };
     let reference = object
         .get(reference_key)
         .and_then(|r| r.as_str())

@@ -50,6 +50,9 @@ mod tests {
         let id = parse_message_id("0190F3C2-7A3B-7C4D-8E5F-1A2B3C4D5E6F").unwrap();
         assert_eq!(id.to_string(), "0190f3c2-7a3b-7c4d-8e5f-1a2b3c4d5e6f");
         assert_eq!(parse_message_id("not-a-uuid"), Err(ErrorCode::InvalidId));
-        assert_eq!(parse_message_id("0190f3c27a3b7c4d8e5f1a2b3c4d5e6f"), Err(ErrorCode::InvalidId));
+        assert_eq!(
+            parse_message_id("0190f3c27a3b7c4d8e5f1a2b3c4d5e6f"),
+            Err(ErrorCode::InvalidId)
+        );
     }
 }

@@ -35,12 +35,23 @@ pub struct Auth {
 impl Auth {
     /// An authenticator with the JWT secret and the admin key.
     pub fn new(jwt_secret: &str, admin_key: &str) -> Self {
-        Auth { secret: jwt_secret.as_bytes().to_vec(), admin_key: admin_key.as_bytes().to_vec() }
+        Auth {
+            secret: jwt_secret.as_bytes().to_vec(),
+            admin_key: admin_key.as_bytes().to_vec(),
+        }
     }
 
     /// Mints a token for `user_id` with `role`, valid for `ttl_s` seconds from `now_s`.
     pub fn mint(&self, user_id: &str, role: Role, now_s: u64, ttl_s: u64) -> String {
-        mint_token(&self.secret, &Claims { sub: user_id.to_owned(), role, exp: now_s + ttl_s, iat: now_s })
+        mint_token(
+            &self.secret,
+            &Claims {
+                sub: user_id.to_owned(),
+                role,
+                exp: now_s + ttl_s,
+                iat: now_s,
+            },
+        )
     }
 
     /// Verifies a token at time `now_s`.
@@ -56,10 +67,13 @@ impl Auth {
         if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
             return Err(ErrorCode::TokenInvalid);
         }
-        let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| ErrorCode::TokenInvalid)?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| ErrorCode::TokenInvalid)?;
         let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes any key size");
         mac.update(signing_input.as_bytes());
-        mac.verify_slice(&signature).map_err(|_| ErrorCode::TokenInvalid)?;
+        mac.verify_slice(&signature)
+            .map_err(|_| ErrorCode::TokenInvalid)?;
         let claims: Claims = decode_part(payload)?;
         protocol::ids::check_user_id(&claims.sub).map_err(|_| ErrorCode::TokenInvalid)?;
         if claims.exp <= now_s {
@@ -70,10 +84,12 @@ impl Auth {
 
     /// Whether `key` is the admin key (constant time).
     pub fn is_admin_key(&self, key: &str) -> bool {
-        let mut a = HmacSha256::new_from_slice(b"surechat-admin-key-compare").expect("any key size");
+        let mut a =
+            HmacSha256::new_from_slice(b"surechat-admin-key-compare").expect("any key size");
         a.update(&self.admin_key);
         let expected = a.finalize().into_bytes();
-        let mut b = HmacSha256::new_from_slice(b"surechat-admin-key-compare").expect("any key size");
+        let mut b =
+            HmacSha256::new_from_slice(b"surechat-admin-key-compare").expect("any key size");
         b.update(key.as_bytes());
         b.verify_slice(&expected).is_ok()
     }
@@ -91,7 +107,9 @@ pub fn mint_token(secret: &[u8], claims: &Claims) -> String {
 }
 
 fn decode_part<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, ErrorCode> {
-    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| ErrorCode::TokenInvalid)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| ErrorCode::TokenInvalid)?;
     serde_json::from_slice(&bytes).map_err(|_| ErrorCode::TokenInvalid)
 }
 
@@ -111,7 +129,10 @@ mod tests {
         let auth = Auth::new("0123456789abcdef0123456789abcdef", "admin-key-0123456789");
         let token = auth.mint("ana", Role::Client, 1_000, 60);
         let claims = auth.verify(&token, 1_030).unwrap();
-        assert_eq!((claims.sub.as_str(), claims.role, claims.exp), ("ana", Role::Client, 1_060));
+        assert_eq!(
+            (claims.sub.as_str(), claims.role, claims.exp),
+            ("ana", Role::Client, 1_060)
+        );
         assert_eq!(auth.verify(&token, 1_060), Err(ErrorCode::TokenExpired));
         let other = Auth::new("another-secret-another-secret-xxxx", "k");
         assert_eq!(other.verify(&token, 1_030), Err(ErrorCode::TokenInvalid));

@@ -121,10 +121,14 @@ pub const ENV_KEYS: &[&str] = &[
 impl Config {
     /// Reads a TOML file over the defaults.
     pub fn from_file(path: &std::path::Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        toml::from_str(&text)
-            .map_err(|err| ConfigError::Parse { path: path.to_owned(), message: err.to_string() })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|err| ConfigError::Parse {
+            path: path.to_owned(),
+            message: err.to_string(),
+        })
     }
 
     /// Applies `SURECHAT_*` variables from `vars` (usually `std::env::vars()`).
@@ -133,7 +137,9 @@ impl Config {
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<(), ConfigError> {
         for (name, value) in vars {
-            let Some(key) = name.strip_prefix("SURECHAT_") else { continue };
+            let Some(key) = name.strip_prefix("SURECHAT_") else {
+                continue;
+            };
             let key = key.to_ascii_lowercase();
             if let Some(known) = ENV_KEYS.iter().find(|k| **k == key) {
                 self.set(known, &value)?;
@@ -171,7 +177,12 @@ impl Config {
             "connection_inflight_max" => self.connection_inflight_max = num(key, value)?,
             "group_commit_max" => self.group_commit_max = num(key, value)?,
             "log_format" => self.log_format = value.to_owned(),
-            _ => return Err(ConfigError::Invalid { key, message: "unknown key".into() }),
+            _ => {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: "unknown key".into(),
+                })
+            }
         }
         Ok(())
     }
@@ -192,7 +203,10 @@ impl Config {
             return invalid("sends_per_second_max", "must be at least 1".into());
         }
         if self.sends_burst_max < self.sends_per_second_max {
-            return invalid("sends_burst_max", "must be at least sends_per_second_max".into());
+            return invalid(
+                "sends_burst_max",
+                "must be at least sends_per_second_max".into(),
+            );
         }
         if self.connections_per_user_max == 0 {
             return invalid("connections_per_user_max", "must be at least 1".into());
@@ -281,7 +295,11 @@ mod tests {
         let err = Config::from_file(&file).unwrap_err().to_string();
         assert!(err.contains("mesage_bytes_max"), "{err}");
 
-        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\nmessage_bytes_max = 100\n").unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9999\"\nmessage_bytes_max = 100\n",
+        )
+        .unwrap();
         let mut config = Config::from_file(&file).unwrap();
         assert_eq!(config.listen.port(), 9999);
         assert_eq!(config.message_bytes_max, 100);
@@ -295,7 +313,11 @@ mod tests {
             .to_string();
         assert!(err.contains("heartbeat_interval_ms"), "{err}");
         config.message_bytes_max = 10 * 1024 * 1024;
-        assert!(config.validate().unwrap_err().to_string().contains("message_bytes_max"));
+        assert!(config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("message_bytes_max"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

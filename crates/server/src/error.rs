@@ -24,7 +24,11 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a code and a detail.
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
-        ApiError { code, detail: detail.into(), retry_after_ms: None }
+        ApiError {
+            code,
+            detail: detail.into(),
+            retry_after_ms: None,
+        }
     }
 
     /// `not_found`, worded the same whether the conversation is missing or hidden.
@@ -43,7 +47,10 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         if let StoreError::Unavailable(detail) = &err {
             tracing::error!(%detail, "storage unavailable");
-            return ApiError::new(ErrorCode::Unavailable, "storage is unavailable; retry later");
+            return ApiError::new(
+                ErrorCode::Unavailable,
+                "storage is unavailable; retry later",
+            );
         }
         ApiError::new(err.code(), err.to_string())
     }
@@ -53,13 +60,18 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut problem = Problem::new(self.code, self.detail);
         problem.retry_after_ms = self.retry_after_ms;
-        let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&problem).expect("problems serialise");
         let mut response = (status, body).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if matches!(self.code, ErrorCode::Unauthorized | ErrorCode::TokenInvalid | ErrorCode::TokenExpired) {
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if matches!(
+            self.code,
+            ErrorCode::Unauthorized | ErrorCode::TokenInvalid | ErrorCode::TokenExpired
+        ) {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -73,7 +85,11 @@ pub fn store_error_frame(err: &StoreError, reference: Option<String>) -> ErrorFr
     match err {
         StoreError::Unavailable(detail) => {
             tracing::error!(%detail, "storage unavailable");
-            ErrorFrame::new(ErrorCode::Unavailable, "storage is unavailable; retry later", reference)
+            ErrorFrame::new(
+                ErrorCode::Unavailable,
+                "storage is unavailable; retry later",
+                reference,
+            )
         }
         other => ErrorFrame::new(other.code(), other.to_string(), reference),
     }

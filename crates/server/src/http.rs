@@ -36,11 +36,20 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/tokens", post(mint_token))
-        .route("/v1/conversations", post(create_conversation).get(my_conversations))
+        .route(
+            "/v1/conversations",
+            post(create_conversation).get(my_conversations),
+        )
         .route("/v1/conversations/{id}", get(conversation))
         .route("/v1/conversations/{id}/participants", post(add_participant))
-        .route("/v1/conversations/{id}/participants/{user_id}", delete(remove_participant))
-        .route("/v1/conversations/{id}/messages", post(send_message).get(messages))
+        .route(
+            "/v1/conversations/{id}/participants/{user_id}",
+            delete(remove_participant),
+        )
+        .route(
+            "/v1/conversations/{id}/messages",
+            post(send_message).get(messages),
+        )
         .route("/v1/conversations/{id}/receipts", post(receipts))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
 }
@@ -56,12 +65,22 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "missing `Authorization: Bearer …` header"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Unauthorized,
+                "missing `Authorization: Bearer …` header",
+            )
+        })?;
     value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
         .map(str::trim)
-        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the Authorization header must be `Bearer <token>`"))
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Unauthorized,
+                "the Authorization header must be `Bearer <token>`",
+            )
+        })
 }
 
 impl FromRequestParts<Arc<AppState>> for Admin {
@@ -73,7 +92,10 @@ impl FromRequestParts<Arc<AppState>> for Admin {
             return Ok(Admin);
         }
         if app.auth.verify(key, now_s()).is_ok() {
-            return Err(ApiError::new(ErrorCode::Forbidden, "this route needs the admin key, not a user token"));
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "this route needs the admin key, not a user token",
+            ));
         }
         Err(ApiError::new(ErrorCode::Unauthorized, "invalid admin key"))
     }
@@ -84,7 +106,10 @@ impl FromRequestParts<Arc<AppState>> for User {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<AppState>) -> Result<Self, ApiError> {
         let token = bearer(parts)?;
-        app.auth.verify(token, now_s()).map(User).map_err(ApiError::from)
+        app.auth
+            .verify(token, now_s())
+            .map(User)
+            .map_err(ApiError::from)
     }
 }
 
@@ -95,23 +120,44 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _: &Arc<AppState>) -> Result<Self, ApiError> {
-        let bytes = axum::body::to_bytes(request.into_body(), FRAME_BYTES_MAX).await.map_err(|_| {
-            ApiError::new(ErrorCode::FrameTooLarge, format!("request body is over the limit of {FRAME_BYTES_MAX} bytes"))
-        })?;
-        serde_json::from_slice(&bytes)
-            .map(Body)
-            .map_err(|err| ApiError::new(ErrorCode::BadRequest, format!("invalid JSON body: {err}")))
+        let bytes = axum::body::to_bytes(request.into_body(), FRAME_BYTES_MAX)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    ErrorCode::FrameTooLarge,
+                    format!("request body is over the limit of {FRAME_BYTES_MAX} bytes"),
+                )
+            })?;
+        serde_json::from_slice(&bytes).map(Body).map_err(|err| {
+            ApiError::new(ErrorCode::BadRequest, format!("invalid JSON body: {err}"))
+        })
     }
 }
 
 fn conversation_id(id: &str) -> Result<(), ApiError> {
-    check_conversation_id(id).map_err(|code| ApiError::new(code, format!("invalid conversation id `{}`", crate::validate::truncate(id))))
+    check_conversation_id(id).map_err(|code| {
+        ApiError::new(
+            code,
+            format!(
+                "invalid conversation id `{}`",
+                crate::validate::truncate(id)
+            ),
+        )
+    })
 }
 
 /// Fails with 404 unless the user is a participant.
-async fn require_participant(app: &AppState, conversation: &str, user: &Claims) -> Result<(), ApiError> {
+async fn require_participant(
+    app: &AppState,
+    conversation: &str,
+    user: &Claims,
+) -> Result<(), ApiError> {
     conversation_id(conversation)?;
-    match app.store.participant(conversation.to_owned(), user.sub.clone()).await? {
+    match app
+        .store
+        .participant(conversation.to_owned(), user.sub.clone())
+        .await?
+    {
         Some(_) => Ok(()),
         None => Err(ApiError::not_found()),
     }
@@ -119,7 +165,10 @@ async fn require_participant(app: &AppState, conversation: &str, user: &Claims) 
 
 async fn readyz(State(app): State<Arc<AppState>>) -> Result<&'static str, ApiError> {
     if app.shutdown.is_cancelled() {
-        return Err(ApiError::new(ErrorCode::ShuttingDown, "the server is shutting down"));
+        return Err(ApiError::new(
+            ErrorCode::ShuttingDown,
+            "the server is shutting down",
+        ));
     }
     app.store.health().await?;
     Ok("ready\n")
@@ -130,20 +179,38 @@ async fn metrics(State(app): State<Arc<AppState>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
-async fn mint_token(State(app): State<Arc<AppState>>, _: Admin, Body(body): Body<MintToken>) -> Result<Json<TokenResponse>, ApiError> {
+async fn mint_token(
+    State(app): State<Arc<AppState>>,
+    _: Admin,
+    Body(body): Body<MintToken>,
+) -> Result<Json<TokenResponse>, ApiError> {
     check_user_id(&body.user_id).map_err(|code| ApiError::new(code, "invalid user id"))?;
     let ttl_s = body.ttl_s.unwrap_or(TOKEN_TTL_S_DEFAULT);
     if ttl_s == 0 || ttl_s > TOKEN_TTL_S_MAX {
-        return Err(ApiError::new(ErrorCode::InvalidTtl, format!("ttl_s must be between 1 and {TOKEN_TTL_S_MAX}")));
+        return Err(ApiError::new(
+            ErrorCode::InvalidTtl,
+            format!("ttl_s must be between 1 and {TOKEN_TTL_S_MAX}"),
+        ));
     }
     let now = now_s();
     let token = app.auth.mint(&body.user_id, body.role, now, ttl_s);
-    Ok(Json(TokenResponse { token, expires_at: now + ttl_s }))
+    Ok(Json(TokenResponse {
+        token,
+        expires_at: now + ttl_s,
+    }))
 }
 
 fn check_participants(participants: &[ParticipantSpec]) -> Result<(), ApiError> {
     for p in participants {
-        check_user_id(&p.user_id).map_err(|code| ApiError::new(code, format!("invalid user id `{}`", crate::validate::truncate(&p.user_id))))?;
+        check_user_id(&p.user_id).map_err(|code| {
+            ApiError::new(
+                code,
+                format!(
+                    "invalid user id `{}`",
+                    crate::validate::truncate(&p.user_id)
+                ),
+            )
+        })?;
     }
     Ok(())
 }
@@ -157,13 +224,26 @@ async fn create_conversation(
     check_participants(&body.participants)?;
     let (view, created) = app
         .store
-        .create_conversation(body.id, body.participants, app.config.participants_max, now_ms())
+        .create_conversation(
+            body.id,
+            body.participants,
+            app.config.participants_max,
+            now_ms(),
+        )
         .await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(view)).into_response())
 }
 
-async fn conversation(State(app): State<Arc<AppState>>, Path(id): Path<String>, parts: Parts) -> Result<Response, ApiError> {
+async fn conversation(
+    State(app): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    parts: Parts,
+) -> Result<Response, ApiError> {
     conversation_id(&id)?;
     let mut parts = parts;
     if Admin::from_request_parts(&mut parts, &app).await.is_err() {
@@ -184,9 +264,20 @@ async fn add_participant(
 ) -> Result<Response, ApiError> {
     conversation_id(&id)?;
     check_participants(std::slice::from_ref(&spec))?;
-    let added = app.store.add_participant(id.clone(), spec, app.config.participants_max, now_ms()).await?;
-    let view = app.store.conversation(id).await?.ok_or_else(ApiError::not_found)?;
-    let status = if added { StatusCode::CREATED } else { StatusCode::OK };
+    let added = app
+        .store
+        .add_participant(id.clone(), spec, app.config.participants_max, now_ms())
+        .await?;
+    let view = app
+        .store
+        .conversation(id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let status = if added {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(view)).into_response())
 }
 
@@ -203,7 +294,10 @@ async fn remove_participant(
     }
 }
 
-async fn my_conversations(State(app): State<Arc<AppState>>, User(claims): User) -> Result<Json<ConversationList>, ApiError> {
+async fn my_conversations(
+    State(app): State<Arc<AppState>>,
+    User(claims): User,
+) -> Result<Json<ConversationList>, ApiError> {
     let conversations = app.store.conversations_of(claims.sub).await?;
     Ok(Json(ConversationList { conversations }))
 }
@@ -219,7 +313,14 @@ async fn send_message(
     let started = std::time::Instant::now();
     let result = app
         .store
-        .append(AppendRequest { conversation, id, sender: claims.sub, body: body.body, ts: now_ms() })
+        .append(AppendRequest {
+            conversation,
+            id,
+            sender: claims.sub,
+            body: body.body,
+            ts: now_ms(),
+            after: None,
+        })
         .await;
     let appended = match result {
         Ok(appended) => appended,
@@ -240,12 +341,22 @@ async fn send_message(
     Ok((status, Json((*appended.message).clone())).into_response())
 }
 
-fn cursor_param(query: &HashMap<String, String>, name: &str, default: u64) -> Result<u64, ApiError> {
+fn cursor_param(
+    query: &HashMap<String, String>,
+    name: &str,
+    default: u64,
+) -> Result<u64, ApiError> {
     match query.get(name) {
         None => Ok(default),
-        Some(text) => text
-            .parse::<u64>()
-            .map_err(|_| ApiError::new(ErrorCode::InvalidCursor, format!("`{name}` must be a non-negative integer, not `{}`", crate::validate::truncate(text)))),
+        Some(text) => text.parse::<u64>().map_err(|_| {
+            ApiError::new(
+                ErrorCode::InvalidCursor,
+                format!(
+                    "`{name}` must be a non-negative integer, not `{}`",
+                    crate::validate::truncate(text)
+                ),
+            )
+        }),
     }
 }
 
@@ -258,18 +369,33 @@ async fn messages(
     let after = cursor_param(&query, "after", 0)?;
     let limit = cursor_param(&query, "limit", PAGE_LIMIT_DEFAULT as u64)?;
     if limit == 0 || limit > PAGE_LIMIT_MAX as u64 {
-        return Err(ApiError::new(ErrorCode::InvalidCursor, format!("`limit` must be between 1 and {PAGE_LIMIT_MAX}")));
+        return Err(ApiError::new(
+            ErrorCode::InvalidCursor,
+            format!("`limit` must be between 1 and {PAGE_LIMIT_MAX}"),
+        ));
     }
     require_participant(&app, &conversation, &claims).await?;
-    let view = app.store.conversation(conversation.clone()).await?.ok_or_else(ApiError::not_found)?;
+    let view = app
+        .store
+        .conversation(conversation.clone())
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     if after > view.last_seq {
         return Err(ApiError::new(
             ErrorCode::CursorOutOfRange,
             format!("`after` is {after} but the last seq is {}", view.last_seq),
         ));
     }
-    let messages = app.store.messages_since(conversation.clone(), after, limit as u32).await?;
-    Ok(Json(MessagePage { conversation, epoch: view.epoch, last_seq: view.last_seq, messages }))
+    let messages = app
+        .store
+        .messages_since(conversation.clone(), after, limit as u32)
+        .await?;
+    Ok(Json(MessagePage {
+        conversation,
+        epoch: view.epoch,
+        last_seq: view.last_seq,
+        messages,
+    }))
 }
 
 async fn receipts(
@@ -281,7 +407,12 @@ async fn receipts(
     conversation_id(&conversation)?;
     let outcome = app
         .store
-        .record_receipt(ReceiptRequest { conversation, user_id: claims.sub, delivered: body.delivered, read: body.read })
+        .record_receipt(ReceiptRequest {
+            conversation,
+            user_id: claims.sub,
+            delivered: body.delivered,
+            read: body.read,
+        })
         .await?;
     if outcome.changed {
         app.metrics.receipts.fetch_add(1, Ordering::Relaxed);

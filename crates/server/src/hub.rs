@@ -98,7 +98,10 @@ impl Registration {
     /// Starts receiving notices for a conversation.
     pub fn subscribe(&self, conversation: &str) {
         let mut state = self.hub.lock();
-        let list = state.by_conversation.entry(conversation.to_owned()).or_default();
+        let list = state
+            .by_conversation
+            .entry(conversation.to_owned())
+            .or_default();
         if !list.iter().any(|s| s.id == self.subscriber.id) {
             list.push(self.subscriber.clone());
         }
@@ -165,7 +168,11 @@ impl Hub {
         }
         list.push(subscriber.clone());
         drop(state);
-        Ok(Registration { hub: self.clone(), subscriber, events })
+        Ok(Registration {
+            hub: self.clone(),
+            subscriber,
+            events,
+        })
     }
 
     /// Connections currently registered.
@@ -184,7 +191,12 @@ impl Hub {
         .encode()
         .into();
         let state = self.lock();
-        for subscriber in state.by_conversation.get(conversation).into_iter().flatten() {
+        for subscriber in state
+            .by_conversation
+            .get(conversation)
+            .into_iter()
+            .flatten()
+        {
             if subscriber.user_id != user_id {
                 subscriber.deliver(HubEvent::Frame(frame.clone()));
             }
@@ -193,7 +205,12 @@ impl Hub {
 
     fn to_conversation(&self, conversation: &str, event: HubEvent) {
         let state = self.lock();
-        for subscriber in state.by_conversation.get(conversation).into_iter().flatten() {
+        for subscriber in state
+            .by_conversation
+            .get(conversation)
+            .into_iter()
+            .flatten()
+        {
             subscriber.deliver(event.clone());
         }
     }
@@ -214,7 +231,10 @@ impl CommitListener for Hub {
                 let conversation = message.conversation.clone();
                 self.to_conversation(&conversation, HubEvent::Message { message, frame });
             }
-            Committed::Receipt { conversation, state } => {
+            Committed::Receipt {
+                conversation,
+                state,
+            } => {
                 let frame: Arc<str> = ServerFrame::Receipt(frames::Receipt {
                     conversation: conversation.clone(),
                     user_id: state.user_id,
@@ -226,10 +246,16 @@ impl CommitListener for Hub {
                 .into();
                 self.to_conversation(&conversation, HubEvent::Frame(frame));
             }
-            Committed::Joined { conversation, user_id } => {
+            Committed::Joined {
+                conversation,
+                user_id,
+            } => {
                 self.to_user(&user_id, HubEvent::Joined(conversation));
             }
-            Committed::Left { conversation, user_id } => {
+            Committed::Left {
+                conversation,
+                user_id,
+            } => {
                 self.to_user(&user_id, HubEvent::Left(conversation));
             }
         }

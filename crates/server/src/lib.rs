@@ -62,8 +62,14 @@ impl AppState {
     /// for this process only (callers that need them to persist use
     /// [`Config::resolve_secrets`] first).
     pub fn new(config: Config, store: Arc<dyn Store>, shutdown: CancellationToken) -> Arc<Self> {
-        let jwt_secret = config.jwt_secret.clone().unwrap_or_else(|| auth::random_hex(32));
-        let admin_key = config.admin_key.clone().unwrap_or_else(|| auth::random_hex(32));
+        let jwt_secret = config
+            .jwt_secret
+            .clone()
+            .unwrap_or_else(|| auth::random_hex(32));
+        let admin_key = config
+            .admin_key
+            .clone()
+            .unwrap_or_else(|| auth::random_hex(32));
         let hub = Hub::new();
         store.attach(hub.clone());
         Arc::new(AppState {
@@ -80,7 +86,9 @@ impl AppState {
 
 /// The router: the HTTP API plus the WebSocket gateway at `/v1/ws`.
 pub fn app(state: Arc<AppState>) -> Router {
-    http::routes().route("/v1/ws", get(gateway::upgrade)).with_state(state)
+    http::routes()
+        .route("/v1/ws", get(gateway::upgrade))
+        .with_state(state)
 }
 
 /// Serves `listener` until `state.shutdown` is cancelled, then shuts down gracefully: stops
@@ -99,7 +107,9 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>) -> std::io::Result
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Seconds since the Unix epoch.

@@ -10,7 +10,10 @@ use server::store::sqlite::{SqliteOptions, SqliteStore};
 use server::store::{AppendRequest, CommitListener, Committed, ReceiptRequest, Store, StoreError};
 
 fn spec(user: &str, role: Role) -> ParticipantSpec {
-    ParticipantSpec { user_id: user.into(), role }
+    ParticipantSpec {
+        user_id: user.into(),
+        role,
+    }
 }
 
 fn request(conversation: &str, sender: &str, body: &str) -> AppendRequest {
@@ -20,12 +23,18 @@ fn request(conversation: &str, sender: &str, body: &str) -> AppendRequest {
         sender: sender.into(),
         body: body.into(),
         ts: 1_000,
+        after: None,
     }
 }
 
 async fn booking(store: &dyn Store, id: &str) {
     store
-        .create_conversation(id.into(), vec![spec("ana", Role::Client), spec("olga", Role::Operator)], 8, 1)
+        .create_conversation(
+            id.into(),
+            vec![spec("ana", Role::Client), spec("olga", Role::Operator)],
+            8,
+            1,
+        )
         .await
         .unwrap();
 }
@@ -42,7 +51,9 @@ impl CommitListener for Recorder {
 async fn appends_get_gap_free_seqs_in_call_order(store: Arc<dyn Store>) {
     booking(&*store, "c1").await;
     // Called one after another before any is awaited: stored in call order.
-    let pending: Vec<_> = (0..50).map(|i| store.append(request("c1", "ana", &format!("m{i}")))).collect();
+    let pending: Vec<_> = (0..50)
+        .map(|i| store.append(request("c1", "ana", &format!("m{i}"))))
+        .collect();
     for (i, p) in pending.into_iter().enumerate() {
         let appended = p.await.unwrap();
         assert!(appended.created);
@@ -51,8 +62,15 @@ async fn appends_get_gap_free_seqs_in_call_order(store: Arc<dyn Store>) {
         assert_eq!(appended.message.role, Role::Client);
     }
     let page = store.messages_since("c1".into(), 10, 5).await.unwrap();
-    assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![11, 12, 13, 14, 15]);
-    assert!(store.messages_since("c1".into(), 50, 5).await.unwrap().is_empty());
+    assert_eq!(
+        page.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![11, 12, 13, 14, 15]
+    );
+    assert!(store
+        .messages_since("c1".into(), 50, 5)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn same_id_is_idempotent_and_conflicts_are_refused(store: Arc<dyn Store>) {
@@ -61,57 +79,210 @@ async fn same_id_is_idempotent_and_conflicts_are_refused(store: Arc<dyn Store>) 
     let first = request("c1", "ana", "hello");
     let stored = store.append(first.clone()).await.unwrap();
     store.append(request("c1", "olga", "other")).await.unwrap();
-    let again = store.append(AppendRequest { ts: 99_999, ..first.clone() }).await.unwrap();
+    let again = store
+        .append(AppendRequest {
+            ts: 99_999,
+            ..first.clone()
+        })
+        .await
+        .unwrap();
     assert!(!again.created);
-    assert_eq!(again.message, stored.message, "a repeat answers the original, timestamp included");
-    let other_body = AppendRequest { body: "changed".into(), ..first.clone() };
-    assert_eq!(store.append(other_body).await.unwrap_err(), StoreError::IdConflict);
-    let other_conversation = AppendRequest { conversation: "c2".into(), ..first.clone() };
-    assert_eq!(store.append(other_conversation).await.unwrap_err(), StoreError::IdConflict);
-    let other_sender = AppendRequest { sender: "olga".into(), ..first };
-    assert_eq!(store.append(other_sender).await.unwrap_err(), StoreError::IdConflict);
-    assert_eq!(store.conversation("c1".into()).await.unwrap().unwrap().last_seq, 2);
+    assert_eq!(
+        again.message, stored.message,
+        "a repeat answers the original, timestamp included"
+    );
+    let other_body = AppendRequest {
+        body: "changed".into(),
+        ..first.clone()
+    };
+    assert_eq!(
+        store.append(other_body).await.unwrap_err(),
+        StoreError::IdConflict
+    );
+    let other_conversation = AppendRequest {
+        conversation: "c2".into(),
+        ..first.clone()
+    };
+    assert_eq!(
+        store.append(other_conversation).await.unwrap_err(),
+        StoreError::IdConflict
+    );
+    let other_sender = AppendRequest {
+        sender: "olga".into(),
+        ..first
+    };
+    assert_eq!(
+        store.append(other_sender).await.unwrap_err(),
+        StoreError::IdConflict
+    );
+    assert_eq!(
+        store
+            .conversation("c1".into())
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seq,
+        2
+    );
+}
+
+async fn fifo_guard_refuses_appends_after_a_missing_message(store: Arc<dyn Store>) {
+    booking(&*store, "c1").await;
+    let first = store.append(request("c1", "ana", "first")).await.unwrap();
+    let missing = uuid::Uuid::new_v4().to_string();
+    let guarded = AppendRequest {
+        after: Some(missing.clone()),
+        ..request("c1", "ana", "second")
+    };
+    assert_eq!(
+        store.append(guarded.clone()).await.unwrap_err(),
+        StoreError::OutOfOrder
+    );
+    let ok = AppendRequest {
+        after: Some(first.message.id.clone()),
+        ..guarded
+    };
+    assert_eq!(store.append(ok).await.unwrap().message.seq, 2);
+    // A repeat is answered whatever its guard says: its order was decided when it was stored.
+    let repeat = AppendRequest {
+        id: first.message.id.clone(),
+        after: Some(missing),
+        ..request("c1", "ana", "first")
+    };
+    assert_eq!(store.append(repeat).await.unwrap().message.seq, 1);
+    assert_eq!(
+        store
+            .conversation("c1".into())
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seq,
+        2
+    );
 }
 
 async fn only_participants_write(store: Arc<dyn Store>) {
     booking(&*store, "c1").await;
-    assert_eq!(store.append(request("c1", "mallory", "x")).await.unwrap_err(), StoreError::NotFound);
-    assert_eq!(store.append(request("nope", "ana", "x")).await.unwrap_err(), StoreError::NotFound);
-    let receipt = ReceiptRequest { conversation: "c1".into(), user_id: "mallory".into(), delivered: Some(0), read: None };
-    assert_eq!(store.record_receipt(receipt).await.unwrap_err(), StoreError::NotFound);
-    assert_eq!(store.conversation("c1".into()).await.unwrap().unwrap().last_seq, 0);
-    assert!(store.participant("c1".into(), "mallory".into()).await.unwrap().is_none());
-    assert!(store.conversations_of("mallory".into()).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .append(request("c1", "mallory", "x"))
+            .await
+            .unwrap_err(),
+        StoreError::NotFound
+    );
+    assert_eq!(
+        store.append(request("nope", "ana", "x")).await.unwrap_err(),
+        StoreError::NotFound
+    );
+    let receipt = ReceiptRequest {
+        conversation: "c1".into(),
+        user_id: "mallory".into(),
+        delivered: Some(0),
+        read: None,
+    };
+    assert_eq!(
+        store.record_receipt(receipt).await.unwrap_err(),
+        StoreError::NotFound
+    );
+    assert_eq!(
+        store
+            .conversation("c1".into())
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seq,
+        0
+    );
+    assert!(store
+        .participant("c1".into(), "mallory".into())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .conversations_of("mallory".into())
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn receipts_only_move_forward(store: Arc<dyn Store>) {
     booking(&*store, "c1").await;
     for i in 0..5 {
-        store.append(request("c1", "ana", &format!("m{i}"))).await.unwrap();
+        store
+            .append(request("c1", "ana", &format!("m{i}")))
+            .await
+            .unwrap();
     }
-    let receipt = |delivered, read| ReceiptRequest { conversation: "c1".into(), user_id: "olga".into(), delivered, read };
+    let receipt = |delivered, read| ReceiptRequest {
+        conversation: "c1".into(),
+        user_id: "olga".into(),
+        delivered,
+        read,
+    };
     let outcome = store.record_receipt(receipt(Some(3), None)).await.unwrap();
     assert!(outcome.changed);
     assert_eq!((outcome.state.delivered, outcome.state.read), (3, 0));
-    let outcome = store.record_receipt(receipt(Some(2), Some(1))).await.unwrap();
-    assert_eq!((outcome.state.delivered, outcome.state.read), (3, 1), "lower values never move a cursor back");
+    let outcome = store
+        .record_receipt(receipt(Some(2), Some(1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        (outcome.state.delivered, outcome.state.read),
+        (3, 1),
+        "lower values never move a cursor back"
+    );
     let outcome = store.record_receipt(receipt(None, Some(4))).await.unwrap();
-    assert_eq!((outcome.state.delivered, outcome.state.read), (4, 4), "read implies delivered");
-    assert!(!store.record_receipt(receipt(Some(4), Some(4))).await.unwrap().changed);
-    let err = store.record_receipt(receipt(Some(6), None)).await.unwrap_err();
-    assert_eq!(err, StoreError::CursorOutOfRange { cursor: 6, last_seq: 5 });
-    let olga = store.participant("c1".into(), "olga".into()).await.unwrap().unwrap();
-    assert_eq!((olga.delivered, olga.read), (4, 4), "a rejected receipt changes nothing");
+    assert_eq!(
+        (outcome.state.delivered, outcome.state.read),
+        (4, 4),
+        "read implies delivered"
+    );
+    assert!(
+        !store
+            .record_receipt(receipt(Some(4), Some(4)))
+            .await
+            .unwrap()
+            .changed
+    );
+    let err = store
+        .record_receipt(receipt(Some(6), None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        StoreError::CursorOutOfRange {
+            cursor: 6,
+            last_seq: 5
+        }
+    );
+    let olga = store
+        .participant("c1".into(), "olga".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (olga.delivered, olga.read),
+        (4, 4),
+        "a rejected receipt changes nothing"
+    );
 }
 
 async fn summaries_count_unread_from_others(store: Arc<dyn Store>) {
     booking(&*store, "c1").await;
     booking(&*store, "c2").await;
     for i in 0..3 {
-        store.append(request("c1", "ana", &format!("a{i}"))).await.unwrap();
+        store
+            .append(request("c1", "ana", &format!("a{i}")))
+            .await
+            .unwrap();
     }
     store.append(request("c1", "olga", "o1")).await.unwrap();
-    let receipt = ReceiptRequest { conversation: "c1".into(), user_id: "olga".into(), delivered: None, read: Some(1) };
+    let receipt = ReceiptRequest {
+        conversation: "c1".into(),
+        user_id: "olga".into(),
+        delivered: None,
+        read: Some(1),
+    };
     store.record_receipt(receipt).await.unwrap();
     let olga = store.conversations_of("olga".into()).await.unwrap();
     assert_eq!(olga.len(), 2);
@@ -120,32 +291,86 @@ async fn summaries_count_unread_from_others(store: Arc<dyn Store>) {
     assert_eq!(olga[0].last_message.as_ref().unwrap().body, "o1");
     assert_eq!(olga[1].unread, 0);
     let ana = store.conversations_of("ana".into()).await.unwrap();
-    assert_eq!(ana[0].unread, 1, "only the operator's message is unread for ana");
+    assert_eq!(
+        ana[0].unread, 1,
+        "only the operator's message is unread for ana"
+    );
     let states = store.conversation_states_of("ana".into()).await.unwrap();
-    assert_eq!(states.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), vec!["c1", "c2"]);
+    assert_eq!(
+        states.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        vec!["c1", "c2"]
+    );
     assert_eq!(states[0].participants.len(), 2);
 }
 
 async fn membership_is_idempotent_and_limited(store: Arc<dyn Store>) {
-    let (view, created) = store.create_conversation("c1".into(), vec![spec("ana", Role::Client)], 3, 7).await.unwrap();
+    let (view, created) = store
+        .create_conversation("c1".into(), vec![spec("ana", Role::Client)], 3, 7)
+        .await
+        .unwrap();
     assert!(created);
-    assert_eq!((view.last_seq, view.created_at, view.participants.len()), (0, 7, 1));
-    let (again, created) = store.create_conversation("c1".into(), vec![spec("ana", Role::Client)], 3, 8).await.unwrap();
+    assert_eq!(
+        (view.last_seq, view.created_at, view.participants.len()),
+        (0, 7, 1)
+    );
+    let (again, created) = store
+        .create_conversation("c1".into(), vec![spec("ana", Role::Client)], 3, 8)
+        .await
+        .unwrap();
     assert!(!created);
     assert_eq!(again.epoch, view.epoch);
-    let err = store.create_conversation("c1".into(), vec![spec("ana", Role::Operator)], 3, 8).await.unwrap_err();
+    let err = store
+        .create_conversation("c1".into(), vec![spec("ana", Role::Operator)], 3, 8)
+        .await
+        .unwrap_err();
     assert_eq!(err, StoreError::ParticipantConflict(Role::Client));
-    assert!(store.add_participant("c1".into(), spec("olga", Role::Operator), 3, 9).await.unwrap());
-    assert!(!store.add_participant("c1".into(), spec("olga", Role::Operator), 3, 9).await.unwrap());
-    assert!(store.add_participant("c1".into(), spec("omar", Role::Operator), 3, 9).await.unwrap());
-    let err = store.add_participant("c1".into(), spec("oscar", Role::Operator), 3, 9).await.unwrap_err();
+    assert!(store
+        .add_participant("c1".into(), spec("olga", Role::Operator), 3, 9)
+        .await
+        .unwrap());
+    assert!(!store
+        .add_participant("c1".into(), spec("olga", Role::Operator), 3, 9)
+        .await
+        .unwrap());
+    assert!(store
+        .add_participant("c1".into(), spec("omar", Role::Operator), 3, 9)
+        .await
+        .unwrap());
+    let err = store
+        .add_participant("c1".into(), spec("oscar", Role::Operator), 3, 9)
+        .await
+        .unwrap_err();
     assert_eq!(err, StoreError::TooManyParticipants);
-    assert_eq!(store.add_participant("nope".into(), spec("x", Role::Client), 3, 9).await.unwrap_err(), StoreError::NotFound);
-    assert!(store.remove_participant("c1".into(), "omar".into()).await.unwrap());
-    assert!(!store.remove_participant("c1".into(), "omar".into()).await.unwrap());
-    assert_eq!(store.remove_participant("nope".into(), "omar".into()).await.unwrap_err(), StoreError::NotFound);
+    assert_eq!(
+        store
+            .add_participant("nope".into(), spec("x", Role::Client), 3, 9)
+            .await
+            .unwrap_err(),
+        StoreError::NotFound
+    );
+    assert!(store
+        .remove_participant("c1".into(), "omar".into())
+        .await
+        .unwrap());
+    assert!(!store
+        .remove_participant("c1".into(), "omar".into())
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .remove_participant("nope".into(), "omar".into())
+            .await
+            .unwrap_err(),
+        StoreError::NotFound
+    );
     let view = store.conversation("c1".into()).await.unwrap().unwrap();
-    assert_eq!(view.participants.iter().map(|p| p.user_id.as_str()).collect::<Vec<_>>(), vec!["ana", "olga"]);
+    assert_eq!(
+        view.participants
+            .iter()
+            .map(|p| p.user_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["ana", "olga"]
+    );
     assert!(store.conversation("nope".into()).await.unwrap().is_none());
 }
 
@@ -153,18 +378,28 @@ async fn listener_hears_commits_in_order(store: Arc<dyn Store>) {
     let recorder = Arc::new(Recorder::default());
     store.attach(recorder.clone());
     booking(&*store, "c1").await;
-    let pending: Vec<_> = (0..20).map(|i| store.append(request("c1", "ana", &format!("m{i}")))).collect();
+    let pending: Vec<_> = (0..20)
+        .map(|i| store.append(request("c1", "ana", &format!("m{i}"))))
+        .collect();
     let repeat = request("c1", "olga", "r");
     store.append(repeat.clone()).await.unwrap();
     store.append(repeat).await.unwrap();
     for p in pending {
         p.await.unwrap();
     }
-    let receipt = ReceiptRequest { conversation: "c1".into(), user_id: "olga".into(), delivered: Some(2), read: None };
+    let receipt = ReceiptRequest {
+        conversation: "c1".into(),
+        user_id: "olga".into(),
+        delivered: Some(2),
+        read: None,
+    };
     store.record_receipt(receipt.clone()).await.unwrap();
     store.record_receipt(receipt).await.unwrap();
     let events = recorder.0.lock().unwrap().clone();
-    let joined = events.iter().filter(|e| matches!(e, Committed::Joined { .. })).count();
+    let joined = events
+        .iter()
+        .filter(|e| matches!(e, Committed::Joined { .. }))
+        .count();
     assert_eq!(joined, 2);
     let seqs: Vec<u64> = events
         .iter()
@@ -173,8 +408,15 @@ async fn listener_hears_commits_in_order(store: Arc<dyn Store>) {
             _ => None,
         })
         .collect();
-    assert_eq!(seqs, (1..=21).collect::<Vec<_>>(), "each new message once, in seq order; repeats are silent");
-    let receipts = events.iter().filter(|e| matches!(e, Committed::Receipt { .. })).count();
+    assert_eq!(
+        seqs,
+        (1..=21).collect::<Vec<_>>(),
+        "each new message once, in seq order; repeats are silent"
+    );
+    let receipts = events
+        .iter()
+        .filter(|e| matches!(e, Committed::Receipt { .. }))
+        .count();
     assert_eq!(receipts, 1, "an unchanged receipt is not reported");
 }
 
@@ -187,7 +429,14 @@ async fn concurrent_appends_from_many_tasks_stay_gap_free(store: Arc<dyn Store>)
             let mut seqs = Vec::new();
             for i in 0..25 {
                 let sender = if t % 2 == 0 { "ana" } else { "olga" };
-                seqs.push(store.append(request("c1", sender, &format!("t{t}-{i}"))).await.unwrap().message.seq);
+                seqs.push(
+                    store
+                        .append(request("c1", sender, &format!("t{t}-{i}")))
+                        .await
+                        .unwrap()
+                        .message
+                        .seq,
+                );
             }
             seqs
         }));
@@ -210,6 +459,7 @@ macro_rules! conformance {
                 appends_get_gap_free_seqs_in_call_order,
                 same_id_is_idempotent_and_conflicts_are_refused,
                 only_participants_write,
+                fifo_guard_refuses_appends_after_a_missing_message,
                 receipts_only_move_forward,
                 summaries_count_unread_from_others,
                 membership_is_idempotent_and_limited,
@@ -231,16 +481,26 @@ macro_rules! conformance {
 }
 
 conformance!(memory, |_| Arc::new(MemoryStore::new()));
-conformance!(sqlite, |dir| Arc::new(SqliteStore::open(dir, SqliteOptions::default()).unwrap()));
+conformance!(sqlite, |dir| Arc::new(
+    SqliteStore::open(dir, SqliteOptions::default()).unwrap()
+));
 
 /// SQLite only: what was committed is there after the store is reopened.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_commits_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let stored = {
-        let store = SqliteStore::open(dir.path(), SqliteOptions { group_commit_max: 7 }).unwrap();
+        let store = SqliteStore::open(
+            dir.path(),
+            SqliteOptions {
+                group_commit_max: 7,
+            },
+        )
+        .unwrap();
         booking(&store, "c1").await;
-        let pending: Vec<_> = (0..30).map(|i| store.append(request("c1", "ana", &format!("m{i}")))).collect();
+        let pending: Vec<_> = (0..30)
+            .map(|i| store.append(request("c1", "ana", &format!("m{i}"))))
+            .collect();
         let mut stored = Vec::new();
         for p in pending {
             stored.push(p.await.unwrap().message);

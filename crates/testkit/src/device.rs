@@ -35,9 +35,18 @@ impl Device {
     /// Connects and says `hello` with `token` and `cursors`; panics unless `welcome` comes back.
     pub async fn connect(url: &str, token: &str, cursors: Vec<Cursor>) -> Device {
         let mut ws = connect_raw(url).await;
-        let hello = ClientFrame::Hello(frames::Hello { v: protocol::PROTOCOL_VERSION, token: token.into(), cursors });
-        ws.send(WsMessage::text(hello.encode())).await.expect("sending hello");
-        let mut device = Device { ws, welcome: placeholder_welcome() };
+        let hello = ClientFrame::Hello(frames::Hello {
+            v: protocol::PROTOCOL_VERSION,
+            token: token.into(),
+            cursors,
+        });
+        ws.send(WsMessage::text(hello.encode()))
+            .await
+            .expect("sending hello");
+        let mut device = Device {
+            ws,
+            welcome: placeholder_welcome(),
+        };
         match device.next().await {
             ServerFrame::Welcome(welcome) => device.welcome = welcome,
             other => panic!("expected welcome, got {other:?}"),
@@ -52,14 +61,21 @@ impl Device {
 
     /// Sends raw text.
     pub async fn send_text(&mut self, text: &str) {
-        self.ws.send(WsMessage::text(text.to_owned())).await.expect("sending a frame");
+        self.ws
+            .send(WsMessage::text(text.to_owned()))
+            .await
+            .expect("sending a frame");
     }
 
     /// Sends a message with a fresh id; returns the id.
     pub async fn send_message(&mut self, conversation: &str, body: &str) -> String {
         let id = crate::uuid();
-        self.send(&ClientFrame::Send(frames::Send { id: id.clone(), conversation: conversation.into(), body: body.into() }))
-            .await;
+        self.send(&ClientFrame::Send(frames::Send {
+            id: id.clone(),
+            conversation: conversation.into(),
+            body: body.into(),
+        }))
+        .await;
         id
     }
 
@@ -74,7 +90,9 @@ impl Device {
     /// The next frame, or how the connection closed.
     pub async fn next_or_close(&mut self) -> Result<ServerFrame, Closed> {
         loop {
-            let next = tokio::time::timeout(WAIT, self.ws.next()).await.expect("a frame in time");
+            let next = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a frame in time");
             match next {
                 Some(Ok(WsMessage::Text(text))) => {
                     let frame = frames::decode_server_frame(text.as_str())
@@ -106,7 +124,11 @@ impl Device {
     }
 
     /// Skips frames until `pick` returns `Some`.
-    pub async fn wait_for<T>(&mut self, what: &str, mut pick: impl FnMut(&ServerFrame) -> Option<T>) -> T {
+    pub async fn wait_for<T>(
+        &mut self,
+        what: &str,
+        mut pick: impl FnMut(&ServerFrame) -> Option<T>,
+    ) -> T {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let frame = tokio::time::timeout_at(deadline, self.next())
@@ -123,7 +145,9 @@ impl Device {
         let what = format!("the ack of {id}");
         self.wait_for(&what, |frame| match frame {
             ServerFrame::Ack(ack) if ack.id == id => Some(ack.clone()),
-            ServerFrame::Error(err) if err.reference.as_deref() == Some(id) => panic!("send {id} failed: {err:?}"),
+            ServerFrame::Error(err) if err.reference.as_deref() == Some(id) => {
+                panic!("send {id} failed: {err:?}")
+            }
             _ => None,
         })
         .await
@@ -171,11 +195,16 @@ impl Device {
     /// has processed everything sent before, and shows what it pushed meanwhile.
     pub async fn barrier(&mut self) -> Vec<ServerFrame> {
         let reference = crate::uuid();
-        self.send(&ClientFrame::Ping(frames::Ping { reference: Some(reference.clone()) })).await;
+        self.send(&ClientFrame::Ping(frames::Ping {
+            reference: Some(reference.clone()),
+        }))
+        .await;
         let mut before = Vec::new();
         loop {
             match self.next().await {
-                ServerFrame::Pong(p) if p.reference.as_deref() == Some(reference.as_str()) => return before,
+                ServerFrame::Pong(p) if p.reference.as_deref() == Some(reference.as_str()) => {
+                    return before
+                }
                 other => before.push(other),
             }
         }

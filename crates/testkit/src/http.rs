@@ -25,17 +25,26 @@ pub struct HttpResponse {
 impl HttpResponse {
     /// The body as JSON (panics if it is not).
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.body))
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.body))
     }
 
     /// A header's value.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The `code` of a problem document, checking its content type.
     pub fn problem_code(&self) -> String {
-        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{}", self.body);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{}",
+            self.body
+        );
         self.json()["code"].as_str().expect("a code").to_owned()
     }
 }
@@ -43,23 +52,45 @@ impl HttpResponse {
 impl Http {
     /// A client for `base` (`http://host:port`).
     pub fn new(base: &str) -> Self {
-        Http { host: base.trim_start_matches("http://").trim_end_matches('/').to_owned() }
+        Http {
+            host: base
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_owned(),
+        }
     }
 
     /// Sends a request with an optional bearer token and raw body.
-    pub async fn raw(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> HttpResponse {
-        let mut stream = TcpStream::connect(&self.host).await.expect("connecting to the server");
-        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.host);
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> HttpResponse {
+        let mut stream = TcpStream::connect(&self.host)
+            .await
+            .expect("connecting to the server");
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.host
+        );
         if let Some(token) = token {
             request.push_str(&format!("Authorization: Bearer {token}\r\n"));
         }
         let body = body.unwrap_or("");
         if !body.is_empty() || method == "POST" || method == "PUT" {
-            request.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+            request.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
         }
         request.push_str("\r\n");
         request.push_str(body);
-        stream.write_all(request.as_bytes()).await.expect("writing the request");
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("writing the request");
         let mut raw = Vec::new();
         tokio::time::timeout(crate::WAIT, stream.read_to_end(&mut raw))
             .await
@@ -69,7 +100,13 @@ impl Http {
     }
 
     /// Sends a request with a JSON body.
-    pub async fn json(&self, method: &str, path: &str, token: Option<&str>, body: &Value) -> HttpResponse {
+    pub async fn json(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> HttpResponse {
         self.raw(method, path, token, Some(&body.to_string())).await
     }
 
@@ -80,7 +117,10 @@ impl Http {
 }
 
 fn parse(raw: &[u8]) -> HttpResponse {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete response head");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response head");
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
     let status = lines
@@ -93,17 +133,29 @@ fn parse(raw: &[u8]) -> HttpResponse {
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
     let mut body = raw[split + 4..].to_vec();
-    if headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked")) {
+    if headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"))
+    {
         body = dechunk(&body);
     }
-    HttpResponse { status, headers, body: String::from_utf8(body).expect("a UTF-8 body") }
+    HttpResponse {
+        status,
+        headers,
+        body: String::from_utf8(body).expect("a UTF-8 body"),
+    }
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
-        let line_end = data.windows(2).position(|w| w == b"\r\n").expect("a chunk size line");
-        let size = usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap().trim(), 16).unwrap();
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("a chunk size line");
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap().trim(), 16)
+                .unwrap();
         data = &data[line_end + 2..];
         if size == 0 {
             return out;

@@ -44,8 +44,17 @@ type Stream = SplitStream<WebSocket>;
 type InFlight = Pin<Box<dyn Future<Output = Finished> + Send>>;
 
 enum Finished {
-    Send { started: Instant, result: Result<Appended, StoreError>, reference: String },
-    Receipt { result: Result<ReceiptOutcome, StoreError>, reference: Option<String> },
+    Send {
+        started: Instant,
+        result: Result<Appended, StoreError>,
+        reference: String,
+        conversation: String,
+        id: String,
+    },
+    Receipt {
+        result: Result<ReceiptOutcome, StoreError>,
+        reference: Option<String>,
+    },
 }
 
 /// Why the connection ends: the close code, reason, and the metric label.
@@ -57,7 +66,11 @@ struct Ending {
 
 impl Ending {
     const fn new(code: u16, reason: &'static str, label: &'static str) -> Self {
-        Ending { code, reason, label }
+        Ending {
+            code,
+            reason,
+            label,
+        }
     }
 }
 
@@ -88,7 +101,10 @@ pub async fn run(socket: WebSocket, app: Arc<AppState>) {
     app.metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
     app.metrics.disconnect(ending.label);
     if ending.code != 0 {
-        let frame = CloseFrame { code: ending.code, reason: ending.reason.into() };
+        let frame = CloseFrame {
+            code: ending.code,
+            reason: ending.reason.into(),
+        };
         let _ = sink.send(WsMessage::Close(Some(frame))).await;
     }
     let _ = sink.close().await;
@@ -109,7 +125,11 @@ fn error(code: ErrorCode, message: impl Into<String>, reference: Option<String>)
 }
 
 /// Waits for `hello`, authenticates, registers with the hub and sends `welcome`.
-async fn handshake(sink: &mut Sink, stream: &mut Stream, app: &Arc<AppState>) -> Result<Connection, Ending> {
+async fn handshake(
+    sink: &mut Sink,
+    stream: &mut Stream,
+    app: &Arc<AppState>,
+) -> Result<Connection, Ending> {
     let protocol_error = Ending::new(close::PROTOCOL_ERROR, "hello expected", "protocol_error");
     let deadline = tokio::time::sleep(Duration::from_millis(HELLO_TIMEOUT_MS));
     let text = tokio::select! {
@@ -127,7 +147,15 @@ async fn handshake(sink: &mut Sink, stream: &mut Stream, app: &Arc<AppState>) ->
     let hello = match decode_client_frame(&text) {
         Ok(ClientFrame::Hello(hello)) => hello,
         Ok(_) => {
-            send_frame(sink, &error(ErrorCode::HelloRequired, "the first frame must be `hello`", None)).await?;
+            send_frame(
+                sink,
+                &error(
+                    ErrorCode::HelloRequired,
+                    "the first frame must be `hello`",
+                    None,
+                ),
+            )
+            .await?;
             return Err(protocol_error);
         }
         Err(err) => {
@@ -136,24 +164,46 @@ async fn handshake(sink: &mut Sink, stream: &mut Stream, app: &Arc<AppState>) ->
         }
     };
     if hello.v != PROTOCOL_VERSION {
-        let message = format!("this server speaks protocol version {PROTOCOL_VERSION}, not {}", hello.v);
+        let message = format!(
+            "this server speaks protocol version {PROTOCOL_VERSION}, not {}",
+            hello.v
+        );
         send_frame(sink, &error(ErrorCode::VersionUnsupported, message, None)).await?;
-        return Err(Ending::new(close::PROTOCOL_ERROR, "version unsupported", "protocol_error"));
+        return Err(Ending::new(
+            close::PROTOCOL_ERROR,
+            "version unsupported",
+            "protocol_error",
+        ));
     }
     let claims = match app.auth.verify(&hello.token, now_s()) {
         Ok(claims) => claims,
         Err(code) => {
             send_frame(sink, &error(code, code.title(), None)).await?;
-            return Err(Ending::new(close::UNAUTHORIZED, code.as_str(), "unauthorized"));
+            return Err(Ending::new(
+                close::UNAUTHORIZED,
+                code.as_str(),
+                "unauthorized",
+            ));
         }
     };
     let config = &app.config;
-    let registration = match app.hub.register(&claims.sub, config.connection_queue_frames, config.connections_per_user_max) {
+    let registration = match app.hub.register(
+        &claims.sub,
+        config.connection_queue_frames,
+        config.connections_per_user_max,
+    ) {
         Ok(registration) => registration,
         Err(_) => {
-            let message = format!("at most {} connections per user", config.connections_per_user_max);
+            let message = format!(
+                "at most {} connections per user",
+                config.connections_per_user_max
+            );
             send_frame(sink, &error(ErrorCode::TooManyConnections, message, None)).await?;
-            return Err(Ending::new(close::POLICY_VIOLATION, "too many connections", "too_many_connections"));
+            return Err(Ending::new(
+                close::POLICY_VIOLATION,
+                "too many connections",
+                "too_many_connections",
+            ));
         }
     };
     // Subscribed before reading state: whatever commits after this point is either in the state
@@ -162,7 +212,11 @@ async fn handshake(sink: &mut Sink, stream: &mut Stream, app: &Arc<AppState>) ->
         Ok(states) => states,
         Err(err) => {
             send_frame(sink, &ServerFrame::Error(store_error_frame(&err, None))).await?;
-            return Err(Ending::new(close::SERVICE_RESTART, "storage unavailable", "storage_unavailable"));
+            return Err(Ending::new(
+                close::SERVICE_RESTART,
+                "storage unavailable",
+                "storage_unavailable",
+            ));
         }
     };
     let now = Instant::now();
@@ -174,7 +228,12 @@ async fn handshake(sink: &mut Sink, stream: &mut Stream, app: &Arc<AppState>) ->
         conversations: HashMap::new(),
         catch_up: VecDeque::new(),
         in_flight: FuturesOrdered::new(),
-        sends: Bucket::new(config.sends_burst_max, config.sends_per_second_max as f64, now),
+        predecessor: HashMap::new(),
+        sends: Bucket::new(
+            config.sends_burst_max,
+            config.sends_per_second_max as f64,
+            now,
+        ),
         bad_frames: Bucket::new(BAD_FRAMES_BURST_MAX, 1.0, now),
         last_heard: now,
         token_expires: tokio::time::Instant::now() + exp_in,
@@ -189,20 +248,31 @@ async fn handshake(sink: &mut Sink, stream: &mut Stream, app: &Arc<AppState>) ->
         conversations: states.clone(),
     });
     send_frame(sink, &welcome).await?;
-    let cursors: HashMap<&str, &frames::Cursor> =
-        hello.cursors.iter().map(|c| (c.conversation.as_str(), c)).collect();
+    let cursors: HashMap<&str, &frames::Cursor> = hello
+        .cursors
+        .iter()
+        .map(|c| (c.conversation.as_str(), c))
+        .collect();
     for state in &states {
         let cursor = cursors.get(state.id.as_str());
-        let valid = cursor.is_none_or(|c| c.seq <= state.last_seq && c.epoch.is_none_or(|e| e == state.epoch));
+        let valid = cursor
+            .is_none_or(|c| c.seq <= state.last_seq && c.epoch.is_none_or(|e| e == state.epoch));
         if !valid {
-            send_frame(sink, &ServerFrame::Resync(frames::Resync {
-                conversation: state.id.clone(),
-                epoch: state.epoch,
-                last_seq: state.last_seq,
-            }))
+            send_frame(
+                sink,
+                &ServerFrame::Resync(frames::Resync {
+                    conversation: state.id.clone(),
+                    epoch: state.epoch,
+                    last_seq: state.last_seq,
+                }),
+            )
             .await?;
         }
-        let pushed = if valid { cursor.map_or(0, |c| c.seq) } else { 0 };
+        let pushed = if valid {
+            cursor.map_or(0, |c| c.seq)
+        } else {
+            0
+        };
         connection.subscribe(state, pushed);
     }
     Ok(connection)
@@ -215,6 +285,9 @@ struct Connection {
     conversations: HashMap<String, Subscription>,
     catch_up: VecDeque<String>,
     in_flight: FuturesOrdered<InFlight>,
+    /// Per conversation, the last message this connection took for sending whose storing is not
+    /// confirmed: the FIFO guard of the next append (see `AppendRequest::after`).
+    predecessor: HashMap<String, String>,
     sends: Bucket,
     bad_frames: Bucket,
     last_heard: Instant,
@@ -231,7 +304,12 @@ impl Connection {
         self.registration.subscribe(&state.id);
         self.conversations.insert(
             state.id.clone(),
-            Subscription { role, pushed, catching_up: true, typing: None },
+            Subscription {
+                role,
+                pushed,
+                catching_up: true,
+                typing: None,
+            },
         );
         // Every conversation is caught up once at start, even at its end: that sends `synced`.
         self.catch_up.push_back(state.id.clone());
@@ -247,7 +325,8 @@ impl Connection {
         let config = self.app.config.clone();
         let interval = Duration::from_millis(config.heartbeat_interval_ms);
         let timeout = interval + Duration::from_millis(config.heartbeat_grace_ms);
-        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        let mut heartbeat =
+            tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let subscriber = self.registration.subscriber().clone();
         let shutdown = self.app.shutdown.clone();
@@ -315,18 +394,31 @@ impl Connection {
     }
 
     /// Answers a device's fault; after too many in a burst, ends the connection.
-    async fn reject(&mut self, sink: &mut Sink, frame: ServerFrame) -> Result<Option<Ending>, Ending> {
+    async fn reject(
+        &mut self,
+        sink: &mut Sink,
+        frame: ServerFrame,
+    ) -> Result<Option<Ending>, Ending> {
         send_frame(sink, &frame).await?;
         if self.bad_frames.take(Instant::now()).is_err() {
-            return Ok(Some(Ending::new(close::POLICY_VIOLATION, "too many bad frames", "policy_violation")));
+            return Ok(Some(Ending::new(
+                close::POLICY_VIOLATION,
+                "too many bad frames",
+                "policy_violation",
+            )));
         }
         Ok(None)
     }
 
     async fn frame(&mut self, sink: &mut Sink, text: &str) -> Result<Option<Ending>, Ending> {
         if text.len() > FRAME_BYTES_MAX {
-            let message = format!("frame of {} bytes is over the limit of {FRAME_BYTES_MAX}", text.len());
-            return self.reject(sink, error(ErrorCode::FrameTooLarge, message, None)).await;
+            let message = format!(
+                "frame of {} bytes is over the limit of {FRAME_BYTES_MAX}",
+                text.len()
+            );
+            return self
+                .reject(sink, error(ErrorCode::FrameTooLarge, message, None))
+                .await;
         }
         let frame = match decode_client_frame(text) {
             Ok(frame) => frame,
@@ -345,43 +437,96 @@ impl Connection {
             }
             ClientFrame::Pong(_) => Ok(None),
             ClientFrame::Hello(_) => {
-                self.reject(sink, error(ErrorCode::HelloRequired, "`hello` was already sent on this connection", None))
-                    .await
+                self.reject(
+                    sink,
+                    error(
+                        ErrorCode::HelloRequired,
+                        "`hello` was already sent on this connection",
+                        None,
+                    ),
+                )
+                .await
             }
         }
     }
 
-    async fn send(&mut self, sink: &mut Sink, send: frames::Send) -> Result<Option<Ending>, Ending> {
+    async fn send(
+        &mut self,
+        sink: &mut Sink,
+        send: frames::Send,
+    ) -> Result<Option<Ending>, Ending> {
         let reference = Some(send.id.clone());
-        let id = match crate::validate::message(&self.app.config, &send.id, &send.conversation, &send.body) {
+        let id = match crate::validate::message(
+            &self.app.config,
+            &send.id,
+            &send.conversation,
+            &send.body,
+        ) {
             Ok(id) => id,
-            Err((code, message)) => return self.reject(sink, error(code, message, reference)).await,
+            Err((code, message)) => {
+                return self.reject(sink, error(code, message, reference)).await
+            }
         };
+        // FIFO per sender: a message taken here must be stored before any later one of this
+        // connection in this conversation. A refused one (rate limit) stays the predecessor, so
+        // later ones are refused `out_of_order` until it is resent and stored.
+        let after = self
+            .predecessor
+            .get(&send.conversation)
+            .filter(|p| **p != id)
+            .cloned();
+        self.predecessor
+            .insert(send.conversation.clone(), id.clone());
         if let Err(wait) = self.sends.take(Instant::now()) {
-            let mut frame = ErrorFrame::new(ErrorCode::RateLimited, "too many sends; retry later", reference);
+            let mut frame = ErrorFrame::new(
+                ErrorCode::RateLimited,
+                "too many sends; retry later",
+                reference,
+            );
             frame.retry_after_ms = Some(wait.as_millis() as u64 + 1);
             self.app.metrics.ack(ErrorCode::RateLimited.as_str());
             send_frame(sink, &ServerFrame::Error(frame)).await?;
             return Ok(None);
         }
         let started = Instant::now();
+        let conversation = send.conversation;
         let pending = self.app.store.append(AppendRequest {
-            conversation: send.conversation,
-            id,
+            conversation: conversation.clone(),
+            id: id.clone(),
             sender: self.user_id.clone(),
             body: send.body,
             ts: now_ms(),
+            after,
         });
         let reference = send.id;
         self.in_flight.push_back(Box::pin(async move {
-            Finished::Send { started, result: pending.await, reference }
+            Finished::Send {
+                started,
+                result: pending.await,
+                reference,
+                conversation,
+                id,
+            }
         }));
         Ok(None)
     }
 
-    async fn receipt(&mut self, sink: &mut Sink, receipt: frames::ReceiptUpdate) -> Result<Option<Ending>, Ending> {
+    async fn receipt(
+        &mut self,
+        sink: &mut Sink,
+        receipt: frames::ReceiptUpdate,
+    ) -> Result<Option<Ending>, Ending> {
         if !self.conversations.contains_key(&receipt.conversation) {
-            return self.reject(sink, error(ErrorCode::NotFound, "no such conversation", receipt.reference)).await;
+            return self
+                .reject(
+                    sink,
+                    error(
+                        ErrorCode::NotFound,
+                        "no such conversation",
+                        receipt.reference,
+                    ),
+                )
+                .await;
         }
         let pending = self.app.store.record_receipt(ReceiptRequest {
             conversation: receipt.conversation,
@@ -390,28 +535,55 @@ impl Connection {
             read: receipt.read,
         });
         let reference = receipt.reference;
-        self.in_flight.push_back(Box::pin(async move { Finished::Receipt { result: pending.await, reference } }));
+        self.in_flight.push_back(Box::pin(async move {
+            Finished::Receipt {
+                result: pending.await,
+                reference,
+            }
+        }));
         Ok(None)
     }
 
     fn typing(&mut self, typing: frames::TypingUpdate) {
-        let Some(subscription) = self.conversations.get_mut(&typing.conversation) else { return };
+        let Some(subscription) = self.conversations.get_mut(&typing.conversation) else {
+            return;
+        };
         let now = Instant::now();
         // Throttle: forward a change at once, a repeat of the same state at most once a second.
         let forward = match subscription.typing {
-            Some((at, active)) => active != typing.active || now.duration_since(at) >= Duration::from_secs(1),
+            Some((at, active)) => {
+                active != typing.active || now.duration_since(at) >= Duration::from_secs(1)
+            }
             None => true,
         };
         if forward {
             subscription.typing = Some((now, typing.active));
-            self.app.hub.typing(&typing.conversation, &self.user_id, subscription.role, typing.active);
+            self.app.hub.typing(
+                &typing.conversation,
+                &self.user_id,
+                subscription.role,
+                typing.active,
+            );
         }
     }
 
     async fn finished(&mut self, sink: &mut Sink, finished: Finished) -> Result<(), Ending> {
+        if let Finished::Send {
+            conversation, id, ..
+        } = &finished
+        {
+            // Stored, or failed and answered: either way no longer a guard for later sends.
+            if self.predecessor.get(conversation) == Some(id) {
+                self.predecessor.remove(conversation);
+            }
+        }
         let metrics = &self.app.metrics;
         match finished {
-            Finished::Send { started, result: Ok(appended), .. } => {
+            Finished::Send {
+                started,
+                result: Ok(appended),
+                ..
+            } => {
                 metrics.send_to_ack(started.elapsed());
                 if appended.created {
                     metrics.messages_stored.fetch_add(1, Ordering::Relaxed);
@@ -428,18 +600,36 @@ impl Connection {
                 });
                 send_frame(sink, &ack).await
             }
-            Finished::Send { result: Err(err), reference, .. } => {
+            Finished::Send {
+                result: Err(err),
+                reference,
+                ..
+            } => {
                 metrics.ack(err.code().as_str());
-                send_frame(sink, &ServerFrame::Error(store_error_frame(&err, Some(reference)))).await
+                send_frame(
+                    sink,
+                    &ServerFrame::Error(store_error_frame(&err, Some(reference))),
+                )
+                .await
             }
-            Finished::Receipt { result: Ok(outcome), .. } => {
+            Finished::Receipt {
+                result: Ok(outcome),
+                ..
+            } => {
                 if outcome.changed {
                     metrics.receipts.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(())
             }
-            Finished::Receipt { result: Err(err), reference } => {
-                send_frame(sink, &ServerFrame::Error(store_error_frame(&err, reference))).await
+            Finished::Receipt {
+                result: Err(err),
+                reference,
+            } => {
+                send_frame(
+                    sink,
+                    &ServerFrame::Error(store_error_frame(&err, reference)),
+                )
+                .await
             }
         }
     }
@@ -447,7 +637,9 @@ impl Connection {
     async fn notice(&mut self, sink: &mut Sink, event: HubEvent) -> Result<(), Ending> {
         match event {
             HubEvent::Message { message, frame } => {
-                let Some(subscription) = self.conversations.get_mut(&message.conversation) else { return Ok(()) };
+                let Some(subscription) = self.conversations.get_mut(&message.conversation) else {
+                    return Ok(());
+                };
                 if message.seq == subscription.pushed + 1 {
                     subscription.pushed = message.seq;
                     send_text(sink, frame.to_string()).await?;
@@ -471,7 +663,13 @@ impl Connection {
                     return Ok(());
                 }
                 let state = crate::store::state_of(&view);
-                send_frame(sink, &ServerFrame::Joined(frames::Joined { conversation: state.clone() })).await?;
+                send_frame(
+                    sink,
+                    &ServerFrame::Joined(frames::Joined {
+                        conversation: state.clone(),
+                    }),
+                )
+                .await?;
                 self.subscribe(&state, 0);
                 Ok(())
             }
@@ -488,16 +686,27 @@ impl Connection {
 
     /// Sends the next page of one conversation from storage.
     async fn catch_up_one_page(&mut self, sink: &mut Sink) -> Result<(), Ending> {
-        let Some(conversation) = self.catch_up.pop_front() else { return Ok(()) };
-        let Some(pushed) = self.conversations.get(&conversation).map(|s| s.pushed) else { return Ok(()) };
-        let page = match self.app.store.messages_since(conversation.clone(), pushed, PAGE_LIMIT_MAX).await {
+        let Some(conversation) = self.catch_up.pop_front() else {
+            return Ok(());
+        };
+        let Some(pushed) = self.conversations.get(&conversation).map(|s| s.pushed) else {
+            return Ok(());
+        };
+        let page = match self
+            .app
+            .store
+            .messages_since(conversation.clone(), pushed, PAGE_LIMIT_MAX)
+            .await
+        {
             Ok(page) => page,
             Err(err) => return Err(self.storage_failed(sink, err).await),
         };
         let full = page.len() == PAGE_LIMIT_MAX as usize;
         let mut sent = 0;
         for message in page {
-            let Some(subscription) = self.conversations.get_mut(&conversation) else { return Ok(()) };
+            let Some(subscription) = self.conversations.get_mut(&conversation) else {
+                return Ok(());
+            };
             if message.seq != subscription.pushed + 1 {
                 continue; // already forwarded live while this page was read
             }
@@ -505,20 +714,33 @@ impl Connection {
             send_frame(sink, &ServerFrame::Message(message)).await?;
             sent += 1;
         }
-        self.app.metrics.resume_backlog.fetch_add(sent, Ordering::Relaxed);
-        let Some(subscription) = self.conversations.get_mut(&conversation) else { return Ok(()) };
+        self.app
+            .metrics
+            .resume_backlog
+            .fetch_add(sent, Ordering::Relaxed);
+        let Some(subscription) = self.conversations.get_mut(&conversation) else {
+            return Ok(());
+        };
         if full {
             self.catch_up.push_back(conversation);
         } else {
             subscription.catching_up = false;
             let seq = subscription.pushed;
-            send_frame(sink, &ServerFrame::Synced(frames::Synced { conversation, seq })).await?;
+            send_frame(
+                sink,
+                &ServerFrame::Synced(frames::Synced { conversation, seq }),
+            )
+            .await?;
         }
         Ok(())
     }
 
     async fn storage_failed(&mut self, sink: &mut Sink, err: StoreError) -> Ending {
         let _ = send_frame(sink, &ServerFrame::Error(store_error_frame(&err, None))).await;
-        Ending::new(close::SERVICE_RESTART, "storage unavailable", "storage_unavailable")
+        Ending::new(
+            close::SERVICE_RESTART,
+            "storage unavailable",
+            "storage_unavailable",
+        )
     }
 }

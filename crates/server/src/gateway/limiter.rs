@@ -14,7 +14,12 @@ pub struct Bucket {
 impl Bucket {
     /// A full bucket.
     pub fn new(capacity: u32, per_second: f64, now: Instant) -> Self {
-        Bucket { capacity: capacity as f64, per_second, tokens: capacity as f64, updated: now }
+        Bucket {
+            capacity: capacity as f64,
+            per_second,
+            tokens: capacity as f64,
+            updated: now,
+        }
     }
 
     /// Takes one token, or says how long until one is available.
@@ -26,7 +31,9 @@ impl Bucket {
             self.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.per_second))
+            Err(Duration::from_secs_f64(
+                (1.0 - self.tokens) / self.per_second,
+            ))
         }
     }
 }

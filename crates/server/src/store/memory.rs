@@ -57,7 +57,9 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Adds participants (creating the conversation first if `create`), returning the view,
@@ -75,20 +77,29 @@ impl MemoryStore {
         if created && !create {
             return Err(StoreError::NotFound);
         }
-        let existing = state.conversations.get(id).map_or(&[][..], |c| &c.participants[..]);
+        let existing = state
+            .conversations
+            .get(id)
+            .map_or(&[][..], |c| &c.participants[..]);
         let new = participants_to_add(existing, wanted, participants_max)?;
-        let conversation = state.conversations.entry(id.to_owned()).or_insert_with(|| Conversation {
-            epoch: new_epoch(),
-            created_at: now,
-            participants: Vec::new(),
-            messages: Vec::new(),
-        });
-        conversation.participants.extend(new.iter().map(|spec| ParticipantState {
-            user_id: spec.user_id.clone(),
-            role: spec.role,
-            delivered: 0,
-            read: 0,
-        }));
+        let conversation =
+            state
+                .conversations
+                .entry(id.to_owned())
+                .or_insert_with(|| Conversation {
+                    epoch: new_epoch(),
+                    created_at: now,
+                    participants: Vec::new(),
+                    messages: Vec::new(),
+                });
+        conversation
+            .participants
+            .extend(new.iter().map(|spec| ParticipantState {
+                user_id: spec.user_id.clone(),
+                role: spec.role,
+                delivered: 0,
+                read: 0,
+            }));
         let view = conversation.view(id);
         for spec in &new {
             self.listener.notify(Committed::Joined {
@@ -113,16 +124,29 @@ impl Store for MemoryStore {
                 && existing.sender == request.sender
                 && existing.body == request.body;
             let result = if same {
-                Ok(Appended { message: existing.clone(), created: false })
+                Ok(Appended {
+                    message: existing.clone(),
+                    created: false,
+                })
             } else {
                 Err(StoreError::IdConflict)
             };
             return Self::ready(result);
         }
+        if request
+            .after
+            .as_ref()
+            .is_some_and(|after| !state.ids.contains_key(after))
+        {
+            return Self::ready(Err(StoreError::OutOfOrder));
+        }
         let Some(conversation) = state.conversations.get_mut(&request.conversation) else {
             return Self::ready(Err(StoreError::NotFound));
         };
-        let Some(sender) = conversation.participants.iter().find(|p| p.user_id == request.sender)
+        let Some(sender) = conversation
+            .participants
+            .iter()
+            .find(|p| p.user_id == request.sender)
         else {
             return Self::ready(Err(StoreError::NotFound));
         };
@@ -139,7 +163,10 @@ impl Store for MemoryStore {
         conversation.messages.push(message.clone());
         state.ids.insert(request.id, (request.conversation, seq));
         self.listener.notify(Committed::Message(message.clone()));
-        Self::ready(Ok(Appended { message, created: true }))
+        Self::ready(Ok(Appended {
+            message,
+            created: true,
+        }))
     }
 
     fn record_receipt(&self, request: ReceiptRequest) -> Pending<ReceiptOutcome> {
@@ -148,8 +175,10 @@ impl Store for MemoryStore {
             return Self::ready(Err(StoreError::NotFound));
         };
         let last_seq = conversation.messages.len() as u64;
-        let Some(participant) =
-            conversation.participants.iter_mut().find(|p| p.user_id == request.user_id)
+        let Some(participant) = conversation
+            .participants
+            .iter_mut()
+            .find(|p| p.user_id == request.user_id)
         else {
             return Self::ready(Err(StoreError::NotFound));
         };
@@ -161,7 +190,10 @@ impl Store for MemoryStore {
         let changed = (delivered, read) != (participant.delivered, participant.read);
         participant.delivered = delivered;
         participant.read = read;
-        let outcome = ReceiptOutcome { state: participant.clone(), changed };
+        let outcome = ReceiptOutcome {
+            state: participant.clone(),
+            changed,
+        };
         if changed {
             self.listener.notify(Committed::Receipt {
                 conversation: request.conversation,
@@ -206,7 +238,10 @@ impl Store for MemoryStore {
         c.participants.retain(|p| p.user_id != user_id);
         let removed = c.participants.len() < before;
         if removed {
-            self.listener.notify(Committed::Left { conversation, user_id });
+            self.listener.notify(Committed::Left {
+                conversation,
+                user_id,
+            });
         }
         Self::ready(Ok(removed))
     }
@@ -222,10 +257,12 @@ impl Store for MemoryStore {
         user_id: String,
     ) -> Pending<Option<ParticipantState>> {
         let state = self.lock();
-        let found = state
-            .conversations
-            .get(&conversation)
-            .and_then(|c| c.participants.iter().find(|p| p.user_id == user_id).cloned());
+        let found = state.conversations.get(&conversation).and_then(|c| {
+            c.participants
+                .iter()
+                .find(|p| p.user_id == user_id)
+                .cloned()
+        });
         Self::ready(Ok(found))
     }
 

@@ -45,6 +45,11 @@ pub enum StoreError {
     /// The user is already a participant with another role.
     #[error("user is already a participant with role {0}")]
     ParticipantConflict(Role),
+    /// The append's FIFO guard (`after`) names a message that is not stored.
+    #[error(
+        "an earlier message from this device in this conversation was not stored; resend it first"
+    )]
+    OutOfOrder,
     /// A receipt cursor is beyond the conversation's last `seq`.
     #[error("cursor {cursor} is beyond the last seq {last_seq}")]
     CursorOutOfRange {
@@ -64,6 +69,7 @@ impl StoreError {
         match self {
             StoreError::NotFound => ErrorCode::NotFound,
             StoreError::IdConflict => ErrorCode::IdConflict,
+            StoreError::OutOfOrder => ErrorCode::OutOfOrder,
             StoreError::TooManyParticipants => ErrorCode::TooManyParticipants,
             StoreError::ParticipantConflict(_) => ErrorCode::ParticipantConflict,
             StoreError::CursorOutOfRange { .. } => ErrorCode::CursorOutOfRange,
@@ -85,6 +91,11 @@ pub struct AppendRequest {
     pub body: String,
     /// Server time, in milliseconds since the Unix epoch.
     pub ts: u64,
+    /// FIFO guard: the id of the message the same connection submitted just before in this
+    /// conversation, while its outcome is unknown. Unless that message is stored, the append is
+    /// refused with [`StoreError::OutOfOrder`], so a later message can never be stored ahead of
+    /// an earlier one that failed. Checked after idempotency: a repeat is always answered.
+    pub after: Option<String>,
 }
 
 /// The outcome of an append.
@@ -211,8 +222,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Reads one participant's cursors, `None` if the user is not a participant (or the
     /// conversation does not exist).
-    fn participant(&self, conversation: String, user_id: String)
-        -> Pending<Option<ParticipantState>>;
+    fn participant(
+        &self,
+        conversation: String,
+        user_id: String,
+    ) -> Pending<Option<ParticipantState>>;
 
     /// Every conversation of a user, with unread counts, most recently active first.
     fn conversations_of(&self, user_id: String) -> Pending<Vec<ConversationSummary>>;

@@ -42,7 +42,9 @@ pub struct SqliteOptions {
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        SqliteOptions { group_commit_max: 1024 }
+        SqliteOptions {
+            group_commit_max: 1024,
+        }
     }
 }
 
@@ -79,10 +81,15 @@ impl SqliteStore {
     /// Opens (creating if needed) the database in `data_dir`, applies migrations and starts the
     /// writer thread.
     pub fn open(data_dir: &Path, options: SqliteOptions) -> Result<Self, OpenError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|source| OpenError::DataDir { path: data_dir.to_owned(), source })?;
+        std::fs::create_dir_all(data_dir).map_err(|source| OpenError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
         let path = data_dir.join(DATABASE_FILE);
-        let sqlite_err = |source| OpenError::Sqlite { path: path.clone(), source };
+        let sqlite_err = |source| OpenError::Sqlite {
+            path: path.clone(),
+            source,
+        };
         let mut conn = open_connection(&path, false).map_err(sqlite_err)?;
         migrate(&mut conn).map_err(sqlite_err)?;
         let (writer, queue) = mpsc::channel();
@@ -93,7 +100,12 @@ impl SqliteStore {
             .name("surechat-sqlite-writer".into())
             .spawn(move || write_loop(conn, queue, batch_max, &thread_listener))
             .expect("spawning the writer thread");
-        Ok(SqliteStore { path, writer, readers: Arc::new(Mutex::new(Vec::new())), listener })
+        Ok(SqliteStore {
+            path,
+            writer,
+            readers: Arc::new(Mutex::new(Vec::new())),
+            listener,
+        })
     }
 
     /// The database file.
@@ -201,13 +213,19 @@ enum Command {
 enum Done {
     Append(Result<Appended, StoreError>, Reply<Appended>),
     Receipt(Result<ReceiptOutcome, StoreError>, Reply<ReceiptOutcome>),
-    Add(Result<(ConversationView, bool, usize), StoreError>, Reply<(ConversationView, bool, usize)>),
+    Add(
+        Result<(ConversationView, bool, usize), StoreError>,
+        Reply<(ConversationView, bool, usize)>,
+    ),
     Remove(Result<bool, StoreError>, Reply<bool>),
 }
 
 impl Done {
     fn send(self, failure: Option<&StoreError>) {
-        fn pick<T>(result: Result<T, StoreError>, failure: Option<&StoreError>) -> Result<T, StoreError> {
+        fn pick<T>(
+            result: Result<T, StoreError>,
+            failure: Option<&StoreError>,
+        ) -> Result<T, StoreError> {
             match failure {
                 Some(err) => Err(err.clone()),
                 None => result,
@@ -223,7 +241,12 @@ impl Done {
     }
 }
 
-fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Command>, batch_max: usize, listener: &Listener) {
+fn write_loop(
+    mut conn: Connection,
+    queue: mpsc::Receiver<Command>,
+    batch_max: usize,
+    listener: &Listener,
+) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < batch_max {
@@ -270,24 +293,51 @@ fn write_batch(conn: &mut Connection, batch: Vec<Command>, listener: &Listener) 
 
 /// Applies one command inside the batch's transaction. Logical rejections are returned inside
 /// `Done` (they write nothing); SQLite errors abort the batch.
-fn apply(tx: &rusqlite::Transaction<'_>, command: Command, changes: &mut Vec<Committed>) -> rusqlite::Result<Done> {
+fn apply(
+    tx: &rusqlite::Transaction<'_>,
+    command: Command,
+    changes: &mut Vec<Committed>,
+) -> rusqlite::Result<Done> {
     Ok(match command {
         Command::Append(request, reply) => Done::Append(append(tx, request, changes)?, reply),
         Command::Receipt(request, reply) => Done::Receipt(receipt(tx, request, changes)?, reply),
-        Command::AddParticipants { id, wanted, participants_max, now, create, reply } => {
-            Done::Add(add_participants(tx, &id, &wanted, participants_max, now, create, changes)?, reply)
-        }
-        Command::RemoveParticipant { conversation, user_id, reply } => {
-            let removed = tx.prepare_cached(
-                "DELETE FROM participants WHERE conversation_id = ?1 AND user_id = ?2",
-            )?
-            .execute(params![conversation, user_id])?
+        Command::AddParticipants {
+            id,
+            wanted,
+            participants_max,
+            now,
+            create,
+            reply,
+        } => Done::Add(
+            add_participants(tx, &id, &wanted, participants_max, now, create, changes)?,
+            reply,
+        ),
+        Command::RemoveParticipant {
+            conversation,
+            user_id,
+            reply,
+        } => {
+            let removed = tx
+                .prepare_cached(
+                    "DELETE FROM participants WHERE conversation_id = ?1 AND user_id = ?2",
+                )?
+                .execute(params![conversation, user_id])?
                 > 0;
             let exists = conversation_exists(tx, &conversation)?;
             if removed {
-                changes.push(Committed::Left { conversation, user_id });
+                changes.push(Committed::Left {
+                    conversation,
+                    user_id,
+                });
             }
-            Done::Remove(if exists { Ok(removed) } else { Err(StoreError::NotFound) }, reply)
+            Done::Remove(
+                if exists {
+                    Ok(removed)
+                } else {
+                    Err(StoreError::NotFound)
+                },
+                reply,
+            )
         }
     })
 }
@@ -309,26 +359,52 @@ fn append(
             && existing.sender == request.sender
             && existing.body == request.body;
         return Ok(if same {
-            Ok(Appended { message: Arc::new(existing), created: false })
+            Ok(Appended {
+                message: Arc::new(existing),
+                created: false,
+            })
         } else {
             Err(StoreError::IdConflict)
         });
     }
+    if let Some(after) = &request.after {
+        let stored = tx
+            .prepare_cached("SELECT 1 FROM messages WHERE id = ?1")?
+            .query_row(params![after], |_| Ok(()))
+            .optional()?;
+        if stored.is_none() {
+            return Ok(Err(StoreError::OutOfOrder));
+        }
+    }
     let role: Option<String> = tx
-        .prepare_cached("SELECT role FROM participants WHERE conversation_id = ?1 AND user_id = ?2")?
-        .query_row(params![request.conversation, request.sender], |row| row.get(0))
+        .prepare_cached(
+            "SELECT role FROM participants WHERE conversation_id = ?1 AND user_id = ?2",
+        )?
+        .query_row(params![request.conversation, request.sender], |row| {
+            row.get(0)
+        })
         .optional()?;
     let Some(role) = role.as_deref().and_then(Role::parse) else {
         return Ok(Err(StoreError::NotFound));
     };
     let seq: u64 = tx
-        .prepare_cached("UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq")?
+        .prepare_cached(
+            "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
+        )?
         .query_row(params![request.conversation], |row| row.get(0))?;
     tx.prepare_cached(
         "INSERT INTO messages (conversation_id, seq, id, sender_id, sender_role, body, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![request.conversation, seq, request.id, request.sender, role.as_str(), request.body, request.ts])?;
+    .execute(params![
+        request.conversation,
+        seq,
+        request.id,
+        request.sender,
+        role.as_str(),
+        request.body,
+        request.ts
+    ])?;
     let message = Arc::new(StoredMessage {
         conversation: request.conversation,
         id: request.id,
@@ -339,7 +415,10 @@ fn append(
         ts: request.ts,
     });
     changes.push(Committed::Message(message.clone()));
-    Ok(Ok(Appended { message, created: true }))
+    Ok(Ok(Appended {
+        message,
+        created: true,
+    }))
 }
 
 fn receipt(
@@ -354,7 +433,12 @@ fn receipt(
              WHERE p.conversation_id = ?1 AND p.user_id = ?2",
         )?
         .query_row(params![request.conversation, request.user_id], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, u64>(1)?, row.get::<_, u64>(2)?, row.get::<_, u64>(3)?))
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, u64>(1)?,
+                row.get::<_, u64>(2)?,
+                row.get::<_, u64>(3)?,
+            ))
         })
         .optional()?;
     let Some((role, delivered, read, last_seq)) = row else {
@@ -366,19 +450,32 @@ fn receipt(
         delivered,
         read,
     };
-    let (new_delivered, new_read) = match advance(&current, request.delivered, request.read, last_seq) {
-        Ok(cursors) => cursors,
-        Err(err) => return Ok(Err(err)),
-    };
+    let (new_delivered, new_read) =
+        match advance(&current, request.delivered, request.read, last_seq) {
+            Ok(cursors) => cursors,
+            Err(err) => return Ok(Err(err)),
+        };
     let changed = (new_delivered, new_read) != (delivered, read);
-    let state = ParticipantState { delivered: new_delivered, read: new_read, ..current };
+    let state = ParticipantState {
+        delivered: new_delivered,
+        read: new_read,
+        ..current
+    };
     if changed {
         tx.prepare_cached(
             "UPDATE participants SET delivered_seq = ?3, read_seq = ?4
              WHERE conversation_id = ?1 AND user_id = ?2",
         )?
-        .execute(params![request.conversation, request.user_id, new_delivered, new_read])?;
-        changes.push(Committed::Receipt { conversation: request.conversation, state: state.clone() });
+        .execute(params![
+            request.conversation,
+            request.user_id,
+            new_delivered,
+            new_read
+        ])?;
+        changes.push(Committed::Receipt {
+            conversation: request.conversation,
+            state: state.clone(),
+        });
     }
     Ok(Ok(ReceiptOutcome { state, changed }))
 }
@@ -396,7 +493,11 @@ fn add_participants(
     if created && !create {
         return Ok(Err(StoreError::NotFound));
     }
-    let existing = if created { Vec::new() } else { participants(tx, id)? };
+    let existing = if created {
+        Vec::new()
+    } else {
+        participants(tx, id)?
+    };
     let new = match participants_to_add(&existing, wanted, participants_max) {
         Ok(new) => new,
         Err(err) => return Ok(Err(err)),
@@ -413,7 +514,10 @@ fn add_participants(
              VALUES (?1, ?2, ?3, 0, 0, ?4)",
         )?
         .execute(params![id, spec.user_id, spec.role.as_str(), now])?;
-        changes.push(Committed::Joined { conversation: id.to_owned(), user_id: spec.user_id.clone() });
+        changes.push(Committed::Joined {
+            conversation: id.to_owned(),
+            user_id: spec.user_id.clone(),
+        });
     }
     let view = conversation_view(tx, id)?.expect("the conversation exists in this transaction");
     Ok(Ok((view, created, new.len())))
@@ -447,7 +551,11 @@ fn participant_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Participant
 fn role_from(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Role> {
     let text: String = row.get(index)?;
     Role::parse(&text).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, format!("unknown role {text}").into())
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            format!("unknown role {text}").into(),
+        )
     })
 }
 
@@ -466,7 +574,9 @@ fn message_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> 
 fn conversation_view(conn: &Connection, id: &str) -> rusqlite::Result<Option<ConversationView>> {
     let head = conn
         .prepare_cached("SELECT epoch, last_seq, created_at FROM conversations WHERE id = ?1")?
-        .query_row(params![id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .query_row(params![id], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
         .optional()?;
     let Some((epoch, last_seq, created_at)) = head else {
         return Ok(None);
@@ -532,7 +642,11 @@ impl Store for SqliteStore {
     }
 
     fn remove_participant(&self, conversation: String, user_id: String) -> Pending<bool> {
-        self.submit(|reply| Command::RemoveParticipant { conversation, user_id, reply })
+        self.submit(|reply| Command::RemoveParticipant {
+            conversation,
+            user_id,
+            reply,
+        })
     }
 
     fn conversation(&self, id: String) -> Pending<Option<ConversationView>> {

@@ -33,7 +33,9 @@ impl Backend {
     pub fn store(self, dir: &std::path::Path) -> Arc<dyn Store> {
         match self {
             Backend::Memory => Arc::new(MemoryStore::new()),
-            Backend::Sqlite => Arc::new(SqliteStore::open(dir, SqliteOptions::default()).expect("opening sqlite")),
+            Backend::Sqlite => {
+                Arc::new(SqliteStore::open(dir, SqliteOptions::default()).expect("opening sqlite"))
+            }
         }
     }
 }
@@ -92,12 +94,21 @@ impl TestServer {
         };
         adjust(&mut config);
         config.validate().expect("a valid test configuration");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding");
         let address = listener.local_addr().unwrap();
         let state = AppState::new(config, backend.store(dir.path()), CancellationToken::new());
         let task = tokio::spawn(server::run(listener, state.clone()));
         let base = format!("http://{address}");
-        TestServer { http: Http::new(&base), ws: format!("ws://{address}/v1/ws"), base, state, task, _dir: dir }
+        TestServer {
+            http: Http::new(&base),
+            ws: format!("ws://{address}/v1/ws"),
+            base,
+            state,
+            task,
+            _dir: dir,
+        }
     }
 
     /// A token for `user` with `role`, valid for an hour.
@@ -107,16 +118,31 @@ impl TestServer {
 
     /// Creates a conversation through the admin API; panics unless 201 or 200.
     pub async fn conversation(&self, id: &str, participants: &[(&str, Role)]) {
-        let participants: Vec<_> =
-            participants.iter().map(|(user, role)| json!({"user_id": user, "role": role})).collect();
-        let response =
-            self.http.json("POST", "/v1/conversations", Some(ADMIN), &json!({"id": id, "participants": participants})).await;
-        assert!(matches!(response.status, 200 | 201), "creating {id}: {} {}", response.status, response.body);
+        let participants: Vec<_> = participants
+            .iter()
+            .map(|(user, role)| json!({"user_id": user, "role": role}))
+            .collect();
+        let response = self
+            .http
+            .json(
+                "POST",
+                "/v1/conversations",
+                Some(ADMIN),
+                &json!({"id": id, "participants": participants}),
+            )
+            .await;
+        assert!(
+            matches!(response.status, 200 | 201),
+            "creating {id}: {} {}",
+            response.status,
+            response.body
+        );
     }
 
     /// The usual pair: conversation `id` with client `ana` and operator `olga`.
     pub async fn booking(&self, id: &str) {
-        self.conversation(id, &[("ana", Role::Client), ("olga", Role::Operator)]).await;
+        self.conversation(id, &[("ana", Role::Client), ("olga", Role::Operator)])
+            .await;
     }
 
     /// Connects a device of `user`.
@@ -127,6 +153,9 @@ impl TestServer {
     /// Shuts the server down gracefully and waits for it.
     pub async fn shutdown(self) {
         self.state.shutdown.cancel();
-        self.task.await.expect("the server task").expect("the server stops cleanly");
+        self.task
+            .await
+            .expect("the server task")
+            .expect("the server stops cleanly");
     }
 }
