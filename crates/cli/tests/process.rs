@@ -1,0 +1,279 @@
+//! The `surechat` binary as a process: a crash right after acks loses nothing, SIGTERM shuts down
+//! gracefully, and `surechat token` mints tokens the server accepts.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use protocol::frames::{self, ClientFrame, ServerFrame};
+use protocol::{close, Role};
+use serde_json::json;
+use testkit::{Device, Http};
+
+const ADMIN: &str = "process-test-admin-key-0123";
+const SECRET: &str = "process-test-jwt-secret-0123456789abcdef";
+
+/// A `surechat serve` process and its address.
+struct Served {
+    child: Child,
+    base: String,
+}
+
+impl Served {
+    fn start(data: &std::path::Path) -> Served {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_surechat"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .env("SURECHAT_ADMIN_KEY", ADMIN)
+            .env("SURECHAT_JWT_SECRET", SECRET)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting surechat serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("surechat prints its address")
+                .expect("reading stdout");
+            if let Some(base) = line.strip_prefix("surechat listening on ") {
+                break base.to_owned();
+            }
+        };
+        Served { child, base }
+    }
+
+    fn http(&self) -> Http {
+        Http::new(&self.base)
+    }
+
+    fn ws(&self) -> String {
+        self.base.replacen("http", "ws", 1) + "/v1/ws"
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn token(http: &Http, user: &str, role: Role) -> String {
+    let response = http
+        .json(
+            "POST",
+            "/v1/tokens",
+            Some(ADMIN),
+            &json!({"user_id": user, "role": role}),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{}", response.body);
+    response.json()["token"].as_str().unwrap().to_owned()
+}
+
+async fn all_messages(http: &Http, token: &str) -> Vec<frames::Message> {
+    let mut out: Vec<frames::Message> = Vec::new();
+    loop {
+        let after = out.last().map_or(0, |m| m.seq);
+        let page = http
+            .get(
+                &format!("/v1/conversations/b1/messages?after={after}&limit=1000"),
+                Some(token),
+            )
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let messages: Vec<frames::Message> =
+            serde_json::from_value(page.json()["messages"].clone()).unwrap();
+        if messages.is_empty() {
+            return out;
+        }
+        out.extend(messages);
+    }
+}
+
+/// SIGKILL right after acks: every acked message is there after a restart, with its seq, and a
+/// resend of its id answers the same seq; unacked ones can be sent again without duplicates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_after_acks_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = Served::start(dir.path());
+    let http = served.http();
+    let created = http
+        .json(
+            "POST",
+            "/v1/conversations",
+            Some(ADMIN),
+            &json!({"id": "b1", "participants": [{"user_id": "ana", "role": "client"}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    let token = token(&http, "ana", Role::Client).await;
+    let mut ana = Device::connect(&served.ws(), &token, vec![]).await;
+    let mut sent = Vec::new();
+    for i in 0..60 {
+        sent.push(ana.send_message("b1", &format!("m{i}")).await);
+    }
+    let mut acked = Vec::new();
+    while acked.len() < 30 {
+        if let ServerFrame::Ack(ack) = ana.next().await {
+            acked.push((ack.id, ack.seq));
+        }
+    }
+    // Keep sending while the process dies, so some writes are in flight at the kill.
+    for i in 60..120 {
+        sent.push(ana.send_message("b1", &format!("m{i}")).await);
+    }
+    served.child.kill().expect("SIGKILL");
+    served.child.wait().unwrap();
+    // Acks already on the wire count too.
+    while let Ok(frame) = ana.next_or_close().await {
+        if let ServerFrame::Ack(ack) = frame {
+            acked.push((ack.id, ack.seq));
+        }
+    }
+    drop(served);
+
+    let served = Served::start(dir.path());
+    let http = served.http();
+    let messages = all_messages(&http, &token).await;
+    assert_eq!(
+        messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (1..=messages.len() as u64).collect::<Vec<_>>()
+    );
+    for (id, seq) in &acked {
+        let stored = messages
+            .iter()
+            .find(|m| &m.id == id)
+            .unwrap_or_else(|| panic!("acked {id} was lost"));
+        assert_eq!(stored.seq, *seq);
+    }
+    let stored_before = messages.len();
+    // Resend everything (as a device would from its outbox): acked ids keep their seqs, the rest
+    // are stored once, after them.
+    let mut ana = Device::connect(&served.ws(), &token, vec![]).await;
+    for (i, id) in sent.iter().enumerate() {
+        ana.send(&ClientFrame::Send(frames::Send {
+            id: id.clone(),
+            conversation: "b1".into(),
+            body: format!("m{i}"),
+        }))
+        .await;
+    }
+    let mut answers = std::collections::HashMap::new();
+    while answers.len() < sent.len() {
+        match ana.next().await {
+            ServerFrame::Ack(ack) => answers.insert(ack.id, ack.seq),
+            ServerFrame::Error(err) => panic!("resend refused: {err:?}"),
+            _ => None,
+        };
+    }
+    for (id, seq) in &acked {
+        assert_eq!(answers[id], *seq, "a resent id answers its original seq");
+    }
+    let messages = all_messages(&http, &token).await;
+    assert_eq!(
+        messages.len(),
+        sent.len(),
+        "{stored_before} survived the crash; the rest were stored once on resend"
+    );
+    let order: Vec<&String> = messages.iter().map(|m| &m.id).collect();
+    assert_eq!(
+        order,
+        sent.iter().collect::<Vec<_>>(),
+        "FIFO survives the crash and the resend"
+    );
+}
+
+/// SIGTERM: devices are closed with 1012 and the process exits cleanly; data persists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_shuts_down_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = Served::start(dir.path());
+    let http = served.http();
+    http.json(
+        "POST",
+        "/v1/conversations",
+        Some(ADMIN),
+        &json!({"id": "b1", "participants": [{"user_id": "ana", "role": "client"}]}),
+    )
+    .await;
+    let token = token(&http, "ana", Role::Client).await;
+    let mut ana = Device::connect(&served.ws(), &token, vec![]).await;
+    let id = ana.send_message("b1", "before the restart").await;
+    ana.ack(&id).await;
+    let status = Command::new("kill")
+        .args(["-TERM", &served.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        ana.closed().await.map(|c| c.0),
+        Some(close::SERVICE_RESTART)
+    );
+    let exit = served.child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    let served = Served::start(dir.path());
+    assert_eq!(all_messages(&served.http(), &token).await.len(), 1);
+}
+
+/// `surechat token` signs with the secret kept in the data directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_command_mints_tokens_the_server_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_surechat"))
+        .args(["token", "--user", "olga", "--role", "operator", "--data"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let secret = std::fs::read_to_string(dir.path().join("jwt-secret")).unwrap();
+    assert!(secret.len() >= 32);
+    // A server on the same data directory (no secret in the environment) accepts it.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_surechat"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path())
+        .env_remove("SURECHAT_JWT_SECRET")
+        .env_remove("SURECHAT_ADMIN_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(base) = line.strip_prefix("surechat listening on ") {
+            break base.to_owned();
+        }
+    };
+    let served = Served { child, base };
+    let response = served.http().get("/v1/conversations", Some(&token)).await;
+    assert_eq!(
+        (response.status, response.body.as_str()),
+        (200, r#"{"conversations":[]}"#)
+    );
+    let bad = Command::new(env!("CARGO_BIN_EXE_surechat"))
+        .args(["token", "--user", "olga", "--role", "boss"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--role"));
+}
+
+/// A bad configuration is refused at start with the key named.
+#[test]
+fn bad_configuration_names_the_key() {
+    let output = Command::new(env!("CARGO_BIN_EXE_surechat"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("SURECHAT_MESSAGE_BYTES_MAX", "lots")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("message_bytes_max"));
+}
