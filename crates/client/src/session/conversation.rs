@@ -1,0 +1,213 @@
+//! One conversation as a device holds it: the contiguous cursor, the messages held, the
+//! participants' receipts, and the statuses of the user's own messages derived from them.
+
+use std::collections::{BTreeMap, HashMap};
+
+use protocol::frames::Message;
+use protocol::Role;
+
+use super::types::{ChatMessage, DeliveryStatus, Event};
+use super::StoredConversation;
+
+#[derive(Debug)]
+pub(crate) struct Conversation {
+    pub id: String,
+    pub epoch: Option<u64>,
+    /// Every message up to this `seq` is held.
+    pub cursor: u64,
+    /// The user's role here, from `welcome`.
+    pub role: Option<Role>,
+    /// Held messages by `seq`.
+    messages: BTreeMap<u64, ChatMessage>,
+    /// Id → seq of held messages.
+    ids: HashMap<String, u64>,
+    /// Messages received beyond `cursor + 1` (only if the server skipped; never expected).
+    early: BTreeMap<u64, Message>,
+    /// user → (role, delivered, read).
+    participants: BTreeMap<String, (Role, u64, u64)>,
+    /// Own messages acked but not yet held: id → (seq, status).
+    acked: HashMap<String, (u64, DeliveryStatus)>,
+    /// Own messages (seq → id) not yet delivered, and not yet read.
+    undelivered_own: BTreeMap<u64, String>,
+    unread_own: BTreeMap<u64, String>,
+    /// Receipt cursors last sent by (or known to the server for) this user.
+    pub delivered_sent: u64,
+    pub read_sent: u64,
+    /// Read cursor the app asked for.
+    pub read_wanted: u64,
+}
+
+impl Conversation {
+    pub(crate) fn new(id: String) -> Self {
+        Conversation {
+            id,
+            epoch: None,
+            cursor: 0,
+            role: None,
+            messages: BTreeMap::new(),
+            ids: HashMap::new(),
+            early: BTreeMap::new(),
+            participants: BTreeMap::new(),
+            acked: HashMap::new(),
+            undelivered_own: BTreeMap::new(),
+            unread_own: BTreeMap::new(),
+            delivered_sent: 0,
+            read_sent: 0,
+            read_wanted: 0,
+        }
+    }
+
+    pub(crate) fn restore(stored: StoredConversation, me: Option<&str>) -> Self {
+        let mut conversation = Conversation::new(stored.id);
+        conversation.epoch = stored.epoch;
+        for mut message in stored.messages {
+            let Some(seq) = message.seq else { continue };
+            if seq != conversation.cursor + 1 {
+                break; // only a contiguous prefix counts as held
+            }
+            if me == Some(message.sender.as_str()) {
+                message.status = Some(DeliveryStatus::Sent { seq });
+                conversation.undelivered_own.insert(seq, message.id.clone());
+                conversation.unread_own.insert(seq, message.id.clone());
+            } else {
+                message.status = None;
+            }
+            conversation.ids.insert(message.id.clone(), seq);
+            conversation.messages.insert(seq, message);
+            conversation.cursor = seq;
+        }
+        conversation
+    }
+
+    pub(crate) fn messages(&self) -> impl Iterator<Item = &ChatMessage> {
+        self.messages.values()
+    }
+
+    pub(crate) fn own_status(&self, id: &str) -> Option<DeliveryStatus> {
+        if let Some((_, status)) = self.acked.get(id) {
+            return Some(status.clone());
+        }
+        let seq = self.ids.get(id)?;
+        self.messages.get(seq)?.status.clone()
+    }
+
+    /// Drops everything held: the server's storage was reset.
+    pub(crate) fn reset(&mut self, epoch: u64) {
+        let id = std::mem::take(&mut self.id);
+        let role = self.role;
+        *self = Conversation::new(id);
+        self.role = role;
+        self.epoch = Some(epoch);
+    }
+
+    pub(crate) fn participant(&mut self, user: &str, role: Role, delivered: u64, read: u64) {
+        let entry = self.participants.entry(user.to_owned()).or_insert((role, 0, 0));
+        entry.0 = role;
+        entry.1 = entry.1.max(delivered);
+        entry.2 = entry.2.max(read);
+    }
+
+    /// One of the user's messages got `seq` (ack, or its echo arrived first).
+    pub(crate) fn own_sent(&mut self, id: &str, seq: u64) {
+        if self.ids.contains_key(id) || self.acked.contains_key(id) {
+            return;
+        }
+        self.acked.insert(id.to_owned(), (seq, DeliveryStatus::Sent { seq }));
+        self.undelivered_own.insert(seq, id.to_owned());
+        self.unread_own.insert(seq, id.to_owned());
+    }
+
+    /// Records a status of an own message, emitting it if it moved forward.
+    pub(crate) fn note_status(&mut self, id: &str, status: DeliveryStatus, events: &mut std::collections::VecDeque<Event>) {
+        let current = match (self.acked.get_mut(id), self.ids.get(id)) {
+            (Some((_, current)), _) => current,
+            (None, Some(seq)) => match self.messages.get_mut(seq).and_then(|m| m.status.as_mut()) {
+                Some(current) => current,
+                None => return,
+            },
+            (None, None) => return,
+        };
+        let fresh_sent = matches!(status, DeliveryStatus::Sent { .. }) && matches!(current, DeliveryStatus::Sent { .. });
+        if status.rank() > current.rank() || fresh_sent {
+            *current = status.clone();
+            events.push_back(Event::DeliveryStatus { conversation: self.id.clone(), id: id.to_owned(), status });
+        }
+    }
+
+    /// A message from the server: hold it if it continues the cursor, then any early ones.
+    pub(crate) fn receive(&mut self, message: Message, me: Option<&str>, events: &mut std::collections::VecDeque<Event>) {
+        if message.seq <= self.cursor || self.ids.contains_key(&message.id) {
+            return;
+        }
+        if message.seq > self.cursor + 1 {
+            self.early.insert(message.seq, message);
+            return;
+        }
+        self.hold(message, me, events);
+        while let Some(next) = self.early.remove(&(self.cursor + 1)) {
+            self.hold(next, me, events);
+        }
+        self.early.retain(|seq, _| *seq > self.cursor);
+        events.push_back(Event::Cursor { conversation: self.id.clone(), epoch: self.epoch.unwrap_or(0), seq: self.cursor });
+        self.recompute(me, events);
+    }
+
+    fn hold(&mut self, message: Message, me: Option<&str>, events: &mut std::collections::VecDeque<Event>) {
+        let own = me == Some(message.sender.as_str());
+        let status = if own {
+            let status = match self.acked.remove(&message.id) {
+                Some((_, status)) => status,
+                None => {
+                    // Sent from another device of ours (or acked before a restart).
+                    self.undelivered_own.insert(message.seq, message.id.clone());
+                    self.unread_own.insert(message.seq, message.id.clone());
+                    DeliveryStatus::Sent { seq: message.seq }
+                }
+            };
+            Some(status)
+        } else {
+            None
+        };
+        let held = ChatMessage {
+            conversation: message.conversation,
+            id: message.id,
+            seq: Some(message.seq),
+            sender: message.sender,
+            role: message.role,
+            body: message.body,
+            ts: Some(message.ts),
+            status,
+        };
+        self.cursor = message.seq;
+        self.ids.insert(held.id.clone(), held.seq.unwrap_or(0));
+        self.messages.insert(message.seq, held.clone());
+        events.push_back(Event::Message(held));
+    }
+
+    /// Moves own messages to `delivered` / `read` from the other side's receipts: a client's
+    /// message counts once any operator has it, an operator's once any client has it.
+    pub(crate) fn recompute(&mut self, me: Option<&str>, events: &mut std::collections::VecDeque<Event>) {
+        let Some(me) = me else { return };
+        let my_role = self.role.or_else(|| self.participants.get(me).map(|p| p.0));
+        let Some(my_role) = my_role else { return };
+        let (mut delivered, mut read) = (0, 0);
+        for (user, (role, d, r)) in &self.participants {
+            if user != me && *role != my_role {
+                delivered = delivered.max(*d);
+                read = read.max(*r);
+            }
+        }
+        let delivered = delivered.max(read);
+        let newly_delivered: Vec<(u64, String)> =
+            self.undelivered_own.range(..=delivered).map(|(s, id)| (*s, id.clone())).collect();
+        for (seq, id) in newly_delivered {
+            self.undelivered_own.remove(&seq);
+            self.note_status(&id, DeliveryStatus::Delivered, events);
+        }
+        let newly_read: Vec<(u64, String)> = self.unread_own.range(..=read).map(|(s, id)| (*s, id.clone())).collect();
+        for (seq, id) in newly_read {
+            self.unread_own.remove(&seq);
+            self.note_status(&id, DeliveryStatus::Read, events);
+        }
+    }
+}

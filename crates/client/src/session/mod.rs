@@ -1,0 +1,628 @@
+//! The sans-IO session: everything a device must get right, with no sockets, no clock and no
+//! global randomness inside. Time comes in as `now`, randomness as the configured seed.
+//!
+//! # Methods, by kind
+//! - **Commands** (the app): [`Session::connect`], [`Session::disconnect`], [`Session::send`],
+//!   [`Session::retry_failed`], [`Session::mark_read`], [`Session::set_typing`],
+//!   [`Session::set_token`].
+//! - **Inputs** (the driver): [`Session::handle_open`], [`Session::handle_frame`],
+//!   [`Session::handle_close`], [`Session::handle_timeout`], [`Session::handle_network`].
+//! - **Outputs** (the driver polls): [`Session::poll_action`], [`Session::poll_event`],
+//!   [`Session::poll_transmit`], [`Session::poll_timeout`].
+//! - **Getters**: [`Session::status`], [`Session::pending_count`], [`Session::messages`], …
+//!
+//! # Polling order
+//! After every command or input, a driver drains, in this order: `poll_action` (open or close
+//! the transport), `poll_event` (persist messages, cursors and outbox changes, tell the app),
+//! `poll_transmit` (write frames), then arms a timer for `poll_timeout`. Events before transmits
+//! is what makes a `delivered` receipt mean "stored on this device".
+//!
+//! **Invariant:** a conversation's `cursor` is the highest `seq` up to which every message is
+//! held; messages are handed to the app in `seq` order, each id once.
+//! **Invariant:** within a conversation, an outbox message is never sent while an earlier one
+//! of the same conversation waits to be resent (go-back-N), so FIFO per sender holds.
+//! **Invariant:** a delivery status only moves forward, except `failed` → `sending` on a
+//! manual retry.
+
+mod conversation;
+mod outbox;
+pub mod types;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use protocol::frames::{self, ClientFrame, ServerFrame};
+use protocol::{close, ErrorCode, Role, PROTOCOL_VERSION};
+
+use conversation::Conversation;
+use outbox::{EntryState, Outbox};
+pub use types::{Action, ChatMessage, Config, ConnectionStatus, DeliveryStatus, Event};
+use types::Jitter;
+
+/// Where the transport is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    /// No connection.
+    Idle,
+    /// `Connect` asked for; waiting for `handle_open`.
+    Opening,
+    /// Open; `hello` sent; waiting for `welcome`.
+    Greeting,
+    /// `welcome` received.
+    Ready,
+}
+
+/// A message kept in the outbox across restarts (see [`Snapshot`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingMessage {
+    /// Message id.
+    pub id: String,
+    /// Conversation id.
+    pub conversation: String,
+    /// Text.
+    pub body: String,
+    /// `Some((code, message))` if it failed for good.
+    pub failed: Option<(String, String)>,
+}
+
+/// A conversation kept across restarts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredConversation {
+    /// Conversation id.
+    pub id: String,
+    /// Epoch of the cursor.
+    pub epoch: Option<u64>,
+    /// Contiguous cursor.
+    pub cursor: u64,
+    /// The messages held, ascending by `seq`, `1..=cursor`.
+    pub messages: Vec<ChatMessage>,
+}
+
+/// What a driver persisted, to start a session where the last one stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The user this device belongs to, if known.
+    pub user_id: Option<String>,
+    /// Outbox, in creation order.
+    pub outbox: Vec<PendingMessage>,
+    /// Conversations with their cursors and messages.
+    pub conversations: Vec<StoredConversation>,
+}
+
+/// A device's session.
+pub struct Session {
+    config: Config,
+    token: String,
+    jitter: Jitter,
+    status: ConnectionStatus,
+    transport: Transport,
+    /// The app wants to be connected (between `connect` and `disconnect`).
+    wanted: bool,
+    network_up: bool,
+    /// Reconnect attempts since the last `welcome`.
+    attempt: u32,
+    /// Identifies the current transport attempt.
+    attempt_id: u64,
+    next_attempt_at: Option<Instant>,
+    connect_deadline: Option<Instant>,
+    heartbeat_deadline: Option<Instant>,
+    heartbeat_timeout: Duration,
+    user_id: Option<String>,
+    conversations: BTreeMap<String, Conversation>,
+    outbox: Outbox,
+    actions: VecDeque<Action>,
+    events: VecDeque<Event>,
+    transmits: VecDeque<ClientFrame>,
+}
+
+impl Session {
+    /// A session with an empty outbox and no history.
+    pub fn new(config: Config, token: impl Into<String>) -> Self {
+        Self::restore(config, token, Snapshot::default())
+    }
+
+    /// A session that continues from a snapshot: pending messages are resent in order on the
+    /// next connection, cursors resume where they were.
+    pub fn restore(config: Config, token: impl Into<String>, snapshot: Snapshot) -> Self {
+        let heartbeat_timeout = Duration::from_millis(config.heartbeat_timeout_ms);
+        let mut session = Session {
+            jitter: Jitter::new(config.seed),
+            config,
+            token: token.into(),
+            status: ConnectionStatus::Disconnected,
+            transport: Transport::Idle,
+            wanted: false,
+            network_up: true,
+            attempt: 0,
+            attempt_id: 0,
+            next_attempt_at: None,
+            connect_deadline: None,
+            heartbeat_deadline: None,
+            heartbeat_timeout,
+            user_id: snapshot.user_id.clone(),
+            conversations: BTreeMap::new(),
+            outbox: Outbox::default(),
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+            transmits: VecDeque::new(),
+        };
+        for stored in snapshot.conversations {
+            let conversation = Conversation::restore(stored, session.user_id.as_deref());
+            session.conversations.insert(conversation.id.clone(), conversation);
+        }
+        for pending in snapshot.outbox {
+            session.outbox.restore(pending);
+        }
+        session
+    }
+
+    // ---- getters -------------------------------------------------------------------------
+
+    /// The connection status.
+    pub fn status(&self) -> ConnectionStatus {
+        self.status
+    }
+
+    /// Messages in the outbox that are not yet durable on the server (failed ones included).
+    pub fn pending_count(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// Messages in the outbox that failed for good.
+    pub fn failed_count(&self) -> usize {
+        self.outbox.failed_count()
+    }
+
+    /// The user, once known from `welcome` (or the snapshot).
+    pub fn user_id(&self) -> Option<&str> {
+        self.user_id.as_deref()
+    }
+
+    /// Conversation ids known to the device.
+    pub fn conversation_ids(&self) -> Vec<String> {
+        self.conversations.keys().cloned().collect()
+    }
+
+    /// A conversation's contiguous cursor.
+    pub fn cursor(&self, conversation: &str) -> u64 {
+        self.conversations.get(conversation).map_or(0, |c| c.cursor)
+    }
+
+    /// A conversation's messages: those held, by `seq`, then the outbox's, in creation order.
+    pub fn messages(&self, conversation: &str) -> Vec<ChatMessage> {
+        let mut out: Vec<ChatMessage> =
+            self.conversations.get(conversation).map(|c| c.messages().cloned().collect()).unwrap_or_default();
+        let me = self.user_id.clone().unwrap_or_default();
+        let role = self.conversations.get(conversation).and_then(|c| c.role).unwrap_or(Role::Client);
+        out.extend(self.outbox.entries().filter(|e| e.conversation == conversation).map(|e| ChatMessage {
+            conversation: e.conversation.clone(),
+            id: e.id.clone(),
+            seq: None,
+            sender: me.clone(),
+            role,
+            body: e.body.clone(),
+            ts: None,
+            status: Some(e.status()),
+        }));
+        out
+    }
+
+    /// The status of one of the user's messages.
+    pub fn delivery_status(&self, id: &str) -> Option<DeliveryStatus> {
+        if let Some(entry) = self.outbox.get(id) {
+            return Some(entry.status());
+        }
+        self.conversations.values().find_map(|c| c.own_status(id))
+    }
+
+    // ---- commands ------------------------------------------------------------------------
+
+    /// Starts connecting (and keeps reconnecting until [`Session::disconnect`]).
+    pub fn connect(&mut self, now: Instant) {
+        self.wanted = true;
+        if self.transport == Transport::Idle {
+            self.attempt = 0;
+            if self.network_up {
+                self.open(now);
+            } else {
+                self.set_status(ConnectionStatus::Offline);
+            }
+        }
+    }
+
+    /// Closes the connection and stops reconnecting. The outbox is kept.
+    pub fn disconnect(&mut self, now: Instant) {
+        self.wanted = false;
+        self.drop_transport(now, true);
+        self.next_attempt_at = None;
+        self.set_status(ConnectionStatus::Disconnected);
+    }
+
+    /// Queues a message (the driver has already persisted it under `id`). Returns the id.
+    pub fn send(&mut self, now: Instant, id: String, conversation: &str, body: &str, deadline: Option<Instant>) -> String {
+        self.outbox.push(id.clone(), conversation.to_owned(), body.to_owned(), deadline);
+        self.events.push_back(Event::DeliveryStatus {
+            conversation: conversation.to_owned(),
+            id: id.clone(),
+            status: DeliveryStatus::Sending,
+        });
+        self.flush(now);
+        id
+    }
+
+    /// Queues every failed message again, with its id. Returns how many.
+    pub fn retry_failed(&mut self, now: Instant) -> usize {
+        let retried = self.outbox.retry_failed();
+        for (conversation, id) in &retried {
+            self.events.push_back(Event::DeliveryStatus {
+                conversation: conversation.clone(),
+                id: id.clone(),
+                status: DeliveryStatus::Sending,
+            });
+        }
+        self.flush(now);
+        retried.len()
+    }
+
+    /// Marks everything held in `conversation` as read.
+    pub fn mark_read(&mut self, now: Instant, conversation: &str) {
+        if let Some(c) = self.conversations.get_mut(conversation) {
+            c.read_wanted = c.cursor;
+        }
+        self.flush(now);
+    }
+
+    /// Sends a typing signal if connected (ephemeral: never queued).
+    pub fn set_typing(&mut self, _now: Instant, conversation: &str, active: bool) {
+        if self.transport == Transport::Ready {
+            self.transmits.push_back(ClientFrame::Typing(frames::TypingUpdate { conversation: conversation.to_owned(), active }));
+        }
+    }
+
+    /// Replaces the token; if the session was waiting for one, reconnects at once.
+    pub fn set_token(&mut self, now: Instant, token: impl Into<String>) {
+        self.token = token.into();
+        if self.wanted && self.transport == Transport::Idle && self.network_up {
+            self.open(now);
+        }
+    }
+
+    // ---- inputs --------------------------------------------------------------------------
+
+    /// The transport of attempt `attempt` is open: say hello with the cursors.
+    pub fn handle_open(&mut self, now: Instant, attempt: u64) {
+        if attempt != self.attempt_id || self.transport != Transport::Opening {
+            return;
+        }
+        self.transport = Transport::Greeting;
+        self.heartbeat_deadline = Some(now + self.heartbeat_timeout);
+        let cursors = self
+            .conversations
+            .values()
+            .map(|c| frames::Cursor { conversation: c.id.clone(), seq: c.cursor, epoch: c.epoch })
+            .collect();
+        self.transmits.push_back(ClientFrame::Hello(frames::Hello { v: PROTOCOL_VERSION, token: self.token.clone(), cursors }));
+    }
+
+    /// The transport of attempt `attempt` closed (or failed to open), with the close code if
+    /// one was received.
+    pub fn handle_close(&mut self, now: Instant, attempt: u64, code: Option<u16>) {
+        if attempt != self.attempt_id || self.transport == Transport::Idle {
+            return;
+        }
+        self.drop_transport(now, false);
+        match code {
+            Some(close::PROTOCOL_ERROR) => {
+                self.wanted = false;
+                self.next_attempt_at = None;
+                self.set_status(ConnectionStatus::Disconnected);
+            }
+            Some(close::UNAUTHORIZED) => {
+                self.events.push_back(Event::TokenExpired);
+                self.schedule_reconnect(now);
+            }
+            _ => self.schedule_reconnect(now),
+        }
+    }
+
+    /// A frame from the server.
+    pub fn handle_frame(&mut self, now: Instant, frame: ServerFrame) {
+        if matches!(self.transport, Transport::Idle | Transport::Opening) {
+            return;
+        }
+        self.heartbeat_deadline = Some(now + self.heartbeat_timeout);
+        match frame {
+            ServerFrame::Welcome(welcome) => self.welcome(now, welcome),
+            ServerFrame::Message(message) => {
+                let me = self.user_id.clone();
+                let conversation = self
+                    .conversations
+                    .entry(message.conversation.clone())
+                    .or_insert_with(|| Conversation::new(message.conversation.clone()));
+                let own = me.as_deref() == Some(message.sender.as_str());
+                if own {
+                    if let Some(entry) = self.outbox.take(&message.id) {
+                        // Our own message came back before (or instead of) its ack.
+                        conversation.own_sent(&entry.id, message.seq);
+                    }
+                }
+                conversation.receive(message, me.as_deref(), &mut self.events);
+            }
+            ServerFrame::Ack(ack) => {
+                if self.outbox.take(&ack.id).is_some() {
+                    let me = self.user_id.clone();
+                    let conversation = self
+                        .conversations
+                        .entry(ack.conversation.clone())
+                        .or_insert_with(|| Conversation::new(ack.conversation.clone()));
+                    conversation.own_sent(&ack.id, ack.seq);
+                    conversation.note_status(&ack.id, DeliveryStatus::Sent { seq: ack.seq }, &mut self.events);
+                    conversation.recompute(me.as_deref(), &mut self.events);
+                }
+            }
+            ServerFrame::Error(error) => self.error(now, error),
+            ServerFrame::Receipt(receipt) => {
+                let me = self.user_id.clone();
+                if let Some(conversation) = self.conversations.get_mut(&receipt.conversation) {
+                    conversation.participant(&receipt.user_id, receipt.role, receipt.delivered, receipt.read);
+                    if me.as_deref() == Some(receipt.user_id.as_str()) {
+                        // Another device of ours moved our cursors.
+                        conversation.delivered_sent = conversation.delivered_sent.max(receipt.delivered);
+                        conversation.read_sent = conversation.read_sent.max(receipt.read);
+                    }
+                    conversation.recompute(me.as_deref(), &mut self.events);
+                }
+                self.events.push_back(Event::Receipt {
+                    conversation: receipt.conversation,
+                    user_id: receipt.user_id,
+                    role: receipt.role,
+                    delivered: receipt.delivered,
+                    read: receipt.read,
+                });
+            }
+            ServerFrame::Synced(synced) => {
+                self.events.push_back(Event::Synced { conversation: synced.conversation, seq: synced.seq });
+            }
+            ServerFrame::Typing(typing) => {
+                self.events.push_back(Event::Typing { conversation: typing.conversation, user_id: typing.user_id, active: typing.active });
+            }
+            ServerFrame::Joined(joined) => {
+                let me = self.user_id.clone();
+                self.adopt(joined.conversation, me.as_deref());
+            }
+            ServerFrame::Left(_) => {}
+            ServerFrame::Resync(resync) => {
+                let conversation = self
+                    .conversations
+                    .entry(resync.conversation.clone())
+                    .or_insert_with(|| Conversation::new(resync.conversation.clone()));
+                conversation.reset(resync.epoch);
+                self.events.push_back(Event::Resync { conversation: resync.conversation, epoch: resync.epoch });
+            }
+            ServerFrame::Ping(_) => self.transmits.push_back(ClientFrame::Pong(frames::Pong {})),
+            ServerFrame::Pong(_) => {}
+        }
+        self.flush(now);
+    }
+
+    /// Time passed: reconnect attempts, dead connections, deadlines and resend delays.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.next_attempt_at.is_some_and(|at| at <= now) {
+            self.next_attempt_at = None;
+            if self.wanted && self.network_up && self.transport == Transport::Idle {
+                self.open(now);
+            }
+        }
+        let expired = |deadline: Option<Instant>| deadline.is_some_and(|at| at <= now);
+        if (self.transport != Transport::Ready && expired(self.connect_deadline))
+            || (self.transport != Transport::Idle && expired(self.heartbeat_deadline))
+        {
+            // Half-open or stuck: give up on this connection and try again.
+            self.drop_transport(now, true);
+            self.schedule_reconnect(now);
+        }
+        for (conversation, id, status) in self.outbox.expire(now) {
+            self.events.push_back(Event::DeliveryStatus { conversation, id, status });
+        }
+        self.flush(now);
+    }
+
+    /// The device's network went down or came back.
+    pub fn handle_network(&mut self, now: Instant, up: bool) {
+        if up == self.network_up {
+            return;
+        }
+        self.network_up = up;
+        if up {
+            if self.wanted && self.transport == Transport::Idle {
+                // The network is back: try now, not at the end of a long backoff.
+                self.attempt = 0;
+                self.next_attempt_at = None;
+                self.open(now);
+            }
+        } else {
+            self.drop_transport(now, true);
+            self.next_attempt_at = None;
+            if self.wanted {
+                self.set_status(ConnectionStatus::Offline);
+            }
+        }
+    }
+
+    // ---- outputs -------------------------------------------------------------------------
+
+    /// The next thing to do with the transport.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The next event for the app (and for persistence).
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The next frame to write.
+    pub fn poll_transmit(&mut self) -> Option<ClientFrame> {
+        self.transmits.pop_front()
+    }
+
+    /// When `handle_timeout` must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut deadlines = vec![self.next_attempt_at, self.outbox.next_deadline()];
+        if self.transport != Transport::Idle {
+            deadlines.push(self.heartbeat_deadline);
+        }
+        if self.transport != Transport::Ready {
+            deadlines.push(self.connect_deadline);
+        }
+        if self.transport == Transport::Ready {
+            deadlines.push(self.outbox.next_resend());
+        }
+        deadlines.into_iter().flatten().min()
+    }
+
+    // ---- internals -----------------------------------------------------------------------
+
+    fn set_status(&mut self, status: ConnectionStatus) {
+        if self.status != status {
+            self.status = status;
+            self.events.push_back(Event::ConnectionStatus(status));
+        }
+    }
+
+    fn open(&mut self, now: Instant) {
+        self.attempt_id += 1;
+        self.next_attempt_at = None;
+        self.transport = Transport::Opening;
+        self.connect_deadline = Some(now + Duration::from_millis(self.config.connect_timeout_ms));
+        self.actions.push_back(Action::Connect { attempt: self.attempt_id });
+        self.set_status(ConnectionStatus::Connecting);
+    }
+
+    /// Forgets the transport: frames not yet written are dropped, messages in flight go back to
+    /// the queue (they are resent with the same ids). `tell_driver` asks the driver to close it.
+    fn drop_transport(&mut self, _now: Instant, tell_driver: bool) {
+        if self.transport == Transport::Idle {
+            return;
+        }
+        if tell_driver {
+            self.actions.push_back(Action::Disconnect);
+        }
+        self.transport = Transport::Idle;
+        self.transmits.clear();
+        self.heartbeat_deadline = None;
+        self.connect_deadline = None;
+        self.outbox.requeue_in_flight();
+    }
+
+    fn schedule_reconnect(&mut self, now: Instant) {
+        if !self.wanted {
+            self.set_status(ConnectionStatus::Disconnected);
+            return;
+        }
+        if !self.network_up {
+            self.set_status(ConnectionStatus::Offline);
+            return;
+        }
+        let delay = self.config.backoff(self.attempt, self.jitter.unit());
+        self.attempt = self.attempt.saturating_add(1);
+        let at = now + delay;
+        self.next_attempt_at = Some(at);
+        self.set_status(ConnectionStatus::Reconnecting { next_attempt_at: at });
+    }
+
+    fn adopt(&mut self, state: frames::ConversationState, me: Option<&str>) {
+        let conversation = self.conversations.entry(state.id.clone()).or_insert_with(|| Conversation::new(state.id.clone()));
+        if conversation.epoch.is_none() {
+            conversation.epoch = Some(state.epoch);
+        }
+        for p in &state.participants {
+            conversation.participant(&p.user_id, p.role, p.delivered, p.read);
+            if me == Some(p.user_id.as_str()) {
+                conversation.role = Some(p.role);
+                conversation.delivered_sent = p.delivered;
+                conversation.read_sent = p.read;
+            }
+        }
+        conversation.recompute(me, &mut self.events);
+    }
+
+    fn welcome(&mut self, now: Instant, welcome: frames::Welcome) {
+        self.transport = Transport::Ready;
+        self.connect_deadline = None;
+        self.attempt = 0;
+        self.heartbeat_timeout = Duration::from_millis(welcome.timeout_ms.max(1));
+        self.heartbeat_deadline = Some(now + self.heartbeat_timeout);
+        self.user_id = Some(welcome.user_id.clone());
+        for state in welcome.conversations {
+            self.adopt(state, Some(&welcome.user_id));
+        }
+        self.set_status(ConnectionStatus::Connected);
+    }
+
+    fn error(&mut self, now: Instant, error: frames::ErrorFrame) {
+        let reference = error.reference.clone().unwrap_or_default();
+        if self.outbox.get(&reference).is_none() {
+            if error.code == ErrorCode::TokenExpired {
+                self.events.push_back(Event::TokenExpired);
+            } else {
+                self.events.push_back(Event::Error { code: error.code, message: error.message });
+            }
+            return;
+        }
+        if error.permanent {
+            let conversation = self.outbox.fail(&reference, error.code.as_str(), &error.message);
+            self.events.push_back(Event::DeliveryStatus {
+                conversation,
+                id: reference,
+                status: DeliveryStatus::Failed { code: error.code.as_str().to_owned(), message: error.message },
+            });
+        } else {
+            let unit = self.jitter.unit();
+            let attempts = self.outbox.get(&reference).map_or(0, |e| e.attempts);
+            let delay = match (error.code, error.retry_after_ms) {
+                // A consequence of an earlier message's refusal, not a failure of its own: it
+                // goes again right behind that one.
+                (ErrorCode::OutOfOrder, _) => Duration::ZERO,
+                (_, Some(ms)) => Duration::from_millis(ms),
+                (_, None) => self.config.backoff(attempts, unit),
+            };
+            self.outbox.retry_later(&reference, now + delay);
+        }
+    }
+
+    /// Writes what can be written now: the outbox (window, go-back-N per conversation) and
+    /// receipts.
+    fn flush(&mut self, now: Instant) {
+        if self.transport != Transport::Ready {
+            return;
+        }
+        for (id, conversation, body) in self.outbox.sendable(now, self.config.send_window) {
+            self.transmits.push_back(ClientFrame::Send(frames::Send { id, conversation, body }));
+        }
+        for conversation in self.conversations.values_mut() {
+            let delivered = (conversation.cursor > conversation.delivered_sent).then_some(conversation.cursor);
+            let read_to = conversation.read_wanted.min(conversation.cursor);
+            let read = (read_to > conversation.read_sent).then_some(read_to);
+            if delivered.is_some() || read.is_some() {
+                conversation.delivered_sent = conversation.delivered_sent.max(delivered.unwrap_or(0)).max(read.unwrap_or(0));
+                conversation.read_sent = conversation.read_sent.max(read.unwrap_or(0));
+                self.transmits.push_back(ClientFrame::Receipt(frames::ReceiptUpdate {
+                    reference: None,
+                    conversation: conversation.id.clone(),
+                    delivered,
+                    read,
+                }));
+            }
+        }
+    }
+}
+
+impl EntryState {
+    fn is_in_flight(&self) -> bool {
+        matches!(self, EntryState::InFlight)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,431 @@
+//! Tests of the session on virtual time, against a small model of the server.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use protocol::frames::{self, ClientFrame, ServerFrame};
+use protocol::{close, ErrorCode, Role};
+
+use super::*;
+
+/// A model of the server: one conversation, ana (client) and olga (operator), in memory.
+#[derive(Default)]
+struct Model {
+    messages: Vec<frames::Message>,
+    receipts: BTreeMap<String, (u64, u64)>,
+}
+
+const EPOCH: u64 = 42;
+
+impl Model {
+    fn welcome(&self, user: &str) -> ServerFrame {
+        let participants = [("ana", Role::Client), ("olga", Role::Operator)]
+            .iter()
+            .map(|(u, r)| {
+                let (d, rd) = self.receipts.get(*u).copied().unwrap_or((0, 0));
+                frames::ParticipantState { user_id: (*u).into(), role: *r, delivered: d, read: rd }
+            })
+            .collect();
+        ServerFrame::Welcome(frames::Welcome {
+            v: 1,
+            user_id: user.into(),
+            role: if user == "ana" { Role::Client } else { Role::Operator },
+            connection_id: "c1".into(),
+            heartbeat_ms: 25_000,
+            timeout_ms: 35_000,
+            conversations: vec![frames::ConversationState { id: "b1".into(), epoch: EPOCH, last_seq: self.messages.len() as u64, participants }],
+        })
+    }
+
+    /// Appends a message from `sender` (idempotent by id) and returns it.
+    fn append(&mut self, id: &str, sender: &str, body: &str) -> frames::Message {
+        if let Some(m) = self.messages.iter().find(|m| m.id == id) {
+            return m.clone();
+        }
+        let message = frames::Message {
+            conversation: "b1".into(),
+            id: id.into(),
+            seq: self.messages.len() as u64 + 1,
+            sender: sender.into(),
+            role: if sender == "ana" { Role::Client } else { Role::Operator },
+            body: body.into(),
+            ts: 1,
+        };
+        self.messages.push(message.clone());
+        message
+    }
+
+    /// Answers the device's frames like the server: welcome + backlog + synced after hello,
+    /// ack + echo after send.
+    fn answer(&mut self, user: &str, frame: ClientFrame) -> Vec<ServerFrame> {
+        match frame {
+            ClientFrame::Hello(hello) => {
+                let cursor = hello.cursors.iter().find(|c| c.conversation == "b1").map_or(0, |c| c.seq);
+                let mut out = vec![self.welcome(user)];
+                out.extend(self.messages.iter().skip(cursor as usize).cloned().map(ServerFrame::Message));
+                out.push(ServerFrame::Synced(frames::Synced { conversation: "b1".into(), seq: self.messages.len() as u64 }));
+                out
+            }
+            ClientFrame::Send(send) => {
+                let m = self.append(&send.id, user, &send.body);
+                vec![
+                    ServerFrame::Ack(frames::Ack { id: m.id.clone(), conversation: m.conversation.clone(), seq: m.seq, ts: m.ts }),
+                    ServerFrame::Message(m),
+                ]
+            }
+            ClientFrame::Receipt(r) => {
+                let entry = self.receipts.entry(user.into()).or_default();
+                entry.0 = entry.0.max(r.delivered.unwrap_or(0)).max(r.read.unwrap_or(0));
+                entry.1 = entry.1.max(r.read.unwrap_or(0));
+                vec![]
+            }
+            _ => vec![],
+        }
+    }
+}
+
+/// A session wired to the model through a pretend transport.
+struct Rig {
+    session: Session,
+    user: &'static str,
+    open: Option<u64>,
+    events: Vec<Event>,
+    sent: Vec<ClientFrame>,
+}
+
+impl Rig {
+    fn new(user: &'static str, config: Config) -> Self {
+        Rig { session: Session::new(config, "token"), user, open: None, events: Vec::new(), sent: Vec::new() }
+    }
+
+    /// Drains the session's outputs; the transport opens at once when `reachable`, and frames
+    /// reach the model (whose answers come straight back) while it is open.
+    fn pump(&mut self, now: Instant, model: &mut Model, reachable: bool) {
+        loop {
+            let mut progressed = false;
+            while let Some(action) = self.session.poll_action() {
+                progressed = true;
+                match action {
+                    Action::Connect { attempt } => {
+                        if reachable {
+                            self.open = Some(attempt);
+                            self.session.handle_open(now, attempt);
+                        } else {
+                            self.session.handle_close(now, attempt, None);
+                        }
+                    }
+                    Action::Disconnect => self.open = None,
+                }
+            }
+            while let Some(event) = self.session.poll_event() {
+                progressed = true;
+                self.events.push(event);
+            }
+            while let Some(frame) = self.session.poll_transmit() {
+                progressed = true;
+                self.sent.push(frame.clone());
+                if self.open.is_some() && reachable {
+                    for answer in model.answer(self.user, frame) {
+                        self.session.handle_frame(now, answer);
+                    }
+                }
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    fn statuses(&self) -> Vec<&'static str> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::ConnectionStatus(s) => Some(s.name()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn backoff_is_full_jitter_growing_to_a_cap() {
+    let config = Config::default();
+    assert_eq!(config.backoff(0, 0.999_999), Duration::from_millis(249), "the first retry is fast");
+    assert_eq!(config.backoff(1, 0.5), Duration::from_millis(500));
+    assert_eq!(config.backoff(3, 0.999_999), Duration::from_millis(3_999));
+    assert_eq!(config.backoff(10, 0.999_999), Duration::from_millis(29_999), "capped");
+    assert_eq!(config.backoff(u32::MAX, 0.999_999), Duration::from_millis(29_999), "no overflow");
+    assert_eq!(config.backoff(7, 0.0), Duration::ZERO, "full jitter reaches zero");
+    // The session's own schedule stays inside the windows, and the jitter really varies.
+    let mut session = Session::new(Config { seed: 7, ..Config::default() }, "t");
+    let t0 = Instant::now();
+    let mut now = t0;
+    session.connect(now);
+    let mut delays = Vec::new();
+    for attempt in 0..12u32 {
+        let Some(Action::Connect { attempt: id }) = session.poll_action() else { panic!("expected a connect") };
+        session.handle_close(now, id, None);
+        let ConnectionStatus::Reconnecting { next_attempt_at } = session.status() else { panic!("{:?}", session.status()) };
+        let delay = next_attempt_at - now;
+        let window = if attempt == 0 { 250 } else { (1_000u64 << (attempt - 1)).min(30_000) };
+        assert!(delay < Duration::from_millis(window), "attempt {attempt}: {delay:?} ≥ {window} ms");
+        delays.push(delay);
+        assert_eq!(session.poll_timeout(), Some(next_attempt_at));
+        now = next_attempt_at;
+        session.handle_timeout(now);
+    }
+    delays.sort();
+    delays.dedup();
+    assert!(delays.len() > 8, "jitter varies: {delays:?}");
+}
+
+#[test]
+fn a_week_offline_then_resume_from_the_cursor() {
+    let mut model = Model::default();
+    let mut ana = Rig::new("ana", Config::default());
+    let t0 = Instant::now();
+    ana.session.connect(t0);
+    ana.pump(t0, &mut model, true);
+    assert_eq!(ana.session.status(), ConnectionStatus::Connected);
+    for i in 0..3 {
+        let m = model.append(&format!("o{i}"), "olga", "hi");
+        ana.session.handle_frame(t0, ServerFrame::Message(m));
+    }
+    ana.pump(t0, &mut model, true);
+    assert_eq!(ana.session.cursor("b1"), 3);
+
+    // The network goes away for a week; the user keeps typing.
+    ana.session.handle_network(t0, false);
+    ana.pump(t0, &mut model, false);
+    assert_eq!(ana.session.status(), ConnectionStatus::Offline);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(ana.session.send(t0, format!("a{i}"), "b1", &format!("offline {i}"), None));
+    }
+    ana.pump(t0, &mut model, false);
+    for i in 3..400 {
+        model.append(&format!("o{i}"), "olga", "while you were away");
+    }
+    let week_later = t0 + Duration::from_secs(7 * 24 * 3600);
+    assert_eq!(ana.session.poll_timeout(), None, "offline: nothing to wake up for");
+    ana.session.handle_timeout(week_later);
+    assert_eq!(ana.session.pending_count(), 5);
+
+    // Back online: reconnect at once, resume from cursor 3, send the outbox in order.
+    ana.session.handle_network(week_later, true);
+    let sent_before = ana.sent.len();
+    ana.pump(week_later, &mut model, true);
+    assert_eq!(ana.session.status(), ConnectionStatus::Connected);
+    let ClientFrame::Hello(hello) = &ana.sent[sent_before] else { panic!("hello first") };
+    assert_eq!((hello.cursors[0].seq, hello.cursors[0].epoch), (3, Some(EPOCH)));
+    assert_eq!(ana.session.cursor("b1"), 405);
+    assert_eq!(ana.session.pending_count(), 0);
+    let mine: Vec<String> = model.messages.iter().filter(|m| m.sender == "ana").map(|m| m.id.clone()).collect();
+    assert_eq!(mine, ids, "the outbox went out once, in order");
+    let held = ana.session.messages("b1");
+    assert_eq!(held.iter().map(|m| m.seq.unwrap()).collect::<Vec<_>>(), (1..=405).collect::<Vec<_>>());
+    assert_eq!(ana.statuses(), vec!["connecting", "connected", "offline", "connecting", "connected"]);
+}
+
+#[test]
+fn heartbeat_timeout_detects_a_half_open_connection() {
+    let mut model = Model::default();
+    let mut ana = Rig::new("ana", Config::default());
+    let t0 = Instant::now();
+    ana.session.connect(t0);
+    ana.pump(t0, &mut model, true);
+    assert_eq!(ana.session.status(), ConnectionStatus::Connected);
+    // Silence: the server's pings no longer arrive, but nothing says the connection closed.
+    let deadline = ana.session.poll_timeout().expect("a heartbeat deadline");
+    assert_eq!(deadline, t0 + Duration::from_millis(35_000), "from welcome's timeout_ms");
+    ana.session.handle_timeout(deadline - Duration::from_millis(1));
+    assert_eq!(ana.session.status(), ConnectionStatus::Connected);
+    ana.session.handle_timeout(deadline);
+    assert_eq!(ana.session.poll_action(), Some(Action::Disconnect));
+    assert!(matches!(ana.session.status(), ConnectionStatus::Reconnecting { .. }));
+    // Any frame pushes the deadline out.
+    let next = ana.session.poll_timeout().unwrap();
+    ana.session.handle_timeout(next);
+    ana.pump(next, &mut model, true);
+    assert_eq!(ana.session.status(), ConnectionStatus::Connected);
+    let later = next + Duration::from_secs(30);
+    ana.session.handle_frame(later, ServerFrame::Ping(frames::ServerPing { ts: 0 }));
+    assert_eq!(ana.session.poll_timeout(), Some(later + Duration::from_millis(35_000)));
+    assert_eq!(ana.session.poll_transmit(), Some(ClientFrame::Pong(frames::Pong {})));
+}
+
+#[test]
+fn statuses_only_move_forward() {
+    let mut model = Model::default();
+    let mut ana = Rig::new("ana", Config::default());
+    let t0 = Instant::now();
+    ana.session.connect(t0);
+    ana.pump(t0, &mut model, true);
+    let id = ana.session.send(t0, "m1".into(), "b1", "hello", None);
+    ana.pump(t0, &mut model, true);
+    assert_eq!(ana.session.delivery_status(&id), Some(DeliveryStatus::Sent { seq: 1 }));
+    // A read receipt arrives before the delivered one; then a stale delivered one.
+    for (delivered, read) in [(1, 1), (1, 0), (0, 0)] {
+        ana.session.handle_frame(
+            t0,
+            ServerFrame::Receipt(frames::Receipt { conversation: "b1".into(), user_id: "olga".into(), role: Role::Operator, delivered, read }),
+        );
+    }
+    // A duplicate ack after all that.
+    ana.session.handle_frame(t0, ServerFrame::Ack(frames::Ack { id: id.clone(), conversation: "b1".into(), seq: 1, ts: 1 }));
+    ana.pump(t0, &mut model, true);
+    let seen: Vec<u8> = ana
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DeliveryStatus { id: i, status, .. } if *i == id => Some(status.rank()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seen, vec![0, 1, 2, 3], "sending, sent, delivered, read — once each, in order");
+    assert_eq!(ana.session.delivery_status(&id), Some(DeliveryStatus::Read));
+}
+
+#[test]
+fn permanent_refusal_fails_one_message_without_holding_up_others() {
+    let t0 = Instant::now();
+    let mut session = Session::new(Config::default(), "t");
+    let mut model = Model::default();
+    session.connect(t0);
+    let Some(Action::Connect { attempt }) = session.poll_action() else { panic!() };
+    session.handle_open(t0, attempt);
+    let hello = session.poll_transmit().unwrap();
+    for f in model.answer("ana", hello) {
+        session.handle_frame(t0, f);
+    }
+    let big = session.send(t0, "big".into(), "b1", "xxxx", None);
+    let small = session.send(t0, "small".into(), "b1", "hi", None);
+    let frames: Vec<ClientFrame> = std::iter::from_fn(|| session.poll_transmit()).collect();
+    assert_eq!(frames.iter().filter(|f| matches!(f, ClientFrame::Send(_))).count(), 2, "pipelined");
+    let mut error = frames::ErrorFrame::new(ErrorCode::MessageTooLarge, "too large", Some(big.clone()));
+    error.permanent = true;
+    session.handle_frame(t0, ServerFrame::Error(error));
+    // The server's FIFO guard refuses the next one (transient); it is resent, alone.
+    let mut refused = frames::ErrorFrame::new(ErrorCode::OutOfOrder, "resend", Some(small.clone()));
+    refused.permanent = false;
+    session.handle_frame(t0, ServerFrame::Error(refused));
+    assert!(matches!(session.delivery_status(&big), Some(DeliveryStatus::Failed { ref code, .. }) if code == "message_too_large"));
+    assert_eq!(session.delivery_status(&small), Some(DeliveryStatus::Sending));
+    let at = t0;
+    let resent: Vec<ClientFrame> = std::iter::from_fn(|| session.poll_transmit()).collect();
+    assert!(matches!(&resent[..], [ClientFrame::Send(s)] if s.id == small));
+    session.handle_frame(at, ServerFrame::Ack(frames::Ack { id: small.clone(), conversation: "b1".into(), seq: 1, ts: 1 }));
+    assert_eq!(session.pending_count(), 1);
+    assert_eq!(session.failed_count(), 1);
+    // Manual retry: same id, back to sending.
+    assert_eq!(session.retry_failed(at), 1);
+    let retried: Vec<ClientFrame> = std::iter::from_fn(|| session.poll_transmit()).collect();
+    assert!(matches!(&retried[..], [ClientFrame::Send(s)] if s.id == big));
+}
+
+#[test]
+fn a_refused_message_is_resent_before_the_ones_behind_it() {
+    let t0 = Instant::now();
+    let mut session = Session::new(Config::default(), "t");
+    let mut model = Model::default();
+    session.connect(t0);
+    let Some(Action::Connect { attempt }) = session.poll_action() else { panic!() };
+    session.handle_open(t0, attempt);
+    let hello = session.poll_transmit().unwrap();
+    for f in model.answer("ana", hello) {
+        session.handle_frame(t0, f);
+    }
+    for i in 0..3 {
+        session.send(t0, format!("m{i}"), "b1", "x", None);
+    }
+    while session.poll_transmit().is_some() {}
+    let mut limited = frames::ErrorFrame::new(ErrorCode::RateLimited, "slow down", Some("m0".into()));
+    limited.retry_after_ms = Some(200);
+    session.handle_frame(t0, ServerFrame::Error(limited));
+    // m1 and m2 are still in flight: nothing is resent until their answers are in.
+    session.handle_timeout(t0 + Duration::from_millis(300));
+    assert!(session.poll_transmit().is_none());
+    for id in ["m1", "m2"] {
+        session.handle_frame(t0, ServerFrame::Error(frames::ErrorFrame::new(ErrorCode::OutOfOrder, "x", Some(id.into()))));
+    }
+    assert!(session.poll_transmit().is_none(), "m0 waits its retry_after");
+    session.handle_timeout(t0 + Duration::from_millis(200));
+    let ids: Vec<String> = std::iter::from_fn(|| session.poll_transmit())
+        .filter_map(|f| if let ClientFrame::Send(s) = f { Some(s.id) } else { None })
+        .collect();
+    assert_eq!(ids, vec!["m0", "m1", "m2"]);
+}
+
+#[test]
+fn deadline_fails_a_message_that_could_not_be_sent() {
+    let t0 = Instant::now();
+    let mut session = Session::new(Config::default(), "t");
+    session.connect(t0);
+    session.handle_network(t0, false);
+    let id = session.send(t0, "m".into(), "b1", "x", Some(t0 + Duration::from_secs(60)));
+    assert_eq!(session.poll_timeout(), Some(t0 + Duration::from_secs(60)));
+    session.handle_timeout(t0 + Duration::from_secs(60));
+    assert!(matches!(session.delivery_status(&id), Some(DeliveryStatus::Failed { ref code, .. }) if code == "deadline_exceeded"));
+}
+
+#[test]
+fn close_codes_decide_whether_to_reconnect() {
+    let t0 = Instant::now();
+    let mut session = Session::new(Config::default(), "t");
+    session.connect(t0);
+    let Some(Action::Connect { attempt }) = session.poll_action() else { panic!() };
+    session.handle_close(t0, attempt, Some(close::UNAUTHORIZED));
+    let events: Vec<Event> = std::iter::from_fn(|| session.poll_event()).collect();
+    assert!(events.contains(&Event::TokenExpired));
+    session.set_token(t0, "fresh");
+    let Some(Action::Connect { attempt }) = session.poll_action() else { panic!("a fresh token reconnects at once") };
+    session.handle_open(t0, attempt);
+    assert!(matches!(session.poll_transmit(), Some(ClientFrame::Hello(h)) if h.token == "fresh"));
+    session.handle_close(t0, attempt, Some(close::PROTOCOL_ERROR));
+    assert_eq!(session.status(), ConnectionStatus::Disconnected);
+    assert_eq!(session.poll_timeout(), None);
+    // A stale attempt's close is ignored.
+    session.connect(t0);
+    let Some(Action::Connect { attempt }) = session.poll_action() else { panic!() };
+    session.handle_close(t0, attempt - 1, None);
+    assert_eq!(session.status(), ConnectionStatus::Connecting);
+}
+
+#[test]
+fn restart_from_snapshot_resends_and_never_shows_twice() {
+    let mut model = Model::default();
+    let t0 = Instant::now();
+    model.append("o1", "olga", "welcome");
+    let snapshot = Snapshot {
+        user_id: Some("ana".into()),
+        outbox: vec![
+            PendingMessage { id: "a1".into(), conversation: "b1".into(), body: "one".into(), failed: None },
+            PendingMessage { id: "a2".into(), conversation: "b1".into(), body: "two".into(), failed: None },
+        ],
+        conversations: vec![StoredConversation {
+            id: "b1".into(),
+            epoch: Some(EPOCH),
+            cursor: 1,
+            messages: vec![ChatMessage {
+                conversation: "b1".into(),
+                id: "o1".into(),
+                seq: Some(1),
+                sender: "olga".into(),
+                role: Role::Operator,
+                body: "welcome".into(),
+                ts: Some(1),
+                status: None,
+            }],
+        }],
+    };
+    // a1 was stored before the crash, but its ack never arrived.
+    model.append("a1", "ana", "one");
+    let mut ana = Rig { session: Session::restore(Config::default(), "t", snapshot), user: "ana", open: None, events: vec![], sent: vec![] };
+    assert_eq!(ana.session.pending_count(), 2);
+    ana.session.connect(t0);
+    ana.pump(t0, &mut model, true);
+    assert_eq!(model.messages.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), vec!["o1", "a1", "a2"]);
+    let shown = ana.session.messages("b1");
+    assert_eq!(shown.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), vec!["o1", "a1", "a2"], "each once");
+    assert_eq!(ana.session.pending_count(), 0);
+}
