@@ -3,6 +3,8 @@
 //! Run with: `cargo run --bin surechat -- demo`
 
 mod demo;
+mod devices;
+mod proxy;
 mod serve;
 
 use std::path::PathBuf;
@@ -31,6 +33,19 @@ enum Command {
     Demo(ServerArgs),
     /// Mint a user token (JWT, HS256) with the server's secret, for development.
     Token(TokenArgs),
+    /// Send one message; waits until it is durable on the server and prints its seq.
+    Send {
+        #[command(flatten)]
+        device: devices::DeviceArgs,
+        /// The message text.
+        text: String,
+    },
+    /// Print a conversation's messages and receipts as they come; resumes after disconnects.
+    Tail(devices::DeviceArgs),
+    /// Interactive terminal chat that shows delivery ticks live.
+    Chat(devices::DeviceArgs),
+    /// A TCP proxy that breaks the network on command (drop, stall, latency, throttle, refuse).
+    Proxy(proxy::ProxyArgs),
 }
 
 /// Settings shared by the commands that need the server's configuration. Flags override
@@ -93,8 +108,16 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::serve(args.load(None)?),
         Command::Demo(args) => demo::demo(args.load(Some("./surechat-demo-data"))?),
+        Command::Send { device, text } => serve::runtime()?.block_on(devices::send(device, text)),
+        Command::Tail(device) => serve::runtime()?.block_on(devices::tail(device)),
+        Command::Chat(device) => serve::runtime()?.block_on(devices::chat(device)),
+        Command::Proxy(args) => proxy::run(args),
         Command::Token(args) => {
             let role = Role::parse(&args.role).context("--role must be `client` or `operator`")?;
+            let ttl_max = protocol::limits::TOKEN_TTL_S_MAX;
+            if args.ttl == 0 || args.ttl > ttl_max {
+                anyhow::bail!("--ttl must be between 1 and {ttl_max} seconds");
+            }
             protocol::ids::check_user_id(&args.user)
                 .map_err(|_| anyhow::anyhow!("invalid --user"))?;
             let config = args.server.load(None)?;

@@ -8,12 +8,13 @@ pub const NORMAL: u16 = 1000;
 pub const MESSAGE_TOO_BIG: u16 = 1009;
 /// The server is restarting or shutting down. Reconnect with backoff; nothing was lost.
 pub const SERVICE_RESTART: u16 = 1012;
-/// No `hello` in time, `hello` sent twice, or an unsupported protocol version. Do not reconnect
-/// without fixing the client.
+/// The first frame was not `hello`, or `hello` names an unsupported protocol version. Do not
+/// reconnect without fixing the client.
 pub const PROTOCOL_ERROR: u16 = 4400;
 /// The token is missing, invalid or expired. Get a fresh token from the app, then reconnect.
 pub const UNAUTHORIZED: u16 = 4401;
-/// The server heard nothing from the device for the heartbeat timeout. Reconnect.
+/// The server heard nothing from the device for the heartbeat timeout, or no `hello` within
+/// `HELLO_TIMEOUT_MS` of opening. Reconnect.
 pub const HEARTBEAT_TIMEOUT: u16 = 4408;
 /// The device did not read its frames fast enough and its queue filled. Reconnect and resume from
 /// the cursors; nothing was lost.

@@ -264,8 +264,13 @@ fn stored_secret(path: &std::path::Path) -> std::io::Result<String> {
         std::fs::create_dir_all(dir)?;
     }
     let secret = crate::auth::random_hex(32);
+    let empty_file = path.exists();
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    // An empty file (e.g. truncated) is replaced: an empty secret would let anyone sign tokens.
+    options
+        .write(true)
+        .create_new(!empty_file)
+        .truncate(empty_file);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     match options.open(path) {
@@ -276,7 +281,14 @@ fn stored_secret(path: &std::path::Path) -> std::io::Result<String> {
         }
         // Another process created it first: use theirs.
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-            Ok(std::fs::read_to_string(path)?.trim().to_owned())
+            let theirs = std::fs::read_to_string(path)?.trim().to_owned();
+            if theirs.is_empty() {
+                return Err(std::io::Error::other(format!(
+                    "{} is empty",
+                    path.display()
+                )));
+            }
+            Ok(theirs)
         }
         Err(err) => Err(err),
     }

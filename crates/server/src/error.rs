@@ -45,8 +45,8 @@ impl From<ErrorCode> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
-        if let StoreError::Unavailable(detail) = &err {
-            tracing::error!(%detail, "storage unavailable");
+        // The store logged the cause once already.
+        if let StoreError::Unavailable(_) = &err {
             return ApiError::new(
                 ErrorCode::Unavailable,
                 "storage is unavailable; retry later",
@@ -83,14 +83,12 @@ impl IntoResponse for ApiError {
 /// The `error` frame answering a store failure for request `reference`.
 pub fn store_error_frame(err: &StoreError, reference: Option<String>) -> ErrorFrame {
     match err {
-        StoreError::Unavailable(detail) => {
-            tracing::error!(%detail, "storage unavailable");
-            ErrorFrame::new(
-                ErrorCode::Unavailable,
-                "storage is unavailable; retry later",
-                reference,
-            )
-        }
+        // The store logged the cause once already.
+        StoreError::Unavailable(_) => ErrorFrame::new(
+            ErrorCode::Unavailable,
+            "storage is unavailable; retry later",
+            reference,
+        ),
         other => ErrorFrame::new(other.code(), other.to_string(), reference),
     }
 }

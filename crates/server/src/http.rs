@@ -52,6 +52,12 @@ pub fn routes() -> Router<Arc<AppState>> {
         )
         .route("/v1/conversations/{id}/receipts", post(receipts))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                ErrorCode::BadRequest,
+                "this method is not allowed on this route",
+            )
+        })
 }
 
 /// The caller of an admin route.

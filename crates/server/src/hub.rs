@@ -26,8 +26,13 @@ pub enum HubEvent {
         /// Its `message` frame, encoded once for every subscriber.
         frame: Arc<str>,
     },
-    /// An encoded frame to forward as is (`receipt`, `typing`).
-    Frame(Arc<str>),
+    /// An encoded frame of `conversation` to forward as is (`receipt`, `typing`).
+    Frame {
+        /// The conversation it belongs to (checked by the connection before forwarding).
+        conversation: Arc<str>,
+        /// The encoded frame.
+        frame: Arc<str>,
+    },
     /// The connection's user joined a conversation.
     Joined(String),
     /// The connection's user left a conversation.
@@ -190,6 +195,10 @@ impl Hub {
         })
         .encode()
         .into();
+        let event = HubEvent::Frame {
+            conversation: conversation.into(),
+            frame,
+        };
         let state = self.lock();
         for subscriber in state
             .by_conversation
@@ -198,7 +207,7 @@ impl Hub {
             .flatten()
         {
             if subscriber.user_id != user_id {
-                subscriber.deliver(HubEvent::Frame(frame.clone()));
+                subscriber.deliver(event.clone());
             }
         }
     }
@@ -244,7 +253,11 @@ impl CommitListener for Hub {
                 })
                 .encode()
                 .into();
-                self.to_conversation(&conversation, HubEvent::Frame(frame));
+                let event = HubEvent::Frame {
+                    conversation: conversation.as_str().into(),
+                    frame,
+                };
+                self.to_conversation(&conversation, event);
             }
             Committed::Joined {
                 conversation,

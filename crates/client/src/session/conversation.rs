@@ -101,24 +101,43 @@ impl Conversation {
     }
 
     pub(crate) fn participant(&mut self, user: &str, role: Role, delivered: u64, read: u64) {
-        let entry = self.participants.entry(user.to_owned()).or_insert((role, 0, 0));
+        let entry = self
+            .participants
+            .entry(user.to_owned())
+            .or_insert((role, 0, 0));
         entry.0 = role;
         entry.1 = entry.1.max(delivered);
         entry.2 = entry.2.max(read);
     }
 
-    /// One of the user's messages got `seq` (ack, or its echo arrived first).
-    pub(crate) fn own_sent(&mut self, id: &str, seq: u64) {
+    /// One of the user's messages got `seq` (its ack, or its echo came first): emits `sent`.
+    pub(crate) fn own_sent(
+        &mut self,
+        id: &str,
+        seq: u64,
+        events: &mut std::collections::VecDeque<Event>,
+    ) {
         if self.ids.contains_key(id) || self.acked.contains_key(id) {
             return;
         }
-        self.acked.insert(id.to_owned(), (seq, DeliveryStatus::Sent { seq }));
+        self.acked
+            .insert(id.to_owned(), (seq, DeliveryStatus::Sent { seq }));
         self.undelivered_own.insert(seq, id.to_owned());
         self.unread_own.insert(seq, id.to_owned());
+        events.push_back(Event::DeliveryStatus {
+            conversation: self.id.clone(),
+            id: id.to_owned(),
+            status: DeliveryStatus::Sent { seq },
+        });
     }
 
     /// Records a status of an own message, emitting it if it moved forward.
-    pub(crate) fn note_status(&mut self, id: &str, status: DeliveryStatus, events: &mut std::collections::VecDeque<Event>) {
+    pub(crate) fn note_status(
+        &mut self,
+        id: &str,
+        status: DeliveryStatus,
+        events: &mut std::collections::VecDeque<Event>,
+    ) {
         let current = match (self.acked.get_mut(id), self.ids.get(id)) {
             (Some((_, current)), _) => current,
             (None, Some(seq)) => match self.messages.get_mut(seq).and_then(|m| m.status.as_mut()) {
@@ -127,15 +146,23 @@ impl Conversation {
             },
             (None, None) => return,
         };
-        let fresh_sent = matches!(status, DeliveryStatus::Sent { .. }) && matches!(current, DeliveryStatus::Sent { .. });
-        if status.rank() > current.rank() || fresh_sent {
+        if status.rank() > current.rank() {
             *current = status.clone();
-            events.push_back(Event::DeliveryStatus { conversation: self.id.clone(), id: id.to_owned(), status });
+            events.push_back(Event::DeliveryStatus {
+                conversation: self.id.clone(),
+                id: id.to_owned(),
+                status,
+            });
         }
     }
 
     /// A message from the server: hold it if it continues the cursor, then any early ones.
-    pub(crate) fn receive(&mut self, message: Message, me: Option<&str>, events: &mut std::collections::VecDeque<Event>) {
+    pub(crate) fn receive(
+        &mut self,
+        message: Message,
+        me: Option<&str>,
+        events: &mut std::collections::VecDeque<Event>,
+    ) {
         if message.seq <= self.cursor || self.ids.contains_key(&message.id) {
             return;
         }
@@ -148,11 +175,20 @@ impl Conversation {
             self.hold(next, me, events);
         }
         self.early.retain(|seq, _| *seq > self.cursor);
-        events.push_back(Event::Cursor { conversation: self.id.clone(), epoch: self.epoch.unwrap_or(0), seq: self.cursor });
+        events.push_back(Event::Cursor {
+            conversation: self.id.clone(),
+            epoch: self.epoch.unwrap_or(0),
+            seq: self.cursor,
+        });
         self.recompute(me, events);
     }
 
-    fn hold(&mut self, message: Message, me: Option<&str>, events: &mut std::collections::VecDeque<Event>) {
+    fn hold(
+        &mut self,
+        message: Message,
+        me: Option<&str>,
+        events: &mut std::collections::VecDeque<Event>,
+    ) {
         let own = me == Some(message.sender.as_str());
         let status = if own {
             let status = match self.acked.remove(&message.id) {
@@ -186,7 +222,11 @@ impl Conversation {
 
     /// Moves own messages to `delivered` / `read` from the other side's receipts: a client's
     /// message counts once any operator has it, an operator's once any client has it.
-    pub(crate) fn recompute(&mut self, me: Option<&str>, events: &mut std::collections::VecDeque<Event>) {
+    pub(crate) fn recompute(
+        &mut self,
+        me: Option<&str>,
+        events: &mut std::collections::VecDeque<Event>,
+    ) {
         let Some(me) = me else { return };
         let my_role = self.role.or_else(|| self.participants.get(me).map(|p| p.0));
         let Some(my_role) = my_role else { return };
@@ -198,13 +238,20 @@ impl Conversation {
             }
         }
         let delivered = delivered.max(read);
-        let newly_delivered: Vec<(u64, String)> =
-            self.undelivered_own.range(..=delivered).map(|(s, id)| (*s, id.clone())).collect();
+        let newly_delivered: Vec<(u64, String)> = self
+            .undelivered_own
+            .range(..=delivered)
+            .map(|(s, id)| (*s, id.clone()))
+            .collect();
         for (seq, id) in newly_delivered {
             self.undelivered_own.remove(&seq);
             self.note_status(&id, DeliveryStatus::Delivered, events);
         }
-        let newly_read: Vec<(u64, String)> = self.unread_own.range(..=read).map(|(s, id)| (*s, id.clone())).collect();
+        let newly_read: Vec<(u64, String)> = self
+            .unread_own
+            .range(..=read)
+            .map(|(s, id)| (*s, id.clone()))
+            .collect();
         for (seq, id) in newly_read {
             self.unread_own.remove(&seq);
             self.note_status(&id, DeliveryStatus::Read, events);

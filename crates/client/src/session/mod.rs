@@ -36,8 +36,8 @@ use protocol::{close, ErrorCode, Role, PROTOCOL_VERSION};
 
 use conversation::Conversation;
 use outbox::{EntryState, Outbox};
-pub use types::{Action, ChatMessage, Config, ConnectionStatus, DeliveryStatus, Event};
 use types::Jitter;
+pub use types::{Action, ChatMessage, Config, ConnectionStatus, DeliveryStatus, Event};
 
 /// Where the transport is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,7 +148,9 @@ impl Session {
         };
         for stored in snapshot.conversations {
             let conversation = Conversation::restore(stored, session.user_id.as_deref());
-            session.conversations.insert(conversation.id.clone(), conversation);
+            session
+                .conversations
+                .insert(conversation.id.clone(), conversation);
         }
         for pending in snapshot.outbox {
             session.outbox.restore(pending);
@@ -190,20 +192,32 @@ impl Session {
 
     /// A conversation's messages: those held, by `seq`, then the outbox's, in creation order.
     pub fn messages(&self, conversation: &str) -> Vec<ChatMessage> {
-        let mut out: Vec<ChatMessage> =
-            self.conversations.get(conversation).map(|c| c.messages().cloned().collect()).unwrap_or_default();
+        let mut out: Vec<ChatMessage> = self
+            .conversations
+            .get(conversation)
+            .map(|c| c.messages().cloned().collect())
+            .unwrap_or_default();
         let me = self.user_id.clone().unwrap_or_default();
-        let role = self.conversations.get(conversation).and_then(|c| c.role).unwrap_or(Role::Client);
-        out.extend(self.outbox.entries().filter(|e| e.conversation == conversation).map(|e| ChatMessage {
-            conversation: e.conversation.clone(),
-            id: e.id.clone(),
-            seq: None,
-            sender: me.clone(),
-            role,
-            body: e.body.clone(),
-            ts: None,
-            status: Some(e.status()),
-        }));
+        let role = self
+            .conversations
+            .get(conversation)
+            .and_then(|c| c.role)
+            .unwrap_or(Role::Client);
+        out.extend(
+            self.outbox
+                .entries()
+                .filter(|e| e.conversation == conversation)
+                .map(|e| ChatMessage {
+                    conversation: e.conversation.clone(),
+                    id: e.id.clone(),
+                    seq: None,
+                    sender: me.clone(),
+                    role,
+                    body: e.body.clone(),
+                    ts: None,
+                    status: Some(e.status()),
+                }),
+        );
         out
     }
 
@@ -239,8 +253,20 @@ impl Session {
     }
 
     /// Queues a message (the driver has already persisted it under `id`). Returns the id.
-    pub fn send(&mut self, now: Instant, id: String, conversation: &str, body: &str, deadline: Option<Instant>) -> String {
-        self.outbox.push(id.clone(), conversation.to_owned(), body.to_owned(), deadline);
+    pub fn send(
+        &mut self,
+        now: Instant,
+        id: String,
+        conversation: &str,
+        body: &str,
+        deadline: Option<Instant>,
+    ) -> String {
+        self.outbox.push(
+            id.clone(),
+            conversation.to_owned(),
+            body.to_owned(),
+            deadline,
+        );
         self.events.push_back(Event::DeliveryStatus {
             conversation: conversation.to_owned(),
             id: id.clone(),
@@ -275,7 +301,11 @@ impl Session {
     /// Sends a typing signal if connected (ephemeral: never queued).
     pub fn set_typing(&mut self, _now: Instant, conversation: &str, active: bool) {
         if self.transport == Transport::Ready {
-            self.transmits.push_back(ClientFrame::Typing(frames::TypingUpdate { conversation: conversation.to_owned(), active }));
+            self.transmits
+                .push_back(ClientFrame::Typing(frames::TypingUpdate {
+                    conversation: conversation.to_owned(),
+                    active,
+                }));
         }
     }
 
@@ -299,9 +329,17 @@ impl Session {
         let cursors = self
             .conversations
             .values()
-            .map(|c| frames::Cursor { conversation: c.id.clone(), seq: c.cursor, epoch: c.epoch })
+            .map(|c| frames::Cursor {
+                conversation: c.id.clone(),
+                seq: c.cursor,
+                epoch: c.epoch,
+            })
             .collect();
-        self.transmits.push_back(ClientFrame::Hello(frames::Hello { v: PROTOCOL_VERSION, token: self.token.clone(), cursors }));
+        self.transmits.push_back(ClientFrame::Hello(frames::Hello {
+            v: PROTOCOL_VERSION,
+            token: self.token.clone(),
+            cursors,
+        }));
     }
 
     /// The transport of attempt `attempt` closed (or failed to open), with the close code if
@@ -343,7 +381,7 @@ impl Session {
                 if own {
                     if let Some(entry) = self.outbox.take(&message.id) {
                         // Our own message came back before (or instead of) its ack.
-                        conversation.own_sent(&entry.id, message.seq);
+                        conversation.own_sent(&entry.id, message.seq, &mut self.events);
                     }
                 }
                 conversation.receive(message, me.as_deref(), &mut self.events);
@@ -355,8 +393,7 @@ impl Session {
                         .conversations
                         .entry(ack.conversation.clone())
                         .or_insert_with(|| Conversation::new(ack.conversation.clone()));
-                    conversation.own_sent(&ack.id, ack.seq);
-                    conversation.note_status(&ack.id, DeliveryStatus::Sent { seq: ack.seq }, &mut self.events);
+                    conversation.own_sent(&ack.id, ack.seq, &mut self.events);
                     conversation.recompute(me.as_deref(), &mut self.events);
                 }
             }
@@ -364,10 +401,16 @@ impl Session {
             ServerFrame::Receipt(receipt) => {
                 let me = self.user_id.clone();
                 if let Some(conversation) = self.conversations.get_mut(&receipt.conversation) {
-                    conversation.participant(&receipt.user_id, receipt.role, receipt.delivered, receipt.read);
+                    conversation.participant(
+                        &receipt.user_id,
+                        receipt.role,
+                        receipt.delivered,
+                        receipt.read,
+                    );
                     if me.as_deref() == Some(receipt.user_id.as_str()) {
                         // Another device of ours moved our cursors.
-                        conversation.delivered_sent = conversation.delivered_sent.max(receipt.delivered);
+                        conversation.delivered_sent =
+                            conversation.delivered_sent.max(receipt.delivered);
                         conversation.read_sent = conversation.read_sent.max(receipt.read);
                     }
                     conversation.recompute(me.as_deref(), &mut self.events);
@@ -381,10 +424,17 @@ impl Session {
                 });
             }
             ServerFrame::Synced(synced) => {
-                self.events.push_back(Event::Synced { conversation: synced.conversation, seq: synced.seq });
+                self.events.push_back(Event::Synced {
+                    conversation: synced.conversation,
+                    seq: synced.seq,
+                });
             }
             ServerFrame::Typing(typing) => {
-                self.events.push_back(Event::Typing { conversation: typing.conversation, user_id: typing.user_id, active: typing.active });
+                self.events.push_back(Event::Typing {
+                    conversation: typing.conversation,
+                    user_id: typing.user_id,
+                    active: typing.active,
+                });
             }
             ServerFrame::Joined(joined) => {
                 let me = self.user_id.clone();
@@ -397,7 +447,10 @@ impl Session {
                     .entry(resync.conversation.clone())
                     .or_insert_with(|| Conversation::new(resync.conversation.clone()));
                 conversation.reset(resync.epoch);
-                self.events.push_back(Event::Resync { conversation: resync.conversation, epoch: resync.epoch });
+                self.events.push_back(Event::Resync {
+                    conversation: resync.conversation,
+                    epoch: resync.epoch,
+                });
             }
             ServerFrame::Ping(_) => self.transmits.push_back(ClientFrame::Pong(frames::Pong {})),
             ServerFrame::Pong(_) => {}
@@ -422,7 +475,11 @@ impl Session {
             self.schedule_reconnect(now);
         }
         for (conversation, id, status) in self.outbox.expire(now) {
-            self.events.push_back(Event::DeliveryStatus { conversation, id, status });
+            self.events.push_back(Event::DeliveryStatus {
+                conversation,
+                id,
+                status,
+            });
         }
         self.flush(now);
     }
@@ -495,7 +552,9 @@ impl Session {
         self.next_attempt_at = None;
         self.transport = Transport::Opening;
         self.connect_deadline = Some(now + Duration::from_millis(self.config.connect_timeout_ms));
-        self.actions.push_back(Action::Connect { attempt: self.attempt_id });
+        self.actions.push_back(Action::Connect {
+            attempt: self.attempt_id,
+        });
         self.set_status(ConnectionStatus::Connecting);
     }
 
@@ -528,11 +587,16 @@ impl Session {
         self.attempt = self.attempt.saturating_add(1);
         let at = now + delay;
         self.next_attempt_at = Some(at);
-        self.set_status(ConnectionStatus::Reconnecting { next_attempt_at: at });
+        self.set_status(ConnectionStatus::Reconnecting {
+            next_attempt_at: at,
+        });
     }
 
     fn adopt(&mut self, state: frames::ConversationState, me: Option<&str>) {
-        let conversation = self.conversations.entry(state.id.clone()).or_insert_with(|| Conversation::new(state.id.clone()));
+        let conversation = self
+            .conversations
+            .entry(state.id.clone())
+            .or_insert_with(|| Conversation::new(state.id.clone()));
         if conversation.epoch.is_none() {
             conversation.epoch = Some(state.epoch);
         }
@@ -566,16 +630,24 @@ impl Session {
             if error.code == ErrorCode::TokenExpired {
                 self.events.push_back(Event::TokenExpired);
             } else {
-                self.events.push_back(Event::Error { code: error.code, message: error.message });
+                self.events.push_back(Event::Error {
+                    code: error.code,
+                    message: error.message,
+                });
             }
             return;
         }
         if error.permanent {
-            let conversation = self.outbox.fail(&reference, error.code.as_str(), &error.message);
+            let conversation = self
+                .outbox
+                .fail(&reference, error.code.as_str(), &error.message);
             self.events.push_back(Event::DeliveryStatus {
                 conversation,
                 id: reference,
-                status: DeliveryStatus::Failed { code: error.code.as_str().to_owned(), message: error.message },
+                status: DeliveryStatus::Failed {
+                    code: error.code.as_str().to_owned(),
+                    message: error.message,
+                },
             });
         } else {
             let unit = self.jitter.unit();
@@ -598,21 +670,30 @@ impl Session {
             return;
         }
         for (id, conversation, body) in self.outbox.sendable(now, self.config.send_window) {
-            self.transmits.push_back(ClientFrame::Send(frames::Send { id, conversation, body }));
+            self.transmits.push_back(ClientFrame::Send(frames::Send {
+                id,
+                conversation,
+                body,
+            }));
         }
         for conversation in self.conversations.values_mut() {
-            let delivered = (conversation.cursor > conversation.delivered_sent).then_some(conversation.cursor);
+            let delivered =
+                (conversation.cursor > conversation.delivered_sent).then_some(conversation.cursor);
             let read_to = conversation.read_wanted.min(conversation.cursor);
             let read = (read_to > conversation.read_sent).then_some(read_to);
             if delivered.is_some() || read.is_some() {
-                conversation.delivered_sent = conversation.delivered_sent.max(delivered.unwrap_or(0)).max(read.unwrap_or(0));
+                conversation.delivered_sent = conversation
+                    .delivered_sent
+                    .max(delivered.unwrap_or(0))
+                    .max(read.unwrap_or(0));
                 conversation.read_sent = conversation.read_sent.max(read.unwrap_or(0));
-                self.transmits.push_back(ClientFrame::Receipt(frames::ReceiptUpdate {
-                    reference: None,
-                    conversation: conversation.id.clone(),
-                    delivered,
-                    read,
-                }));
+                self.transmits
+                    .push_back(ClientFrame::Receipt(frames::ReceiptUpdate {
+                        reference: None,
+                        conversation: conversation.id.clone(),
+                        delivered,
+                        read,
+                    }));
             }
         }
     }

@@ -33,7 +33,10 @@ pub(crate) struct Entry {
 impl Entry {
     pub(crate) fn status(&self) -> DeliveryStatus {
         match &self.state {
-            EntryState::Failed { code, message } => DeliveryStatus::Failed { code: code.clone(), message: message.clone() },
+            EntryState::Failed { code, message } => DeliveryStatus::Failed {
+                code: code.clone(),
+                message: message.clone(),
+            },
             _ => DeliveryStatus::Sending,
         }
     }
@@ -45,11 +48,25 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    pub(crate) fn push(&mut self, id: String, conversation: String, body: String, deadline: Option<Instant>) {
+    pub(crate) fn push(
+        &mut self,
+        id: String,
+        conversation: String,
+        body: String,
+        deadline: Option<Instant>,
+    ) {
         if self.get(&id).is_some() {
             return;
         }
-        self.entries.push(Entry { id, conversation, body, deadline, state: EntryState::Queued, attempts: 0, not_before: None });
+        self.entries.push(Entry {
+            id,
+            conversation,
+            body,
+            deadline,
+            state: EntryState::Queued,
+            attempts: 0,
+            not_before: None,
+        });
     }
 
     pub(crate) fn restore(&mut self, pending: PendingMessage) {
@@ -73,7 +90,10 @@ impl Outbox {
     }
 
     pub(crate) fn failed_count(&self) -> usize {
-        self.entries.iter().filter(|e| matches!(e.state, EntryState::Failed { .. })).count()
+        self.entries
+            .iter()
+            .filter(|e| matches!(e.state, EntryState::Failed { .. }))
+            .count()
     }
 
     pub(crate) fn entries(&self) -> impl Iterator<Item = &Entry> {
@@ -110,8 +130,13 @@ impl Outbox {
 
     /// Marks a message failed for good; returns its conversation.
     pub(crate) fn fail(&mut self, id: &str, code: &str, message: &str) -> String {
-        let entry = self.get_mut(id).expect("failing a message that is in the outbox");
-        entry.state = EntryState::Failed { code: code.to_owned(), message: message.to_owned() };
+        let entry = self
+            .get_mut(id)
+            .expect("failing a message that is in the outbox");
+        entry.state = EntryState::Failed {
+            code: code.to_owned(),
+            message: message.to_owned(),
+        };
         entry.conversation.clone()
     }
 
@@ -149,19 +174,36 @@ impl Outbox {
     }
 
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.entries.iter().filter(|e| e.state == EntryState::Queued).filter_map(|e| e.deadline).min()
+        self.entries
+            .iter()
+            .filter(|e| e.state == EntryState::Queued)
+            .filter_map(|e| e.deadline)
+            .min()
     }
 
     pub(crate) fn next_resend(&self) -> Option<Instant> {
-        self.entries.iter().filter(|e| e.state == EntryState::Queued).filter_map(|e| e.not_before).min()
+        self.entries
+            .iter()
+            .filter(|e| e.state == EntryState::Queued)
+            .filter_map(|e| e.not_before)
+            .min()
     }
 
     /// Picks what to send now and marks it in flight. Per conversation, in creation order:
     /// nothing is sent while a later message of the conversation is still in flight behind a
     /// queued one (its answer — an `out_of_order` refusal — must come back first), and sending
     /// stops at the first queued message that must wait. Failed messages do not hold others up.
-    pub(crate) fn sendable(&mut self, now: Instant, window: usize) -> Vec<(String, String, String)> {
-        let mut room = window.saturating_sub(self.entries.iter().filter(|e| e.state.is_in_flight()).count());
+    pub(crate) fn sendable(
+        &mut self,
+        now: Instant,
+        window: usize,
+    ) -> Vec<(String, String, String)> {
+        let mut room = window.saturating_sub(
+            self.entries
+                .iter()
+                .filter(|e| e.state.is_in_flight())
+                .count(),
+        );
         let mut out = Vec::new();
         let mut conversations: Vec<String> = Vec::new();
         for entry in &self.entries {
@@ -174,24 +216,38 @@ impl Outbox {
                 break;
             }
             let indices: Vec<usize> = (0..self.entries.len())
-                .filter(|&i| self.entries[i].conversation == conversation && !matches!(self.entries[i].state, EntryState::Failed { .. }))
+                .filter(|&i| {
+                    self.entries[i].conversation == conversation
+                        && !matches!(self.entries[i].state, EntryState::Failed { .. })
+                })
                 .collect();
-            let Some(first_queued) = indices.iter().position(|&i| self.entries[i].state == EntryState::Queued) else {
+            let Some(first_queued) = indices
+                .iter()
+                .position(|&i| self.entries[i].state == EntryState::Queued)
+            else {
                 continue;
             };
-            if indices[first_queued..].iter().any(|&i| self.entries[i].state.is_in_flight()) {
+            if indices[first_queued..]
+                .iter()
+                .any(|&i| self.entries[i].state.is_in_flight())
+            {
                 continue;
             }
             for &i in &indices[first_queued..] {
                 let entry = &mut self.entries[i];
-                let waiting = entry.not_before.is_some_and(|at| at > now) || entry.deadline.is_some_and(|d| d <= now);
+                let waiting = entry.not_before.is_some_and(|at| at > now)
+                    || entry.deadline.is_some_and(|d| d <= now);
                 if waiting || room == 0 {
                     break;
                 }
                 entry.state = EntryState::InFlight;
                 entry.not_before = None;
                 room -= 1;
-                out.push((entry.id.clone(), entry.conversation.clone(), entry.body.clone()));
+                out.push((
+                    entry.id.clone(),
+                    entry.conversation.clone(),
+                    entry.body.clone(),
+                ));
             }
         }
         out

@@ -23,17 +23,31 @@ impl Model {
             .iter()
             .map(|(u, r)| {
                 let (d, rd) = self.receipts.get(*u).copied().unwrap_or((0, 0));
-                frames::ParticipantState { user_id: (*u).into(), role: *r, delivered: d, read: rd }
+                frames::ParticipantState {
+                    user_id: (*u).into(),
+                    role: *r,
+                    delivered: d,
+                    read: rd,
+                }
             })
             .collect();
         ServerFrame::Welcome(frames::Welcome {
             v: 1,
             user_id: user.into(),
-            role: if user == "ana" { Role::Client } else { Role::Operator },
+            role: if user == "ana" {
+                Role::Client
+            } else {
+                Role::Operator
+            },
             connection_id: "c1".into(),
             heartbeat_ms: 25_000,
             timeout_ms: 35_000,
-            conversations: vec![frames::ConversationState { id: "b1".into(), epoch: EPOCH, last_seq: self.messages.len() as u64, participants }],
+            conversations: vec![frames::ConversationState {
+                id: "b1".into(),
+                epoch: EPOCH,
+                last_seq: self.messages.len() as u64,
+                participants,
+            }],
         })
     }
 
@@ -47,7 +61,11 @@ impl Model {
             id: id.into(),
             seq: self.messages.len() as u64 + 1,
             sender: sender.into(),
-            role: if sender == "ana" { Role::Client } else { Role::Operator },
+            role: if sender == "ana" {
+                Role::Client
+            } else {
+                Role::Operator
+            },
             body: body.into(),
             ts: 1,
         };
@@ -60,22 +78,43 @@ impl Model {
     fn answer(&mut self, user: &str, frame: ClientFrame) -> Vec<ServerFrame> {
         match frame {
             ClientFrame::Hello(hello) => {
-                let cursor = hello.cursors.iter().find(|c| c.conversation == "b1").map_or(0, |c| c.seq);
+                let cursor = hello
+                    .cursors
+                    .iter()
+                    .find(|c| c.conversation == "b1")
+                    .map_or(0, |c| c.seq);
                 let mut out = vec![self.welcome(user)];
-                out.extend(self.messages.iter().skip(cursor as usize).cloned().map(ServerFrame::Message));
-                out.push(ServerFrame::Synced(frames::Synced { conversation: "b1".into(), seq: self.messages.len() as u64 }));
+                out.extend(
+                    self.messages
+                        .iter()
+                        .skip(cursor as usize)
+                        .cloned()
+                        .map(ServerFrame::Message),
+                );
+                out.push(ServerFrame::Synced(frames::Synced {
+                    conversation: "b1".into(),
+                    seq: self.messages.len() as u64,
+                }));
                 out
             }
             ClientFrame::Send(send) => {
                 let m = self.append(&send.id, user, &send.body);
                 vec![
-                    ServerFrame::Ack(frames::Ack { id: m.id.clone(), conversation: m.conversation.clone(), seq: m.seq, ts: m.ts }),
+                    ServerFrame::Ack(frames::Ack {
+                        id: m.id.clone(),
+                        conversation: m.conversation.clone(),
+                        seq: m.seq,
+                        ts: m.ts,
+                    }),
                     ServerFrame::Message(m),
                 ]
             }
             ClientFrame::Receipt(r) => {
                 let entry = self.receipts.entry(user.into()).or_default();
-                entry.0 = entry.0.max(r.delivered.unwrap_or(0)).max(r.read.unwrap_or(0));
+                entry.0 = entry
+                    .0
+                    .max(r.delivered.unwrap_or(0))
+                    .max(r.read.unwrap_or(0));
                 entry.1 = entry.1.max(r.read.unwrap_or(0));
                 vec![]
             }
@@ -95,7 +134,13 @@ struct Rig {
 
 impl Rig {
     fn new(user: &'static str, config: Config) -> Self {
-        Rig { session: Session::new(config, "token"), user, open: None, events: Vec::new(), sent: Vec::new() }
+        Rig {
+            session: Session::new(config, "token"),
+            user,
+            open: None,
+            events: Vec::new(),
+            sent: Vec::new(),
+        }
     }
 
     /// Drains the session's outputs; the transport opens at once when `reachable`, and frames
@@ -150,25 +195,58 @@ impl Rig {
 #[test]
 fn backoff_is_full_jitter_growing_to_a_cap() {
     let config = Config::default();
-    assert_eq!(config.backoff(0, 0.999_999), Duration::from_millis(249), "the first retry is fast");
+    assert_eq!(
+        config.backoff(0, 0.999_999),
+        Duration::from_millis(249),
+        "the first retry is fast"
+    );
     assert_eq!(config.backoff(1, 0.5), Duration::from_millis(500));
     assert_eq!(config.backoff(3, 0.999_999), Duration::from_millis(3_999));
-    assert_eq!(config.backoff(10, 0.999_999), Duration::from_millis(29_999), "capped");
-    assert_eq!(config.backoff(u32::MAX, 0.999_999), Duration::from_millis(29_999), "no overflow");
-    assert_eq!(config.backoff(7, 0.0), Duration::ZERO, "full jitter reaches zero");
+    assert_eq!(
+        config.backoff(10, 0.999_999),
+        Duration::from_millis(29_999),
+        "capped"
+    );
+    assert_eq!(
+        config.backoff(u32::MAX, 0.999_999),
+        Duration::from_millis(29_999),
+        "no overflow"
+    );
+    assert_eq!(
+        config.backoff(7, 0.0),
+        Duration::ZERO,
+        "full jitter reaches zero"
+    );
     // The session's own schedule stays inside the windows, and the jitter really varies.
-    let mut session = Session::new(Config { seed: 7, ..Config::default() }, "t");
+    let mut session = Session::new(
+        Config {
+            seed: 7,
+            ..Config::default()
+        },
+        "t",
+    );
     let t0 = Instant::now();
     let mut now = t0;
     session.connect(now);
     let mut delays = Vec::new();
     for attempt in 0..12u32 {
-        let Some(Action::Connect { attempt: id }) = session.poll_action() else { panic!("expected a connect") };
+        let Some(Action::Connect { attempt: id }) = session.poll_action() else {
+            panic!("expected a connect")
+        };
         session.handle_close(now, id, None);
-        let ConnectionStatus::Reconnecting { next_attempt_at } = session.status() else { panic!("{:?}", session.status()) };
+        let ConnectionStatus::Reconnecting { next_attempt_at } = session.status() else {
+            panic!("{:?}", session.status())
+        };
         let delay = next_attempt_at - now;
-        let window = if attempt == 0 { 250 } else { (1_000u64 << (attempt - 1)).min(30_000) };
-        assert!(delay < Duration::from_millis(window), "attempt {attempt}: {delay:?} ≥ {window} ms");
+        let window = if attempt == 0 {
+            250
+        } else {
+            (1_000u64 << (attempt - 1)).min(30_000)
+        };
+        assert!(
+            delay < Duration::from_millis(window),
+            "attempt {attempt}: {delay:?} ≥ {window} ms"
+        );
         delays.push(delay);
         assert_eq!(session.poll_timeout(), Some(next_attempt_at));
         now = next_attempt_at;
@@ -200,14 +278,21 @@ fn a_week_offline_then_resume_from_the_cursor() {
     assert_eq!(ana.session.status(), ConnectionStatus::Offline);
     let mut ids = Vec::new();
     for i in 0..5 {
-        ids.push(ana.session.send(t0, format!("a{i}"), "b1", &format!("offline {i}"), None));
+        ids.push(
+            ana.session
+                .send(t0, format!("a{i}"), "b1", &format!("offline {i}"), None),
+        );
     }
     ana.pump(t0, &mut model, false);
     for i in 3..400 {
         model.append(&format!("o{i}"), "olga", "while you were away");
     }
     let week_later = t0 + Duration::from_secs(7 * 24 * 3600);
-    assert_eq!(ana.session.poll_timeout(), None, "offline: nothing to wake up for");
+    assert_eq!(
+        ana.session.poll_timeout(),
+        None,
+        "offline: nothing to wake up for"
+    );
     ana.session.handle_timeout(week_later);
     assert_eq!(ana.session.pending_count(), 5);
 
@@ -216,15 +301,37 @@ fn a_week_offline_then_resume_from_the_cursor() {
     let sent_before = ana.sent.len();
     ana.pump(week_later, &mut model, true);
     assert_eq!(ana.session.status(), ConnectionStatus::Connected);
-    let ClientFrame::Hello(hello) = &ana.sent[sent_before] else { panic!("hello first") };
-    assert_eq!((hello.cursors[0].seq, hello.cursors[0].epoch), (3, Some(EPOCH)));
+    let ClientFrame::Hello(hello) = &ana.sent[sent_before] else {
+        panic!("hello first")
+    };
+    assert_eq!(
+        (hello.cursors[0].seq, hello.cursors[0].epoch),
+        (3, Some(EPOCH))
+    );
     assert_eq!(ana.session.cursor("b1"), 405);
     assert_eq!(ana.session.pending_count(), 0);
-    let mine: Vec<String> = model.messages.iter().filter(|m| m.sender == "ana").map(|m| m.id.clone()).collect();
+    let mine: Vec<String> = model
+        .messages
+        .iter()
+        .filter(|m| m.sender == "ana")
+        .map(|m| m.id.clone())
+        .collect();
     assert_eq!(mine, ids, "the outbox went out once, in order");
     let held = ana.session.messages("b1");
-    assert_eq!(held.iter().map(|m| m.seq.unwrap()).collect::<Vec<_>>(), (1..=405).collect::<Vec<_>>());
-    assert_eq!(ana.statuses(), vec!["connecting", "connected", "offline", "connecting", "connected"]);
+    assert_eq!(
+        held.iter().map(|m| m.seq.unwrap()).collect::<Vec<_>>(),
+        (1..=405).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        ana.statuses(),
+        vec![
+            "connecting",
+            "connected",
+            "offline",
+            "connecting",
+            "connected"
+        ]
+    );
 }
 
 #[test]
@@ -237,21 +344,36 @@ fn heartbeat_timeout_detects_a_half_open_connection() {
     assert_eq!(ana.session.status(), ConnectionStatus::Connected);
     // Silence: the server's pings no longer arrive, but nothing says the connection closed.
     let deadline = ana.session.poll_timeout().expect("a heartbeat deadline");
-    assert_eq!(deadline, t0 + Duration::from_millis(35_000), "from welcome's timeout_ms");
-    ana.session.handle_timeout(deadline - Duration::from_millis(1));
+    assert_eq!(
+        deadline,
+        t0 + Duration::from_millis(35_000),
+        "from welcome's timeout_ms"
+    );
+    ana.session
+        .handle_timeout(deadline - Duration::from_millis(1));
     assert_eq!(ana.session.status(), ConnectionStatus::Connected);
     ana.session.handle_timeout(deadline);
     assert_eq!(ana.session.poll_action(), Some(Action::Disconnect));
-    assert!(matches!(ana.session.status(), ConnectionStatus::Reconnecting { .. }));
+    assert!(matches!(
+        ana.session.status(),
+        ConnectionStatus::Reconnecting { .. }
+    ));
     // Any frame pushes the deadline out.
     let next = ana.session.poll_timeout().unwrap();
     ana.session.handle_timeout(next);
     ana.pump(next, &mut model, true);
     assert_eq!(ana.session.status(), ConnectionStatus::Connected);
     let later = next + Duration::from_secs(30);
-    ana.session.handle_frame(later, ServerFrame::Ping(frames::ServerPing { ts: 0 }));
-    assert_eq!(ana.session.poll_timeout(), Some(later + Duration::from_millis(35_000)));
-    assert_eq!(ana.session.poll_transmit(), Some(ClientFrame::Pong(frames::Pong {})));
+    ana.session
+        .handle_frame(later, ServerFrame::Ping(frames::ServerPing { ts: 0 }));
+    assert_eq!(
+        ana.session.poll_timeout(),
+        Some(later + Duration::from_millis(35_000))
+    );
+    assert_eq!(
+        ana.session.poll_transmit(),
+        Some(ClientFrame::Pong(frames::Pong {}))
+    );
 }
 
 #[test]
@@ -263,16 +385,33 @@ fn statuses_only_move_forward() {
     ana.pump(t0, &mut model, true);
     let id = ana.session.send(t0, "m1".into(), "b1", "hello", None);
     ana.pump(t0, &mut model, true);
-    assert_eq!(ana.session.delivery_status(&id), Some(DeliveryStatus::Sent { seq: 1 }));
+    assert_eq!(
+        ana.session.delivery_status(&id),
+        Some(DeliveryStatus::Sent { seq: 1 })
+    );
     // A read receipt arrives before the delivered one; then a stale delivered one.
     for (delivered, read) in [(1, 1), (1, 0), (0, 0)] {
         ana.session.handle_frame(
             t0,
-            ServerFrame::Receipt(frames::Receipt { conversation: "b1".into(), user_id: "olga".into(), role: Role::Operator, delivered, read }),
+            ServerFrame::Receipt(frames::Receipt {
+                conversation: "b1".into(),
+                user_id: "olga".into(),
+                role: Role::Operator,
+                delivered,
+                read,
+            }),
         );
     }
     // A duplicate ack after all that.
-    ana.session.handle_frame(t0, ServerFrame::Ack(frames::Ack { id: id.clone(), conversation: "b1".into(), seq: 1, ts: 1 }));
+    ana.session.handle_frame(
+        t0,
+        ServerFrame::Ack(frames::Ack {
+            id: id.clone(),
+            conversation: "b1".into(),
+            seq: 1,
+            ts: 1,
+        }),
+    );
     ana.pump(t0, &mut model, true);
     let seen: Vec<u8> = ana
         .events
@@ -282,7 +421,11 @@ fn statuses_only_move_forward() {
             _ => None,
         })
         .collect();
-    assert_eq!(seen, vec![0, 1, 2, 3], "sending, sent, delivered, read — once each, in order");
+    assert_eq!(
+        seen,
+        vec![0, 1, 2, 3],
+        "sending, sent, delivered, read — once each, in order"
+    );
     assert_eq!(ana.session.delivery_status(&id), Some(DeliveryStatus::Read));
 }
 
@@ -292,7 +435,9 @@ fn permanent_refusal_fails_one_message_without_holding_up_others() {
     let mut session = Session::new(Config::default(), "t");
     let mut model = Model::default();
     session.connect(t0);
-    let Some(Action::Connect { attempt }) = session.poll_action() else { panic!() };
+    let Some(Action::Connect { attempt }) = session.poll_action() else {
+        panic!()
+    };
     session.handle_open(t0, attempt);
     let hello = session.poll_transmit().unwrap();
     for f in model.answer("ana", hello) {
@@ -301,20 +446,41 @@ fn permanent_refusal_fails_one_message_without_holding_up_others() {
     let big = session.send(t0, "big".into(), "b1", "xxxx", None);
     let small = session.send(t0, "small".into(), "b1", "hi", None);
     let frames: Vec<ClientFrame> = std::iter::from_fn(|| session.poll_transmit()).collect();
-    assert_eq!(frames.iter().filter(|f| matches!(f, ClientFrame::Send(_))).count(), 2, "pipelined");
-    let mut error = frames::ErrorFrame::new(ErrorCode::MessageTooLarge, "too large", Some(big.clone()));
+    assert_eq!(
+        frames
+            .iter()
+            .filter(|f| matches!(f, ClientFrame::Send(_)))
+            .count(),
+        2,
+        "pipelined"
+    );
+    let mut error =
+        frames::ErrorFrame::new(ErrorCode::MessageTooLarge, "too large", Some(big.clone()));
     error.permanent = true;
     session.handle_frame(t0, ServerFrame::Error(error));
     // The server's FIFO guard refuses the next one (transient); it is resent, alone.
     let mut refused = frames::ErrorFrame::new(ErrorCode::OutOfOrder, "resend", Some(small.clone()));
     refused.permanent = false;
     session.handle_frame(t0, ServerFrame::Error(refused));
-    assert!(matches!(session.delivery_status(&big), Some(DeliveryStatus::Failed { ref code, .. }) if code == "message_too_large"));
-    assert_eq!(session.delivery_status(&small), Some(DeliveryStatus::Sending));
+    assert!(
+        matches!(session.delivery_status(&big), Some(DeliveryStatus::Failed { ref code, .. }) if code == "message_too_large")
+    );
+    assert_eq!(
+        session.delivery_status(&small),
+        Some(DeliveryStatus::Sending)
+    );
     let at = t0;
     let resent: Vec<ClientFrame> = std::iter::from_fn(|| session.poll_transmit()).collect();
     assert!(matches!(&resent[..], [ClientFrame::Send(s)] if s.id == small));
-    session.handle_frame(at, ServerFrame::Ack(frames::Ack { id: small.clone(), conversation: "b1".into(), seq: 1, ts: 1 }));
+    session.handle_frame(
+        at,
+        ServerFrame::Ack(frames::Ack {
+            id: small.clone(),
+            conversation: "b1".into(),
+            seq: 1,
+            ts: 1,
+        }),
+    );
     assert_eq!(session.pending_count(), 1);
     assert_eq!(session.failed_count(), 1);
     // Manual retry: same id, back to sending.
@@ -329,7 +495,9 @@ fn a_refused_message_is_resent_before_the_ones_behind_it() {
     let mut session = Session::new(Config::default(), "t");
     let mut model = Model::default();
     session.connect(t0);
-    let Some(Action::Connect { attempt }) = session.poll_action() else { panic!() };
+    let Some(Action::Connect { attempt }) = session.poll_action() else {
+        panic!()
+    };
     session.handle_open(t0, attempt);
     let hello = session.poll_transmit().unwrap();
     for f in model.answer("ana", hello) {
@@ -339,19 +507,36 @@ fn a_refused_message_is_resent_before_the_ones_behind_it() {
         session.send(t0, format!("m{i}"), "b1", "x", None);
     }
     while session.poll_transmit().is_some() {}
-    let mut limited = frames::ErrorFrame::new(ErrorCode::RateLimited, "slow down", Some("m0".into()));
+    let mut limited =
+        frames::ErrorFrame::new(ErrorCode::RateLimited, "slow down", Some("m0".into()));
     limited.retry_after_ms = Some(200);
     session.handle_frame(t0, ServerFrame::Error(limited));
     // m1 and m2 are still in flight: nothing is resent until their answers are in.
     session.handle_timeout(t0 + Duration::from_millis(300));
     assert!(session.poll_transmit().is_none());
     for id in ["m1", "m2"] {
-        session.handle_frame(t0, ServerFrame::Error(frames::ErrorFrame::new(ErrorCode::OutOfOrder, "x", Some(id.into()))));
+        session.handle_frame(
+            t0,
+            ServerFrame::Error(frames::ErrorFrame::new(
+                ErrorCode::OutOfOrder,
+                "x",
+                Some(id.into()),
+            )),
+        );
     }
-    assert!(session.poll_transmit().is_none(), "m0 waits its retry_after");
+    assert!(
+        session.poll_transmit().is_none(),
+        "m0 waits its retry_after"
+    );
     session.handle_timeout(t0 + Duration::from_millis(200));
     let ids: Vec<String> = std::iter::from_fn(|| session.poll_transmit())
-        .filter_map(|f| if let ClientFrame::Send(s) = f { Some(s.id) } else { None })
+        .filter_map(|f| {
+            if let ClientFrame::Send(s) = f {
+                Some(s.id)
+            } else {
+                None
+            }
+        })
         .collect();
     assert_eq!(ids, vec!["m0", "m1", "m2"]);
 }
@@ -362,10 +547,18 @@ fn deadline_fails_a_message_that_could_not_be_sent() {
     let mut session = Session::new(Config::default(), "t");
     session.connect(t0);
     session.handle_network(t0, false);
-    let id = session.send(t0, "m".into(), "b1", "x", Some(t0 + Duration::from_secs(60)));
+    let id = session.send(
+        t0,
+        "m".into(),
+        "b1",
+        "x",
+        Some(t0 + Duration::from_secs(60)),
+    );
     assert_eq!(session.poll_timeout(), Some(t0 + Duration::from_secs(60)));
     session.handle_timeout(t0 + Duration::from_secs(60));
-    assert!(matches!(session.delivery_status(&id), Some(DeliveryStatus::Failed { ref code, .. }) if code == "deadline_exceeded"));
+    assert!(
+        matches!(session.delivery_status(&id), Some(DeliveryStatus::Failed { ref code, .. }) if code == "deadline_exceeded")
+    );
 }
 
 #[test]
@@ -373,12 +566,16 @@ fn close_codes_decide_whether_to_reconnect() {
     let t0 = Instant::now();
     let mut session = Session::new(Config::default(), "t");
     session.connect(t0);
-    let Some(Action::Connect { attempt }) = session.poll_action() else { panic!() };
+    let Some(Action::Connect { attempt }) = session.poll_action() else {
+        panic!()
+    };
     session.handle_close(t0, attempt, Some(close::UNAUTHORIZED));
     let events: Vec<Event> = std::iter::from_fn(|| session.poll_event()).collect();
     assert!(events.contains(&Event::TokenExpired));
     session.set_token(t0, "fresh");
-    let Some(Action::Connect { attempt }) = session.poll_action() else { panic!("a fresh token reconnects at once") };
+    let Some(Action::Connect { attempt }) = session.poll_action() else {
+        panic!("a fresh token reconnects at once")
+    };
     session.handle_open(t0, attempt);
     assert!(matches!(session.poll_transmit(), Some(ClientFrame::Hello(h)) if h.token == "fresh"));
     session.handle_close(t0, attempt, Some(close::PROTOCOL_ERROR));
@@ -386,7 +583,9 @@ fn close_codes_decide_whether_to_reconnect() {
     assert_eq!(session.poll_timeout(), None);
     // A stale attempt's close is ignored.
     session.connect(t0);
-    let Some(Action::Connect { attempt }) = session.poll_action() else { panic!() };
+    let Some(Action::Connect { attempt }) = session.poll_action() else {
+        panic!()
+    };
     session.handle_close(t0, attempt - 1, None);
     assert_eq!(session.status(), ConnectionStatus::Connecting);
 }
@@ -399,8 +598,18 @@ fn restart_from_snapshot_resends_and_never_shows_twice() {
     let snapshot = Snapshot {
         user_id: Some("ana".into()),
         outbox: vec![
-            PendingMessage { id: "a1".into(), conversation: "b1".into(), body: "one".into(), failed: None },
-            PendingMessage { id: "a2".into(), conversation: "b1".into(), body: "two".into(), failed: None },
+            PendingMessage {
+                id: "a1".into(),
+                conversation: "b1".into(),
+                body: "one".into(),
+                failed: None,
+            },
+            PendingMessage {
+                id: "a2".into(),
+                conversation: "b1".into(),
+                body: "two".into(),
+                failed: None,
+            },
         ],
         conversations: vec![StoredConversation {
             id: "b1".into(),
@@ -420,12 +629,29 @@ fn restart_from_snapshot_resends_and_never_shows_twice() {
     };
     // a1 was stored before the crash, but its ack never arrived.
     model.append("a1", "ana", "one");
-    let mut ana = Rig { session: Session::restore(Config::default(), "t", snapshot), user: "ana", open: None, events: vec![], sent: vec![] };
+    let mut ana = Rig {
+        session: Session::restore(Config::default(), "t", snapshot),
+        user: "ana",
+        open: None,
+        events: vec![],
+        sent: vec![],
+    };
     assert_eq!(ana.session.pending_count(), 2);
     ana.session.connect(t0);
     ana.pump(t0, &mut model, true);
-    assert_eq!(model.messages.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), vec!["o1", "a1", "a2"]);
+    assert_eq!(
+        model
+            .messages
+            .iter()
+            .map(|m| m.id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["o1", "a1", "a2"]
+    );
     let shown = ana.session.messages("b1");
-    assert_eq!(shown.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), vec!["o1", "a1", "a2"], "each once");
+    assert_eq!(
+        shown.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+        vec!["o1", "a1", "a2"],
+        "each once"
+    );
     assert_eq!(ana.session.pending_count(), 0);
 }

@@ -220,7 +220,8 @@ impl Default for Config {
             backoff_base_ms: 1_000,
             backoff_cap_ms: 30_000,
             connect_timeout_ms: 10_000,
-            heartbeat_timeout_ms: protocol::limits::HEARTBEAT_INTERVAL_MS + protocol::limits::HEARTBEAT_GRACE_MS,
+            heartbeat_timeout_ms: protocol::limits::HEARTBEAT_INTERVAL_MS
+                + protocol::limits::HEARTBEAT_GRACE_MS,
             send_window: 256,
             seed: 0x5eed,
         }
@@ -234,8 +235,12 @@ impl Config {
         let window_ms = if attempt == 0 {
             self.backoff_first_ms
         } else {
-            let growth = 1u64.checked_shl(attempt.saturating_sub(1).min(32)).unwrap_or(u64::MAX);
-            self.backoff_base_ms.saturating_mul(growth).min(self.backoff_cap_ms)
+            let growth = 1u64
+                .checked_shl(attempt.saturating_sub(1).min(32))
+                .unwrap_or(u64::MAX);
+            self.backoff_base_ms
+                .saturating_mul(growth)
+                .min(self.backoff_cap_ms)
         };
         Duration::from_millis((window_ms as f64 * unit.clamp(0.0, 1.0)) as u64)
     }

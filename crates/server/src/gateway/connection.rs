@@ -133,7 +133,8 @@ async fn handshake(
     let protocol_error = Ending::new(close::PROTOCOL_ERROR, "hello expected", "protocol_error");
     let deadline = tokio::time::sleep(Duration::from_millis(HELLO_TIMEOUT_MS));
     let text = tokio::select! {
-        _ = deadline => return Err(protocol_error),
+        // Slow, not wrong (a phone on a bad network): the device may try again.
+        _ = deadline => return Err(Ending::new(close::HEARTBEAT_TIMEOUT, "no hello in time", "hello_timeout")),
         _ = app.shutdown.cancelled() => return Err(Ending::new(close::SERVICE_RESTART, "server restarting", "shutdown")),
         next = stream.next() => match next {
             Some(Ok(WsMessage::Text(text))) => text,
@@ -206,9 +207,36 @@ async fn handshake(
             ));
         }
     };
-    // Subscribed before reading state: whatever commits after this point is either in the state
-    // read below or arrives as a notice (or both; duplicates are skipped by `pushed`).
-    let states = match app.store.conversation_states_of(claims.sub.clone()).await {
+    // Subscribe before reading state, so whatever commits later is in the state read or arrives
+    // as a notice (or both: `pushed` skips duplicates, receipts are cumulative). The device's
+    // cursors name its conversations; any others are subscribed after a first read, and then
+    // the state is read once more.
+    let known: Vec<&str> = hello
+        .cursors
+        .iter()
+        .map(|c| c.conversation.as_str())
+        .filter(|id| protocol::ids::check_conversation_id(id).is_ok())
+        .take(protocol::limits::PARTICIPANTS_MAX * 1000)
+        .collect();
+    for id in &known {
+        registration.subscribe(id);
+    }
+    let read_states = || app.store.conversation_states_of(claims.sub.clone());
+    let mut states = read_states().await;
+    if let Ok(first) = &states {
+        let late: Vec<&str> = first
+            .iter()
+            .map(|s| s.id.as_str())
+            .filter(|id| !known.contains(id))
+            .collect();
+        if !late.is_empty() {
+            for id in &late {
+                registration.subscribe(id);
+            }
+            states = read_states().await;
+        }
+    }
+    let states = match states {
         Ok(states) => states,
         Err(err) => {
             send_frame(sink, &ServerFrame::Error(store_error_frame(&err, None))).await?;
@@ -219,6 +247,12 @@ async fn handshake(
             ));
         }
     };
+    for id in known
+        .iter()
+        .filter(|id| !states.iter().any(|s| s.id == **id))
+    {
+        registration.unsubscribe(id); // not a participant (any more): no notices
+    }
     let now = Instant::now();
     let exp_in = Duration::from_secs(claims.exp.saturating_sub(now_s()));
     let mut connection = Connection {
@@ -229,6 +263,7 @@ async fn handshake(
         catch_up: VecDeque::new(),
         in_flight: FuturesOrdered::new(),
         predecessor: HashMap::new(),
+        blocked: HashMap::new(),
         sends: Bucket::new(
             config.sends_burst_max,
             config.sends_per_second_max as f64,
@@ -288,6 +323,10 @@ struct Connection {
     /// Per conversation, the last message this connection took for sending whose storing is not
     /// confirmed: the FIFO guard of the next append (see `AppendRequest::after`).
     predecessor: HashMap<String, String>,
+    /// Per conversation, the first message of this connection that was refused or failed
+    /// transiently and is not stored yet: any other send there is refused `out_of_order` until
+    /// it is resent and stored (or refused for good).
+    blocked: HashMap<String, String>,
     sends: Bucket,
     bad_frames: Bucket,
     last_heard: Instant,
@@ -377,10 +416,10 @@ impl Connection {
                     self.notice(sink, event).await?;
                 }
                 _ = heartbeat.tick() => {
-                    if self.last_heard.elapsed() > timeout {
-                        return Ok(Ending::new(close::HEARTBEAT_TIMEOUT, "heartbeat timeout", "heartbeat_timeout"));
-                    }
                     send_frame(sink, &ServerFrame::Ping(frames::ServerPing { ts: now_ms() })).await?;
+                }
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(self.last_heard + timeout)) => {
+                    return Ok(Ending::new(close::HEARTBEAT_TIMEOUT, "heartbeat timeout", "heartbeat_timeout"));
                 }
                 _ = tokio::time::sleep_until(self.token_expires) => {
                     send_frame(sink, &error(ErrorCode::TokenExpired, "the token expired; reconnect with a fresh one", None)).await?;
@@ -467,17 +506,33 @@ impl Connection {
                 return self.reject(sink, error(code, message, reference)).await
             }
         };
-        // FIFO per sender: a message taken here must be stored before any later one of this
-        // connection in this conversation. A refused one (rate limit) stays the predecessor, so
-        // later ones are refused `out_of_order` until it is resent and stored.
-        let after = self
-            .predecessor
-            .get(&send.conversation)
-            .filter(|p| **p != id)
-            .cloned();
+        // From here on, answers name the message by its canonical id, as acks do.
+        let reference = Some(id.clone());
+        // FIFO per sender (see `blocked` and `predecessor`): nothing overtakes a message of this
+        // connection that was refused or failed and has not been stored since.
+        if let Some(first) = self.blocked.get(&send.conversation) {
+            if *first != id {
+                let message =
+                    format!("message {first} of this conversation was not stored; resend it first");
+                self.app.metrics.ack(ErrorCode::OutOfOrder.as_str());
+                send_frame(sink, &error(ErrorCode::OutOfOrder, message, reference)).await?;
+                return Ok(None);
+            }
+        }
+        let after = if self.blocked.contains_key(&send.conversation) {
+            None // the blocked message itself: everything before it was answered
+        } else {
+            self.predecessor
+                .get(&send.conversation)
+                .filter(|p| **p != id)
+                .cloned()
+        };
         self.predecessor
             .insert(send.conversation.clone(), id.clone());
         if let Err(wait) = self.sends.take(Instant::now()) {
+            self.blocked
+                .entry(send.conversation.clone())
+                .or_insert_with(|| id.clone());
             let mut frame = ErrorFrame::new(
                 ErrorCode::RateLimited,
                 "too many sends; retry later",
@@ -498,7 +553,7 @@ impl Connection {
             ts: now_ms(),
             after,
         });
-        let reference = send.id;
+        let reference = id.clone();
         self.in_flight.push_back(Box::pin(async move {
             Finished::Send {
                 started,
@@ -572,9 +627,30 @@ impl Connection {
             conversation, id, ..
         } = &finished
         {
-            // Stored, or failed and answered: either way no longer a guard for later sends.
+            // Answered: no longer the in-flight guard of later sends.
             if self.predecessor.get(conversation) == Some(id) {
                 self.predecessor.remove(conversation);
+            }
+        }
+        if let Finished::Send {
+            conversation,
+            id,
+            result,
+            ..
+        } = &finished
+        {
+            let first_failure = self.blocked.get(conversation) == Some(id);
+            match result {
+                Err(err) if !err.code().is_permanent() => {
+                    self.blocked
+                        .entry(conversation.clone())
+                        .or_insert_with(|| id.clone());
+                }
+                // Stored, or refused for good (it will not come back): later ones may go.
+                _ if first_failure => {
+                    self.blocked.remove(conversation);
+                }
+                _ => {}
             }
         }
         let metrics = &self.app.metrics;
@@ -649,7 +725,16 @@ impl Connection {
                 }
                 Ok(())
             }
-            HubEvent::Frame(frame) => send_text(sink, frame.to_string()).await,
+            HubEvent::Frame {
+                conversation,
+                frame,
+            } => {
+                // Only for conversations this connection has (a subscription may be on its way out).
+                if !self.conversations.contains_key(&*conversation) {
+                    return Ok(());
+                }
+                send_text(sink, frame.to_string()).await
+            }
             HubEvent::Joined(conversation) => {
                 if self.conversations.contains_key(&conversation) {
                     return Ok(());

@@ -207,6 +207,8 @@ enum Command {
         user_id: String,
         reply: Reply<bool>,
     },
+    /// Answers once the writer has committed a batch: proves the write path is alive.
+    Ping(Reply<()>),
 }
 
 /// A command's result, held until the batch commits.
@@ -218,6 +220,7 @@ enum Done {
         Reply<(ConversationView, bool, usize)>,
     ),
     Remove(Result<bool, StoreError>, Reply<bool>),
+    Ping(Reply<()>),
 }
 
 impl Done {
@@ -237,6 +240,7 @@ impl Done {
             Done::Receipt(r, reply) => drop(reply.send(pick(r, failure))),
             Done::Add(r, reply) => drop(reply.send(pick(r, failure))),
             Done::Remove(r, reply) => drop(reply.send(pick(r, failure))),
+            Done::Ping(reply) => drop(reply.send(pick(Ok(()), failure))),
         }
     }
 }
@@ -301,6 +305,7 @@ fn apply(
     Ok(match command {
         Command::Append(request, reply) => Done::Append(append(tx, request, changes)?, reply),
         Command::Receipt(request, reply) => Done::Receipt(receipt(tx, request, changes)?, reply),
+        Command::Ping(reply) => Done::Ping(reply),
         Command::AddParticipants {
             id,
             wanted,
@@ -734,6 +739,12 @@ impl Store for SqliteStore {
     }
 
     fn health(&self) -> Pending<()> {
-        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
+        // Both paths: a read, and a round trip through the writer thread.
+        let read = self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())));
+        let write = self.submit(Command::Ping);
+        Box::pin(async move {
+            read.await?;
+            write.await
+        })
     }
 }

@@ -1,0 +1,446 @@
+//! The tokio driver: one task per client that owns the [`Session`] and a WebSocket, and runs
+//! one visible loop over a closed set of inputs — app commands, the socket, connect results
+//! and the session's timer. The app talks to it through [`Client`] and hears [`Event`]s.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures_util::{SinkExt, StreamExt};
+use protocol::frames::decode_server_frame;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::session::{Action, ChatMessage, Config, ConnectionStatus, Event, Session, Snapshot};
+use crate::store::{LocalStore, StoreError};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The result of a connect attempt: its id and the socket, if it opened.
+type Opened = (u64, Option<Box<Ws>>);
+
+/// How to start a client.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// WebSocket URLs of the server (`ws://host:port/v1/ws`); with several, each reconnect
+    /// attempt takes the next one.
+    pub urls: Vec<String>,
+    /// The user's token.
+    pub token: String,
+    /// The local store file; `None` keeps everything in memory (lost on restart).
+    pub store: Option<PathBuf>,
+    /// Session tunables (the seed is replaced by OS randomness unless `fixed_seed`).
+    pub config: Config,
+    /// Keep `config.seed` as given (for reproducible runs).
+    pub fixed_seed: bool,
+}
+
+impl ClientOptions {
+    /// Options for one server URL and a token, in memory, default tunables.
+    pub fn new(url: impl Into<String>, token: impl Into<String>) -> Self {
+        ClientOptions {
+            urls: vec![url.into()],
+            token: token.into(),
+            store: None,
+            config: Config::default(),
+            fixed_seed: false,
+        }
+    }
+}
+
+/// Why the client could not start or send.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The client task has stopped.
+    #[error("the client has stopped")]
+    Stopped,
+    /// No server URL was given.
+    #[error("no server URL")]
+    NoUrl,
+}
+
+enum Command {
+    Send {
+        id: String,
+        conversation: String,
+        body: String,
+        deadline: Option<Instant>,
+    },
+    RetryFailed(oneshot::Sender<usize>),
+    MarkRead(String),
+    Typing(String, bool),
+    SetToken(String),
+    Network(bool),
+    Connect,
+    Disconnect(oneshot::Sender<()>),
+    Query(Box<dyn FnOnce(&Session) + Send>),
+    Stop(oneshot::Sender<()>),
+}
+
+/// A handle to a running client. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    commands: mpsc::UnboundedSender<Command>,
+    store: Option<Arc<Mutex<LocalStore>>>,
+}
+
+impl Client {
+    /// Starts a client (restoring its outbox and cursors from the store) and connects.
+    pub fn start(
+        mut options: ClientOptions,
+    ) -> Result<(Client, mpsc::UnboundedReceiver<Event>), ClientError> {
+        if options.urls.is_empty() {
+            return Err(ClientError::NoUrl);
+        }
+        let (store, snapshot) = match &options.store {
+            Some(path) => {
+                let store = LocalStore::open(path)?;
+                let snapshot = store.load()?;
+                (Some(Arc::new(Mutex::new(store))), snapshot)
+            }
+            None => (None, Snapshot::default()),
+        };
+        if !options.fixed_seed {
+            let mut seed = [0u8; 8];
+            getrandom::fill(&mut seed).expect("the OS random source is available");
+            options.config.seed = u64::from_le_bytes(seed);
+        }
+        let session = Session::restore(options.config.clone(), options.token.clone(), snapshot);
+        let (commands, inbox) = mpsc::unbounded_channel();
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let driver = Driver {
+            session,
+            urls: options.urls,
+            next_url: 0,
+            ws: None,
+            attempt: 0,
+            store: store.clone(),
+            events: events_tx,
+            inbox,
+            opened: mpsc::unbounded_channel(),
+        };
+        tokio::spawn(driver.run());
+        let client = Client { commands, store };
+        client.command(Command::Connect)?;
+        Ok((client, events))
+    }
+
+    fn command(&self, command: Command) -> Result<(), ClientError> {
+        self.commands
+            .send(command)
+            .map_err(|_| ClientError::Stopped)
+    }
+
+    /// Sends a message: it is durably in the outbox when this returns. Returns its id.
+    pub fn send(&self, conversation: &str, body: &str) -> Result<String, ClientError> {
+        self.send_with_deadline(conversation, body, None)
+    }
+
+    /// Like [`Client::send`], failing the message if it is not stored by `deadline`.
+    pub fn send_with_deadline(
+        &self,
+        conversation: &str,
+        body: &str,
+        deadline: Option<Instant>,
+    ) -> Result<String, ClientError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        if let Some(store) = &self.store {
+            store
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .add_outbox(&id, conversation, body)?;
+        }
+        self.command(Command::Send {
+            id: id.clone(),
+            conversation: conversation.into(),
+            body: body.into(),
+            deadline,
+        })?;
+        Ok(id)
+    }
+
+    /// Queues failed messages again (same ids). Returns how many.
+    pub async fn retry_failed(&self) -> Result<usize, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::RetryFailed(tx))?;
+        rx.await.map_err(|_| ClientError::Stopped)
+    }
+
+    /// Marks everything received in `conversation` as read.
+    pub fn mark_read(&self, conversation: &str) -> Result<(), ClientError> {
+        self.command(Command::MarkRead(conversation.into()))
+    }
+
+    /// Sends a typing signal.
+    pub fn set_typing(&self, conversation: &str, active: bool) -> Result<(), ClientError> {
+        self.command(Command::Typing(conversation.into(), active))
+    }
+
+    /// Replaces the token (after [`Event::TokenExpired`]).
+    pub fn set_token(&self, token: &str) -> Result<(), ClientError> {
+        self.command(Command::SetToken(token.into()))
+    }
+
+    /// Tells the client the device's network went down or came back.
+    pub fn set_network(&self, up: bool) -> Result<(), ClientError> {
+        self.command(Command::Network(up))
+    }
+
+    /// Connects again after [`Client::disconnect`].
+    pub fn connect(&self) -> Result<(), ClientError> {
+        self.command(Command::Connect)
+    }
+
+    /// Closes the connection and stops reconnecting; the outbox is kept.
+    pub async fn disconnect(&self) -> Result<(), ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Disconnect(tx))?;
+        rx.await.map_err(|_| ClientError::Stopped)
+    }
+
+    /// Stops the client task (after closing the connection).
+    pub async fn stop(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.command(Command::Stop(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    async fn query<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Session) -> T + Send + 'static,
+    ) -> Result<T, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Query(Box::new(move |session| {
+            let _ = tx.send(f(session));
+        })))?;
+        rx.await.map_err(|_| ClientError::Stopped)
+    }
+
+    /// Messages not yet durable on the server.
+    pub async fn pending_count(&self) -> Result<usize, ClientError> {
+        self.query(|s| s.pending_count()).await
+    }
+
+    /// A conversation's messages, held ones by `seq`, then the outbox's.
+    pub async fn messages(&self, conversation: &str) -> Result<Vec<ChatMessage>, ClientError> {
+        let conversation = conversation.to_owned();
+        self.query(move |s| s.messages(&conversation)).await
+    }
+
+    /// The connection status.
+    pub async fn status(&self) -> Result<ConnectionStatus, ClientError> {
+        self.query(|s| s.status()).await
+    }
+
+    /// Conversations known to the device.
+    pub async fn conversations(&self) -> Result<Vec<String>, ClientError> {
+        self.query(|s| s.conversation_ids()).await
+    }
+
+    /// A conversation's contiguous cursor.
+    pub async fn cursor(&self, conversation: &str) -> Result<u64, ClientError> {
+        let conversation = conversation.to_owned();
+        self.query(move |s| s.cursor(&conversation)).await
+    }
+}
+
+struct Driver {
+    session: Session,
+    urls: Vec<String>,
+    next_url: usize,
+    ws: Option<Ws>,
+    /// The attempt the current socket belongs to.
+    attempt: u64,
+    store: Option<Arc<Mutex<LocalStore>>>,
+    events: mpsc::UnboundedSender<Event>,
+    inbox: mpsc::UnboundedReceiver<Command>,
+    opened: (
+        mpsc::UnboundedSender<Opened>,
+        mpsc::UnboundedReceiver<Opened>,
+    ),
+}
+
+/// One input of the driver loop.
+enum Input {
+    Command(Option<Command>),
+    Opened(u64, Option<Box<Ws>>),
+    Frame(Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>),
+    Timer,
+}
+
+impl Driver {
+    async fn run(mut self) {
+        loop {
+            self.drain().await;
+            let deadline = self
+                .session
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std);
+            let input = tokio::select! {
+                command = self.inbox.recv() => Input::Command(command),
+                Some((attempt, ws)) = self.opened.1.recv() => Input::Opened(attempt, ws),
+                frame = next_frame(&mut self.ws) => Input::Frame(frame),
+                _ = sleep_until(deadline) => Input::Timer,
+            };
+            let now = Instant::now();
+            match input {
+                Input::Command(None) => return,
+                Input::Command(Some(command)) => {
+                    if !self.command(now, command).await {
+                        return;
+                    }
+                }
+                Input::Opened(attempt, Some(ws)) => {
+                    self.ws = Some(*ws);
+                    self.attempt = attempt;
+                    self.session.handle_open(now, attempt);
+                }
+                Input::Opened(attempt, None) => self.session.handle_close(now, attempt, None),
+                Input::Frame(Some(Ok(WsMessage::Text(text)))) => {
+                    match decode_server_frame(text.as_str()) {
+                        Ok(frame) => self.session.handle_frame(now, frame),
+                        Err(err) => tracing::warn!(%err, "undecodable frame from the server"),
+                    }
+                }
+                Input::Frame(Some(Ok(WsMessage::Close(frame)))) => {
+                    self.ws = None;
+                    self.session
+                        .handle_close(now, self.attempt, frame.map(|f| u16::from(f.code)));
+                }
+                Input::Frame(Some(Ok(_))) => {}
+                Input::Frame(Some(Err(_)) | None) => {
+                    self.ws = None;
+                    self.session.handle_close(now, self.attempt, None);
+                }
+                Input::Timer => self.session.handle_timeout(now),
+            }
+        }
+    }
+
+    /// Handles an app command; `false` stops the loop.
+    async fn command(&mut self, now: Instant, command: Command) -> bool {
+        match command {
+            Command::Send {
+                id,
+                conversation,
+                body,
+                deadline,
+            } => {
+                self.session.send(now, id, &conversation, &body, deadline);
+            }
+            Command::RetryFailed(reply) => {
+                let _ = reply.send(self.session.retry_failed(now));
+            }
+            Command::MarkRead(conversation) => self.session.mark_read(now, &conversation),
+            Command::Typing(conversation, active) => {
+                self.session.set_typing(now, &conversation, active)
+            }
+            Command::SetToken(token) => self.session.set_token(now, token),
+            Command::Network(up) => self.session.handle_network(now, up),
+            Command::Connect => self.session.connect(now),
+            Command::Disconnect(reply) => {
+                self.session.disconnect(now);
+                self.drain().await;
+                let _ = reply.send(());
+            }
+            Command::Query(f) => f(&self.session),
+            Command::Stop(reply) => {
+                self.session.disconnect(now);
+                self.drain().await;
+                let _ = reply.send(());
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Carries out what the session asked for: transport actions, then events (persisted
+    /// before anything is written, so receipts follow storage), then frames.
+    async fn drain(&mut self) {
+        while let Some(action) = self.session.poll_action() {
+            match action {
+                Action::Connect { attempt } => {
+                    self.ws = None;
+                    let url = self.urls[self.next_url % self.urls.len()].clone();
+                    self.next_url += 1;
+                    let opened = self.opened.0.clone();
+                    tokio::spawn(async move {
+                        let ws = tokio_tungstenite::connect_async(url)
+                            .await
+                            .ok()
+                            .map(|(ws, _)| Box::new(ws));
+                        let _ = opened.send((attempt, ws));
+                    });
+                }
+                Action::Disconnect => {
+                    if let Some(mut ws) = self.ws.take() {
+                        tokio::spawn(async move {
+                            let _ = ws.close(None).await;
+                        });
+                    }
+                }
+            }
+        }
+        let mut events = Vec::new();
+        while let Some(event) = self.session.poll_event() {
+            events.push(event);
+        }
+        if !events.is_empty() {
+            if let Some(store) = &self.store {
+                let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(user) = self.session.user_id() {
+                    let _ = store.set_user(user);
+                }
+                if let Err(err) = store.apply(&events) {
+                    tracing::error!(%err, "cannot persist the session's changes");
+                }
+            }
+            for event in events {
+                let _ = self.events.send(event);
+            }
+        }
+        let mut wrote = false;
+        while let Some(frame) = self.session.poll_transmit() {
+            let Some(ws) = self.ws.as_mut() else { continue };
+            if ws.feed(WsMessage::text(frame.encode())).await.is_err() {
+                self.ws = None;
+                self.session
+                    .handle_close(Instant::now(), self.attempt, None);
+                return Box::pin(self.drain()).await;
+            }
+            wrote = true;
+        }
+        if wrote {
+            if let Some(ws) = self.ws.as_mut() {
+                if ws.flush().await.is_err() {
+                    self.ws = None;
+                    self.session
+                        .handle_close(Instant::now(), self.attempt, None);
+                    Box::pin(self.drain()).await;
+                }
+            }
+        }
+    }
+}
+
+async fn next_frame(
+    ws: &mut Option<Ws>,
+) -> Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>> {
+    match ws.as_mut() {
+        Some(ws) => ws.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
