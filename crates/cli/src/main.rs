@@ -2,6 +2,7 @@
 //!
 //! Run with: `cargo run --bin surechat -- demo`
 
+mod chaos;
 mod demo;
 mod devices;
 mod proxy;
@@ -46,6 +47,8 @@ enum Command {
     Chat(devices::DeviceArgs),
     /// A TCP proxy that breaks the network on command (drop, stall, latency, throttle, refuse).
     Proxy(proxy::ProxyArgs),
+    /// Client/operator pairs under random faults, then a check of the delivery contract.
+    Chaos(chaos::ChaosArgs),
 }
 
 /// Settings shared by the commands that need the server's configuration. Flags override
@@ -112,6 +115,7 @@ fn main() -> anyhow::Result<()> {
         Command::Tail(device) => serve::runtime()?.block_on(devices::tail(device)),
         Command::Chat(device) => serve::runtime()?.block_on(devices::chat(device)),
         Command::Proxy(args) => proxy::run(args),
+        Command::Chaos(args) => chaos::run(args),
         Command::Token(args) => {
             let role = Role::parse(&args.role).context("--role must be `client` or `operator`")?;
             let ttl_max = protocol::limits::TOKEN_TTL_S_MAX;

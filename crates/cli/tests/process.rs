@@ -277,3 +277,95 @@ fn bad_configuration_names_the_key() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("message_bytes_max"));
 }
+
+/// A device process killed with messages in its outbox sends them, once and in order, when it
+/// starts again from its local store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_device_resends_its_outbox_after_restart() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let served = Served::start(&dir.path().join("server"));
+    let http = served.http();
+    http.json(
+        "POST",
+        "/v1/conversations",
+        Some(ADMIN),
+        &json!({"id": "b1", "participants": [{"user_id": "ana", "role": "client"}]}),
+    )
+    .await;
+    let token = token(&http, "ana", Role::Client).await;
+    let store = dir.path().join("ana.db");
+    // First run: the server is unreachable (nothing listens on that port).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut chat = Command::new(env!("CARGO_BIN_EXE_surechat"))
+        .args([
+            "chat",
+            "--conversation",
+            "b1",
+            "--server",
+            &format!("http://{closed}"),
+            "--store",
+        ])
+        .arg(&store)
+        .env("SURECHAT_TOKEN", &token)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = chat.stdin.take().unwrap();
+    for i in 0..5 {
+        writeln!(stdin, "offline {i}").unwrap();
+    }
+    stdin.flush().unwrap();
+    let mut lines = BufReader::new(chat.stdout.take().unwrap()).lines();
+    let mut queued = 0;
+    while queued < 5 {
+        let line = lines
+            .next()
+            .expect("chat prints each queued message")
+            .unwrap();
+        queued += usize::from(line.contains("sending"));
+    }
+    chat.kill().unwrap(); // SIGKILL, with five messages in the outbox
+    chat.wait().unwrap();
+    assert!(all_messages(&http, &token).await.is_empty());
+
+    // Second run, now reachable: the outbox goes out by itself.
+    let mut tail = Command::new(env!("CARGO_BIN_EXE_surechat"))
+        .args([
+            "tail",
+            "--conversation",
+            "b1",
+            "--server",
+            &served.base,
+            "--store",
+        ])
+        .arg(&store)
+        .env("SURECHAT_TOKEN", &token)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(tail.stdout.take().unwrap()).lines();
+    let mut shown = Vec::new();
+    while shown.len() < 5 {
+        let line = lines.next().expect("tail prints the messages").unwrap();
+        if line.starts_with('#') {
+            shown.push(line);
+        }
+    }
+    tail.kill().unwrap();
+    tail.wait().unwrap();
+    let stored = all_messages(&http, &token).await;
+    let bodies: Vec<&str> = stored.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(
+        bodies,
+        (0..5).map(|i| format!("offline {i}")).collect::<Vec<_>>(),
+        "once each, in order"
+    );
+    assert_eq!(shown[0], "#1 ana (client): offline 0");
+}

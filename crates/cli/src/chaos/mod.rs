@@ -1,0 +1,305 @@
+//! `surechat chaos`: a server on a temporary data directory, client/operator pairs each with its
+//! own SDK instance and local store, sending at random through fault proxies while faults are
+//! injected at random (seeded); then the faults stop, the run waits for convergence, and a
+//! checker verifies the delivery contract against storage. Exits non-zero on any violation.
+
+mod check;
+mod node;
+mod schedule;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use client::{Client, ClientOptions, Config, Event};
+use faultproxy::FaultProxy;
+use protocol::Role;
+
+use node::Node;
+use schedule::{Fault, Rng};
+
+/// Admin key and JWT secret of the chaos server (it lives only for the run).
+const ADMIN_KEY: &str = "chaos-admin-key-0123456789";
+const JWT_SECRET: &str = "chaos-jwt-secret-0123456789abcdef0123";
+
+/// `surechat chaos` options.
+#[derive(Args, Clone)]
+pub struct ChaosArgs {
+    /// How long to send and inject faults, in seconds.
+    #[arg(long, default_value_t = 60)]
+    duration: u64,
+    /// Client/operator pairs (one conversation each).
+    #[arg(long, default_value_t = 4)]
+    pairs: usize,
+    /// Seed of the fault schedule and the send timing; random if absent (always printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// How long convergence may take after the faults stop, in seconds.
+    #[arg(long, default_value_t = 120)]
+    converge_timeout: u64,
+    /// Keep the temporary directory (data, local stores) after the run.
+    #[arg(long)]
+    keep: bool,
+}
+
+/// A message that entered an outbox: what the checker holds the system to.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    id: String,
+    conversation: String,
+    sender: String,
+    /// The sender's own counter: FIFO means stored in increasing `n`.
+    n: u64,
+}
+
+/// One device: a user's SDK instance with its own local store, behind its own proxy.
+struct Device {
+    user: String,
+    conversation: String,
+    token: String,
+    store: PathBuf,
+    proxy: FaultProxy,
+    client: tokio::sync::Mutex<Client>,
+}
+
+impl Device {
+    fn start_client(&self) -> anyhow::Result<Client> {
+        start_client(&self.proxy, &self.token, &self.store, &self.conversation)
+    }
+}
+
+/// Starts an SDK instance on `store`, through `proxy`, with a short backoff cap so the run
+/// converges quickly once faults stop.
+fn start_client(
+    proxy: &FaultProxy,
+    token: &str,
+    store: &std::path::Path,
+    conversation: &str,
+) -> anyhow::Result<Client> {
+    let mut options = ClientOptions::new(format!("ws://{}/v1/ws", proxy.local_addr()), token);
+    options.store = Some(store.to_owned());
+    options.config = Config {
+        backoff_first_ms: 100,
+        backoff_base_ms: 200,
+        backoff_cap_ms: 2_000,
+        connect_timeout_ms: 3_000,
+        ..Config::default()
+    };
+    let (client, events) = Client::start(options)?;
+    tokio::spawn(read_events(client.clone(), conversation.to_owned(), events));
+    Ok(client)
+}
+
+/// Reads a client's events; marks the conversation read as messages arrive (a user looking at
+/// the chat), so statuses can converge to `read`.
+async fn read_events(
+    client: Client,
+    conversation: String,
+    mut events: tokio::sync::mpsc::UnboundedReceiver<Event>,
+) {
+    while let Some(event) = events.recv().await {
+        if let Event::Message(m) = event {
+            if m.status.is_none() {
+                let _ = client.mark_read(&conversation);
+            }
+        }
+    }
+}
+
+/// Runs `surechat chaos`.
+pub fn run(args: ChaosArgs) -> anyhow::Result<()> {
+    crate::serve::runtime()?.block_on(chaos(args))
+}
+
+async fn chaos(args: ChaosArgs) -> anyhow::Result<()> {
+    let seed = args.seed.unwrap_or_else(|| {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).expect("OS randomness");
+        u64::from_le_bytes(bytes) % 1_000_000
+    });
+    let duration = Duration::from_secs(args.duration);
+    println!(
+        "surechat chaos: seed {seed}, {} pairs, {} s of faults (rerun with --seed {seed})",
+        args.pairs, args.duration
+    );
+    let dir = tempfile::Builder::new()
+        .prefix("surechat-chaos-")
+        .tempdir()?;
+    let data = dir.path().join("server");
+    node::seed_conversations(&data, args.pairs).await?;
+    let mut nodes = vec![Node::start(&data, ADMIN_KEY, JWT_SECRET).await?];
+    let auth = server::auth::Auth::new(JWT_SECRET, ADMIN_KEY);
+    let mut devices = Vec::new();
+    for pair in 0..args.pairs {
+        for (user, role) in [
+            (format!("client-{pair}"), Role::Client),
+            (format!("operator-{pair}"), Role::Operator),
+        ] {
+            let proxy = FaultProxy::start("127.0.0.1:0".parse()?, nodes[0].address()).await?;
+            proxy.set_seed(seed ^ devices.len() as u64);
+            let token = auth.mint(&user, role, server::now_s(), 24 * 3600);
+            let store = dir.path().join(format!("{user}.db"));
+            let conversation = format!("chaos-{pair}");
+            let client =
+                tokio::sync::Mutex::new(start_client(&proxy, &token, &store, &conversation)?);
+            devices.push(Arc::new(Device {
+                user,
+                conversation,
+                token,
+                store,
+                proxy,
+                client,
+            }));
+        }
+    }
+
+    // Senders: each device sends at random intervals until the faults stop.
+    let sent: Arc<Mutex<Vec<Sent>>> = Arc::default();
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut senders = Vec::new();
+    for (index, device) in devices.iter().enumerate() {
+        let (device, sent, stopping) = (device.clone(), sent.clone(), stopping.clone());
+        let mut rng = Rng::new(seed.wrapping_add(1 + index as u64));
+        senders.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(rng.range(50, 400))).await;
+                n += 1;
+                let body = format!("{} #{n}", device.user);
+                let id = device
+                    .client
+                    .lock()
+                    .await
+                    .send(&device.conversation, &body)?;
+                sent.lock().unwrap().push(Sent {
+                    id,
+                    conversation: device.conversation.clone(),
+                    sender: device.user.clone(),
+                    n,
+                });
+            }
+            anyhow::Ok(())
+        }));
+    }
+
+    // Faults, on schedule.
+    let started = Instant::now();
+    let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for (at, fault) in schedule::schedule(seed, duration, devices.len(), nodes.len()) {
+        tokio::time::sleep_until((started + at).into()).await;
+        *counts.entry(fault.kind()).or_default() += 1;
+        inject(&fault, &devices, &mut nodes).await?;
+    }
+    tokio::time::sleep_until((started + duration).into()).await;
+    stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+    for sender in senders {
+        sender.await.context("a sender task")??;
+    }
+
+    // Heal everything and wait for convergence.
+    for device in &devices {
+        device.proxy.heal();
+    }
+    for node in &mut nodes {
+        node.ensure_running().await?;
+    }
+    let healed = Instant::now();
+    let converged =
+        check::wait_for_convergence(&devices, Duration::from_secs(args.converge_timeout)).await;
+    let convergence = healed.elapsed();
+    for node in &mut nodes {
+        node.stop().await?;
+    }
+    let sent = sent.lock().unwrap().clone();
+    let violations = check::verify(&data, &devices, &sent, args.pairs).await?;
+    for device in &devices {
+        device.client.lock().await.stop().await;
+    }
+
+    println!("messages that entered an outbox: {}", sent.len());
+    let faults: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    println!(
+        "faults injected: {}",
+        if faults.is_empty() {
+            "none".into()
+        } else {
+            faults.join(", ")
+        }
+    );
+    match &converged {
+        Ok(()) => println!(
+            "converged {:.1} s after the faults stopped",
+            convergence.as_secs_f64()
+        ),
+        Err(why) => println!("did NOT converge within {} s: {why}", args.converge_timeout),
+    }
+    if args.keep {
+        println!("kept {}", dir.keep().display());
+    }
+    if violations.is_empty() && converged.is_ok() {
+        println!("checker: OK — every message stored once, every device holds every message once in seq order, FIFO per sender, statuses converged");
+        Ok(())
+    } else {
+        for violation in &violations {
+            println!("VIOLATION: {violation}");
+        }
+        anyhow::bail!(
+            "{} violation(s) (seed {seed})",
+            violations.len() + usize::from(converged.is_err())
+        )
+    }
+}
+
+async fn inject(fault: &Fault, devices: &[Arc<Device>], nodes: &mut [Node]) -> anyhow::Result<()> {
+    match fault.clone() {
+        Fault::Drop { device } => devices[device].proxy.drop_all(),
+        Fault::Stall { device, for_ms } => {
+            let proxy = devices[device].proxy.clone();
+            proxy.stall(true);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(for_ms)).await;
+                proxy.stall(false);
+            });
+        }
+        Fault::Latency {
+            device,
+            ms,
+            jitter_ms,
+            for_ms,
+        } => {
+            let proxy = devices[device].proxy.clone();
+            proxy.set_latency(Duration::from_millis(ms), Duration::from_millis(jitter_ms));
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(for_ms)).await;
+                proxy.set_latency(Duration::ZERO, Duration::ZERO);
+            });
+        }
+        Fault::Throttle {
+            device,
+            bytes_per_s,
+            for_ms,
+        } => {
+            let proxy = devices[device].proxy.clone();
+            proxy.set_bandwidth(Some(bytes_per_s));
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(for_ms)).await;
+                proxy.set_bandwidth(None);
+            });
+        }
+        Fault::KillServer { node, down_ms } => {
+            nodes[node].kill().await?;
+            tokio::time::sleep(Duration::from_millis(down_ms)).await;
+            nodes[node].ensure_running().await?;
+        }
+        Fault::RestartClient { device } => {
+            let device = &devices[device];
+            let mut client = device.client.lock().await;
+            client.stop().await;
+            *client = device.start_client()?;
+        }
+    }
+    Ok(())
+}

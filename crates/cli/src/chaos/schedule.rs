@@ -1,0 +1,135 @@
+//! The fault schedule of a chaos run, drawn from the seed before the run starts: the same seed
+//! gives the same faults at the same offsets.
+
+use std::time::Duration;
+
+/// A seeded generator (xorshift64*), never global.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for `seed`. The state is the seed run through splitmix64, so neighbouring
+    /// seeds give unrelated sequences, and never zero (xorshift's fixed point).
+    pub fn new(seed: u64) -> Self {
+        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Rng((z ^ (z >> 31)).max(1))
+    }
+
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in `low..high` (milliseconds or counts).
+    pub fn range(&mut self, low: u64, high: u64) -> u64 {
+        low + self.next() % (high - low).max(1)
+    }
+}
+
+/// One kind of fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Every connection of one device is cut.
+    Drop { device: usize },
+    /// One device's connections go silent (half-open) for a while.
+    Stall { device: usize, for_ms: u64 },
+    /// One device's network gets slow for a while.
+    Latency {
+        device: usize,
+        ms: u64,
+        jitter_ms: u64,
+        for_ms: u64,
+    },
+    /// One device's bandwidth is throttled for a while.
+    Throttle {
+        device: usize,
+        bytes_per_s: u64,
+        for_ms: u64,
+    },
+    /// A server node is killed with SIGKILL and started again after a pause.
+    KillServer { node: usize, down_ms: u64 },
+    /// A device's process stops and starts again from its local store.
+    RestartClient { device: usize },
+}
+
+impl Fault {
+    /// The kind's name, for the report.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Drop { .. } => "drop",
+            Fault::Stall { .. } => "stall",
+            Fault::Latency { .. } => "latency",
+            Fault::Throttle { .. } => "throttle",
+            Fault::KillServer { .. } => "server_kill",
+            Fault::RestartClient { .. } => "client_restart",
+        }
+    }
+}
+
+/// Faults at offsets from the start of the run, one every 1–4 s, within `duration`.
+pub fn schedule(
+    seed: u64,
+    duration: Duration,
+    devices: usize,
+    nodes: usize,
+) -> Vec<(Duration, Fault)> {
+    let mut rng = Rng::new(seed);
+    let mut at = 0;
+    let mut out = Vec::new();
+    let end = duration.as_millis() as u64;
+    loop {
+        at += rng.range(1_000, 4_000);
+        if at >= end {
+            return out;
+        }
+        let device = rng.range(0, devices as u64) as usize;
+        let fault = match rng.range(0, 100) {
+            0..=29 => Fault::Drop { device },
+            30..=44 => Fault::Stall {
+                device,
+                for_ms: rng.range(500, 3_000),
+            },
+            45..=59 => Fault::Latency {
+                device,
+                ms: rng.range(20, 300),
+                jitter_ms: rng.range(0, 200),
+                for_ms: rng.range(1_000, 4_000),
+            },
+            60..=69 => Fault::Throttle {
+                device,
+                bytes_per_s: rng.range(2_000, 50_000),
+                for_ms: rng.range(1_000, 3_000),
+            },
+            70..=84 => Fault::KillServer {
+                node: rng.range(0, nodes as u64) as usize,
+                down_ms: rng.range(100, 2_000),
+            },
+            _ => Fault::RestartClient { device },
+        };
+        out.push((Duration::from_millis(at), fault));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_schedule() {
+        let a = schedule(7, Duration::from_secs(60), 8, 1);
+        assert_eq!(a, schedule(7, Duration::from_secs(60), 8, 1));
+        assert_ne!(a, schedule(8, Duration::from_secs(60), 8, 1));
+        assert_ne!(
+            schedule(2, Duration::from_secs(60), 8, 1),
+            schedule(3, Duration::from_secs(60), 8, 1)
+        );
+        assert!(a.len() >= 12, "about one fault every 2.5 s");
+        let kinds: std::collections::HashSet<&str> = a.iter().map(|(_, f)| f.kind()).collect();
+        assert!(kinds.len() >= 5, "a mix of faults: {kinds:?}");
+    }
+}
