@@ -64,6 +64,9 @@ struct ServerArgs {
     /// TOML config file (keys as in docs/configuration.md).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// PostgreSQL connection string; SQLite under --data when absent [env SURECHAT_DATABASE].
+    #[arg(long)]
+    database: Option<String>,
 }
 
 #[derive(Args)]
@@ -97,6 +100,9 @@ impl ServerArgs {
         }
         if let Some(data) = &self.data {
             config.data = data.clone();
+        }
+        if let Some(database) = &self.database {
+            config.set("database", database)?;
         }
         config.validate()?;
         config

@@ -4,6 +4,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
+use server::cluster::pg_bus::PgBus;
+use server::store::postgres::{PgOptions, PgStore};
 use server::store::sqlite::{SqliteOptions, SqliteStore};
 use server::{AppState, Config};
 use tokio::net::TcpListener;
@@ -46,19 +48,36 @@ where
     F: FnOnce(Arc<AppState>, String) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    let store = SqliteStore::open(
-        &config.data,
-        SqliteOptions {
-            group_commit_max: config.group_commit_max,
-        },
-    )?;
-    tracing::info!(path = %store.path().display(), "storage open");
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let address = listener.local_addr()?;
     let shutdown = CancellationToken::new();
-    let state = AppState::new(config, Arc::new(store), shutdown.clone());
+    let state = match config.database.clone() {
+        Some(url) => {
+            let options = PgOptions {
+                group_commit_max: config.group_commit_max,
+                ..PgOptions::default()
+            };
+            let store = PgStore::connect(&url, options).await?;
+            let node = u64::from_str_radix(&server::auth::random_hex(8), 16).expect("hex");
+            tracing::info!(node, "storage open on PostgreSQL");
+            let bus = PgBus::new(store.config().clone(), node);
+            let sweep = std::time::Duration::from_millis(config.sweep_interval_ms);
+            AppState::clustered(config, Arc::new(store), bus, sweep, shutdown.clone())
+        }
+        None => {
+            let store = SqliteStore::open(
+                &config.data,
+                SqliteOptions {
+                    group_commit_max: config.group_commit_max,
+                },
+            )?;
+            tracing::info!(path = %store.path().display(), "storage open");
+            AppState::new(config, Arc::new(store), shutdown.clone())
+        }
+    };
+    let listen = state.config.listen;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let address = listener.local_addr()?;
     let base = format!("http://{address}");
     tracing::info!(%address, "listening");
     ready(state.clone(), base.clone()).await?;

@@ -46,6 +46,12 @@ pub struct Config {
     pub group_commit_max: usize,
     /// Log format: `text` or `json`. Default `text`.
     pub log_format: String,
+    /// PostgreSQL connection string (`postgres://…` or `host=… dbname=…`); when set, storage is
+    /// PostgreSQL and several nodes may share it. Default: none (SQLite under `data`).
+    pub database: Option<String>,
+    /// How often a node on PostgreSQL rereads the conversations its devices follow, to catch
+    /// what other nodes' notices did not tell it, in milliseconds. Default 2000.
+    pub sweep_interval_ms: u64,
 }
 
 impl Default for Config {
@@ -66,6 +72,8 @@ impl Default for Config {
             connection_inflight_max: 256,
             group_commit_max: 1024,
             log_format: "text".into(),
+            database: None,
+            sweep_interval_ms: 2_000,
         }
     }
 }
@@ -116,6 +124,8 @@ pub const ENV_KEYS: &[&str] = &[
     "connection_inflight_max",
     "group_commit_max",
     "log_format",
+    "database",
+    "sweep_interval_ms",
 ];
 
 impl Config {
@@ -177,6 +187,8 @@ impl Config {
             "connection_inflight_max" => self.connection_inflight_max = num(key, value)?,
             "group_commit_max" => self.group_commit_max = num(key, value)?,
             "log_format" => self.log_format = value.to_owned(),
+            "database" => self.database = Some(value.to_owned()).filter(|v| !v.is_empty()),
+            "sweep_interval_ms" => self.sweep_interval_ms = num(key, value)?,
             _ => {
                 return Err(ConfigError::Invalid {
                     key,
@@ -231,6 +243,17 @@ impl Config {
         if let Some(key) = &self.admin_key {
             if key.len() < 16 {
                 return invalid("admin_key", "must be at least 16 bytes".into());
+            }
+        }
+        if self.sweep_interval_ms < 100 {
+            return invalid("sweep_interval_ms", "must be at least 100".into());
+        }
+        if let Some(url) = &self.database {
+            if url.parse::<tokio_postgres::Config>().is_err() {
+                return invalid(
+                    "database",
+                    "is not a PostgreSQL connection string (postgres://user@host/db)".into(),
+                );
             }
         }
         if self.log_format != "text" && self.log_format != "json" {

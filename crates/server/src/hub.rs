@@ -33,6 +33,15 @@ pub enum HubEvent {
         /// The encoded frame.
         frame: Arc<str>,
     },
+    /// Messages up to `seq` exist in storage (stored by another node): catch up if behind.
+    Wake {
+        /// Conversation id.
+        conversation: Arc<str>,
+        /// The newest seq known.
+        seq: u64,
+    },
+    /// Notices may have been lost: reread the state of every conversation.
+    Refresh,
     /// The connection's user joined a conversation.
     Joined(String),
     /// The connection's user left a conversation.
@@ -180,6 +189,11 @@ impl Hub {
         })
     }
 
+    /// Conversations with at least one connection on this node.
+    pub fn conversations(&self) -> Vec<String> {
+        self.lock().by_conversation.keys().cloned().collect()
+    }
+
     /// Connections currently registered.
     pub fn connections(&self) -> usize {
         self.lock().by_user.values().map(Vec::len).sum()
@@ -270,6 +284,19 @@ impl CommitListener for Hub {
                 user_id,
             } => {
                 self.to_user(&user_id, HubEvent::Left(conversation));
+            }
+            Committed::Notice { conversation, seq } => {
+                let event = HubEvent::Wake {
+                    conversation: conversation.as_str().into(),
+                    seq,
+                };
+                self.to_conversation(&conversation, event);
+            }
+            Committed::Missed => {
+                let state = self.lock();
+                for subscriber in state.by_user.values().flatten() {
+                    subscriber.deliver(HubEvent::Refresh);
+                }
             }
         }
     }

@@ -5,6 +5,7 @@
 //! - [`run`] serves a listener until shutdown; [`app`] builds the router (tests drive both).
 //! - [`store`]: the [`store::Store`] trait and its implementations (memory, SQLite).
 //! - [`hub`]: fan-out of committed changes to connected devices.
+//! - [`cluster`]: several nodes on one store: notices between them, and sweeps.
 //! - [`gateway`]: the WebSocket connection loop.
 //! - [`http`]: the HTTP API, health, readiness and metrics.
 //! - [`auth`]: JWT (HS256) user tokens and the admin key.
@@ -12,8 +13,10 @@
 //! - [`error`]: errors to problem documents and `error` frames.
 //! - [`metrics`]: Prometheus counters.
 //! - [`validate`]: input checks shared by WebSocket and HTTP.
+//! - [`web`]: the embedded browser SDK and demo pages under `/web/`.
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod gateway;
@@ -22,6 +25,7 @@ pub mod hub;
 pub mod metrics;
 pub mod store;
 pub mod validate;
+pub mod web;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -62,6 +66,37 @@ impl AppState {
     /// for this process only (callers that need them to persist use
     /// [`Config::resolve_secrets`] first).
     pub fn new(config: Config, store: Arc<dyn Store>, shutdown: CancellationToken) -> Arc<Self> {
+        let hub = Hub::new();
+        store.attach(hub.clone());
+        Self::with_hub(config, store, hub, shutdown)
+    }
+
+    /// State of one node of several sharing `store`: its commits are published on `bus`, other
+    /// nodes' are heard from it, and followed conversations are swept every `sweep_interval`.
+    pub fn clustered(
+        config: Config,
+        store: Arc<dyn Store>,
+        bus: Arc<dyn cluster::Bus>,
+        sweep_interval: std::time::Duration,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
+        let hub = Hub::new();
+        cluster::Cluster::start(
+            store.clone(),
+            hub.clone(),
+            bus,
+            sweep_interval,
+            shutdown.clone(),
+        );
+        Self::with_hub(config, store, hub, shutdown)
+    }
+
+    fn with_hub(
+        config: Config,
+        store: Arc<dyn Store>,
+        hub: Arc<Hub>,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
         let jwt_secret = config
             .jwt_secret
             .clone()
@@ -70,8 +105,6 @@ impl AppState {
             .admin_key
             .clone()
             .unwrap_or_else(|| auth::random_hex(32));
-        let hub = Hub::new();
-        store.attach(hub.clone());
         Arc::new(AppState {
             config: Arc::new(config),
             store,
@@ -88,6 +121,12 @@ impl AppState {
 pub fn app(state: Arc<AppState>) -> Router {
     http::routes()
         .route("/v1/ws", get(gateway::upgrade))
+        .route("/web", get(web::root))
+        .route(
+            "/web/",
+            get(|| web::file(axum::extract::Path(String::new()))),
+        )
+        .route("/web/{*path}", get(web::file))
         .with_state(state)
 }
 

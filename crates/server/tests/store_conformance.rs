@@ -1,11 +1,12 @@
 //! One conformance suite for every [`Store`] implementation: the same cases, compiled once per
 //! backend, so the backends cannot drift apart.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use protocol::api::ParticipantSpec;
 use protocol::Role;
-use server::store::memory::MemoryStore;
 use server::store::sqlite::{SqliteOptions, SqliteStore};
 use server::store::{AppendRequest, CommitListener, Committed, ReceiptRequest, Store, StoreError};
 
@@ -452,10 +453,10 @@ async fn concurrent_appends_from_many_tasks_stay_gap_free(store: Arc<dyn Store>)
 }
 
 macro_rules! conformance {
-    ($backend:ident, $make:expr) => {
-        mod $backend {
+    ($name:ident, $backend:expr) => {
+        mod $name {
             use super::*;
-            conformance!(@cases $make;
+            conformance!(@cases $backend;
                 appends_get_gap_free_seqs_in_call_order,
                 same_id_is_idempotent_and_conflicts_are_refused,
                 only_participants_write,
@@ -468,22 +469,21 @@ macro_rules! conformance {
             );
         }
     };
-    (@cases $make:expr; $($case:ident),* $(,)?) => {
+    (@cases $backend:expr; $($case:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
                 let dir = tempfile::tempdir().unwrap();
-                let make: fn(&std::path::Path) -> Arc<dyn Store> = $make;
-                super::$case(make(dir.path())).await;
+                let (store, _keep) = $backend.store(dir.path()).await;
+                super::$case(store).await;
             }
         )*
     };
 }
 
-conformance!(memory, |_| Arc::new(MemoryStore::new()));
-conformance!(sqlite, |dir| Arc::new(
-    SqliteStore::open(dir, SqliteOptions::default()).unwrap()
-));
+conformance!(memory, common::Backend::Memory);
+conformance!(sqlite, common::Backend::Sqlite);
+conformance!(postgres, common::Backend::Postgres);
 
 /// SQLite only: what was committed is there after the store is reopened.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

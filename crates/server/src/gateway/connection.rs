@@ -735,6 +735,16 @@ impl Connection {
                 }
                 send_text(sink, frame.to_string()).await
             }
+            HubEvent::Wake { conversation, seq } => {
+                if let Some(subscription) = self.conversations.get_mut(&*conversation) {
+                    if seq > subscription.pushed && !subscription.catching_up {
+                        subscription.catching_up = true;
+                        self.catch_up.push_back(conversation.to_string());
+                    }
+                }
+                Ok(())
+            }
+            HubEvent::Refresh => self.refresh(sink).await,
             HubEvent::Joined(conversation) => {
                 if self.conversations.contains_key(&conversation) {
                     return Ok(());
@@ -758,15 +768,68 @@ impl Connection {
                 self.subscribe(&state, 0);
                 Ok(())
             }
-            HubEvent::Left(conversation) => {
-                if self.conversations.remove(&conversation).is_some() {
-                    self.registration.unsubscribe(&conversation);
-                    self.catch_up.retain(|c| *c != conversation);
-                    send_frame(sink, &ServerFrame::Left(frames::Left { conversation })).await?;
-                }
-                Ok(())
+            HubEvent::Left(conversation) => self.leave(sink, conversation).await,
+        }
+    }
+
+    async fn leave(&mut self, sink: &mut Sink, conversation: String) -> Result<(), Ending> {
+        if self.conversations.remove(&conversation).is_some() {
+            self.registration.unsubscribe(&conversation);
+            self.catch_up.retain(|c| *c != conversation);
+            send_frame(sink, &ServerFrame::Left(frames::Left { conversation })).await?;
+        }
+        Ok(())
+    }
+
+    /// Rereads every conversation of the user after notices may have been lost: sends the
+    /// participants' cursors, catches up what is behind, and joins or leaves what changed.
+    async fn refresh(&mut self, sink: &mut Sink) -> Result<(), Ending> {
+        let states = match self
+            .app
+            .store
+            .conversation_states_of(self.user_id.clone())
+            .await
+        {
+            Ok(states) => states,
+            Err(err) => return Err(self.storage_failed(sink, err).await),
+        };
+        let gone: Vec<String> = self
+            .conversations
+            .keys()
+            .filter(|id| !states.iter().any(|s| &s.id == *id))
+            .cloned()
+            .collect();
+        for conversation in gone {
+            self.leave(sink, conversation).await?;
+        }
+        for state in states {
+            let Some(subscription) = self.conversations.get_mut(&state.id) else {
+                send_frame(
+                    sink,
+                    &ServerFrame::Joined(frames::Joined {
+                        conversation: state.clone(),
+                    }),
+                )
+                .await?;
+                self.subscribe(&state, 0);
+                continue;
+            };
+            if state.last_seq > subscription.pushed && !subscription.catching_up {
+                subscription.catching_up = true;
+                self.catch_up.push_back(state.id.clone());
+            }
+            for p in &state.participants {
+                let receipt = frames::Receipt {
+                    conversation: state.id.clone(),
+                    user_id: p.user_id.clone(),
+                    role: p.role,
+                    delivered: p.delivered,
+                    read: p.read,
+                };
+                send_frame(sink, &ServerFrame::Receipt(receipt)).await?;
             }
         }
+        Ok(())
     }
 
     /// Sends the next page of one conversation from storage.

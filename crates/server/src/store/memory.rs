@@ -307,6 +307,20 @@ impl Store for MemoryStore {
         Self::ready(Ok(states))
     }
 
+    fn states(&self, ids: Vec<String>) -> Pending<Vec<ConversationState>> {
+        let state = self.lock();
+        let states = ids
+            .iter()
+            .filter_map(|id| {
+                state
+                    .conversations
+                    .get(id)
+                    .map(|c| super::state_of(&c.view(id)))
+            })
+            .collect();
+        Self::ready(Ok(states))
+    }
+
     fn messages_since(
         &self,
         conversation: String,

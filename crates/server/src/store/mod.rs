@@ -14,6 +14,7 @@
 //! and in commit order (so `seq`s of one conversation arrive ascending).
 
 pub mod memory;
+pub mod postgres;
 pub mod sqlite;
 
 use std::future::Future;
@@ -155,6 +156,16 @@ pub enum Committed {
         /// The user.
         user_id: String,
     },
+    /// Another node stored messages up to `seq` (a notice, without the messages: connections
+    /// behind it read them from storage).
+    Notice {
+        /// Conversation id.
+        conversation: String,
+        /// The newest `seq` known.
+        seq: u64,
+    },
+    /// Notices from other nodes may have been lost: every connection rereads its state.
+    Missed,
 }
 
 /// Receives committed changes (the fan-out hub).
@@ -233,6 +244,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every conversation of a user with all participants' cursors (for `welcome`).
     fn conversation_states_of(&self, user_id: String) -> Pending<Vec<ConversationState>>;
+
+    /// The state (epoch, last seq, participants' cursors) of each listed conversation that
+    /// exists. Used by nodes sharing storage to notice what other nodes committed.
+    fn states(&self, ids: Vec<String>) -> Pending<Vec<ConversationState>>;
 
     /// Messages with `seq > after`, ascending, at most `limit`.
     fn messages_since(

@@ -722,6 +722,18 @@ impl Store for SqliteStore {
         })
     }
 
+    fn states(&self, ids: Vec<String>) -> Pending<Vec<ConversationState>> {
+        self.read(move |conn| {
+            let mut states = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(view) = conversation_view(conn, &id)? {
+                    states.push(super::state_of(&view));
+                }
+            }
+            Ok(states)
+        })
+    }
+
     fn messages_since(
         &self,
         conversation: String,

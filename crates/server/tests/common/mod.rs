@@ -8,6 +8,7 @@ use std::sync::Arc;
 use protocol::Role;
 use serde_json::json;
 use server::store::memory::MemoryStore;
+use server::store::postgres::{drop_schema, fresh_schema, PgOptions, PgStore};
 use server::store::sqlite::{SqliteOptions, SqliteStore};
 use server::store::Store;
 use server::{AppState, Config};
@@ -26,15 +27,72 @@ pub enum Backend {
     Memory,
     /// [`SqliteStore`] in a temporary directory.
     Sqlite,
+    /// [`PgStore`] in a fresh schema of the machine's PostgreSQL (database `test`, or
+    /// `SURECHAT_TEST_DATABASE`).
+    Postgres,
+}
+
+/// The database PostgreSQL tests use.
+pub fn test_database() -> String {
+    std::env::var("SURECHAT_TEST_DATABASE")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into())
+}
+
+/// A fresh PostgreSQL schema, dropped when this is dropped.
+pub struct Schema {
+    /// A URL whose connections use the schema.
+    pub url: String,
+    name: String,
+}
+
+impl Schema {
+    /// Creates one.
+    pub async fn new() -> Schema {
+        let (url, name) = fresh_schema(&test_database(), "surechat_test")
+            .await
+            .expect("PostgreSQL answers on 127.0.0.1:5432");
+        Schema { url, name }
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop cannot await: clean up on a thread of its own, with its own runtime.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let _ = runtime.block_on(drop_schema(&test_database(), &name));
+        })
+        .join();
+    }
+}
+
+/// What a backend needs kept alive next to its store.
+pub enum Keep {
+    /// Nothing.
+    Nothing,
+    /// A PostgreSQL schema.
+    Schema(Schema),
 }
 
 impl Backend {
     /// A fresh store; the directory (if any) must outlive it.
-    pub fn store(self, dir: &std::path::Path) -> Arc<dyn Store> {
+    pub async fn store(self, dir: &std::path::Path) -> (Arc<dyn Store>, Keep) {
         match self {
-            Backend::Memory => Arc::new(MemoryStore::new()),
-            Backend::Sqlite => {
-                Arc::new(SqliteStore::open(dir, SqliteOptions::default()).expect("opening sqlite"))
+            Backend::Memory => (Arc::new(MemoryStore::new()), Keep::Nothing),
+            Backend::Sqlite => (
+                Arc::new(SqliteStore::open(dir, SqliteOptions::default()).expect("opening sqlite")),
+                Keep::Nothing,
+            ),
+            Backend::Postgres => {
+                let schema = Schema::new().await;
+                let store = PgStore::connect(&schema.url, PgOptions::default())
+                    .await
+                    .expect("connecting to PostgreSQL");
+                (Arc::new(store), Keep::Schema(schema))
             }
         }
     }
@@ -60,6 +118,14 @@ macro_rules! backend_tests {
                 }
             )*
         }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Postgres).await
+                }
+            )*
+        }
     };
 }
 
@@ -75,6 +141,7 @@ pub struct TestServer {
     pub state: Arc<AppState>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     _dir: tempfile::TempDir,
+    _keep: Keep,
 }
 
 impl TestServer {
@@ -98,7 +165,8 @@ impl TestServer {
             .await
             .expect("binding");
         let address = listener.local_addr().unwrap();
-        let state = AppState::new(config, backend.store(dir.path()), CancellationToken::new());
+        let (store, keep) = backend.store(dir.path()).await;
+        let state = AppState::new(config, store, CancellationToken::new());
         let task = tokio::spawn(server::run(listener, state.clone()));
         let base = format!("http://{address}");
         TestServer {
@@ -108,6 +176,7 @@ impl TestServer {
             state,
             task,
             _dir: dir,
+            _keep: keep,
         }
     }
 

@@ -1,0 +1,308 @@
+//! The notice bus on PostgreSQL's LISTEN/NOTIFY. Notices are JSON arrays on a channel named
+//! after the schema (`surechat_<schema>`), so deployments sharing a database do not hear each
+//! other. Each payload carries the publishing node's id; a node ignores its own.
+//!
+//! The listening connection is checked every [`HEALTH_INTERVAL`]: if it fails or does not answer
+//! within [`HEALTH_TIMEOUT`], it is replaced, and the node is told notices may have been missed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio_postgres::{AsyncMessage, Config, NoTls};
+use tokio_util::sync::CancellationToken;
+
+use super::{Bus, Heard, Notice};
+
+/// How often the listening connection is checked.
+pub const HEALTH_INTERVAL: Duration = Duration::from_secs(2);
+/// How long the check may take before the connection counts as dead.
+pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Largest NOTIFY payload sent; PostgreSQL's limit is 8000 bytes.
+const PAYLOAD_BYTES_MAX: usize = 7_000;
+
+/// The bus.
+pub struct PgBus {
+    config: Config,
+    node: u64,
+    outgoing: mpsc::UnboundedSender<Notice>,
+    queue: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Notice>>>,
+}
+
+impl PgBus {
+    /// A bus on the database of `config`, for node `node`.
+    pub fn new(config: Config, node: u64) -> Arc<PgBus> {
+        let (outgoing, queue) = mpsc::unbounded_channel();
+        Arc::new(PgBus {
+            config,
+            node,
+            outgoing,
+            queue: std::sync::Mutex::new(Some(queue)),
+        })
+    }
+
+    fn encode(&self, notices: &[Notice]) -> Vec<String> {
+        let mut payloads = Vec::new();
+        let mut entries: Vec<Value> = Vec::new();
+        let mut size = 0;
+        for notice in notices {
+            let entry = match notice {
+                Notice::Message { conversation, seq } => json!(["m", conversation, seq]),
+                Notice::Receipt {
+                    conversation,
+                    user_id,
+                } => json!(["r", conversation, user_id]),
+                Notice::Membership {
+                    conversation,
+                    user_id,
+                    joined,
+                } => {
+                    json!([if *joined { "j" } else { "l" }, conversation, user_id])
+                }
+            };
+            size += entry.to_string().len() + 1;
+            entries.push(entry);
+            if size > PAYLOAD_BYTES_MAX {
+                payloads.push(
+                    json!({"n": self.node.to_string(), "e": std::mem::take(&mut entries)})
+                        .to_string(),
+                );
+                size = 0;
+            }
+        }
+        if !entries.is_empty() {
+            payloads.push(json!({"n": self.node.to_string(), "e": entries}).to_string());
+        }
+        payloads
+    }
+
+    fn decode(&self, payload: &str) -> Vec<Notice> {
+        let Ok(value) = serde_json::from_str::<Value>(payload) else {
+            return Vec::new();
+        };
+        if value["n"].as_str() == Some(self.node.to_string().as_str()) {
+            return Vec::new();
+        }
+        let Some(entries) = value["e"].as_array() else {
+            return Vec::new();
+        };
+        entries
+            .iter()
+            .filter_map(|e| {
+                let conversation = e[1].as_str()?.to_owned();
+                Some(match e[0].as_str()? {
+                    "m" => Notice::Message {
+                        conversation,
+                        seq: e[2].as_u64()?,
+                    },
+                    "r" => Notice::Receipt {
+                        conversation,
+                        user_id: e[2].as_str()?.to_owned(),
+                    },
+                    kind @ ("j" | "l") => Notice::Membership {
+                        conversation,
+                        user_id: e[2].as_str()?.to_owned(),
+                        joined: kind == "j",
+                    },
+                    _ => return None,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The channel of the current schema.
+async fn channel(client: &tokio_postgres::Client) -> Result<String, tokio_postgres::Error> {
+    let schema: String = client
+        .query_one("SELECT current_schema()", &[])
+        .await?
+        .get(0);
+    Ok(format!("surechat_{schema}"))
+}
+
+impl Bus for PgBus {
+    fn publish(&self, notices: Vec<Notice>) {
+        for notice in notices {
+            let _ = self.outgoing.send(notice);
+        }
+    }
+
+    fn run(self: Arc<Self>, heard: Arc<dyn Fn(Heard) + Send + Sync>, shutdown: CancellationToken) {
+        let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(queue) = queue {
+            tokio::spawn(self.clone().publish_loop(queue, shutdown.clone()));
+        }
+        tokio::spawn(self.listen_loop(heard, shutdown));
+    }
+}
+
+impl PgBus {
+    /// Sends queued notices, batching whatever accumulated while the previous NOTIFY ran.
+    async fn publish_loop(
+        self: Arc<Self>,
+        mut queue: mpsc::UnboundedReceiver<Notice>,
+        shutdown: CancellationToken,
+    ) {
+        let mut client: Option<tokio_postgres::Client> = None;
+        let mut channel_name = String::new();
+        loop {
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                next = queue.recv() => match next { Some(n) => n, None => return },
+            };
+            let mut notices = vec![first];
+            while let Ok(more) = queue.try_recv() {
+                notices.push(more);
+            }
+            if client.as_ref().is_none_or(|c| c.is_closed()) {
+                client = None;
+                if let Ok(fresh) = crate::store::postgres::connect(&self.config).await {
+                    if let Ok(name) = channel(&fresh).await {
+                        channel_name = name;
+                        client = Some(fresh);
+                    }
+                }
+            }
+            let Some(c) = client.as_ref() else {
+                tracing::warn!(
+                    dropped = notices.len(),
+                    "cannot publish notices; other nodes will find out by sweeping"
+                );
+                continue;
+            };
+            for payload in self.encode(&notices) {
+                if let Err(err) = c
+                    .execute("SELECT pg_notify($1, $2)", &[&channel_name, &payload])
+                    .await
+                {
+                    tracing::warn!(%err, "cannot publish notices; other nodes will find out by sweeping");
+                }
+            }
+        }
+    }
+
+    /// Listens, reconnecting (and reporting possible losses) whenever the connection fails.
+    async fn listen_loop(
+        self: Arc<Self>,
+        heard: Arc<dyn Fn(Heard) + Send + Sync>,
+        shutdown: CancellationToken,
+    ) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            match self.listen_once(&heard, &shutdown).await {
+                Ok(()) => return,
+                Err(err) => {
+                    tracing::warn!(%err, "notice listener lost; reconnecting");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    async fn listen_once(
+        &self,
+        heard: &Arc<dyn Fn(Heard) + Send + Sync>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), String> {
+        let mut config = self.config.clone();
+        config.application_name(format!("surechat-listen-{}", self.node));
+        let (client, mut connection) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
+        let (notes, mut incoming) = mpsc::unbounded_channel();
+        let driver = tokio::spawn(async move {
+            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(message) = messages.next().await {
+                match message {
+                    Ok(AsyncMessage::Notification(n)) => {
+                        if notes.send(n.payload().to_owned()).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => return,
+                }
+            }
+        });
+        let name = channel(&client).await.map_err(|e| e.to_string())?;
+        client
+            .batch_execute(&format!("LISTEN \"{name}\""))
+            .await
+            .map_err(|e| e.to_string())?;
+        // Whatever was published while we were not listening is unknown to us.
+        heard(Heard::Missed);
+        let mut health = tokio::time::interval(HEALTH_INTERVAL);
+        let result = loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break Ok(()),
+                payload = incoming.recv() => match payload {
+                    Some(payload) => {
+                        for notice in self.decode(&payload) {
+                            heard(Heard::Notice(notice));
+                        }
+                    }
+                    None => break Err("the listening connection closed".to_owned()),
+                },
+                _ = health.tick() => {
+                    match tokio::time::timeout(HEALTH_TIMEOUT, client.simple_query("SELECT 1")).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(err)) => break Err(err.to_string()),
+                        Err(_) => break Err("the listening connection did not answer".to_owned()),
+                    }
+                }
+            }
+        };
+        driver.abort();
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_round_trip_and_skip_own_node() {
+        let bus = PgBus::new("host=localhost".parse().unwrap(), 7);
+        let other = PgBus::new("host=localhost".parse().unwrap(), 8);
+        let notices = vec![
+            Notice::Message {
+                conversation: "b1".into(),
+                seq: 42,
+            },
+            Notice::Receipt {
+                conversation: "b1".into(),
+                user_id: "ana".into(),
+            },
+            Notice::Membership {
+                conversation: "b2".into(),
+                user_id: "omar".into(),
+                joined: false,
+            },
+        ];
+        let payloads = bus.encode(&notices);
+        assert_eq!(payloads.len(), 1);
+        assert_eq!(other.decode(&payloads[0]), notices);
+        assert!(
+            bus.decode(&payloads[0]).is_empty(),
+            "a node ignores its own notices"
+        );
+        let many: Vec<Notice> = (0..2000)
+            .map(|seq| Notice::Message {
+                conversation: "conversation".into(),
+                seq,
+            })
+            .collect();
+        let payloads = bus.encode(&many);
+        assert!(payloads.len() > 1 && payloads.iter().all(|p| p.len() < 8000));
+        let back: Vec<Notice> = payloads.iter().flat_map(|p| other.decode(p)).collect();
+        assert_eq!(back, many);
+    }
+}

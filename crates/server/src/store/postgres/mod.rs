@@ -1,0 +1,355 @@
+//! The PostgreSQL store, for several nodes sharing one database. Selected with
+//! `--database postgres://…`.
+//!
+//! Writes go through one writer task per node that drains its queue into one transaction (group
+//! commit), as in SQLite. Across nodes, `UPDATE conversations SET last_seq = last_seq + 1 …
+//! RETURNING` takes the conversation's row lock inside the storing transaction, so two nodes
+//! writing to one conversation serialise on it and `seq` stays gap-free. A batch that meets a
+//! deadlock, a serialisation failure or a concurrent insert of the same message id (another node
+//! storing a resend) is rolled back and run again: nothing of it was committed, and on the rerun
+//! the other node's row is visible, so the repeat is answered idempotently.
+//!
+//! Migrations run at start under an advisory lock, so nodes starting together do not race.
+
+mod read;
+mod write;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use protocol::api::{ConversationSummary, ConversationView, ParticipantSpec};
+use protocol::frames::{ConversationState, ParticipantState};
+use protocol::Role;
+use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio_postgres::{Client, Config, NoTls};
+
+use super::{
+    AppendRequest, Appended, CommitListener, Listener, Pending, ReceiptOutcome, ReceiptRequest,
+    Store, StoreError, StoredMessage,
+};
+
+/// Schema migrations, in order.
+const MIGRATIONS: &[&str] = &[include_str!("0001_init.sql")];
+
+/// Key of the advisory lock held while migrating (any constant; "surechat" in ASCII digits).
+const MIGRATION_LOCK_KEY: i64 = 0x7375_7265_6368_6174;
+
+/// Options of the PostgreSQL store.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// Most writes in one transaction.
+    pub group_commit_max: usize,
+    /// Connections for reads. Reads are pipelined on each, so a few carry many requests.
+    pub read_connections: usize,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            group_commit_max: 1024,
+            read_connections: 4,
+        }
+    }
+}
+
+/// Failure to connect or migrate.
+#[derive(Debug, thiserror::Error)]
+pub enum PgOpenError {
+    /// The URL is not a valid PostgreSQL connection string.
+    #[error("invalid database URL: {0}")]
+    Url(String),
+    /// The server could not be reached or refused.
+    #[error("cannot connect to PostgreSQL: {0}")]
+    Connect(tokio_postgres::Error),
+    /// A migration failed.
+    #[error("cannot migrate the PostgreSQL schema: {0}")]
+    Migrate(tokio_postgres::Error),
+}
+
+/// The PostgreSQL store.
+pub struct PgStore {
+    writer: mpsc::UnboundedSender<write::Command>,
+    pool: Arc<Pool>,
+    listener: Arc<Listener>,
+}
+
+/// Read connections, used round-robin (each pipelines many requests) and reopened when lost.
+struct Pool {
+    config: Config,
+    readers: Vec<Mutex<Option<Arc<Client>>>>,
+    next: AtomicUsize,
+}
+
+impl Pool {
+    async fn get(&self) -> Result<Arc<Client>, StoreError> {
+        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        let mut slot = self.readers[index].lock().await;
+        if let Some(client) = slot.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(client.clone());
+        }
+        let client = Arc::new(connect(&self.config).await.map_err(unavailable)?);
+        *slot = Some(client.clone());
+        Ok(client)
+    }
+}
+
+/// Connects with `config`, driving the connection on a task.
+pub(crate) async fn connect(config: &Config) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            tracing::warn!(%err, "postgres connection ended");
+        }
+    });
+    Ok(client)
+}
+
+fn unavailable(err: tokio_postgres::Error) -> StoreError {
+    tracing::error!(error = %err, "postgres error");
+    StoreError::Unavailable(err.to_string())
+}
+
+impl PgStore {
+    /// Connects to `url`, applies migrations and starts the writer task.
+    pub async fn connect(url: &str, options: PgOptions) -> Result<PgStore, PgOpenError> {
+        let config: Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| PgOpenError::Url(e.to_string()))?;
+        let mut client = connect(&config).await.map_err(PgOpenError::Connect)?;
+        migrate(&mut client).await.map_err(PgOpenError::Migrate)?;
+        let (writer, queue) = mpsc::unbounded_channel();
+        let listener = Arc::new(Listener::default());
+        tokio::spawn(write::run(
+            config.clone(),
+            client,
+            queue,
+            options.group_commit_max.max(1),
+            listener.clone(),
+        ));
+        let readers = (0..options.read_connections.max(1))
+            .map(|_| Mutex::new(None))
+            .collect();
+        let pool = Arc::new(Pool {
+            config,
+            readers,
+            next: AtomicUsize::new(0),
+        });
+        Ok(PgStore {
+            writer,
+            pool,
+            listener,
+        })
+    }
+
+    /// The connection settings (for the notice bus and tools).
+    pub fn config(&self) -> &Config {
+        &self.pool.config
+    }
+
+    fn submit<T: Send + 'static>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> write::Command,
+    ) -> Pending<T> {
+        let (reply, answer) = oneshot::channel();
+        let sent = self.writer.send(make(reply));
+        Box::pin(async move {
+            if sent.is_err() {
+                return Err(StoreError::Unavailable("the writer has stopped".into()));
+            }
+            answer
+                .await
+                .unwrap_or_else(|_| Err(StoreError::Unavailable("the writer has stopped".into())))
+        })
+    }
+
+    fn read<T, F, Fut>(&self, query: F) -> Pending<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Client>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T, tokio_postgres::Error>> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let client = pool.get().await?;
+            query(client).await.map_err(unavailable)
+        })
+    }
+}
+
+impl Store for PgStore {
+    fn attach(&self, listener: Arc<dyn CommitListener>) {
+        self.listener.attach(listener);
+    }
+
+    fn append(&self, request: AppendRequest) -> Pending<Appended> {
+        self.submit(|reply| write::Command::Append(request, reply))
+    }
+
+    fn record_receipt(&self, request: ReceiptRequest) -> Pending<ReceiptOutcome> {
+        self.submit(|reply| write::Command::Receipt(request, reply))
+    }
+
+    fn create_conversation(
+        &self,
+        id: String,
+        participants: Vec<ParticipantSpec>,
+        participants_max: usize,
+        now: u64,
+    ) -> Pending<(ConversationView, bool)> {
+        let pending = self.submit(|reply| write::Command::AddParticipants {
+            id,
+            wanted: participants,
+            participants_max,
+            now,
+            create: true,
+            reply,
+        });
+        Box::pin(async move { pending.await.map(|(view, created, _)| (view, created)) })
+    }
+
+    fn add_participant(
+        &self,
+        conversation: String,
+        participant: ParticipantSpec,
+        participants_max: usize,
+        now: u64,
+    ) -> Pending<bool> {
+        let pending = self.submit(|reply| write::Command::AddParticipants {
+            id: conversation,
+            wanted: vec![participant],
+            participants_max,
+            now,
+            create: false,
+            reply,
+        });
+        Box::pin(async move { pending.await.map(|(_, _, added)| added > 0) })
+    }
+
+    fn remove_participant(&self, conversation: String, user_id: String) -> Pending<bool> {
+        self.submit(|reply| write::Command::RemoveParticipant {
+            conversation,
+            user_id,
+            reply,
+        })
+    }
+
+    fn conversation(&self, id: String) -> Pending<Option<ConversationView>> {
+        self.read(move |c| async move { read::conversation_view(&*c, &id).await })
+    }
+
+    fn participant(
+        &self,
+        conversation: String,
+        user_id: String,
+    ) -> Pending<Option<ParticipantState>> {
+        self.read(move |c| async move { read::participant(&*c, &conversation, &user_id).await })
+    }
+
+    fn conversations_of(&self, user_id: String) -> Pending<Vec<ConversationSummary>> {
+        self.read(move |c| async move { read::conversations_of(&*c, &user_id).await })
+    }
+
+    fn conversation_states_of(&self, user_id: String) -> Pending<Vec<ConversationState>> {
+        self.read(move |c| async move {
+            let ids: Vec<String> = c
+                .query("SELECT conversation_id FROM participants WHERE user_id = $1 ORDER BY conversation_id", &[&user_id])
+                .await?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            read::states(&*c, &ids).await
+        })
+    }
+
+    fn states(&self, ids: Vec<String>) -> Pending<Vec<ConversationState>> {
+        self.read(move |c| async move { read::states(&*c, &ids).await })
+    }
+
+    fn messages_since(
+        &self,
+        conversation: String,
+        after: u64,
+        limit: u32,
+    ) -> Pending<Vec<StoredMessage>> {
+        self.read(
+            move |c| async move { read::messages_since(&*c, &conversation, after, limit).await },
+        )
+    }
+
+    fn health(&self) -> Pending<()> {
+        let read = self.read(|c| async move { c.query_one("SELECT 1", &[]).await.map(|_| ()) });
+        let write = self.submit(write::Command::Ping);
+        Box::pin(async move {
+            read.await?;
+            write.await
+        })
+    }
+}
+
+/// Creates a fresh schema named `prefix_<random>` in the database of `url` and returns a URL
+/// that uses it (via `options=-c search_path=…`), with the schema's name. For tests and chaos
+/// runs that share one database without seeing each other.
+pub async fn fresh_schema(url: &str, prefix: &str) -> Result<(String, String), PgOpenError> {
+    let config: Config = url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| PgOpenError::Url(e.to_string()))?;
+    let client = connect(&config).await.map_err(PgOpenError::Connect)?;
+    let schema = format!("{prefix}_{}", crate::auth::random_hex(6));
+    client
+        .batch_execute(&format!("CREATE SCHEMA \"{schema}\""))
+        .await
+        .map_err(PgOpenError::Migrate)?;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    Ok((
+        format!("{url}{separator}options=-c%20search_path%3D{schema}"),
+        schema,
+    ))
+}
+
+/// Drops a schema made by [`fresh_schema`], with everything in it.
+pub async fn drop_schema(url: &str, schema: &str) -> Result<(), PgOpenError> {
+    let config: Config = url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| PgOpenError::Url(e.to_string()))?;
+    let client = connect(&config).await.map_err(PgOpenError::Connect)?;
+    client
+        .batch_execute(&format!(
+            "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+        ))
+        .await
+        .map_err(PgOpenError::Migrate)
+}
+
+/// Parses a role column.
+pub(crate) fn role(text: &str) -> Role {
+    Role::parse(text).unwrap_or(Role::Client)
+}
+
+async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
+        .await?;
+    let result = async {
+        client
+            .batch_execute("CREATE TABLE IF NOT EXISTS surechat_migrations (version INT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+            .await?;
+        let applied: i64 = client.query_one("SELECT COUNT(*) FROM surechat_migrations", &[]).await?.get(0);
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
+            let tx = client.transaction().await?;
+            tx.batch_execute(sql).await?;
+            tx.execute(
+                "INSERT INTO surechat_migrations (version, applied_at) VALUES ($1, $2)",
+                &[&(index as i32 + 1), &(crate::now_ms() as i64)],
+            )
+            .await?;
+            tx.commit().await?;
+            tracing::info!(migration = index + 1, "applied postgres migration");
+        }
+        Ok(())
+    }
+    .await;
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
+        .await?;
+    result
+}

@@ -1,0 +1,160 @@
+//! Read queries of the PostgreSQL store, on a pooled connection.
+
+use protocol::api::{ConversationSummary, ConversationView};
+use protocol::frames::{ConversationState, ParticipantState};
+use tokio_postgres::{GenericClient, Row};
+
+use super::role;
+use crate::store::StoredMessage;
+
+const MESSAGE_COLUMNS: &str = "conversation_id, id, seq, sender_id, sender_role, body, created_at";
+
+pub(crate) fn message(row: &Row) -> StoredMessage {
+    StoredMessage {
+        conversation: row.get(0),
+        id: row.get(1),
+        seq: row.get::<_, i64>(2) as u64,
+        sender: row.get(3),
+        role: role(row.get(4)),
+        body: row.get(5),
+        ts: row.get::<_, i64>(6) as u64,
+    }
+}
+
+fn participant_row(row: &Row) -> ParticipantState {
+    ParticipantState {
+        user_id: row.get(0),
+        role: role(row.get(1)),
+        delivered: row.get::<_, i64>(2) as u64,
+        read: row.get::<_, i64>(3) as u64,
+    }
+}
+
+pub(crate) async fn participants<C: GenericClient>(
+    c: &C,
+    conversation: &str,
+) -> Result<Vec<ParticipantState>, tokio_postgres::Error> {
+    let rows = c
+        .query(
+            "SELECT user_id, role, delivered_seq, read_seq FROM participants
+             WHERE conversation_id = $1 ORDER BY joined_at, user_id",
+            &[&conversation],
+        )
+        .await?;
+    Ok(rows.iter().map(participant_row).collect())
+}
+
+pub(crate) async fn participant<C: GenericClient>(
+    c: &C,
+    conversation: &str,
+    user: &str,
+) -> Result<Option<ParticipantState>, tokio_postgres::Error> {
+    let row = c
+        .query_opt(
+            "SELECT user_id, role, delivered_seq, read_seq FROM participants WHERE conversation_id = $1 AND user_id = $2",
+            &[&conversation, &user],
+        )
+        .await?;
+    Ok(row.as_ref().map(participant_row))
+}
+
+pub(crate) async fn conversation_view<C: GenericClient>(
+    c: &C,
+    id: &str,
+) -> Result<Option<ConversationView>, tokio_postgres::Error> {
+    let Some(head) = c
+        .query_opt(
+            "SELECT epoch, last_seq, created_at FROM conversations WHERE id = $1",
+            &[&id],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(ConversationView {
+        id: id.to_owned(),
+        epoch: head.get::<_, i64>(0) as u64,
+        last_seq: head.get::<_, i64>(1) as u64,
+        created_at: head.get::<_, i64>(2) as u64,
+        participants: participants(c, id).await?,
+    }))
+}
+
+pub(crate) async fn states<C: GenericClient>(
+    c: &C,
+    ids: &[String],
+) -> Result<Vec<ConversationState>, tokio_postgres::Error> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(view) = conversation_view(c, id).await? {
+            out.push(crate::store::state_of(&view));
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) async fn messages_since<C: GenericClient>(
+    c: &C,
+    conversation: &str,
+    after: u64,
+    limit: u32,
+) -> Result<Vec<StoredMessage>, tokio_postgres::Error> {
+    let rows = c
+        .query(
+            &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"),
+            &[&conversation, &(after as i64), &(limit as i64)],
+        )
+        .await?;
+    Ok(rows.iter().map(message).collect())
+}
+
+pub(crate) async fn message_by_id<C: GenericClient>(
+    c: &C,
+    id: &str,
+) -> Result<Option<StoredMessage>, tokio_postgres::Error> {
+    let row = c
+        .query_opt(
+            &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"),
+            &[&id],
+        )
+        .await?;
+    Ok(row.as_ref().map(message))
+}
+
+pub(crate) async fn conversations_of<C: GenericClient>(
+    c: &C,
+    user: &str,
+) -> Result<Vec<ConversationSummary>, tokio_postgres::Error> {
+    let rows = c
+        .query(
+            "SELECT c.id, c.epoch, c.last_seq, p.role, p.delivered_seq, p.read_seq,
+                    (SELECT COUNT(*) FROM messages m
+                     WHERE m.conversation_id = c.id AND m.seq > p.read_seq AND m.sender_id <> $1)
+             FROM participants p JOIN conversations c ON c.id = p.conversation_id
+             WHERE p.user_id = $1",
+            &[&user],
+        )
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: String = row.get(0);
+        let last_seq = row.get::<_, i64>(2) as u64;
+        let last_message = c
+            .query_opt(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND seq = $2"), &[&id, &(last_seq as i64)])
+            .await?
+            .as_ref()
+            .map(message);
+        out.push(ConversationSummary {
+            id,
+            epoch: row.get::<_, i64>(1) as u64,
+            last_seq,
+            role: role(row.get(3)),
+            delivered: row.get::<_, i64>(4) as u64,
+            read: row.get::<_, i64>(5) as u64,
+            unread: row.get::<_, i64>(6) as u64,
+            last_message,
+        });
+    }
+    crate::store::memory::sort_summaries(&mut out);
+    Ok(out)
+}
