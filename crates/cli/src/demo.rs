@@ -40,6 +40,11 @@ pub fn demo(config: Config) -> anyhow::Result<()> {
         println!(
             "  curl -H 'Authorization: Bearer {client}' -H 'Content-Type: application/json' \\\n    -d '{{\"id\":\"'$(cat /proc/sys/kernel/random/uuid)'\",\"body\":\"Hello!\"}}' {base}/v1/conversations/{BOOKING}/messages"
         );
+        // Tokens travel in the URL fragment, which browsers never send to the server.
+        println!();
+        println!("Open the chat in a browser:");
+        println!("  client {CLIENT}:   {base}/web/demo/client.html#token={client}&conversation={BOOKING}");
+        println!("  operator {OPERATOR}: {base}/web/demo/operator.html#token={operator}&conversation={BOOKING}");
         println!("Press Ctrl-C to stop.");
         Ok(())
     }))

@@ -49,6 +49,15 @@ enum Command {
     Proxy(proxy::ProxyArgs),
     /// Client/operator pairs under random faults, then a check of the delivery contract.
     Chaos(chaos::ChaosArgs),
+    /// Copy a single SQLite node's data to PostgreSQL, keeping every seq, epoch and cursor.
+    Migrate {
+        /// The source: `sqlite:PATH` (a data directory or its surechat.db).
+        #[arg(long)]
+        from: String,
+        /// The target: a PostgreSQL connection string.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 /// Settings shared by the commands that need the server's configuration. Flags override
@@ -122,6 +131,20 @@ fn main() -> anyhow::Result<()> {
         Command::Chat(device) => serve::runtime()?.block_on(devices::chat(device)),
         Command::Proxy(args) => proxy::run(args),
         Command::Chaos(args) => chaos::run(args),
+        Command::Migrate { from, to } => {
+            let path = from
+                .strip_prefix("sqlite:")
+                .context("--from must be sqlite:PATH")?;
+            let report = serve::runtime()?.block_on(server::store::migrate::sqlite_to_postgres(
+                std::path::Path::new(path),
+                &to,
+            ))?;
+            println!(
+                "copied {} conversations, {} participants, {} messages; every seq verified",
+                report.conversations, report.participants, report.messages
+            );
+            Ok(())
+        }
         Command::Token(args) => {
             let role = Role::parse(&args.role).context("--role must be `client` or `operator`")?;
             let ttl_max = protocol::limits::TOKEN_TTL_S_MAX;

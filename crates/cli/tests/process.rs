@@ -369,3 +369,104 @@ async fn killed_device_resends_its_outbox_after_restart() {
     );
     assert_eq!(shown[0], "#1 ana (client): offline 0");
 }
+
+/// Two nodes on PostgreSQL: node 1 is SIGKILLed mid-conversation; the client's SDK moves to
+/// node 2 (its second URL) and resumes; nothing acked is lost and nothing is doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_node_moves_its_devices_to_another() {
+    use client::{Client, ClientOptions, Config, DeliveryStatus, Event};
+    let database = std::env::var("SURECHAT_TEST_DATABASE")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+    let (url, schema) = server::store::postgres::fresh_schema(&database, "surechat_test")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let start = |n: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_surechat"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database",
+                &url,
+                "--data",
+            ])
+            .arg(dir.path().join(n))
+            .env("SURECHAT_ADMIN_KEY", ADMIN)
+            .env("SURECHAT_JWT_SECRET", SECRET)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let base = loop {
+            let line = lines.next().unwrap().unwrap();
+            if let Some(base) = line.strip_prefix("surechat listening on ") {
+                break base.to_owned();
+            }
+        };
+        Served { child, base }
+    };
+    let mut one = start("one");
+    let two = start("two");
+    let created = one
+        .http()
+        .json("POST", "/v1/conversations", Some(ADMIN), &json!({"id": "b1", "participants": [{"user_id": "ana", "role": "client"}, {"user_id": "olga", "role": "operator"}]}))
+        .await;
+    assert_eq!(created.status, 201);
+    let ana_token = token(&one.http(), "ana", Role::Client).await;
+    let mut olga = Device::connect(
+        &two.ws(),
+        &token(&two.http(), "olga", Role::Operator).await,
+        vec![],
+    )
+    .await;
+    let mut options = ClientOptions::new(one.ws(), ana_token.clone());
+    options.urls.push(two.ws());
+    options.config = Config {
+        backoff_first_ms: 50,
+        backoff_base_ms: 100,
+        backoff_cap_ms: 500,
+        ..Config::default()
+    };
+    let (ana, mut events) = Client::start(options).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(ana.send("b1", &format!("before {i}")).unwrap());
+    }
+    let mut sent = 0;
+    while sent < 20 {
+        if let Some(Event::DeliveryStatus {
+            status: DeliveryStatus::Sent { .. },
+            ..
+        }) = events.recv().await
+        {
+            sent += 1;
+        }
+    }
+    one.child.kill().unwrap(); // SIGKILL node 1 mid-conversation
+    one.child.wait().unwrap();
+    for i in 0..20 {
+        ids.push(ana.send("b1", &format!("after {i}")).unwrap());
+    }
+    let received = olga.messages("b1", 40).await;
+    assert_eq!(
+        received.iter().map(|m| m.id.clone()).collect::<Vec<_>>(),
+        ids,
+        "once each, in order, across the kill"
+    );
+    assert_eq!(
+        received.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (1..=40).collect::<Vec<_>>()
+    );
+    while ana.pending_count().await.unwrap() > 0 {
+        events.recv().await.expect("the client keeps running");
+    }
+    let stored = all_messages(&two.http(), &ana_token).await;
+    assert_eq!(stored.len(), 40);
+    ana.stop().await;
+    drop(two);
+    server::store::postgres::drop_schema(&database, &schema)
+        .await
+        .unwrap();
+}

@@ -1,12 +1,10 @@
 //! The chaos run's checker: convergence, then the delivery contract against storage.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use client::DeliveryStatus;
-use server::store::sqlite::{SqliteOptions, SqliteStore};
 use server::store::Store;
 
 use super::{Device, Sent};
@@ -75,13 +73,12 @@ async fn converged(devices: &[Arc<Device>]) -> Result<(), String> {
 
 /// Checks the contract; returns every violation found.
 pub async fn verify(
-    data: &Path,
+    store: &dyn Store,
     devices: &[Arc<Device>],
     sent: &[Sent],
     pairs: usize,
 ) -> anyhow::Result<Vec<String>> {
     let mut violations = Vec::new();
-    let store = SqliteStore::open(data, SqliteOptions::default())?;
     for pair in 0..pairs {
         let conversation = format!("chaos-{pair}");
         let mut stored = Vec::new();

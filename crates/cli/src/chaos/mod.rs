@@ -18,7 +18,7 @@ use client::{Client, ClientOptions, Config, Event};
 use faultproxy::FaultProxy;
 use protocol::Role;
 
-use node::Node;
+use node::{Node, Storage};
 use schedule::{Fault, Rng};
 
 /// Admin key and JWT secret of the chaos server (it lives only for the run).
@@ -40,9 +40,15 @@ pub struct ChaosArgs {
     /// How long convergence may take after the faults stop, in seconds.
     #[arg(long, default_value_t = 120)]
     converge_timeout: u64,
-    /// Keep the temporary directory (data, local stores) after the run.
+    /// Keep the temporary directory (data, local stores) and the PostgreSQL schema after the run.
     #[arg(long)]
     keep: bool,
+    /// Run the nodes on PostgreSQL (a fresh schema in this database) instead of SQLite.
+    #[arg(long)]
+    database: Option<String>,
+    /// Server nodes (more than one needs --database); node kills then move devices to another node.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
 }
 
 /// A message that entered an outbox: what the checker holds the system to.
@@ -121,16 +127,42 @@ async fn chaos(args: ChaosArgs) -> anyhow::Result<()> {
         u64::from_le_bytes(bytes) % 1_000_000
     });
     let duration = Duration::from_secs(args.duration);
+    let on = if args.database.is_some() {
+        format!("{} node(s) on PostgreSQL", args.nodes)
+    } else {
+        "1 node on SQLite".into()
+    };
     println!(
-        "surechat chaos: seed {seed}, {} pairs, {} s of faults (rerun with --seed {seed})",
+        "surechat chaos: seed {seed}, {} pairs, {on}, {} s of faults (rerun with --seed {seed})",
         args.pairs, args.duration
     );
     let dir = tempfile::Builder::new()
         .prefix("surechat-chaos-")
         .tempdir()?;
-    let data = dir.path().join("server");
-    node::seed_conversations(&data, args.pairs).await?;
-    let mut nodes = vec![Node::start(&data, ADMIN_KEY, JWT_SECRET).await?];
+    if args.nodes == 0 || (args.nodes > 1 && args.database.is_none()) {
+        anyhow::bail!("--nodes must be 1, or more with --database (nodes share PostgreSQL)");
+    }
+    let schema = match &args.database {
+        Some(url) => Some(server::store::postgres::fresh_schema(url, "surechat_chaos").await?),
+        None => None,
+    };
+    let storage = match &schema {
+        Some((url, _)) => Storage::Postgres(url.clone()),
+        None => Storage::Sqlite(dir.path().join("server")),
+    };
+    node::seed_conversations(&storage, args.pairs).await?;
+    let mut nodes = Vec::new();
+    for n in 0..args.nodes {
+        nodes.push(
+            Node::start(
+                &storage,
+                &dir.path().join(format!("node-{n}")),
+                ADMIN_KEY,
+                JWT_SECRET,
+            )
+            .await?,
+        );
+    }
     let auth = server::auth::Auth::new(JWT_SECRET, ADMIN_KEY);
     let mut devices = Vec::new();
     for pair in 0..args.pairs {
@@ -138,7 +170,12 @@ async fn chaos(args: ChaosArgs) -> anyhow::Result<()> {
             (format!("client-{pair}"), Role::Client),
             (format!("operator-{pair}"), Role::Operator),
         ] {
-            let proxy = FaultProxy::start("127.0.0.1:0".parse()?, nodes[0].address()).await?;
+            // Each device reaches "its" node through its proxy, which plays the load balancer.
+            let proxy = FaultProxy::start(
+                "127.0.0.1:0".parse()?,
+                nodes[devices.len() % nodes.len()].address(),
+            )
+            .await?;
             proxy.set_seed(seed ^ devices.len() as u64);
             let token = auth.mint(&user, role, server::now_s(), 24 * 3600);
             let store = dir.path().join(format!("{user}.db"));
@@ -214,7 +251,14 @@ async fn chaos(args: ChaosArgs) -> anyhow::Result<()> {
         node.stop().await?;
     }
     let sent = sent.lock().unwrap().clone();
-    let violations = check::verify(&data, &devices, &sent, args.pairs).await?;
+    let store = storage.open().await?;
+    let violations = check::verify(&*store, &devices, &sent, args.pairs).await?;
+    drop(store);
+    if let (Some(url), Some((_, name))) = (&args.database, &schema) {
+        if !args.keep {
+            server::store::postgres::drop_schema(url, name).await?;
+        }
+    }
     for device in &devices {
         device.client.lock().await.stop().await;
     }
@@ -291,6 +335,17 @@ async fn inject(fault: &Fault, devices: &[Arc<Device>], nodes: &mut [Node]) -> a
         }
         Fault::KillServer { node, down_ms } => {
             nodes[node].kill().await?;
+            // The load balancer sends the dead node's devices to a live one; they resume there.
+            if nodes.len() > 1 {
+                let other = nodes[(node + 1) % nodes.len()].address();
+                for device in devices
+                    .iter()
+                    .filter(|d| d.proxy.upstream() == nodes[node].address())
+                {
+                    device.proxy.set_upstream(other);
+                    device.proxy.drop_all();
+                }
+            }
             tokio::time::sleep(Duration::from_millis(down_ms)).await;
             nodes[node].ensure_running().await?;
         }

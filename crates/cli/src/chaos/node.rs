@@ -4,18 +4,40 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 
 use anyhow::Context;
 use protocol::api::ParticipantSpec;
 use protocol::Role;
+use server::store::postgres::{PgOptions, PgStore};
 use server::store::sqlite::{SqliteOptions, SqliteStore};
 use server::store::Store;
 use tokio::io::AsyncBufReadExt;
 use tokio::process::{Child, Command};
 
+/// Where the run's data lives: an SQLite directory (one node) or a PostgreSQL schema (any number
+/// of nodes).
+#[derive(Clone)]
+pub enum Storage {
+    /// `surechat serve --data DIR`.
+    Sqlite(PathBuf),
+    /// `surechat serve --database URL` (a URL pinned to a fresh schema).
+    Postgres(String),
+}
+
+impl Storage {
+    /// Opens the store in this process (to seed and to check).
+    pub async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+        Ok(match self {
+            Storage::Sqlite(dir) => Arc::new(SqliteStore::open(dir, SqliteOptions::default())?),
+            Storage::Postgres(url) => Arc::new(PgStore::connect(url, PgOptions::default()).await?),
+        })
+    }
+}
+
 /// Creates the conversations `chaos-0..pairs` (client-i, operator-i) before any node starts.
-pub async fn seed_conversations(data: &Path, pairs: usize) -> anyhow::Result<()> {
-    let store = SqliteStore::open(data, SqliteOptions::default())?;
+pub async fn seed_conversations(storage: &Storage, pairs: usize) -> anyhow::Result<()> {
+    let store = storage.open().await?;
     for pair in 0..pairs {
         let participants = vec![
             ParticipantSpec {
@@ -36,6 +58,7 @@ pub async fn seed_conversations(data: &Path, pairs: usize) -> anyhow::Result<()>
 
 /// One server process.
 pub struct Node {
+    storage: Storage,
     data: PathBuf,
     address: SocketAddr,
     admin_key: String,
@@ -45,11 +68,17 @@ pub struct Node {
 
 impl Node {
     /// Starts a node on a free port of 127.0.0.1.
-    pub async fn start(data: &Path, admin_key: &str, jwt_secret: &str) -> anyhow::Result<Node> {
+    pub async fn start(
+        storage: &Storage,
+        data: &Path,
+        admin_key: &str,
+        jwt_secret: &str,
+    ) -> anyhow::Result<Node> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
         let mut node = Node {
+            storage: storage.clone(),
             data: data.to_owned(),
             address: SocketAddr::from(([127, 0, 0, 1], port)),
             admin_key: admin_key.into(),
@@ -71,9 +100,14 @@ impl Node {
             return Ok(());
         }
         let exe = std::env::current_exe().context("finding the surechat binary")?;
-        let mut child = Command::new(exe)
+        let mut command = Command::new(exe);
+        command
             .args(["serve", "--listen", &self.address.to_string(), "--data"])
-            .arg(&self.data)
+            .arg(&self.data);
+        if let Storage::Postgres(url) = &self.storage {
+            command.args(["--database", url]);
+        }
+        let mut child = command
             .env("SURECHAT_ADMIN_KEY", &self.admin_key)
             .env("SURECHAT_JWT_SECRET", &self.jwt_secret)
             // Short heartbeats so stalled connections are found within seconds.

@@ -14,6 +14,7 @@
 //! and in commit order (so `seq`s of one conversation arrive ascending).
 
 pub mod memory;
+pub mod migrate;
 pub mod postgres;
 pub mod sqlite;
 

@@ -1,0 +1,186 @@
+//! Moving a single SQLite node to PostgreSQL: copies conversations (with their epochs),
+//! participants (with their receipt cursors) and messages (with their `seq`s) in one PostgreSQL
+//! transaction, so devices resume on the new storage from the cursors they hold.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+use tokio_postgres::types::ToSql;
+
+use super::postgres::{PgOpenError, PgOptions, PgStore};
+
+/// Rows copied per statement.
+const CHUNK_ROWS: usize = 500;
+
+/// What was copied.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MigrateReport {
+    /// Conversations copied.
+    pub conversations: u64,
+    /// Participants copied.
+    pub participants: u64,
+    /// Messages copied.
+    pub messages: u64,
+}
+
+/// Why a migration failed; nothing is committed on PostgreSQL when it fails.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    /// The SQLite file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Sqlite {
+        /// The file.
+        path: String,
+        /// Why.
+        source: rusqlite::Error,
+    },
+    /// PostgreSQL could not be reached or migrated.
+    #[error(transparent)]
+    Open(#[from] PgOpenError),
+    /// A statement failed (e.g. a conversation id already exists on PostgreSQL).
+    #[error("copying to PostgreSQL failed, nothing was committed: {0}")]
+    Copy(#[from] tokio_postgres::Error),
+    /// The copy does not match the source.
+    #[error("verification failed: {0}")]
+    Verify(String),
+}
+
+type Row = Vec<Box<dyn ToSql + Sync + Send>>;
+
+fn read_rows(conn: &Connection, sql: &str, columns: usize) -> rusqlite::Result<Vec<Row>> {
+    let mut statement = conn.prepare(sql)?;
+    let rows = statement.query_map([], |row| {
+        let mut out: Row = Vec::with_capacity(columns);
+        for i in 0..columns {
+            match row.get_ref(i)? {
+                rusqlite::types::ValueRef::Integer(v) => out.push(Box::new(v)),
+                rusqlite::types::ValueRef::Text(t) => {
+                    out.push(Box::new(String::from_utf8_lossy(t).into_owned()))
+                }
+                other => {
+                    return Err(rusqlite::Error::InvalidColumnType(
+                        i,
+                        format!("{other:?}"),
+                        other.data_type(),
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    })?;
+    rows.collect()
+}
+
+/// Copies everything from the SQLite database at `sqlite` (a file, or a data directory holding
+/// `surechat.db`) to the PostgreSQL database at `url`, then checks the counts and last `seq`s.
+pub async fn sqlite_to_postgres(sqlite: &Path, url: &str) -> Result<MigrateReport, MigrateError> {
+    let file = if sqlite.is_dir() {
+        sqlite.join(super::sqlite::DATABASE_FILE)
+    } else {
+        sqlite.to_owned()
+    };
+    let err = |source| MigrateError::Sqlite {
+        path: file.display().to_string(),
+        source,
+    };
+    if !file.exists() {
+        return Err(err(rusqlite::Error::InvalidPath(file.clone())));
+    }
+    // Opened read-write (never written) so a WAL left by the stopped node is read correctly.
+    let source =
+        Connection::open_with_flags(&file, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(err)?;
+    let conversations = read_rows(
+        &source,
+        "SELECT id, epoch, last_seq, created_at FROM conversations ORDER BY id",
+        4,
+    )
+    .map_err(err)?;
+    let participants = read_rows(
+        &source,
+        "SELECT conversation_id, user_id, role, delivered_seq, read_seq, joined_at FROM participants ORDER BY conversation_id, user_id",
+        6,
+    )
+    .map_err(err)?;
+    let messages = read_rows(
+        &source,
+        "SELECT conversation_id, seq, id, sender_id, sender_role, body, created_at FROM messages ORDER BY conversation_id, seq",
+        7,
+    )
+    .map_err(err)?;
+    // Connecting the store applies the schema migrations.
+    let store = PgStore::connect(url, PgOptions::default()).await?;
+    let mut client = super::postgres::connect(store.config())
+        .await
+        .map_err(PgOpenError::Connect)?;
+    let tx = client.transaction().await?;
+    copy(
+        &tx,
+        "conversations (id, epoch, last_seq, created_at)",
+        4,
+        &conversations,
+    )
+    .await?;
+    copy(
+        &tx,
+        "participants (conversation_id, user_id, role, delivered_seq, read_seq, joined_at)",
+        6,
+        &participants,
+    )
+    .await?;
+    copy(
+        &tx,
+        "messages (conversation_id, seq, id, sender_id, sender_role, body, created_at)",
+        7,
+        &messages,
+    )
+    .await?;
+    // Verify inside the transaction: every conversation's messages are exactly 1..=last_seq.
+    let broken: i64 = tx
+        .query_one(
+            "SELECT COUNT(*) FROM conversations c
+             WHERE c.last_seq <> (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id)
+                OR c.last_seq <> COALESCE((SELECT MAX(seq) FROM messages m WHERE m.conversation_id = c.id), 0)",
+            &[],
+        )
+        .await?
+        .get(0);
+    if broken > 0 {
+        return Err(MigrateError::Verify(format!(
+            "{broken} conversation(s) do not have exactly seq 1..last_seq"
+        )));
+    }
+    tx.commit().await?;
+    Ok(MigrateReport {
+        conversations: conversations.len() as u64,
+        participants: participants.len() as u64,
+        messages: messages.len() as u64,
+    })
+}
+
+async fn copy(
+    tx: &tokio_postgres::Transaction<'_>,
+    target: &str,
+    columns: usize,
+    rows: &[Row],
+) -> Result<(), tokio_postgres::Error> {
+    for chunk in rows.chunks(CHUNK_ROWS) {
+        let mut sql = format!("INSERT INTO {target} VALUES ");
+        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(chunk.len() * columns);
+        for (r, row) in chunk.iter().enumerate() {
+            if r > 0 {
+                sql.push(',');
+            }
+            sql.push('(');
+            for (c, value) in row.iter().enumerate() {
+                if c > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!("${}", r * columns + c + 1));
+                params.push(value.as_ref() as &(dyn ToSql + Sync));
+            }
+            sql.push(')');
+        }
+        tx.execute(&sql, &params).await?;
+    }
+    Ok(())
+}
