@@ -158,6 +158,7 @@ async fn sigkill_after_acks_loses_nothing() {
             id: id.clone(),
             conversation: "b1".into(),
             body: format!("m{i}"),
+            kind: Default::default(),
         }))
         .await;
     }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::frames::{Message, ParticipantState};
+use crate::frames::{ConversationStatus, Message, ParticipantState};
 use crate::{ErrorCode, Role};
 
 /// A participant to add: `{"user_id": "...", "role": "client" | "operator"}`.
@@ -38,6 +38,49 @@ pub struct ConversationView {
     pub created_at: u64,
     /// Participants and their cursors.
     pub participants: Vec<ParticipantState>,
+    /// `open`, `pending` or `resolved`.
+    #[serde(default)]
+    pub status: ConversationStatus,
+    /// The operator it is assigned to.
+    #[serde(default)]
+    pub assignee: Option<String>,
+    /// The business's booking data.
+    #[serde(default)]
+    pub metadata: Option<serde_json::Value>,
+    /// Closed to new messages.
+    #[serde(default)]
+    pub closed: bool,
+}
+
+/// `PUT /v1/conversations/{id}` (admin): creates the conversation or updates it, idempotently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct UpsertConversation {
+    /// Participants to add (existing ones are kept; roles must match).
+    #[serde(default)]
+    pub participants: Vec<ParticipantSpec>,
+    /// Booking data, replacing what was there (absent: unchanged).
+    #[serde(default)]
+    pub metadata: Option<serde_json::Value>,
+    /// Close (`true`) or reopen (`false`) to new messages (absent: unchanged).
+    #[serde(default)]
+    pub closed: Option<bool>,
+}
+
+/// `POST /v1/conversations/{id}/assign` (operator or admin): assign, transfer or unassign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignBody {
+    /// The operator to assign to; `null` unassigns.
+    pub operator_id: Option<String>,
+    /// An optional note shown in the timeline (e.g. why it was transferred).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `POST /v1/conversations/{id}/status` (operator or admin).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusBody {
+    /// The new status.
+    pub status: ConversationStatus,
 }
 
 /// `POST /v1/tokens` (admin).
@@ -50,6 +93,51 @@ pub struct MintToken {
     /// Lifetime in seconds; defaults to one day, at most 30 days.
     #[serde(default)]
     pub ttl_s: Option<u64>,
+    /// `all` lets an operator see every conversation in the inbox (`view=all`, `unassigned`).
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+/// One row of the operator inbox (`GET /v1/inbox`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxRow {
+    /// Conversation id.
+    pub id: String,
+    /// Status.
+    pub status: ConversationStatus,
+    /// Assigned operator.
+    pub assignee: Option<String>,
+    /// Booking data.
+    pub metadata: Option<serde_json::Value>,
+    /// Closed to new messages.
+    pub closed: bool,
+    /// The newest message the caller may see.
+    pub last_message: Option<Message>,
+    /// Messages from others the caller has not read.
+    pub unread: u64,
+    /// Time of the oldest client message not yet answered by an operator, ms since the epoch.
+    pub waiting_since: Option<u64>,
+    /// Last seq (for resuming).
+    pub last_seq: u64,
+}
+
+/// `GET /v1/inbox?view=mine|unassigned|all`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inbox {
+    /// The view.
+    pub view: String,
+    /// Rows, longest waiting first, then most recently active.
+    pub conversations: Vec<InboxRow>,
+}
+
+/// `POST /v1/webhooks` (admin).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateWebhook {
+    /// Where to POST events (`http://host:port/path`).
+    pub url: String,
+    /// Signing secret; generated (and returned once) when absent.
+    #[serde(default)]
+    pub secret: Option<String>,
 }
 
 /// Answer to `POST /v1/tokens`.
@@ -97,6 +185,9 @@ pub struct SendMessage {
     pub id: String,
     /// The text.
     pub body: String,
+    /// `note` for a private note between operators (operators only).
+    #[serde(default, skip_serializing_if = "crate::frames::MessageKind::is_text")]
+    pub kind: crate::frames::MessageKind,
 }
 
 /// Answer to `GET /v1/conversations/{id}/messages?after=SEQ&limit=N` (user).

@@ -54,6 +54,8 @@ pub enum ErrorCode {
     IdConflict,
     /// A token's requested lifetime is zero or longer than allowed.
     InvalidTtl,
+    /// The conversation is closed to new messages.
+    ConversationClosed,
     /// An earlier message this connection sent to the conversation was not stored (it was
     /// refused or failed), so this one was not stored either, to keep FIFO per sender. Transient:
     /// resend the earlier message, then this one.
@@ -96,6 +98,7 @@ impl ErrorCode {
         ErrorCode::ParticipantConflict,
         ErrorCode::IdConflict,
         ErrorCode::InvalidTtl,
+        ErrorCode::ConversationClosed,
         ErrorCode::OutOfOrder,
         ErrorCode::RateLimited,
         ErrorCode::TooManyConnections,
@@ -130,6 +133,7 @@ impl ErrorCode {
             ErrorCode::ParticipantConflict => "participant_conflict",
             ErrorCode::IdConflict => "id_conflict",
             ErrorCode::InvalidTtl => "invalid_ttl",
+            ErrorCode::ConversationClosed => "conversation_closed",
             ErrorCode::OutOfOrder => "out_of_order",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::TooManyConnections => "too_many_connections",
@@ -148,7 +152,8 @@ impl ErrorCode {
             ErrorCode::IdConflict
             | ErrorCode::ParticipantConflict
             | ErrorCode::TooManyParticipants
-            | ErrorCode::OutOfOrder => 409,
+            | ErrorCode::OutOfOrder
+            | ErrorCode::ConversationClosed => 409,
             ErrorCode::MessageTooLarge | ErrorCode::FrameTooLarge => 413,
             ErrorCode::RateLimited | ErrorCode::TooManyConnections => 429,
             ErrorCode::Internal => 500,
@@ -211,6 +216,7 @@ impl ErrorCode {
             ErrorCode::ParticipantConflict => "Participant has another role",
             ErrorCode::IdConflict => "Message id already used",
             ErrorCode::InvalidTtl => "Invalid token lifetime",
+            ErrorCode::ConversationClosed => "Conversation closed",
             ErrorCode::OutOfOrder => "An earlier message was not stored",
             ErrorCode::RateLimited => "Rate limited",
             ErrorCode::TooManyConnections => "Too many connections",

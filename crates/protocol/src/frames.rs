@@ -21,6 +21,38 @@ pub enum ClientFrame {
     Ping(Ping),
     /// Answers a server `ping`.
     Pong(Pong),
+    /// An operator's explicit availability switch (`available` or `away`).
+    Presence(PresenceUpdate),
+}
+
+/// `presence` from an operator's device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceUpdate {
+    /// `available` or `away` (`offline` is derived from having no connection).
+    pub status: PresenceStatus,
+}
+
+/// An operator's availability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceStatus {
+    /// Connected and taking conversations.
+    Available,
+    /// Connected, not taking new conversations.
+    Away,
+    /// No connection (after a short leave delay, so a page reload does not flap).
+    Offline,
+}
+
+/// `presence` from the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presence {
+    /// Conversation the receiving device shares with the operator.
+    pub conversation: String,
+    /// The operator.
+    pub user_id: String,
+    /// Their availability.
+    pub status: PresenceStatus,
 }
 
 /// `hello`: the token and the device's cursors.
@@ -58,6 +90,9 @@ pub struct Send {
     pub conversation: String,
     /// The text, at most the configured number of bytes of UTF-8.
     pub body: String,
+    /// `note` for a private note between operators; absent for an ordinary message.
+    #[serde(default, skip_serializing_if = "MessageKind::is_text")]
+    pub kind: MessageKind,
 }
 
 /// `receipt` from a device: cumulative cursors. Either or both may be given; cursors only move
@@ -128,6 +163,10 @@ pub enum ServerFrame {
     Ping(ServerPing),
     /// Answer to a device `ping`.
     Pong(Ping),
+    /// A position of the timeline that is not for this device (a private note).
+    Skip(Skip),
+    /// An operator's availability changed (sent to the conversations they take part in).
+    Presence(Presence),
 }
 
 /// `welcome`.
@@ -161,6 +200,57 @@ pub struct ConversationState {
     pub last_seq: u64,
     /// Every participant with their cursors.
     pub participants: Vec<ParticipantState>,
+    /// `open` (absent), `pending` or `resolved`.
+    #[serde(default, skip_serializing_if = "ConversationStatus::is_open")]
+    pub status: ConversationStatus,
+    /// The operator the conversation is assigned to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    /// The business's booking data (dates, customer name, booking status…), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+    /// Closed to new messages.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed: bool,
+}
+
+/// Where a conversation is in the operators' workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationStatus {
+    /// Needs attention (the default; a client message reopens a resolved conversation).
+    #[default]
+    Open,
+    /// Waiting on something (the client, the business).
+    Pending,
+    /// Done.
+    Resolved,
+}
+
+impl ConversationStatus {
+    /// Whether this is the default (omitted on the wire).
+    pub fn is_open(&self) -> bool {
+        *self == ConversationStatus::Open
+    }
+
+    /// The wire and storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationStatus::Open => "open",
+            ConversationStatus::Pending => "pending",
+            ConversationStatus::Resolved => "resolved",
+        }
+    }
+
+    /// Parses the storage name.
+    pub fn parse(text: &str) -> Option<ConversationStatus> {
+        match text {
+            "open" => Some(ConversationStatus::Open),
+            "pending" => Some(ConversationStatus::Pending),
+            "resolved" => Some(ConversationStatus::Resolved),
+            _ => None,
+        }
+    }
 }
 
 /// A participant and their cumulative cursors.
@@ -189,10 +279,66 @@ pub struct Message {
     pub sender: String,
     /// Role of the sender in this conversation.
     pub role: Role,
-    /// The text.
+    /// The text (for system messages, a human-readable summary of `data`).
     pub body: String,
     /// Server time the message was stored, in milliseconds since the Unix epoch.
     pub ts: u64,
+    /// What kind of message: absent for an ordinary `text` message.
+    #[serde(default, skip_serializing_if = "MessageKind::is_text")]
+    pub kind: MessageKind,
+    /// For system messages, the event: `{"event": "assigned", "from": …, "to": …, "by": …,
+    /// "note": …}` or `{"event": "status", "from": …, "to": …, "by": …}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
+}
+
+/// The kinds of timeline entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// A message a participant wrote.
+    #[default]
+    Text,
+    /// A private note between operators: never sent to clients (they get `skip` instead).
+    Note,
+    /// A change of the conversation (assignment, status) recorded in its timeline.
+    System,
+}
+
+impl MessageKind {
+    /// Whether this is the default kind (omitted on the wire).
+    pub fn is_text(&self) -> bool {
+        *self == MessageKind::Text
+    }
+
+    /// The wire and storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Text => "text",
+            MessageKind::Note => "note",
+            MessageKind::System => "system",
+        }
+    }
+
+    /// Parses the storage name.
+    pub fn parse(text: &str) -> Option<MessageKind> {
+        match text {
+            "text" => Some(MessageKind::Text),
+            "note" => Some(MessageKind::Note),
+            "system" => Some(MessageKind::System),
+            _ => None,
+        }
+    }
+}
+
+/// `skip`: `seq` exists in the conversation but is not for this device (a private note between
+/// operators). The device advances its cursor past it as if it held it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skip {
+    /// Conversation id.
+    pub conversation: String,
+    /// The skipped position.
+    pub seq: u64,
 }
 
 /// `ack`.
@@ -335,7 +481,9 @@ impl DecodeError {
     }
 }
 
-const CLIENT_FRAME_TYPES: &[&str] = &["hello", "send", "receipt", "typing", "ping", "pong"];
+const CLIENT_FRAME_TYPES: &[&str] = &[
+    "hello", "send", "receipt", "typing", "ping", "pong", "presence",
+];
 
 /// Decodes a client frame. On failure, looks at the text again (only then) to name the request:
 /// its `type`, and its `id` (for `send`) or `ref`.

@@ -23,6 +23,9 @@ pub struct Claims {
     /// Issued at, seconds since the Unix epoch.
     #[serde(default)]
     pub iat: u64,
+    /// `all`: an operator who may see every conversation in the inbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// Signs and verifies tokens, and checks the admin key.
@@ -43,6 +46,19 @@ impl Auth {
 
     /// Mints a token for `user_id` with `role`, valid for `ttl_s` seconds from `now_s`.
     pub fn mint(&self, user_id: &str, role: Role, now_s: u64, ttl_s: u64) -> String {
+        self.mint_scoped(user_id, role, None, now_s, ttl_s)
+    }
+
+    /// Mints a token with a scope (`all` for operators who see every conversation).
+    pub fn mint_scoped(
+        &self,
+        user_id: &str,
+        role: Role,
+        scope: Option<&str>,
+        now_s: u64,
+        ttl_s: u64,
+    ) -> String {
+        let scope = scope.map(str::to_owned);
         mint_token(
             &self.secret,
             &Claims {
@@ -50,6 +66,7 @@ impl Auth {
                 role,
                 exp: now_s + ttl_s,
                 iat: now_s,
+                scope,
             },
         )
     }

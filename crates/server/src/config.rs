@@ -52,6 +52,19 @@ pub struct Config {
     /// How often a node on PostgreSQL rereads the conversations its devices follow, to catch
     /// what other nodes' notices did not tell it, in milliseconds. Default 2000.
     pub sweep_interval_ms: u64,
+    /// Assign new conversations to available operators in turn. Default false.
+    pub round_robin: bool,
+    /// After how long a message no recipient has read causes `message.unread_timeout`, in
+    /// milliseconds; 0 turns it off. Default 900000 (15 minutes).
+    pub unread_timeout_ms: u64,
+    /// After how long of failing without a success a webhook endpoint is disabled, in
+    /// milliseconds. Default 86400000 (24 hours).
+    pub webhook_disable_after_ms: u64,
+    /// How long one webhook delivery may take, in milliseconds. Default 10000.
+    pub webhook_timeout_ms: u64,
+    /// How long an operator with no connection still counts as present (so a page reload does
+    /// not flap), in milliseconds. Default 15000.
+    pub presence_leave_delay_ms: u64,
 }
 
 impl Default for Config {
@@ -74,6 +87,11 @@ impl Default for Config {
             log_format: "text".into(),
             database: None,
             sweep_interval_ms: 2_000,
+            round_robin: false,
+            unread_timeout_ms: 15 * 60 * 1000,
+            webhook_disable_after_ms: 24 * 3600 * 1000,
+            webhook_timeout_ms: 10_000,
+            presence_leave_delay_ms: 15_000,
         }
     }
 }
@@ -126,6 +144,11 @@ pub const ENV_KEYS: &[&str] = &[
     "log_format",
     "database",
     "sweep_interval_ms",
+    "round_robin",
+    "unread_timeout_ms",
+    "webhook_disable_after_ms",
+    "webhook_timeout_ms",
+    "presence_leave_delay_ms",
 ];
 
 impl Config {
@@ -189,6 +212,22 @@ impl Config {
             "log_format" => self.log_format = value.to_owned(),
             "database" => self.database = Some(value.to_owned()).filter(|v| !v.is_empty()),
             "sweep_interval_ms" => self.sweep_interval_ms = num(key, value)?,
+            "round_robin" => {
+                self.round_robin = match value.trim() {
+                    "true" | "1" | "yes" => true,
+                    "false" | "0" | "no" => false,
+                    _ => {
+                        return Err(ConfigError::Invalid {
+                            key,
+                            message: format!("`{value}` is not true or false"),
+                        })
+                    }
+                }
+            }
+            "unread_timeout_ms" => self.unread_timeout_ms = num(key, value)?,
+            "webhook_disable_after_ms" => self.webhook_disable_after_ms = num(key, value)?,
+            "webhook_timeout_ms" => self.webhook_timeout_ms = num(key, value)?,
+            "presence_leave_delay_ms" => self.presence_leave_delay_ms = num(key, value)?,
             _ => {
                 return Err(ConfigError::Invalid {
                     key,

@@ -16,9 +16,10 @@ use protocol::api::{
     ConversationList, CreateConversation, MessagePage, MintToken, ParticipantSpec, ReceiptBody,
     SendMessage, TokenResponse,
 };
+use protocol::frames::MessageKind;
 use protocol::ids::{check_conversation_id, check_user_id};
 use protocol::limits::{FRAME_BYTES_MAX, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, TOKEN_TTL_S_MAX};
-use protocol::ErrorCode;
+use protocol::{ErrorCode, Role};
 use serde::de::DeserializeOwned;
 
 use crate::auth::Claims;
@@ -40,7 +41,10 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/v1/conversations",
             post(create_conversation).get(my_conversations),
         )
-        .route("/v1/conversations/{id}", get(conversation))
+        .route(
+            "/v1/conversations/{id}",
+            get(conversation).put(crate::operators::upsert),
+        )
         .route("/v1/conversations/{id}/participants", post(add_participant))
         .route(
             "/v1/conversations/{id}/participants/{user_id}",
@@ -51,6 +55,7 @@ pub fn routes() -> Router<Arc<AppState>> {
             post(send_message).get(messages),
         )
         .route("/v1/conversations/{id}/receipts", post(receipts))
+        .merge(crate::operators::routes())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -140,7 +145,7 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for Body<T> {
     }
 }
 
-fn conversation_id(id: &str) -> Result<(), ApiError> {
+pub(crate) fn conversation_id(id: &str) -> Result<(), ApiError> {
     check_conversation_id(id).map_err(|code| {
         ApiError::new(
             code,
@@ -152,19 +157,19 @@ fn conversation_id(id: &str) -> Result<(), ApiError> {
     })
 }
 
-/// Fails with 404 unless the user is a participant.
+/// Fails with 404 unless the user is a participant; returns their state.
 async fn require_participant(
     app: &AppState,
     conversation: &str,
     user: &Claims,
-) -> Result<(), ApiError> {
+) -> Result<protocol::frames::ParticipantState, ApiError> {
     conversation_id(conversation)?;
     match app
         .store
         .participant(conversation.to_owned(), user.sub.clone())
         .await?
     {
-        Some(_) => Ok(()),
+        Some(p) => Ok(p),
         None => Err(ApiError::not_found()),
     }
 }
@@ -199,7 +204,15 @@ async fn mint_token(
         ));
     }
     let now = now_s();
-    let token = app.auth.mint(&body.user_id, body.role, now, ttl_s);
+    if body.scope.as_deref().is_some_and(|s| s != "all") {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "scope must be `all` or absent",
+        ));
+    }
+    let token = app
+        .auth
+        .mint_scoped(&body.user_id, body.role, body.scope.as_deref(), now, ttl_s);
     Ok(Json(TokenResponse {
         token,
         expires_at: now + ttl_s,
@@ -314,6 +327,12 @@ async fn send_message(
     Path(conversation): Path<String>,
     Body(body): Body<SendMessage>,
 ) -> Result<Response, ApiError> {
+    if body.kind == MessageKind::System {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "system entries are written by the server",
+        ));
+    }
     let id = crate::validate::message(&app.config, &body.id, &conversation, &body.body)
         .map_err(|(code, detail)| ApiError::new(code, detail))?;
     let started = std::time::Instant::now();
@@ -326,6 +345,7 @@ async fn send_message(
             body: body.body,
             ts: now_ms(),
             after: None,
+            kind: body.kind,
         })
         .await;
     let appended = match result {
@@ -380,7 +400,7 @@ async fn messages(
             format!("`limit` must be between 1 and {PAGE_LIMIT_MAX}"),
         ));
     }
-    require_participant(&app, &conversation, &claims).await?;
+    let me = require_participant(&app, &conversation, &claims).await?;
     let view = app
         .store
         .conversation(conversation.clone())
@@ -392,10 +412,14 @@ async fn messages(
             format!("`after` is {after} but the last seq is {}", view.last_seq),
         ));
     }
-    let messages = app
+    let mut messages = app
         .store
         .messages_since(conversation.clone(), after, limit as u32)
         .await?;
+    // Private notes are for operators: a client's history has gaps where they are.
+    if me.role == Role::Client {
+        messages.retain(|m| m.kind != MessageKind::Note);
+    }
     Ok(Json(MessagePage {
         conversation,
         epoch: view.epoch,

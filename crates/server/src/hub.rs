@@ -199,6 +199,25 @@ impl Hub {
         self.lock().by_user.values().map(Vec::len).sum()
     }
 
+    /// Sends an encoded frame to the devices following `conversation`, except `except_user`'s.
+    pub fn broadcast(&self, conversation: &str, frame: Arc<str>, except_user: Option<&str>) {
+        let event = HubEvent::Frame {
+            conversation: conversation.into(),
+            frame,
+        };
+        let state = self.lock();
+        for subscriber in state
+            .by_conversation
+            .get(conversation)
+            .into_iter()
+            .flatten()
+        {
+            if Some(subscriber.user_id.as_str()) != except_user {
+                subscriber.deliver(event.clone());
+            }
+        }
+    }
+
     /// Forwards a typing signal to the other users' devices in the conversation.
     pub fn typing(&self, conversation: &str, user_id: &str, role: Role, active: bool) {
         let frame: Arc<str> = ServerFrame::Typing(frames::Typing {

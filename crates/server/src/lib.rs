@@ -23,9 +23,12 @@ pub mod gateway;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod operators;
+pub mod presence;
 pub mod store;
 pub mod validate;
 pub mod web;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -55,6 +58,8 @@ pub struct AppState {
     pub auth: Auth,
     /// Counters.
     pub metrics: Metrics,
+    /// Operators' availability on this node.
+    pub presence: Arc<presence::Presence>,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
     /// Open WebSocket connections, awaited on shutdown.
@@ -106,6 +111,10 @@ impl AppState {
             .clone()
             .unwrap_or_else(|| auth::random_hex(32));
         Arc::new(AppState {
+            presence: presence::Presence::new(
+                hub.clone(),
+                std::time::Duration::from_millis(config.presence_leave_delay_ms),
+            ),
             config: Arc::new(config),
             store,
             hub,
@@ -136,11 +145,13 @@ pub fn app(state: Arc<AppState>) -> Router {
 pub async fn run(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
     let connections = state.connections.clone();
+    let deliveries = tokio::spawn(webhooks::run(state.clone()));
     axum::serve(listener, app(state))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;
     connections.close();
     connections.wait().await;
+    let _ = deliveries.await;
     Ok(())
 }
 

@@ -48,6 +48,7 @@ async fn bad_frames_get_errors_and_the_connection_stays(backend: Backend) {
         id: id.clone(),
         conversation: "b1".into(),
         body: big,
+        kind: Default::default(),
     }))
     .await;
     let err = ana.error_for(Some(&id)).await;
@@ -76,6 +77,7 @@ async fn bad_frames_get_errors_and_the_connection_stays(backend: Backend) {
         id: "not-a-uuid".into(),
         conversation: "b1".into(),
         body: "hi".into(),
+        kind: Default::default(),
     }))
     .await;
     assert_eq!(
@@ -88,6 +90,7 @@ async fn bad_frames_get_errors_and_the_connection_stays(backend: Backend) {
         id: id.clone(),
         conversation: "b1".into(),
         body: String::new(),
+        kind: Default::default(),
     }))
     .await;
     assert_eq!(ana.error_for(Some(&id)).await.code, ErrorCode::EmptyMessage);
@@ -97,6 +100,7 @@ async fn bad_frames_get_errors_and_the_connection_stays(backend: Backend) {
         id: id.clone(),
         conversation: "no/slashes".into(),
         body: "x".into(),
+        kind: Default::default(),
     }))
     .await;
     assert_eq!(
@@ -405,6 +409,7 @@ async fn sends_over_the_rate_are_refused(backend: Backend) {
         id: ids[3].clone(),
         conversation: "b1".into(),
         body: "m3".into(),
+        kind: Default::default(),
     }))
     .await;
     assert_eq!(ana.ack(&ids[3]).await.seq, 4);
@@ -413,6 +418,7 @@ async fn sends_over_the_rate_are_refused(backend: Backend) {
         id: ids[4].clone(),
         conversation: "b1".into(),
         body: "m4".into(),
+        kind: Default::default(),
     }))
     .await;
     assert_eq!(ana.ack(&ids[4]).await.seq, 5);

@@ -202,6 +202,7 @@ async fn the_same_id_sent_to_two_nodes_is_stored_once() {
             id: id.clone(),
             conversation: "b1".into(),
             body: format!("resend {i}"),
+            kind: Default::default(),
         });
         a.send(&frame).await;
         b.send(&frame).await;
@@ -274,6 +275,7 @@ async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
     use server::store::{AppendRequest, ReceiptRequest, Store};
     let dir = tempfile::tempdir().unwrap();
     let mut views = Vec::new();
+    let events;
     let mut pages = Vec::new();
     {
         let sqlite = SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap();
@@ -306,9 +308,32 @@ async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
                     body: format!("m{i} ✓ \"quoted\""),
                     ts: 5_000 + i,
                     after: None,
+                    kind: Default::default(),
                 };
                 sqlite.append(request).await.unwrap();
             }
+            // The workflow travels too: notes, assignment and status entries, metadata.
+            let note = AppendRequest {
+                conversation: id.clone(),
+                id: testkit::uuid(),
+                sender: "olga".into(),
+                body: "VIP".into(),
+                ts: 9_000,
+                after: None,
+                kind: protocol::frames::MessageKind::Note,
+            };
+            sqlite.append(note).await.unwrap();
+            let change = server::store::ConversationChange {
+                metadata: Some(serde_json::json!({"guest": format!("guest {c}")})),
+                status: Some(protocol::frames::ConversationStatus::Pending),
+                assignee: Some(Some("olga".into())),
+                by: "olga".into(),
+                ..Default::default()
+            };
+            sqlite
+                .change_conversation(id.clone(), change, 9_001)
+                .await
+                .unwrap();
             let receipt = ReceiptRequest {
                 conversation: id.clone(),
                 user_id: "olga".into(),
@@ -319,6 +344,7 @@ async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
             views.push(sqlite.conversation(id.clone()).await.unwrap().unwrap());
             pages.push(sqlite.messages_since(id, 0, 1000).await.unwrap());
         }
+        events = sqlite.events_since(0, 1000).await.unwrap();
     }
     let schema = Schema::new().await;
     let report = server::store::migrate::sqlite_to_postgres(dir.path(), &schema.url)
@@ -326,7 +352,7 @@ async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
         .unwrap();
     assert_eq!(
         (report.conversations, report.participants, report.messages),
-        (3, 6, 5 + 705 + 1405)
+        (3, 6, 5 + 705 + 1405 + 3 * 3)
     );
     let pg = PgStore::connect(&schema.url, PgOptions::default())
         .await
@@ -343,6 +369,14 @@ async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
             "seq for seq"
         );
     }
+    assert_eq!(
+        pg.events_since(0, 1000).await.unwrap(),
+        events,
+        "business events, ids included"
+    );
+    assert!(views
+        .iter()
+        .all(|v| v.assignee.as_deref() == Some("olga") && v.metadata.is_some()));
     // The new storage carries on where the old one stopped.
     let next = pg
         .append(AppendRequest {
@@ -352,10 +386,11 @@ async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
             body: "after".into(),
             ts: 9,
             after: None,
+            kind: Default::default(),
         })
         .await
         .unwrap();
-    assert_eq!(next.message.seq, 706);
+    assert_eq!(next.message.seq, 709);
     // A second copy into the same database is refused whole, and changes nothing.
     assert!(
         server::store::migrate::sqlite_to_postgres(dir.path(), &schema.url)
@@ -368,6 +403,6 @@ async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
             .unwrap()
             .unwrap()
             .last_seq,
-        1405
+        1408
     );
 }

@@ -26,6 +26,7 @@ async fn idempotent_resend(backend: Backend) {
         id: id.clone(),
         conversation: "b1".into(),
         body: "only once".into(),
+        kind: Default::default(),
     });
     let token = server.token("ana", Role::Client);
     let mut http_sends = Vec::new();

@@ -25,6 +25,7 @@ fn request(conversation: &str, sender: &str, body: &str) -> AppendRequest {
         body: body.into(),
         ts: 1_000,
         after: None,
+        kind: Default::default(),
     }
 }
 

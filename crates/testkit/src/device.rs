@@ -74,6 +74,7 @@ impl Device {
             id: id.clone(),
             conversation: conversation.into(),
             body: body.into(),
+            kind: Default::default(),
         }))
         .await;
         id

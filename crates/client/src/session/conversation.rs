@@ -22,7 +22,8 @@ pub(crate) struct Conversation {
     /// Id → seq of held messages.
     ids: HashMap<String, u64>,
     /// Messages received beyond `cursor + 1` (only if the server skipped; never expected).
-    early: BTreeMap<u64, Message>,
+    /// `None` marks a skipped position (a private note this device may not see).
+    early: BTreeMap<u64, Option<Message>>,
     /// user → (role, delivered, read).
     participants: BTreeMap<String, (Role, u64, u64)>,
     /// Own messages acked but not yet held: id → (seq, status).
@@ -60,10 +61,11 @@ impl Conversation {
     pub(crate) fn restore(stored: StoredConversation, me: Option<&str>) -> Self {
         let mut conversation = Conversation::new(stored.id);
         conversation.epoch = stored.epoch;
+        // The stored cursor is the truth: positions under it without a message were skipped.
         for mut message in stored.messages {
             let Some(seq) = message.seq else { continue };
-            if seq != conversation.cursor + 1 {
-                break; // only a contiguous prefix counts as held
+            if seq > stored.cursor {
+                break;
             }
             if me == Some(message.sender.as_str()) {
                 message.status = Some(DeliveryStatus::Sent { seq });
@@ -74,8 +76,8 @@ impl Conversation {
             }
             conversation.ids.insert(message.id.clone(), seq);
             conversation.messages.insert(seq, message);
-            conversation.cursor = seq;
         }
+        conversation.cursor = stored.cursor;
         conversation
     }
 
@@ -156,23 +158,29 @@ impl Conversation {
         }
     }
 
-    /// A message from the server: hold it if it continues the cursor, then any early ones.
+    /// A message from the server (`None`: a skipped position): hold it if it continues the
+    /// cursor, then any early ones.
     pub(crate) fn receive(
         &mut self,
-        message: Message,
+        seq: u64,
+        message: Option<Message>,
         me: Option<&str>,
         events: &mut std::collections::VecDeque<Event>,
     ) {
-        if message.seq <= self.cursor || self.ids.contains_key(&message.id) {
+        if seq <= self.cursor
+            || message
+                .as_ref()
+                .is_some_and(|m| self.ids.contains_key(&m.id))
+        {
             return;
         }
-        if message.seq > self.cursor + 1 {
-            self.early.insert(message.seq, message);
+        if seq > self.cursor + 1 {
+            self.early.insert(seq, message);
             return;
         }
-        self.hold(message, me, events);
+        self.take(seq, message, me, events);
         while let Some(next) = self.early.remove(&(self.cursor + 1)) {
-            self.hold(next, me, events);
+            self.take(self.cursor + 1, next, me, events);
         }
         self.early.retain(|seq, _| *seq > self.cursor);
         events.push_back(Event::Cursor {
@@ -181,6 +189,19 @@ impl Conversation {
             seq: self.cursor,
         });
         self.recompute(me, events);
+    }
+
+    fn take(
+        &mut self,
+        seq: u64,
+        message: Option<Message>,
+        me: Option<&str>,
+        events: &mut std::collections::VecDeque<Event>,
+    ) {
+        match message {
+            Some(message) => self.hold(message, me, events),
+            None => self.cursor = seq,
+        }
     }
 
     fn hold(

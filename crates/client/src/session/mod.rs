@@ -384,7 +384,7 @@ impl Session {
                         conversation.own_sent(&entry.id, message.seq, &mut self.events);
                     }
                 }
-                conversation.receive(message, me.as_deref(), &mut self.events);
+                conversation.receive(message.seq, Some(message), me.as_deref(), &mut self.events);
             }
             ServerFrame::Ack(ack) => {
                 if self.outbox.take(&ack.id).is_some() {
@@ -450,6 +450,21 @@ impl Session {
                 self.events.push_back(Event::Resync {
                     conversation: resync.conversation,
                     epoch: resync.epoch,
+                });
+            }
+            ServerFrame::Skip(skip) => {
+                let me = self.user_id.clone();
+                let conversation = self
+                    .conversations
+                    .entry(skip.conversation.clone())
+                    .or_insert_with(|| Conversation::new(skip.conversation.clone()));
+                conversation.receive(skip.seq, None, me.as_deref(), &mut self.events);
+            }
+            ServerFrame::Presence(presence) => {
+                self.events.push_back(Event::Presence {
+                    conversation: presence.conversation,
+                    user_id: presence.user_id,
+                    status: presence.status,
                 });
             }
             ServerFrame::Ping(_) => self.transmits.push_back(ClientFrame::Pong(frames::Pong {})),
@@ -674,6 +689,7 @@ impl Session {
                 id,
                 conversation,
                 body,
+                kind: Default::default(),
             }));
         }
         for conversation in self.conversations.values_mut() {

@@ -47,6 +47,10 @@ impl Model {
                 epoch: EPOCH,
                 last_seq: self.messages.len() as u64,
                 participants,
+                status: Default::default(),
+                assignee: None,
+                metadata: None,
+                closed: false,
             }],
         })
     }
@@ -68,6 +72,8 @@ impl Model {
             },
             body: body.into(),
             ts: 1,
+            kind: Default::default(),
+            data: None,
         };
         self.messages.push(message.clone());
         message

@@ -167,6 +167,15 @@ pub enum Event {
         /// Whether they type.
         active: bool,
     },
+    /// An operator's availability changed.
+    Presence {
+        /// Conversation id.
+        conversation: String,
+        /// The operator.
+        user_id: String,
+        /// Their availability.
+        status: protocol::frames::PresenceStatus,
+    },
     /// The token expired: call `set_token` with a fresh one.
     TokenExpired,
     /// An error not tied to a message.

@@ -27,7 +27,9 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use futures_util::stream::{FuturesOrdered, SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use protocol::frames::{self, ClientFrame, ConversationState, ErrorFrame, ServerFrame};
+use protocol::frames::{
+    self, ClientFrame, ConversationState, ErrorFrame, MessageKind, PresenceStatus, ServerFrame,
+};
 use protocol::limits::{BAD_FRAMES_BURST_MAX, FRAME_BYTES_MAX, HELLO_TIMEOUT_MS, PAGE_LIMIT_MAX};
 use protocol::{close, decode_client_frame, ErrorCode, Role, PROTOCOL_VERSION};
 
@@ -85,6 +87,19 @@ struct Subscription {
     typing: Option<(Instant, bool)>,
 }
 
+/// Whether a device of `role` may see `message`: private notes are for operators only.
+fn visible(role: Role, message: &crate::store::StoredMessage) -> bool {
+    message.kind != MessageKind::Note || role == Role::Operator
+}
+
+/// What a device that may not see a message gets instead: its position, nothing else.
+fn skip(message: &crate::store::StoredMessage) -> ServerFrame {
+    ServerFrame::Skip(frames::Skip {
+        conversation: message.conversation.clone(),
+        seq: message.seq,
+    })
+}
+
 /// Runs a connection to its end.
 pub async fn run(socket: WebSocket, app: Arc<AppState>) {
     let (mut sink, mut stream) = socket.split();
@@ -94,6 +109,9 @@ pub async fn run(socket: WebSocket, app: Arc<AppState>) {
             app.metrics.connects.fetch_add(1, Ordering::Relaxed);
             let ending = connection.run(&mut sink, &mut stream).await;
             tracing::debug!(user = %connection.user_id, reason = ending.label, "connection closed");
+            if connection.role == Role::Operator {
+                app.presence.disconnected(&connection.user_id);
+            }
             ending
         }
         Err(ending) => ending,
@@ -258,6 +276,7 @@ async fn handshake(
     let mut connection = Connection {
         app: app.clone(),
         user_id: claims.sub.clone(),
+        role: claims.role,
         registration,
         conversations: HashMap::new(),
         catch_up: VecDeque::new(),
@@ -310,12 +329,36 @@ async fn handshake(
         };
         connection.subscribe(state, pushed);
     }
+    if claims.role == Role::Operator {
+        app.presence
+            .connected(&claims.sub, states.iter().map(|s| s.id.clone()));
+    }
+    // Who of the operators is there, per conversation (changes follow as `presence` frames).
+    for state in &states {
+        for p in state
+            .participants
+            .iter()
+            .filter(|p| p.role == Role::Operator && p.user_id != claims.sub)
+        {
+            let status = app.presence.status(&p.user_id);
+            if status != PresenceStatus::Offline {
+                let presence = frames::Presence {
+                    conversation: state.id.clone(),
+                    user_id: p.user_id.clone(),
+                    status,
+                };
+                send_frame(sink, &ServerFrame::Presence(presence)).await?;
+            }
+        }
+    }
     Ok(connection)
 }
 
 struct Connection {
     app: Arc<AppState>,
     user_id: String,
+    /// The user's role, from the token.
+    role: Role,
     registration: Registration,
     conversations: HashMap<String, Subscription>,
     catch_up: VecDeque<String>,
@@ -475,6 +518,16 @@ impl Connection {
                 Ok(None)
             }
             ClientFrame::Pong(_) => Ok(None),
+            ClientFrame::Presence(update) => {
+                if self.role != Role::Operator || update.status == PresenceStatus::Offline {
+                    let message = "only operators set their presence, to `available` or `away`";
+                    return self
+                        .reject(sink, error(ErrorCode::Forbidden, message, None))
+                        .await;
+                }
+                self.app.presence.switch(&self.user_id, update.status);
+                Ok(None)
+            }
             ClientFrame::Hello(_) => {
                 self.reject(
                     sink,
@@ -552,6 +605,7 @@ impl Connection {
             body: send.body,
             ts: now_ms(),
             after,
+            kind: send.kind,
         });
         let reference = id.clone();
         self.in_flight.push_back(Box::pin(async move {
@@ -718,7 +772,11 @@ impl Connection {
                 };
                 if message.seq == subscription.pushed + 1 {
                     subscription.pushed = message.seq;
-                    send_text(sink, frame.to_string()).await?;
+                    if visible(subscription.role, &message) {
+                        send_text(sink, frame.to_string()).await?;
+                    } else {
+                        send_frame(sink, &skip(&message)).await?;
+                    }
                 } else if message.seq > subscription.pushed + 1 && !subscription.catching_up {
                     subscription.catching_up = true;
                     self.catch_up.push_back(message.conversation.clone());
@@ -859,7 +917,15 @@ impl Connection {
                 continue; // already forwarded live while this page was read
             }
             subscription.pushed = message.seq;
-            send_frame(sink, &ServerFrame::Message(message)).await?;
+            let role = self
+                .conversations
+                .get(&conversation)
+                .map_or(Role::Client, |s| s.role);
+            if visible(role, &message) {
+                send_frame(sink, &ServerFrame::Message(message)).await?;
+            } else {
+                send_frame(sink, &skip(&message)).await?;
+            }
             sent += 1;
         }
         self.app

@@ -2,15 +2,19 @@
 //! every operation is trivially atomic and ordered; nothing is durable. Used by tests and as the
 //! model the other stores are checked against.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use protocol::api::{ConversationSummary, ConversationView, ParticipantSpec};
-use protocol::frames::{ConversationState, ParticipantState};
+use protocol::frames::{ConversationState, ConversationStatus, MessageKind, ParticipantState};
+use protocol::Role;
+use serde_json::{json, Value};
 
+use super::workflow::{self, SystemEntry};
 use super::{
     advance, new_epoch, participants_to_add, AppendRequest, Appended, CommitListener, Committed,
-    Listener, Pending, ReceiptOutcome, ReceiptRequest, Store, StoreError, StoredMessage,
+    ConversationChange, EventRecord, Listener, Pending, ReceiptOutcome, ReceiptRequest, Store,
+    StoreError, StoredMessage, Webhook,
 };
 
 /// A store that keeps everything in memory.
@@ -25,6 +29,11 @@ struct State {
     conversations: HashMap<String, Conversation>,
     /// Message id → (conversation, seq).
     ids: HashMap<String, (String, u64)>,
+    events: Vec<EventRecord>,
+    /// Messages already reported as `message.unread_timeout`.
+    flagged: HashSet<String>,
+    webhooks: Vec<Webhook>,
+    leases: HashMap<String, (String, u64)>,
 }
 
 struct Conversation {
@@ -32,6 +41,10 @@ struct Conversation {
     created_at: u64,
     participants: Vec<ParticipantState>,
     messages: Vec<Arc<StoredMessage>>,
+    status: ConversationStatus,
+    assignee: Option<String>,
+    metadata: Option<Value>,
+    closed: bool,
 }
 
 impl Conversation {
@@ -42,7 +55,84 @@ impl Conversation {
             last_seq: self.messages.len() as u64,
             created_at: self.created_at,
             participants: self.participants.clone(),
+            status: self.status,
+            assignee: self.assignee.clone(),
+            metadata: self.metadata.clone(),
+            closed: self.closed,
         }
+    }
+}
+
+impl State {
+    fn event(&mut self, kind: &str, conversation: &str, data: Value, now: u64) {
+        let id = self.events.len() as u64 + 1;
+        self.events.push(EventRecord {
+            id,
+            kind: kind.to_owned(),
+            conversation: conversation.to_owned(),
+            data,
+            created_at: now,
+        });
+    }
+
+    /// Appends a message to `conversation` (which exists) and reports it.
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        listener: &Listener,
+        conversation: &str,
+        id: String,
+        sender: &str,
+        role: Role,
+        body: String,
+        kind: MessageKind,
+        data: Option<Value>,
+        ts: u64,
+    ) -> Arc<StoredMessage> {
+        let c = self
+            .conversations
+            .get_mut(conversation)
+            .expect("the conversation exists");
+        let message = Arc::new(StoredMessage {
+            conversation: conversation.to_owned(),
+            id: id.clone(),
+            seq: c.messages.len() as u64 + 1,
+            sender: sender.to_owned(),
+            role,
+            body,
+            ts,
+            kind,
+            data,
+        });
+        c.messages.push(message.clone());
+        self.ids.insert(id, (conversation.to_owned(), message.seq));
+        if let Some((kind, data)) = workflow::message_event(&message) {
+            self.event(kind, conversation, data, ts);
+        }
+        listener.notify(Committed::Message(message.clone()));
+        message
+    }
+
+    fn system(
+        &mut self,
+        listener: &Listener,
+        conversation: &str,
+        by: &str,
+        role: Role,
+        entry: SystemEntry,
+        now: u64,
+    ) {
+        self.push(
+            listener,
+            conversation,
+            workflow::system_id(),
+            by,
+            role,
+            entry.body,
+            MessageKind::System,
+            Some(entry.data),
+            now,
+        );
     }
 }
 
@@ -91,6 +181,10 @@ impl MemoryStore {
                     created_at: now,
                     participants: Vec::new(),
                     messages: Vec::new(),
+                    status: ConversationStatus::Open,
+                    assignee: None,
+                    metadata: None,
+                    closed: false,
                 });
         conversation
             .participants
@@ -101,6 +195,14 @@ impl MemoryStore {
                 read: 0,
             }));
         let view = conversation.view(id);
+        if created {
+            state.event(
+                "conversation.created",
+                id,
+                json!({"participants": view.participants}),
+                now,
+            );
+        }
         for spec in &new {
             self.listener.notify(Committed::Joined {
                 conversation: id.to_owned(),
@@ -122,7 +224,8 @@ impl Store for MemoryStore {
             let existing = &state.conversations[conversation].messages[*seq as usize - 1];
             let same = existing.conversation == request.conversation
                 && existing.sender == request.sender
-                && existing.body == request.body;
+                && existing.body == request.body
+                && existing.kind == request.kind;
             let result = if same {
                 Ok(Appended {
                     message: existing.clone(),
@@ -140,29 +243,51 @@ impl Store for MemoryStore {
         {
             return Self::ready(Err(StoreError::OutOfOrder));
         }
-        let Some(conversation) = state.conversations.get_mut(&request.conversation) else {
+        let Some(conversation) = state.conversations.get(&request.conversation) else {
             return Self::ready(Err(StoreError::NotFound));
         };
-        let Some(sender) = conversation
+        let Some(role) = conversation
             .participants
             .iter()
             .find(|p| p.user_id == request.sender)
+            .map(|p| p.role)
         else {
             return Self::ready(Err(StoreError::NotFound));
         };
-        let seq = conversation.messages.len() as u64 + 1;
-        let message = Arc::new(StoredMessage {
-            conversation: request.conversation.clone(),
-            id: request.id.clone(),
-            seq,
-            sender: request.sender,
-            role: sender.role,
-            body: request.body,
-            ts: request.ts,
-        });
-        conversation.messages.push(message.clone());
-        state.ids.insert(request.id, (request.conversation, seq));
-        self.listener.notify(Committed::Message(message.clone()));
+        if conversation.closed {
+            return Self::ready(Err(StoreError::Closed));
+        }
+        if !workflow::may_write(role, request.kind) {
+            return Self::ready(Err(StoreError::Forbidden));
+        }
+        let reopen = workflow::reopen(conversation.status, role, request.kind, &request.sender);
+        let message = state.push(
+            &self.listener,
+            &request.conversation,
+            request.id,
+            &request.sender,
+            role,
+            request.body,
+            request.kind,
+            None,
+            request.ts,
+        );
+        if let Some((entry, (kind, data))) = reopen {
+            state
+                .conversations
+                .get_mut(&request.conversation)
+                .expect("exists")
+                .status = ConversationStatus::Open;
+            state.system(
+                &self.listener,
+                &request.conversation,
+                &request.sender,
+                Role::Client,
+                entry,
+                request.ts,
+            );
+            state.event(kind, &request.conversation, data, request.ts);
+        }
         Self::ready(Ok(Appended {
             message,
             created: true,
@@ -187,7 +312,8 @@ impl Store for MemoryStore {
                 Ok(cursors) => cursors,
                 Err(err) => return Self::ready(Err(err)),
             };
-        let changed = (delivered, read) != (participant.delivered, participant.read);
+        let before = (participant.delivered, participant.read);
+        let changed = (delivered, read) != before;
         participant.delivered = delivered;
         participant.read = read;
         let outcome = ReceiptOutcome {
@@ -195,6 +321,14 @@ impl Store for MemoryStore {
             changed,
         };
         if changed {
+            for (kind, data) in workflow::receipt_events(
+                &request.user_id,
+                outcome.state.role,
+                before,
+                (delivered, read),
+            ) {
+                state.event(kind, &request.conversation, data, super::super::now_ms());
+            }
             self.listener.notify(Committed::Receipt {
                 conversation: request.conversation,
                 state: outcome.state.clone(),
@@ -273,10 +407,15 @@ impl Store for MemoryStore {
             .iter()
             .filter_map(|(id, c)| {
                 let me = c.participants.iter().find(|p| p.user_id == user_id)?;
+                let visible = |m: &&Arc<StoredMessage>| {
+                    m.kind == MessageKind::Text
+                        || (m.kind == MessageKind::Note && me.role == Role::Operator)
+                };
                 let unread = c
                     .messages
                     .iter()
                     .skip(me.read as usize)
+                    .filter(visible)
                     .filter(|m| m.sender != user_id)
                     .count() as u64;
                 Some(ConversationSummary {
@@ -287,7 +426,7 @@ impl Store for MemoryStore {
                     delivered: me.delivered,
                     read: me.read,
                     unread,
-                    last_message: c.messages.last().map(|m| (**m).clone()),
+                    last_message: c.messages.iter().rev().find(visible).map(|m| (**m).clone()),
                 })
             })
             .collect();
@@ -345,6 +484,147 @@ impl Store for MemoryStore {
 
     fn health(&self) -> Pending<()> {
         Self::ready(Ok(()))
+    }
+
+    fn change_conversation(
+        &self,
+        id: String,
+        change: ConversationChange,
+        now: u64,
+    ) -> Pending<ConversationView> {
+        let mut state = self.lock();
+        let Some(current) = state.conversations.get(&id).map(|c| c.view(&id)) else {
+            return Self::ready(Err(StoreError::NotFound));
+        };
+        let plan = workflow::plan_change(&current, &change);
+        let c = state.conversations.get_mut(&id).expect("exists");
+        if let Some(operator) = &plan.add_operator {
+            c.participants.push(ParticipantState {
+                user_id: operator.clone(),
+                role: Role::Operator,
+                delivered: 0,
+                read: 0,
+            });
+        }
+        (c.status, c.assignee, c.metadata, c.closed) = (
+            plan.status,
+            plan.assignee.clone(),
+            plan.metadata.clone(),
+            plan.closed,
+        );
+        if let Some(operator) = plan.add_operator.clone() {
+            self.listener.notify(Committed::Joined {
+                conversation: id.clone(),
+                user_id: operator,
+            });
+        }
+        for entry in plan.entries {
+            state.system(&self.listener, &id, &change.by, Role::Operator, entry, now);
+        }
+        for (kind, data) in plan.events {
+            state.event(kind, &id, data, now);
+        }
+        let view = state.conversations[&id].view(&id);
+        Self::ready(Ok(view))
+    }
+
+    fn events_since(&self, after: u64, limit: u32) -> Pending<Vec<EventRecord>> {
+        let state = self.lock();
+        Self::ready(Ok(state
+            .events
+            .iter()
+            .skip(after as usize)
+            .take(limit as usize)
+            .cloned()
+            .collect()))
+    }
+
+    fn flag_unread(&self, older_than: u64, now: u64) -> Pending<u64> {
+        let mut state = self.lock();
+        let mut due = Vec::new();
+        for (id, c) in &state.conversations {
+            for m in &c.messages {
+                let read_by_recipient = c
+                    .participants
+                    .iter()
+                    .any(|p| p.role != m.role && p.read >= m.seq);
+                if m.kind == MessageKind::Text
+                    && m.ts <= older_than
+                    && !read_by_recipient
+                    && !state.flagged.contains(&m.id)
+                {
+                    due.push((id.clone(), m.clone()));
+                }
+            }
+        }
+        for (conversation, message) in &due {
+            state.flagged.insert(message.id.clone());
+            state.event(
+                "message.unread_timeout",
+                conversation,
+                serde_json::to_value(&**message).expect("serialises"),
+                now,
+            );
+        }
+        Self::ready(Ok(due.len() as u64))
+    }
+
+    fn conversation_ids(&self, limit: u32) -> Pending<Vec<String>> {
+        let mut ids: Vec<String> = self.lock().conversations.keys().cloned().collect();
+        ids.sort();
+        ids.truncate(limit as usize);
+        Self::ready(Ok(ids))
+    }
+
+    fn webhooks(&self) -> Pending<Vec<Webhook>> {
+        Self::ready(Ok(self.lock().webhooks.clone()))
+    }
+
+    fn create_webhook(&self, url: String, secret: String, now: u64) -> Pending<Webhook> {
+        let mut state = self.lock();
+        let webhook = Webhook {
+            id: state.webhooks.iter().map(|w| w.id).max().unwrap_or(0) + 1,
+            url,
+            secret,
+            state: "active".into(),
+            delivered_up_to: state.events.len() as u64,
+            failing_since: 0,
+            failures: 0,
+            last_error: None,
+            created_at: now,
+        };
+        state.webhooks.push(webhook.clone());
+        Self::ready(Ok(webhook))
+    }
+
+    fn update_webhook(&self, webhook: Webhook) -> Pending<()> {
+        let mut state = self.lock();
+        match state.webhooks.iter_mut().find(|w| w.id == webhook.id) {
+            Some(slot) => {
+                *slot = webhook;
+                Self::ready(Ok(()))
+            }
+            None => Self::ready(Err(StoreError::NotFound)),
+        }
+    }
+
+    fn delete_webhook(&self, id: u64) -> Pending<bool> {
+        let mut state = self.lock();
+        let before = state.webhooks.len();
+        state.webhooks.retain(|w| w.id != id);
+        Self::ready(Ok(state.webhooks.len() < before))
+    }
+
+    fn lease(&self, name: String, holder: String, ttl_ms: u64, now: u64) -> Pending<bool> {
+        let mut state = self.lock();
+        let free = state
+            .leases
+            .get(&name)
+            .is_none_or(|(h, until)| *h == holder || *until <= now);
+        if free {
+            state.leases.insert(name, (holder, now + ttl_ms));
+        }
+        Self::ready(Ok(free))
     }
 }
 

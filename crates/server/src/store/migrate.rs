@@ -21,6 +21,8 @@ pub struct MigrateReport {
     pub participants: u64,
     /// Messages copied.
     pub messages: u64,
+    /// Business events copied.
+    pub events: u64,
 }
 
 /// Why a migration failed; nothing is committed on PostgreSQL when it fails.
@@ -47,23 +49,19 @@ pub enum MigrateError {
 
 type Row = Vec<Box<dyn ToSql + Sync + Send>>;
 
-fn read_rows(conn: &Connection, sql: &str, columns: usize) -> rusqlite::Result<Vec<Row>> {
+/// How a column is carried over: `i` integer, `s` text, `n` nullable text, `b` boolean (an
+/// integer 0/1 in SQLite).
+fn read_rows(conn: &Connection, sql: &str, types: &str) -> rusqlite::Result<Vec<Row>> {
     let mut statement = conn.prepare(sql)?;
     let rows = statement.query_map([], |row| {
-        let mut out: Row = Vec::with_capacity(columns);
-        for i in 0..columns {
-            match row.get_ref(i)? {
-                rusqlite::types::ValueRef::Integer(v) => out.push(Box::new(v)),
-                rusqlite::types::ValueRef::Text(t) => {
-                    out.push(Box::new(String::from_utf8_lossy(t).into_owned()))
-                }
-                other => {
-                    return Err(rusqlite::Error::InvalidColumnType(
-                        i,
-                        format!("{other:?}"),
-                        other.data_type(),
-                    ));
-                }
+        let mut out: Row = Vec::with_capacity(types.len());
+        for (i, kind) in types.chars().enumerate() {
+            match kind {
+                'i' => out.push(Box::new(row.get::<_, i64>(i)?)),
+                's' => out.push(Box::new(row.get::<_, String>(i)?)),
+                'n' => out.push(Box::new(row.get::<_, Option<String>>(i)?)),
+                'b' => out.push(Box::new(row.get::<_, i64>(i)? != 0)),
+                other => unreachable!("unknown column kind {other}"),
             }
         }
         Ok(out)
@@ -91,20 +89,33 @@ pub async fn sqlite_to_postgres(sqlite: &Path, url: &str) -> Result<MigrateRepor
         Connection::open_with_flags(&file, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(err)?;
     let conversations = read_rows(
         &source,
-        "SELECT id, epoch, last_seq, created_at FROM conversations ORDER BY id",
-        4,
+        "SELECT id, epoch, last_seq, created_at, status, assignee, metadata, closed FROM conversations ORDER BY id",
+        "siiisnnb",
     )
     .map_err(err)?;
     let participants = read_rows(
         &source,
         "SELECT conversation_id, user_id, role, delivered_seq, read_seq, joined_at FROM participants ORDER BY conversation_id, user_id",
-        6,
+        "sssiii",
     )
     .map_err(err)?;
     let messages = read_rows(
         &source,
-        "SELECT conversation_id, seq, id, sender_id, sender_role, body, created_at FROM messages ORDER BY conversation_id, seq",
-        7,
+        "SELECT conversation_id, seq, id, sender_id, sender_role, body, created_at, kind, data, unread_flagged
+         FROM messages ORDER BY conversation_id, seq",
+        "sissssisnb",
+    )
+    .map_err(err)?;
+    let events = read_rows(
+        &source,
+        "SELECT id, type, conversation_id, data, created_at FROM events ORDER BY id",
+        "isssi",
+    )
+    .map_err(err)?;
+    let webhooks = read_rows(
+        &source,
+        "SELECT id, url, secret, state, delivered_up_to, failing_since, failures, last_error, created_at FROM webhooks ORDER BY id",
+        "isssiiini",
     )
     .map_err(err)?;
     // Connecting the store applies the schema migrations.
@@ -115,8 +126,8 @@ pub async fn sqlite_to_postgres(sqlite: &Path, url: &str) -> Result<MigrateRepor
     let tx = client.transaction().await?;
     copy(
         &tx,
-        "conversations (id, epoch, last_seq, created_at)",
-        4,
+        "conversations (id, epoch, last_seq, created_at, status, assignee, metadata, closed)",
+        8,
         &conversations,
     )
     .await?;
@@ -129,9 +140,29 @@ pub async fn sqlite_to_postgres(sqlite: &Path, url: &str) -> Result<MigrateRepor
     .await?;
     copy(
         &tx,
-        "messages (conversation_id, seq, id, sender_id, sender_role, body, created_at)",
-        7,
+        "messages (conversation_id, seq, id, sender_id, sender_role, body, created_at, kind, data, unread_flagged)",
+        10,
         &messages,
+    )
+    .await?;
+    copy(
+        &tx,
+        "events (id, type, conversation_id, data, created_at)",
+        5,
+        &events,
+    )
+    .await?;
+    copy(
+        &tx,
+        "webhooks (id, url, secret, state, delivered_up_to, failing_since, failures, last_error, created_at)",
+        9,
+        &webhooks,
+    )
+    .await?;
+    // Ids continue after the copied ones.
+    tx.batch_execute(
+        "SELECT setval(pg_get_serial_sequence('events', 'id'), GREATEST((SELECT MAX(id) FROM events), 1));
+         SELECT setval(pg_get_serial_sequence('webhooks', 'id'), GREATEST((SELECT MAX(id) FROM webhooks), 1));",
     )
     .await?;
     // Verify inside the transaction: every conversation's messages are exactly 1..=last_seq.
@@ -154,6 +185,7 @@ pub async fn sqlite_to_postgres(sqlite: &Path, url: &str) -> Result<MigrateRepor
         conversations: conversations.len() as u64,
         participants: participants.len() as u64,
         messages: messages.len() as u64,
+        events: events.len() as u64,
     })
 }
 

@@ -17,13 +17,16 @@ pub mod memory;
 pub mod migrate;
 pub mod postgres;
 pub mod sqlite;
+pub(crate) mod workflow;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
 use protocol::api::{ConversationSummary, ConversationView, ParticipantSpec};
-use protocol::frames::{ConversationState, Message, ParticipantState};
+use protocol::frames::{
+    ConversationState, ConversationStatus, Message, MessageKind, ParticipantState,
+};
 use protocol::{ErrorCode, Role};
 
 /// A stored message; the same shape as the `message` frame.
@@ -47,6 +50,12 @@ pub enum StoreError {
     /// The user is already a participant with another role.
     #[error("user is already a participant with role {0}")]
     ParticipantConflict(Role),
+    /// The conversation is closed to new messages.
+    #[error("the conversation is closed to new messages")]
+    Closed,
+    /// The participant may not do this (a client writing a private note).
+    #[error("only operators may do this")]
+    Forbidden,
     /// The append's FIFO guard (`after`) names a message that is not stored.
     #[error(
         "an earlier message from this device in this conversation was not stored; resend it first"
@@ -72,6 +81,8 @@ impl StoreError {
             StoreError::NotFound => ErrorCode::NotFound,
             StoreError::IdConflict => ErrorCode::IdConflict,
             StoreError::OutOfOrder => ErrorCode::OutOfOrder,
+            StoreError::Closed => ErrorCode::ConversationClosed,
+            StoreError::Forbidden => ErrorCode::Forbidden,
             StoreError::TooManyParticipants => ErrorCode::TooManyParticipants,
             StoreError::ParticipantConflict(_) => ErrorCode::ParticipantConflict,
             StoreError::CursorOutOfRange { .. } => ErrorCode::CursorOutOfRange,
@@ -93,6 +104,8 @@ pub struct AppendRequest {
     pub body: String,
     /// Server time, in milliseconds since the Unix epoch.
     pub ts: u64,
+    /// `Text`, or `Note` for a private note between operators (only operators may write one).
+    pub kind: MessageKind,
     /// FIFO guard: the id of the message the same connection submitted just before in this
     /// conversation, while its outcome is unknown. Unless that message is stored, the append is
     /// refused with [`StoreError::OutOfOrder`], so a later message can never be stored ahead of
@@ -260,6 +273,100 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks that storage answers (for `/readyz`).
     fn health(&self) -> Pending<()>;
+
+    /// Changes a conversation's workflow (metadata, closed, status, assignee), recording status
+    /// and assignment changes in its timeline as system messages and as business events, in one
+    /// transaction. An assignee who is not a participant becomes one (as operator).
+    fn change_conversation(
+        &self,
+        id: String,
+        change: ConversationChange,
+        now: u64,
+    ) -> Pending<ConversationView>;
+
+    /// Business events with `id > after`, ascending, at most `limit` (for `GET /v1/events` and
+    /// webhooks). Events are written in the transaction of the change that caused them.
+    fn events_since(&self, after: u64, limit: u32) -> Pending<Vec<EventRecord>>;
+
+    /// Records `message.unread_timeout` for text messages older than `older_than` (ms since the
+    /// epoch) that no recipient has read, once per message. Returns how many were recorded.
+    fn flag_unread(&self, older_than: u64, now: u64) -> Pending<u64>;
+
+    /// Ids of every conversation (at most `limit`), for operators who see all of them.
+    fn conversation_ids(&self, limit: u32) -> Pending<Vec<String>>;
+
+    /// Webhook endpoints.
+    fn webhooks(&self) -> Pending<Vec<Webhook>>;
+
+    /// Adds a webhook endpoint; it receives events after the newest one existing now.
+    fn create_webhook(&self, url: String, secret: String, now: u64) -> Pending<Webhook>;
+
+    /// Updates an endpoint's delivery state.
+    fn update_webhook(&self, webhook: Webhook) -> Pending<()>;
+
+    /// Removes an endpoint. Returns whether it existed.
+    fn delete_webhook(&self, id: u64) -> Pending<bool>;
+
+    /// Takes or renews the lease `name` for `holder` until `now + ttl_ms`, unless another holder
+    /// has it. Nodes use it so that one of them delivers webhooks.
+    fn lease(&self, name: String, holder: String, ttl_ms: u64, now: u64) -> Pending<bool>;
+}
+
+/// A change of a conversation's workflow; `None` fields are left as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConversationChange {
+    /// New booking metadata.
+    pub metadata: Option<serde_json::Value>,
+    /// Close or reopen to new messages.
+    pub closed: Option<bool>,
+    /// New status.
+    pub status: Option<ConversationStatus>,
+    /// New assignee (`Some(None)` unassigns).
+    pub assignee: Option<Option<String>>,
+    /// A note for the assignment (transfer reason).
+    pub note: Option<String>,
+    /// Who made the change (a user id, or `admin`).
+    pub by: String,
+}
+
+/// A business event, as `GET /v1/events` and webhooks deliver it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EventRecord {
+    /// Increasing id; also the stable delivery id of webhooks.
+    pub id: u64,
+    /// `conversation.created`, `message.created`, …
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Conversation id.
+    pub conversation: String,
+    /// Event data.
+    pub data: serde_json::Value,
+    /// When it happened, ms since the Unix epoch.
+    pub created_at: u64,
+}
+
+/// A webhook endpoint and its delivery state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Webhook {
+    /// Id.
+    pub id: u64,
+    /// Where events are POSTed.
+    pub url: String,
+    /// HMAC-SHA256 key of the signatures.
+    #[serde(skip_serializing)]
+    pub secret: String,
+    /// `active` or `disabled` (after sustained failure, until re-enabled).
+    pub state: String,
+    /// The last event id delivered (2xx received).
+    pub delivered_up_to: u64,
+    /// Since when deliveries fail, ms since the epoch (0 when they do not).
+    pub failing_since: u64,
+    /// Failed attempts in a row.
+    pub failures: u64,
+    /// The last failure's reason.
+    pub last_error: Option<String>,
+    /// When it was created.
+    pub created_at: u64,
 }
 
 /// A fresh conversation epoch: random, below 2^53 so JavaScript numbers hold it exactly.
@@ -276,6 +383,10 @@ pub fn state_of(view: &ConversationView) -> ConversationState {
         epoch: view.epoch,
         last_seq: view.last_seq,
         participants: view.participants.clone(),
+        status: view.status,
+        assignee: view.assignee.clone(),
+        metadata: view.metadata.clone(),
+        closed: view.closed,
     }
 }
 

@@ -24,12 +24,15 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio_postgres::{Client, Config, NoTls};
 
 use super::{
-    AppendRequest, Appended, CommitListener, Listener, Pending, ReceiptOutcome, ReceiptRequest,
-    Store, StoreError, StoredMessage,
+    AppendRequest, Appended, CommitListener, ConversationChange, EventRecord, Listener, Pending,
+    ReceiptOutcome, ReceiptRequest, Store, StoreError, StoredMessage, Webhook,
 };
 
 /// Schema migrations, in order.
-const MIGRATIONS: &[&str] = &[include_str!("0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("0001_init.sql"),
+    include_str!("0002_workflow.sql"),
+];
 
 /// Key of the advisory lock held while migrating (any constant; "surechat" in ASCII digits).
 const MIGRATION_LOCK_KEY: i64 = 0x7375_7265_6368_6174;
@@ -274,6 +277,76 @@ impl Store for PgStore {
         self.read(
             move |c| async move { read::messages_since(&*c, &conversation, after, limit).await },
         )
+    }
+
+    fn change_conversation(
+        &self,
+        id: String,
+        change: ConversationChange,
+        now: u64,
+    ) -> Pending<ConversationView> {
+        self.submit(|reply| write::Command::Change {
+            id,
+            change,
+            now,
+            reply,
+        })
+    }
+
+    fn events_since(&self, after: u64, limit: u32) -> Pending<Vec<EventRecord>> {
+        self.read(move |c| async move { read::events_since(&*c, after, limit).await })
+    }
+
+    fn flag_unread(&self, older_than: u64, now: u64) -> Pending<u64> {
+        self.submit(|reply| write::Command::FlagUnread {
+            older_than,
+            now,
+            reply,
+        })
+    }
+
+    fn conversation_ids(&self, limit: u32) -> Pending<Vec<String>> {
+        self.read(move |c| async move {
+            Ok(c.query(
+                "SELECT id FROM conversations ORDER BY id LIMIT $1",
+                &[&(limit as i64)],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+        })
+    }
+
+    fn webhooks(&self) -> Pending<Vec<Webhook>> {
+        self.read(|c| async move { read::webhooks(&*c).await })
+    }
+
+    fn create_webhook(&self, url: String, secret: String, now: u64) -> Pending<Webhook> {
+        self.submit(|reply| write::Command::CreateWebhook {
+            url,
+            secret,
+            now,
+            reply,
+        })
+    }
+
+    fn update_webhook(&self, webhook: Webhook) -> Pending<()> {
+        self.submit(|reply| write::Command::UpdateWebhook { webhook, reply })
+    }
+
+    fn delete_webhook(&self, id: u64) -> Pending<bool> {
+        self.submit(|reply| write::Command::DeleteWebhook { id, reply })
+    }
+
+    fn lease(&self, name: String, holder: String, ttl_ms: u64, now: u64) -> Pending<bool> {
+        self.submit(|reply| write::Command::Lease {
+            name,
+            holder,
+            ttl_ms,
+            now,
+            reply,
+        })
     }
 
     fn health(&self) -> Pending<()> {

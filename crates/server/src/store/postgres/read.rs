@@ -1,13 +1,18 @@
 //! Read queries of the PostgreSQL store, on a pooled connection.
 
 use protocol::api::{ConversationSummary, ConversationView};
-use protocol::frames::{ConversationState, ParticipantState};
+use protocol::frames::{ConversationState, ConversationStatus, MessageKind, ParticipantState};
 use tokio_postgres::{GenericClient, Row};
 
 use super::role;
-use crate::store::StoredMessage;
+use crate::store::{EventRecord, StoredMessage, Webhook};
 
-const MESSAGE_COLUMNS: &str = "conversation_id, id, seq, sender_id, sender_role, body, created_at";
+pub(crate) const MESSAGE_COLUMNS: &str =
+    "conversation_id, id, seq, sender_id, sender_role, body, created_at, kind, data";
+
+fn json(text: Option<String>) -> Option<serde_json::Value> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+}
 
 pub(crate) fn message(row: &Row) -> StoredMessage {
     StoredMessage {
@@ -18,6 +23,8 @@ pub(crate) fn message(row: &Row) -> StoredMessage {
         role: role(row.get(4)),
         body: row.get(5),
         ts: row.get::<_, i64>(6) as u64,
+        kind: MessageKind::parse(row.get(7)).unwrap_or_default(),
+        data: json(row.get(8)),
     }
 }
 
@@ -63,10 +70,7 @@ pub(crate) async fn conversation_view<C: GenericClient>(
     id: &str,
 ) -> Result<Option<ConversationView>, tokio_postgres::Error> {
     let Some(head) = c
-        .query_opt(
-            "SELECT epoch, last_seq, created_at FROM conversations WHERE id = $1",
-            &[&id],
-        )
+        .query_opt("SELECT epoch, last_seq, created_at, status, assignee, metadata, closed FROM conversations WHERE id = $1", &[&id])
         .await?
     else {
         return Ok(None);
@@ -77,6 +81,10 @@ pub(crate) async fn conversation_view<C: GenericClient>(
         last_seq: head.get::<_, i64>(1) as u64,
         created_at: head.get::<_, i64>(2) as u64,
         participants: participants(c, id).await?,
+        status: ConversationStatus::parse(head.get(3)).unwrap_or_default(),
+        assignee: head.get(4),
+        metadata: json(head.get(5)),
+        closed: head.get(6),
     }))
 }
 
@@ -129,7 +137,8 @@ pub(crate) async fn conversations_of<C: GenericClient>(
         .query(
             "SELECT c.id, c.epoch, c.last_seq, p.role, p.delivered_seq, p.read_seq,
                     (SELECT COUNT(*) FROM messages m
-                     WHERE m.conversation_id = c.id AND m.seq > p.read_seq AND m.sender_id <> $1)
+                                  WHERE m.conversation_id = c.id AND m.seq > p.read_seq AND m.sender_id <> $1
+                       AND (m.kind = 'text' OR (m.kind = 'note' AND p.role = 'operator')))
              FROM participants p JOIN conversations c ON c.id = p.conversation_id
              WHERE p.user_id = $1",
             &[&user],
@@ -139,8 +148,17 @@ pub(crate) async fn conversations_of<C: GenericClient>(
     for row in rows {
         let id: String = row.get(0);
         let last_seq = row.get::<_, i64>(2) as u64;
+        // Clients never see notes; system entries are not "the last message".
+        let kinds: &[&str] = if role(row.get(3)) == protocol::Role::Operator {
+            &["text", "note"]
+        } else {
+            &["text"]
+        };
         let last_message = c
-            .query_opt(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND seq = $2"), &[&id, &(last_seq as i64)])
+            .query_opt(
+                &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND kind = ANY($2) ORDER BY seq DESC LIMIT 1"),
+                &[&id, &kinds],
+            )
             .await?
             .as_ref()
             .map(message);
@@ -157,4 +175,52 @@ pub(crate) async fn conversations_of<C: GenericClient>(
     }
     crate::store::memory::sort_summaries(&mut out);
     Ok(out)
+}
+
+pub(crate) async fn events_since<C: GenericClient>(
+    c: &C,
+    after: u64,
+    limit: u32,
+) -> Result<Vec<EventRecord>, tokio_postgres::Error> {
+    let rows = c
+        .query(
+            "SELECT id, type, conversation_id, data, created_at FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+            &[&(after as i64), &(limit as i64)],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| EventRecord {
+            id: row.get::<_, i64>(0) as u64,
+            kind: row.get(1),
+            conversation: row.get(2),
+            data: json(row.get(3)).unwrap_or_default(),
+            created_at: row.get::<_, i64>(4) as u64,
+        })
+        .collect())
+}
+
+pub(crate) async fn webhooks<C: GenericClient>(
+    c: &C,
+) -> Result<Vec<Webhook>, tokio_postgres::Error> {
+    let rows = c
+        .query(
+            "SELECT id, url, secret, state, delivered_up_to, failing_since, failures, last_error, created_at FROM webhooks ORDER BY id",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| Webhook {
+            id: row.get::<_, i64>(0) as u64,
+            url: row.get(1),
+            secret: row.get(2),
+            state: row.get(3),
+            delivered_up_to: row.get::<_, i64>(4) as u64,
+            failing_since: row.get::<_, i64>(5) as u64,
+            failures: row.get::<_, i64>(6) as u64,
+            last_error: row.get(7),
+            created_at: row.get::<_, i64>(8) as u64,
+        })
+        .collect())
 }

@@ -1,0 +1,349 @@
+//! The SQLite store, the default backend: one file under the data directory, WAL mode with
+//! `synchronous=FULL` so every commit is fsync'd before it is acknowledged.
+//!
+//! Writes go through one writer thread that drains its queue into a single transaction (group
+//! commit): under load, hundreds of sends share one fsync, while each waits for that commit before
+//! its future resolves. A failure inside a batch rolls the whole batch back and answers every
+//! request in it `Unavailable` (transient), so devices retry; idempotent ids make that safe.
+//! Reads run on a small pool of read-only connections on the blocking thread pool; WAL lets them
+//! proceed while the writer commits.
+
+mod read;
+mod write;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use protocol::api::{ConversationSummary, ConversationView, ParticipantSpec};
+use protocol::frames::{ConversationState, ParticipantState};
+use rusqlite::{Connection, Transaction};
+use tokio::sync::oneshot;
+
+use super::{
+    AppendRequest, Appended, CommitListener, Committed, ConversationChange, EventRecord, Listener,
+    Pending, ReceiptOutcome, ReceiptRequest, Store, StoreError, StoredMessage, Webhook,
+};
+
+/// Schema migrations, applied in order at open; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[
+    include_str!("0001_init.sql"),
+    include_str!("0002_workflow.sql"),
+];
+
+/// Read connections kept open for reuse.
+const READERS_MAX: usize = 8;
+
+/// The database file name inside the data directory.
+pub const DATABASE_FILE: &str = "surechat.db";
+
+/// Options of the SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Most writes in one transaction. Larger batches amortise the fsync further but delay the
+    /// first ack of the batch; 1024 keeps a batch's work well under a millisecond per hundred.
+    pub group_commit_max: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            group_commit_max: 1024,
+        }
+    }
+}
+
+/// The SQLite store.
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: mpsc::Sender<write::Job>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    listener: Arc<Listener>,
+}
+
+/// Failure to open the database.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// SQLite refused to open or migrate the file.
+    #[error("cannot open database {path}: {source}")]
+    Sqlite {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: rusqlite::Error,
+    },
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in `data_dir`, applies migrations and starts the
+    /// writer thread.
+    pub fn open(data_dir: &Path, options: SqliteOptions) -> Result<Self, OpenError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| OpenError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        let path = data_dir.join(DATABASE_FILE);
+        let sqlite_err = |source| OpenError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let mut conn = open_connection(&path, false).map_err(sqlite_err)?;
+        migrate(&mut conn).map_err(sqlite_err)?;
+        let (writer, queue) = mpsc::channel();
+        let listener = Arc::new(Listener::default());
+        let thread_listener = listener.clone();
+        let batch_max = options.group_commit_max.max(1);
+        std::thread::Builder::new()
+            .name("surechat-sqlite-writer".into())
+            .spawn(move || write::run(conn, queue, batch_max, &thread_listener))
+            .expect("spawning the writer thread");
+        Ok(SqliteStore {
+            path,
+            writer,
+            readers: Arc::new(Mutex::new(Vec::new())),
+            listener,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `work` in the writer's next batch; the answer comes after that batch commits.
+    fn submit<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Transaction<'_>, &mut Vec<Committed>) -> rusqlite::Result<Result<T, StoreError>>
+            + Send
+            + 'static,
+    ) -> Pending<T> {
+        let (reply, answer) = oneshot::channel();
+        let sent = self.writer.send(write::job(work, reply));
+        Box::pin(async move {
+            if sent.is_err() {
+                return Err(StoreError::Unavailable("the writer has stopped".into()));
+            }
+            answer
+                .await
+                .unwrap_or_else(|_| Err(StoreError::Unavailable("the writer has stopped".into())))
+        })
+    }
+
+    fn read<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Pending<T> {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        Box::pin(async move {
+            let joined = tokio::task::spawn_blocking(move || {
+                let pooled = readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+                let conn = match pooled {
+                    Some(conn) => conn,
+                    None => open_connection(&path, true)?,
+                };
+                let result = query(&conn);
+                let mut pool = readers.lock().unwrap_or_else(|p| p.into_inner());
+                if pool.len() < READERS_MAX {
+                    pool.push(conn);
+                }
+                result
+            })
+            .await;
+            match joined {
+                Ok(result) => result.map_err(unavailable),
+                Err(err) => Err(StoreError::Unavailable(format!("read task failed: {err}"))),
+            }
+        })
+    }
+}
+
+fn unavailable(err: rusqlite::Error) -> StoreError {
+    tracing::error!(error = %err, "sqlite error");
+    StoreError::Unavailable(err.to_string())
+}
+
+fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: in WAL mode the WAL is fsync'd at every commit, which is what makes an ack durable.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    if read_only {
+        conn.pragma_update(None, "query_only", "ON")?;
+    }
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let applied: usize = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index + 1)?;
+        tx.commit()?;
+        tracing::info!(migration = index + 1, "applied sqlite migration");
+    }
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn attach(&self, listener: Arc<dyn CommitListener>) {
+        self.listener.attach(listener);
+    }
+
+    fn append(&self, request: AppendRequest) -> Pending<Appended> {
+        self.submit(move |tx, changes| write::append(tx, request, changes))
+    }
+
+    fn record_receipt(&self, request: ReceiptRequest) -> Pending<ReceiptOutcome> {
+        self.submit(move |tx, changes| write::receipt(tx, request, changes))
+    }
+
+    fn create_conversation(
+        &self,
+        id: String,
+        participants: Vec<ParticipantSpec>,
+        participants_max: usize,
+        now: u64,
+    ) -> Pending<(ConversationView, bool)> {
+        let pending = self.submit(move |tx, changes| {
+            write::add_participants(tx, &id, &participants, participants_max, now, true, changes)
+        });
+        Box::pin(async move { pending.await.map(|(view, created, _)| (view, created)) })
+    }
+
+    fn add_participant(
+        &self,
+        conversation: String,
+        participant: ParticipantSpec,
+        participants_max: usize,
+        now: u64,
+    ) -> Pending<bool> {
+        let pending = self.submit(move |tx, changes| {
+            write::add_participants(
+                tx,
+                &conversation,
+                &[participant],
+                participants_max,
+                now,
+                false,
+                changes,
+            )
+        });
+        Box::pin(async move { pending.await.map(|(_, _, added)| added > 0) })
+    }
+
+    fn remove_participant(&self, conversation: String, user_id: String) -> Pending<bool> {
+        self.submit(move |tx, changes| {
+            write::remove_participant(tx, conversation, user_id, changes)
+        })
+    }
+
+    fn conversation(&self, id: String) -> Pending<Option<ConversationView>> {
+        self.read(move |conn| read::conversation_view(conn, &id))
+    }
+
+    fn participant(
+        &self,
+        conversation: String,
+        user_id: String,
+    ) -> Pending<Option<ParticipantState>> {
+        self.read(move |conn| read::participant(conn, &conversation, &user_id))
+    }
+
+    fn conversations_of(&self, user_id: String) -> Pending<Vec<ConversationSummary>> {
+        self.read(move |conn| read::conversations_of(conn, &user_id))
+    }
+
+    fn conversation_states_of(&self, user_id: String) -> Pending<Vec<ConversationState>> {
+        self.read(move |conn| {
+            let ids: Vec<String> = conn
+                .prepare_cached("SELECT conversation_id FROM participants WHERE user_id = ?1 ORDER BY conversation_id")?
+                .query_map([&user_id], |row| row.get(0))?
+                .collect::<Result<_, _>>()?;
+            read::states(conn, &ids)
+        })
+    }
+
+    fn states(&self, ids: Vec<String>) -> Pending<Vec<ConversationState>> {
+        self.read(move |conn| read::states(conn, &ids))
+    }
+
+    fn messages_since(
+        &self,
+        conversation: String,
+        after: u64,
+        limit: u32,
+    ) -> Pending<Vec<StoredMessage>> {
+        self.read(move |conn| read::messages_since(conn, &conversation, after, limit))
+    }
+
+    fn health(&self) -> Pending<()> {
+        // Both paths: a read, and a round trip through the writer thread.
+        let read = self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())));
+        let write = self.submit(|_, _| Ok(Ok(())));
+        Box::pin(async move {
+            read.await?;
+            write.await
+        })
+    }
+
+    fn change_conversation(
+        &self,
+        id: String,
+        change: ConversationChange,
+        now: u64,
+    ) -> Pending<ConversationView> {
+        self.submit(move |tx, changes| write::change_conversation(tx, &id, &change, now, changes))
+    }
+
+    fn events_since(&self, after: u64, limit: u32) -> Pending<Vec<EventRecord>> {
+        self.read(move |conn| read::events_since(conn, after, limit))
+    }
+
+    fn flag_unread(&self, older_than: u64, now: u64) -> Pending<u64> {
+        self.submit(move |tx, _| write::flag_unread(tx, older_than, now))
+    }
+
+    fn conversation_ids(&self, limit: u32) -> Pending<Vec<String>> {
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT id FROM conversations ORDER BY id LIMIT ?1")?
+                .query_map([limit], |row| row.get(0))?
+                .collect()
+        })
+    }
+
+    fn webhooks(&self) -> Pending<Vec<Webhook>> {
+        self.read(read::webhooks)
+    }
+
+    fn create_webhook(&self, url: String, secret: String, now: u64) -> Pending<Webhook> {
+        self.submit(move |tx, _| write::create_webhook(tx, &url, &secret, now))
+    }
+
+    fn update_webhook(&self, webhook: Webhook) -> Pending<()> {
+        self.submit(move |tx, _| write::update_webhook(tx, &webhook))
+    }
+
+    fn delete_webhook(&self, id: u64) -> Pending<bool> {
+        self.submit(move |tx, _| {
+            Ok(Ok(tx
+                .execute("DELETE FROM webhooks WHERE id = ?1", [id])?
+                > 0))
+        })
+    }
+
+    fn lease(&self, name: String, holder: String, ttl_ms: u64, now: u64) -> Pending<bool> {
+        self.submit(move |tx, _| write::lease(tx, &name, &holder, ttl_ms, now))
+    }
+}
