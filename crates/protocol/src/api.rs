@@ -7,7 +7,7 @@ use crate::frames::{ConversationStatus, Message, ParticipantState};
 use crate::{ErrorCode, Role};
 
 /// A participant to add: `{"user_id": "...", "role": "client" | "operator"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ParticipantSpec {
     /// User id.
     pub user_id: String,
@@ -16,7 +16,7 @@ pub struct ParticipantSpec {
 }
 
 /// `POST /v1/conversations` (admin).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreateConversation {
     /// External id, e.g. the booking id.
     pub id: String,
@@ -26,7 +26,7 @@ pub struct CreateConversation {
 }
 
 /// A conversation as the admin API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ConversationView {
     /// External id.
     pub id: String,
@@ -53,7 +53,7 @@ pub struct ConversationView {
 }
 
 /// `PUT /v1/conversations/{id}` (admin): creates the conversation or updates it, idempotently.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct UpsertConversation {
     /// Participants to add (existing ones are kept; roles must match).
     #[serde(default)]
@@ -67,7 +67,7 @@ pub struct UpsertConversation {
 }
 
 /// `POST /v1/conversations/{id}/assign` (operator or admin): assign, transfer or unassign.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AssignBody {
     /// The operator to assign to; `null` unassigns.
     pub operator_id: Option<String>,
@@ -77,14 +77,14 @@ pub struct AssignBody {
 }
 
 /// `POST /v1/conversations/{id}/status` (operator or admin).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StatusBody {
     /// The new status.
     pub status: ConversationStatus,
 }
 
 /// `POST /v1/tokens` (admin).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MintToken {
     /// The `sub` claim.
     pub user_id: String,
@@ -99,7 +99,7 @@ pub struct MintToken {
 }
 
 /// One row of the operator inbox (`GET /v1/inbox`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InboxRow {
     /// Conversation id.
     pub id: String,
@@ -122,7 +122,7 @@ pub struct InboxRow {
 }
 
 /// `GET /v1/inbox?view=mine|unassigned|all`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Inbox {
     /// The view.
     pub view: String,
@@ -131,7 +131,7 @@ pub struct Inbox {
 }
 
 /// `POST /v1/webhooks` (admin).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreateWebhook {
     /// Where to POST events (`http://host:port/path`).
     pub url: String,
@@ -141,7 +141,7 @@ pub struct CreateWebhook {
 }
 
 /// Answer to `POST /v1/tokens`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TokenResponse {
     /// The JWT (HS256).
     pub token: String,
@@ -150,7 +150,7 @@ pub struct TokenResponse {
 }
 
 /// One row of `GET /v1/conversations` (user).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ConversationSummary {
     /// External id.
     pub id: String,
@@ -172,14 +172,14 @@ pub struct ConversationSummary {
 }
 
 /// Answer to `GET /v1/conversations` (user).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ConversationList {
     /// The caller's conversations, most recently active first.
     pub conversations: Vec<ConversationSummary>,
 }
 
 /// `POST /v1/conversations/{id}/messages` (user).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SendMessage {
     /// The message id, a UUID chosen by the caller: the idempotency key.
     pub id: String,
@@ -191,7 +191,7 @@ pub struct SendMessage {
 }
 
 /// Answer to `GET /v1/conversations/{id}/messages?after=SEQ&limit=N` (user).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MessagePage {
     /// Conversation id.
     pub conversation: String,
@@ -204,7 +204,7 @@ pub struct MessagePage {
 }
 
 /// `POST /v1/conversations/{id}/receipts` (user). Cursors only move forward.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct ReceiptBody {
     /// Delivered up to this `seq`.
     #[serde(default)]
@@ -215,7 +215,7 @@ pub struct ReceiptBody {
 }
 
 /// An RFC 9457 problem document (`application/problem+json`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Problem {
     /// A URI naming the problem type: `urn:surechat:error:<code>`.
     #[serde(rename = "type")]

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Every error code of the protocol and the HTTP API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// No credentials were given, or they are not of the kind the route needs.

@@ -190,7 +190,7 @@ pub struct Welcome {
 }
 
 /// A conversation as a device sees it on connect or on joining.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ConversationState {
     /// Conversation id.
     pub id: String,
@@ -215,7 +215,9 @@ pub struct ConversationState {
 }
 
 /// Where a conversation is in the operators' workflow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ConversationStatus {
     /// Needs attention (the default; a client message reopens a resolved conversation).
@@ -254,7 +256,7 @@ impl ConversationStatus {
 }
 
 /// A participant and their cumulative cursors.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ParticipantState {
     /// User id.
     pub user_id: String,
@@ -267,7 +269,7 @@ pub struct ParticipantState {
 }
 
 /// `message`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Message {
     /// Conversation id.
     pub conversation: String,
@@ -293,7 +295,9 @@ pub struct Message {
 }
 
 /// The kinds of timeline entries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageKind {
     /// A message a participant wrote.

@@ -29,7 +29,17 @@ pub use frames::{decode_client_frame, ClientFrame, DecodeError, ServerFrame};
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// Role of a participant in a conversation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Someone who made a booking.

@@ -62,6 +62,9 @@ pub struct Config {
     pub webhook_disable_after_ms: u64,
     /// How long one webhook delivery may take, in milliseconds. Default 10000.
     pub webhook_timeout_ms: u64,
+    /// First retry delay of a failing webhook endpoint (doubling up to 10 minutes), in
+    /// milliseconds. Default 1000.
+    pub webhook_backoff_first_ms: u64,
     /// How long an operator with no connection still counts as present (so a page reload does
     /// not flap), in milliseconds. Default 15000.
     pub presence_leave_delay_ms: u64,
@@ -91,6 +94,7 @@ impl Default for Config {
             unread_timeout_ms: 15 * 60 * 1000,
             webhook_disable_after_ms: 24 * 3600 * 1000,
             webhook_timeout_ms: 10_000,
+            webhook_backoff_first_ms: 1_000,
             presence_leave_delay_ms: 15_000,
         }
     }
@@ -148,6 +152,7 @@ pub const ENV_KEYS: &[&str] = &[
     "unread_timeout_ms",
     "webhook_disable_after_ms",
     "webhook_timeout_ms",
+    "webhook_backoff_first_ms",
     "presence_leave_delay_ms",
 ];
 
@@ -227,6 +232,7 @@ impl Config {
             "unread_timeout_ms" => self.unread_timeout_ms = num(key, value)?,
             "webhook_disable_after_ms" => self.webhook_disable_after_ms = num(key, value)?,
             "webhook_timeout_ms" => self.webhook_timeout_ms = num(key, value)?,
+            "webhook_backoff_first_ms" => self.webhook_backoff_first_ms = num(key, value)?,
             "presence_leave_delay_ms" => self.presence_leave_delay_ms = num(key, value)?,
             _ => {
                 return Err(ConfigError::Invalid {

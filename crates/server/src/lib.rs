@@ -23,6 +23,7 @@ pub mod gateway;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod openapi;
 pub mod operators;
 pub mod presence;
 pub mod store;
@@ -146,6 +147,13 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>) -> std::io::Result
     let shutdown = state.shutdown.clone();
     let connections = state.connections.clone();
     let deliveries = tokio::spawn(webhooks::run(state.clone()));
+    // Frames are small and latency-bound: without TCP_NODELAY a frame written while the previous
+    // one is unacknowledged waits for the peer's delayed ACK (40 ms on Linux).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::warn!(%err, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app(state))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;

@@ -4,7 +4,8 @@
 //!
 //! Per endpoint, delivery is strictly ordered: event N+1 is sent only after event N got a 2xx,
 //! and the endpoint's cursor (`delivered_up_to`) is stored after each success. A failure is
-//! retried with exponential backoff (1 s doubling, capped at 10 min) for as long as
+//! retried with exponential backoff (`webhook_backoff_first_ms`, 1 s by default, doubling,
+//! capped at 10 min) for as long as
 //! `webhook_disable_after_ms` (24 h by default) without a success; then the endpoint is disabled
 //! (visible in `GET /v1/webhooks`) until re-enabled. A crash between a delivery and the storing
 //! of its cursor redelivers that event with the same delivery id: duplicates are possible only
@@ -35,9 +36,8 @@ const UNREAD_CHECK_INTERVAL_MS: u64 = 5_000;
 /// Events fetched per endpoint per round.
 const EVENTS_PER_ROUND: u32 = 100;
 /// Lease held by the node that delivers; renewed every round.
-const LEASE_MS: u64 = 10_000;
-/// Backoff of a failing endpoint.
-const BACKOFF_FIRST_MS: u64 = 1_000;
+const LEASE_MS: u64 = 5_000;
+/// Longest backoff of a failing endpoint (the first is `webhook_backoff_first_ms`).
 const BACKOFF_CAP_MS: u64 = 10 * 60 * 1_000;
 
 /// Where a webhook goes: `http://host[:port]/path`.
@@ -206,7 +206,9 @@ pub async fn run(app: Arc<AppState>) {
                             tracing::warn!(webhook = webhook.id, %why, "webhook disabled after sustained failure");
                         }
                         let shift = webhook.failures.saturating_sub(1).min(20) as u32;
-                        let backoff = BACKOFF_FIRST_MS
+                        let backoff = app
+                            .config
+                            .webhook_backoff_first_ms
                             .saturating_mul(1 << shift)
                             .min(BACKOFF_CAP_MS);
                         retry_at.insert(webhook.id, now + backoff);

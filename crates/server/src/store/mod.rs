@@ -330,7 +330,9 @@ pub struct ConversationChange {
 }
 
 /// A business event, as `GET /v1/events` and webhooks deliver it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct EventRecord {
     /// Increasing id; also the stable delivery id of webhooks.
     pub id: u64,
@@ -346,14 +348,17 @@ pub struct EventRecord {
 }
 
 /// A webhook endpoint and its delivery state.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct Webhook {
     /// Id.
     pub id: u64,
     /// Where events are POSTed.
     pub url: String,
-    /// HMAC-SHA256 key of the signatures.
+    /// HMAC-SHA256 key of the signatures (shown once, when the endpoint is created).
     #[serde(skip_serializing)]
+    #[schemars(skip)]
     pub secret: String,
     /// `active` or `disabled` (after sustained failure, until re-enabled).
     pub state: String,

@@ -1,0 +1,520 @@
+//! `/v1/openapi.json` against what the server really answers: every documented operation is
+//! called, and each answer's status must be documented for it and its body must match the
+//! documented schema.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{Backend, TestServer, ADMIN};
+use protocol::Role;
+use serde_json::{json, Value};
+use testkit::HttpResponse;
+
+/// A validator for the JSON Schema subset the document uses.
+fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        let name = reference.rsplit('/').next().unwrap();
+        return validate(doc, &doc["components"]["schemas"][name], value, at);
+    }
+    if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
+        for s in all {
+            validate(doc, s, value, at)?;
+        }
+    }
+    for key in ["anyOf", "oneOf"] {
+        if let Some(options) = schema.get(key).and_then(Value::as_array) {
+            if !options.iter().any(|s| validate(doc, s, value, at).is_ok()) {
+                return Err(format!("{at}: {value} matches none of {key}"));
+            }
+        }
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
+        if !allowed.contains(value) {
+            return Err(format!("{at}: {value} not in {allowed:?}"));
+        }
+    }
+    if let Some(constant) = schema.get("const") {
+        if constant != value {
+            return Err(format!("{at}: {value} is not {constant}"));
+        }
+    }
+    if let Some(kind) = schema.get("type") {
+        let kinds: Vec<&str> = match kind {
+            Value::String(k) => vec![k.as_str()],
+            Value::Array(ks) => ks.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let fits = kinds.iter().any(|k| match *k {
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "string" => value.is_string(),
+            "integer" => value.is_u64() || value.is_i64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            "null" => value.is_null(),
+            _ => false,
+        });
+        if !fits {
+            return Err(format!("{at}: {value} is not {kinds:?}"));
+        }
+    }
+    if let (Some(object), Some(properties)) = (
+        value.as_object(),
+        schema.get("properties").and_then(Value::as_object),
+    ) {
+        for required in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let name = required.as_str().unwrap();
+            if !object.contains_key(name) {
+                return Err(format!("{at}: missing required `{name}`"));
+            }
+        }
+        for (name, v) in object {
+            match properties.get(name) {
+                Some(s) => validate(doc, s, v, &format!("{at}.{name}"))?,
+                None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
+                    return Err(format!("{at}: unexpected `{name}`"))
+                }
+                None => {}
+            }
+        }
+    }
+    if let (Some(items), Some(schema)) = (value.as_array(), schema.get("items")) {
+        for (i, item) in items.iter().enumerate() {
+            validate(doc, schema, item, &format!("{at}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+struct Checker {
+    doc: Value,
+    seen: BTreeSet<(String, String)>,
+}
+
+impl Checker {
+    /// Checks an answer of `method path` (the documented template) against the document.
+    fn check(&mut self, method: &str, path: &str, response: &HttpResponse) {
+        let operation = &self.doc["paths"][path][method];
+        assert!(operation.is_object(), "{method} {path} is not documented");
+        let documented = &operation["responses"][response.status.to_string()];
+        assert!(
+            documented.is_object(),
+            "{method} {path} answered {} which is not documented: {}",
+            response.status,
+            response.body
+        );
+        if let Some(content) = documented["content"].as_object() {
+            let (media, spec) = content.iter().next().unwrap();
+            let actual = response.header("content-type").unwrap_or("");
+            assert!(
+                actual.starts_with(media.as_str()),
+                "{method} {path}: content type {actual}, documented {media}"
+            );
+            if media.contains("json") {
+                let body: Value = serde_json::from_str(&response.body).unwrap();
+                if let Err(why) = validate(&self.doc, &spec["schema"], &body, "$") {
+                    panic!(
+                        "{method} {path} ({}): {why}\n{}",
+                        response.status, response.body
+                    );
+                }
+            }
+        }
+        self.seen.insert((method.to_owned(), path.to_owned()));
+    }
+}
+
+async fn the_document_matches_the_answers(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let http = &server.http;
+    let raw = http.get("/v1/openapi.json", None).await;
+    let doc = raw.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut c = Checker {
+        doc,
+        seen: BTreeSet::new(),
+    };
+    c.check("get", "/v1/openapi.json", &raw);
+    c.check("get", "/healthz", &http.get("/healthz", None).await);
+    c.check("get", "/readyz", &http.get("/readyz", None).await);
+    c.check("get", "/metrics", &http.get("/metrics", None).await);
+    let token = http
+        .json(
+            "POST",
+            "/v1/tokens",
+            Some(ADMIN),
+            &json!({"user_id": "ana", "role": "client", "ttl_s": 600}),
+        )
+        .await;
+    c.check("post", "/v1/tokens", &token);
+    let ana = token.json()["token"].as_str().unwrap().to_owned();
+    c.check(
+        "post",
+        "/v1/tokens",
+        &http
+            .json(
+                "POST",
+                "/v1/tokens",
+                Some(ADMIN),
+                &json!({"user_id": "ana", "role": "client", "ttl_s": 0}),
+            )
+            .await,
+    );
+    c.check(
+        "post",
+        "/v1/tokens",
+        &http
+            .json(
+                "POST",
+                "/v1/tokens",
+                Some(&ana),
+                &json!({"user_id": "x", "role": "client"}),
+            )
+            .await,
+    );
+    let olga = server.token("olga", Role::Operator);
+    let body = json!({"id": "b1", "participants": [{"user_id": "ana", "role": "client"}, {"user_id": "olga", "role": "operator"}]});
+    c.check(
+        "post",
+        "/v1/conversations",
+        &http
+            .json("POST", "/v1/conversations", Some(ADMIN), &body)
+            .await,
+    );
+    c.check(
+        "post",
+        "/v1/conversations",
+        &http
+            .json("POST", "/v1/conversations", Some(ADMIN), &body)
+            .await,
+    );
+    c.check(
+        "post",
+        "/v1/conversations",
+        &http
+            .json(
+                "POST",
+                "/v1/conversations",
+                Some(ADMIN),
+                &json!({"id": "bad id"}),
+            )
+            .await,
+    );
+    c.check(
+        "put",
+        "/v1/conversations/{id}",
+        &http
+            .json(
+                "PUT",
+                "/v1/conversations/b2",
+                Some(ADMIN),
+                &json!({"metadata": {"guest": "Ana"}}),
+            )
+            .await,
+    );
+    c.check(
+        "put",
+        "/v1/conversations/{id}",
+        &http
+            .json(
+                "PUT",
+                "/v1/conversations/b2",
+                Some(ADMIN),
+                &json!({"closed": false}),
+            )
+            .await,
+    );
+    c.check(
+        "get",
+        "/v1/conversations/{id}",
+        &http.get("/v1/conversations/b1", Some(ADMIN)).await,
+    );
+    c.check(
+        "get",
+        "/v1/conversations/{id}",
+        &http.get("/v1/conversations/nope", Some(&ana)).await,
+    );
+    let add = json!({"user_id": "omar", "role": "operator"});
+    c.check(
+        "post",
+        "/v1/conversations/{id}/participants",
+        &http
+            .json(
+                "POST",
+                "/v1/conversations/b1/participants",
+                Some(ADMIN),
+                &add,
+            )
+            .await,
+    );
+    c.check(
+        "post",
+        "/v1/conversations/{id}/participants",
+        &http
+            .json(
+                "POST",
+                "/v1/conversations/b1/participants",
+                Some(ADMIN),
+                &add,
+            )
+            .await,
+    );
+    c.check(
+        "delete",
+        "/v1/conversations/{id}/participants/{user_id}",
+        &http
+            .raw(
+                "DELETE",
+                "/v1/conversations/b1/participants/omar",
+                Some(ADMIN),
+                None,
+            )
+            .await,
+    );
+    c.check(
+        "delete",
+        "/v1/conversations/{id}/participants/{user_id}",
+        &http
+            .raw(
+                "DELETE",
+                "/v1/conversations/b1/participants/omar",
+                Some(ADMIN),
+                None,
+            )
+            .await,
+    );
+    let message = json!({"id": testkit::uuid(), "body": "hello"});
+    c.check(
+        "post",
+        "/v1/conversations/{id}/messages",
+        &http
+            .json(
+                "POST",
+                "/v1/conversations/b1/messages",
+                Some(&ana),
+                &message,
+            )
+            .await,
+    );
+    c.check(
+        "post",
+        "/v1/conversations/{id}/messages",
+        &http
+            .json(
+                "POST",
+                "/v1/conversations/b1/messages",
+                Some(&ana),
+                &message,
+            )
+            .await,
+    );
+    c.check(
+        "post",
+        "/v1/conversations/{id}/messages",
+        &http
+            .json(
+                "POST",
+                "/v1/conversations/b1/messages",
+                Some(&ana),
+                &json!({"id": "x", "body": "y"}),
+            )
+            .await,
+    );
+    c.check(
+        "post",
+        "/v1/conversations/{id}/messages",
+        &http
+            .json(
+                "POST",
+                "/v1/conversations/b1/messages",
+                Some(&ana),
+                &json!({"id": testkit::uuid(), "body": "z".repeat(20_000)}),
+            )
+            .await,
+    );
+    let note = json!({"id": testkit::uuid(), "body": "note", "kind": "note"});
+    c.check(
+        "post",
+        "/v1/conversations/{id}/messages",
+        &http
+            .json("POST", "/v1/conversations/b1/messages", Some(&olga), &note)
+            .await,
+    );
+    c.check(
+        "get",
+        "/v1/conversations/{id}/messages",
+        &http
+            .get(
+                "/v1/conversations/b1/messages?after=0&limit=10",
+                Some(&olga),
+            )
+            .await,
+    );
+    c.check(
+        "get",
+        "/v1/conversations/{id}/messages",
+        &http
+            .get("/v1/conversations/b1/messages?after=99", Some(&ana))
+            .await,
+    );
+    c.check(
+        "post",
+        "/v1/conversations/{id}/receipts",
+        &http
+            .json(
+                "POST",
+                "/v1/conversations/b1/receipts",
+                Some(&olga),
+                &json!({"delivered": 1, "read": 1}),
+            )
+            .await,
+    );
+    c.check(
+        "get",
+        "/v1/conversations",
+        &http.get("/v1/conversations", Some(&olga)).await,
+    );
+    c.check(
+        "get",
+        "/v1/conversations",
+        &http.get("/v1/conversations", None).await,
+    );
+    c.check(
+        "post",
+        "/v1/conversations/{id}/assign",
+        &http
+            .json(
+                "POST",
+                "/v1/conversations/b1/assign",
+                Some(&olga),
+                &json!({"operator_id": "olga", "note": "mine"}),
+            )
+            .await,
+    );
+    c.check(
+        "post",
+        "/v1/conversations/{id}/assign",
+        &http
+            .json(
+                "POST",
+                "/v1/conversations/b1/assign",
+                Some(&ana),
+                &json!({"operator_id": null}),
+            )
+            .await,
+    );
+    c.check(
+        "post",
+        "/v1/conversations/{id}/status",
+        &http
+            .json(
+                "POST",
+                "/v1/conversations/b1/status",
+                Some(&olga),
+                &json!({"status": "pending"}),
+            )
+            .await,
+    );
+    c.check(
+        "get",
+        "/v1/inbox",
+        &http.get("/v1/inbox?view=mine", Some(&olga)).await,
+    );
+    c.check(
+        "get",
+        "/v1/inbox",
+        &http.get("/v1/inbox?view=all", Some(&olga)).await,
+    );
+    c.check(
+        "post",
+        "/v1/conversations/{id}/close",
+        &http
+            .raw("POST", "/v1/conversations/b2/close", Some(ADMIN), None)
+            .await,
+    );
+    c.check(
+        "get",
+        "/v1/events",
+        &http.get("/v1/events?after=0", Some(ADMIN)).await,
+    );
+    c.check(
+        "get",
+        "/v1/events",
+        &http.get("/v1/events?after=x", Some(ADMIN)).await,
+    );
+    let created = http
+        .json(
+            "POST",
+            "/v1/webhooks",
+            Some(ADMIN),
+            &json!({"url": "http://127.0.0.1:9/hooks"}),
+        )
+        .await;
+    c.check("post", "/v1/webhooks", &created);
+    c.check(
+        "post",
+        "/v1/webhooks",
+        &http
+            .json(
+                "POST",
+                "/v1/webhooks",
+                Some(ADMIN),
+                &json!({"url": "ftp://x"}),
+            )
+            .await,
+    );
+    let id = created.json()["id"].as_u64().unwrap();
+    c.check(
+        "get",
+        "/v1/webhooks",
+        &http.get("/v1/webhooks", Some(ADMIN)).await,
+    );
+    c.check(
+        "post",
+        "/v1/webhooks/{id}/enable",
+        &http
+            .raw(
+                "POST",
+                &format!("/v1/webhooks/{id}/enable"),
+                Some(ADMIN),
+                None,
+            )
+            .await,
+    );
+    c.check(
+        "delete",
+        "/v1/webhooks/{id}",
+        &http
+            .raw("DELETE", &format!("/v1/webhooks/{id}"), Some(ADMIN), None)
+            .await,
+    );
+    c.check(
+        "delete",
+        "/v1/webhooks/{id}",
+        &http
+            .raw("DELETE", &format!("/v1/webhooks/{id}"), Some(ADMIN), None)
+            .await,
+    );
+    // Every documented operation was called.
+    let documented: BTreeSet<(String, String)> = c.doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.clone(), path.clone()))
+        })
+        .collect();
+    let missing: Vec<_> = documented.difference(&c.seen).collect();
+    assert!(missing.is_empty(), "operations never called: {missing:?}");
+}
+
+backend_tests!(the_document_matches_the_answers);
