@@ -153,15 +153,13 @@ async fn chaos(args: ChaosArgs) -> anyhow::Result<()> {
     node::seed_conversations(&storage, args.pairs).await?;
     let mut nodes = Vec::new();
     for n in 0..args.nodes {
-        nodes.push(
-            Node::start(
-                &storage,
-                &dir.path().join(format!("node-{n}")),
-                ADMIN_KEY,
-                JWT_SECRET,
-            )
-            .await?,
-        );
+        // On SQLite the one node owns the seeded directory; on PostgreSQL each node gets its own
+        // (it only holds files such as generated secrets, unused here).
+        let data = match &storage {
+            Storage::Sqlite(data) => data.clone(),
+            Storage::Postgres(_) => dir.path().join(format!("node-{n}")),
+        };
+        nodes.push(Node::start(&storage, &data, ADMIN_KEY, JWT_SECRET).await?);
     }
     let auth = server::auth::Auth::new(JWT_SECRET, ADMIN_KEY);
     let mut devices = Vec::new();
