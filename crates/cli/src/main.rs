@@ -2,10 +2,12 @@
 //!
 //! Run with: `cargo run --bin surechat -- demo`
 
+mod bench;
 mod chaos;
 mod demo;
 mod devices;
 mod proxy;
+mod rlimit;
 mod serve;
 
 use std::path::PathBuf;
@@ -49,6 +51,8 @@ enum Command {
     Proxy(proxy::ProxyArgs),
     /// Client/operator pairs under random faults, then a check of the delivery contract.
     Chaos(chaos::ChaosArgs),
+    /// Load generator: throughput, latency, idle connections, reconnect storm, raw ceiling.
+    Bench(bench::BenchArgs),
     /// Copy a single SQLite node's data to PostgreSQL, keeping every seq, epoch and cursor.
     Migrate {
         /// The source: `sqlite:PATH` (a data directory or its surechat.db).
@@ -131,6 +135,7 @@ fn main() -> anyhow::Result<()> {
         Command::Chat(device) => serve::runtime()?.block_on(devices::chat(device)),
         Command::Proxy(args) => proxy::run(args),
         Command::Chaos(args) => chaos::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Migrate { from, to } => {
             let path = from
                 .strip_prefix("sqlite:")

@@ -30,6 +30,8 @@ pub fn init_logs(config: &Config) {
 /// Runs `surechat serve`.
 pub fn serve(config: Config) -> anyhow::Result<()> {
     init_logs(&config);
+    let open_files = crate::rlimit::raise_open_files();
+    tracing::debug!(open_files, "open-files limit");
     runtime()?.block_on(run(config, |_, _| async { Ok(()) }))
 }
 

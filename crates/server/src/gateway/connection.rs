@@ -56,7 +56,20 @@ enum Finished {
     Receipt {
         result: Result<ReceiptOutcome, StoreError>,
         reference: Option<String>,
+        /// The conversation, for a receipt that others of it may have been coalesced behind.
+        coalesced: Option<String>,
     },
+}
+
+/// Cumulative receipts of one conversation that arrived while an earlier one of it was being
+/// stored: only their maximum is stored next. A device sends one per message it stores, so under
+/// load this turns many writes (and as many pushed `receipt` frames) into one per commit.
+#[derive(Default)]
+struct Coalesced {
+    delivered: Option<u64>,
+    read: Option<u64>,
+    /// Whether any receipt is waiting.
+    waiting: bool,
 }
 
 /// Why the connection ends: the close code, reason, and the metric label.
@@ -283,6 +296,7 @@ async fn handshake(
         in_flight: FuturesOrdered::new(),
         predecessor: HashMap::new(),
         blocked: HashMap::new(),
+        receipts: HashMap::new(),
         sends: Bucket::new(
             config.sends_burst_max,
             config.sends_per_second_max as f64,
@@ -370,6 +384,8 @@ struct Connection {
     /// transiently and is not stored yet: any other send there is refused `out_of_order` until
     /// it is resent and stored (or refused for good).
     blocked: HashMap<String, String>,
+    /// Per conversation with a receipt (without `ref`) being stored: the ones that came since.
+    receipts: HashMap<String, Coalesced>,
     sends: Bucket,
     bad_frames: Bucket,
     last_heard: Instant,
@@ -637,6 +653,26 @@ impl Connection {
                 )
                 .await;
         }
+        // A receipt with a `ref` is answered on its own; others are cumulative and may merge.
+        if receipt.reference.is_none() {
+            if let Some(waiting) = self.receipts.get_mut(&receipt.conversation) {
+                waiting.delivered = waiting.delivered.max(receipt.delivered);
+                waiting.read = waiting.read.max(receipt.read);
+                waiting.waiting = true;
+                return Ok(None);
+            }
+            self.receipts
+                .insert(receipt.conversation.clone(), Coalesced::default());
+        }
+        self.submit_receipt(receipt);
+        Ok(None)
+    }
+
+    fn submit_receipt(&mut self, receipt: frames::ReceiptUpdate) {
+        let coalesced = receipt
+            .reference
+            .is_none()
+            .then(|| receipt.conversation.clone());
         let pending = self.app.store.record_receipt(ReceiptRequest {
             conversation: receipt.conversation,
             user_id: self.user_id.clone(),
@@ -648,9 +684,27 @@ impl Connection {
             Finished::Receipt {
                 result: pending.await,
                 reference,
+                coalesced,
             }
         }));
-        Ok(None)
+    }
+
+    /// A coalescing receipt of `conversation` was stored: submits what merged behind it.
+    fn receipt_stored(&mut self, conversation: &str) {
+        match self.receipts.get_mut(conversation) {
+            Some(waiting) if waiting.waiting => {
+                let next = std::mem::take(waiting);
+                self.submit_receipt(frames::ReceiptUpdate {
+                    reference: None,
+                    conversation: conversation.to_owned(),
+                    delivered: next.delivered,
+                    read: next.read,
+                });
+            }
+            _ => {
+                self.receipts.remove(conversation);
+            }
+        }
     }
 
     fn typing(&mut self, typing: frames::TypingUpdate) {
@@ -677,6 +731,13 @@ impl Connection {
     }
 
     async fn finished(&mut self, sink: &mut Sink, finished: Finished) -> Result<(), Ending> {
+        if let Finished::Receipt {
+            coalesced: Some(conversation),
+            ..
+        } = &finished
+        {
+            self.receipt_stored(conversation);
+        }
         if let Finished::Send {
             conversation, id, ..
         } = &finished
@@ -754,6 +815,7 @@ impl Connection {
             Finished::Receipt {
                 result: Err(err),
                 reference,
+                ..
             } => {
                 send_frame(
                     sink,
