@@ -1,0 +1,178 @@
+// What every browser test needs: a real `surechat serve` on a temp data dir and an ephemeral
+// port, headless Chromium (Debian's package) with a fresh profile, and helpers that wait for
+// DOM states — never sleeps. Every wait is bounded, so a test fails instead of hanging.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
+// scripts/test-browser copies the freshly built binary here, so a concurrent build of another
+// tree cannot swap it mid-run; SURECHAT_BIN overrides.
+const BINARY = process.env.SURECHAT_BIN ?? join(ROOT, 'tests/browser/.bin/surechat');
+const ADMIN_KEY = 'test-admin-key-0123456789';
+const JWT_SECRET = 'test-jwt-secret-0123456789abcdef0123456789';
+/** Bound of every wait in the tests. */
+export const WAIT_MS = 20000;
+
+mkdirSync(ARTIFACTS, { recursive: true });
+
+/** Servers still running; killed if the test process ends early (a timeout, an exception). */
+const running = new Set();
+process.on('exit', () => { for (const child of running) child.kill('SIGKILL'); });
+
+/** A running surechat server; `kill()` is SIGKILL, `restart()` reuses port and data dir. */
+export class Server {
+  constructor() {
+    this.data = mkdtempSync(join(tmpdir(), 'surechat-browser-'));
+    this.listen = '127.0.0.1:0';
+    this.base = '';
+    this.child = null;
+  }
+
+  async start() {
+    const child = spawn(BINARY, ['serve', '--listen', this.listen, '--data', this.data], {
+      env: { ...process.env, SURECHAT_ADMIN_KEY: ADMIN_KEY, SURECHAT_JWT_SECRET: JWT_SECRET, RUST_LOG: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    running.add(child);
+    child.on('exit', () => running.delete(child));
+    let stderr = '';
+    child.stderr.on('data', (d) => { stderr = (stderr + d).slice(-4000); });
+    this.base = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), WAIT_MS);
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+        const m = out.match(/surechat listening on (http:\/\/[^\s]+)/);
+        if (m) { clearTimeout(timer); resolve(m[1]); }
+      });
+      child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}: ${stderr}`)); });
+    });
+    this.listen = this.base.replace('http://', '');
+    await this.checkEmbedded();
+    return this;
+  }
+
+  /** Fails clearly when the binary embeds another version of web/ than this tree's. */
+  async checkEmbedded() {
+    const files = readdirSync(join(ROOT, 'web'), { recursive: true }).map(String).filter((f) => /\.(js|html|css)$/.test(f));
+    for (const file of files) {
+      const served = await (await fetch(`${this.base}/web/${file}`)).text();
+      if (served !== readFileSync(join(ROOT, 'web', file), 'utf8')) {
+        throw new Error(`${BINARY} serves another web/${file}: rebuild it (scripts/test-browser does)`);
+      }
+    }
+  }
+
+  /** SIGKILL: no goodbye, no close frames. */
+  async kill() {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  async restart() {
+    await this.kill();
+    // The port may linger for a moment after SIGKILL; retry binding within the bound.
+    const until = Date.now() + WAIT_MS;
+    for (;;) {
+      try {
+        return await this.start();
+      } catch (e) {
+        if (Date.now() > until) throw e;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+
+  async stop() {
+    await this.kill();
+    rmSync(this.data, { recursive: true, force: true });
+  }
+
+  /** An admin call to the HTTP API. */
+  async admin(method, path, body) {
+    const response = await fetch(this.base + path, {
+      method,
+      headers: { Authorization: `Bearer ${ADMIN_KEY}`, 'Content-Type': 'application/json' },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
+    return response.json();
+  }
+
+  /** Creates a booking conversation with ana (client) and olga (operator); returns tokens. */
+  async booking(id = 'booking-1001') {
+    await this.admin('POST', '/v1/conversations', {
+      id, participants: [{ user_id: 'ana', role: 'client' }, { user_id: 'olga', role: 'operator' }],
+    });
+    const ana = (await this.admin('POST', '/v1/tokens', { user_id: 'ana', role: 'client' })).token;
+    const olga = (await this.admin('POST', '/v1/tokens', { user_id: 'olga', role: 'operator' })).token;
+    return { id, ana, olga };
+  }
+
+  clientUrl(token, conversation) {
+    return `${this.base}/web/demo/client.html#token=${token}&conversation=${conversation}`;
+  }
+
+  operatorUrl(token, conversation) {
+    return `${this.base}/web/demo/operator.html#token=${token}${conversation ? `&conversation=${conversation}` : ''}`;
+  }
+}
+
+/**
+ * Headless Chromium with a fresh profile (Playwright gives every launch a new temporary
+ * user-data-dir); `newContext()` gives isolated browser contexts within it.
+ */
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/** The chat's rows (own and others'), as [body, status] in display order. */
+export async function rows(page) {
+  return page.evaluate(() => {
+    const chat = document.querySelector('surechat-chat');
+    return [...chat.shadowRoot.querySelectorAll('li')].map((li) => [li.querySelector('.body').textContent, li.dataset.status ?? '']);
+  });
+}
+
+/**
+ * Waits until `predicate(rows)` holds in the page, polling the DOM (bounded).
+ * @param {import('playwright-core').Page} page
+ * @param {string} what Description for the failure message.
+ * @param {(rows: [string, string][]) => boolean} predicate
+ */
+export async function waitRows(page, what, predicate) {
+  const until = Date.now() + WAIT_MS;
+  let last = [];
+  while (Date.now() < until) {
+    last = await rows(page);
+    if (predicate(last)) return last;
+    await new Promise((r) => setTimeout(r, 50)); // expect-style polling interval, not a sync point
+  }
+  const shown = last.map(([body, status]) => [body.slice(0, 40), status]);
+  throw new Error(`timed out waiting for ${what}; rows were ${JSON.stringify(shown)}`);
+}
+
+/** Types a message in the page's chat and sends it with Enter, as a user would. */
+export async function type(page, text) {
+  const input = page.locator('surechat-chat textarea');
+  await input.fill(text);
+  await input.press('Enter');
+}
+
+/** Waits for the connection badge to show `status`. */
+export async function badge(page, status) {
+  await page.locator(`surechat-connection-status[status="${status}"]`).first().waitFor({ timeout: WAIT_MS });
+}

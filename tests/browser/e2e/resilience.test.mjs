@@ -1,0 +1,90 @@
+// The hard cases: the page is closed (or reloaded) while messages wait offline, and the server
+// is killed with SIGKILL and restarted mid-conversation. Run with: node --test tests/browser/e2e/
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Server, launch, waitRows, type, badge } from './harness.mjs';
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+const bodies = (rows) => rows.map((r) => r[0]);
+
+async function setup(t) {
+  const server = await new Server().start();
+  t.after(() => server.stop());
+  const booking = await server.booking();
+  const clientContext = await browser.newContext();
+  const operatorContext = await browser.newContext();
+  t.after(() => clientContext.close());
+  t.after(() => operatorContext.close());
+  const operator = await operatorContext.newPage();
+  await operator.goto(server.operatorUrl(booking.olga, booking.id));
+  await badge(operator, 'connected');
+  return { server, booking, clientContext, operator };
+}
+
+test('typed offline, page closed, reloaded offline from the app shell, reopened online: delivered once, in order', async (t) => {
+  const { server, booking, clientContext, operator } = await setup(t);
+  const url = server.clientUrl(booking.ana, booking.id);
+  let page = await clientContext.newPage();
+  await page.goto(url);
+  await badge(page, 'connected');
+  await type(page, 'first, online');
+  await waitRows(operator, 'the first message', (r) => r.length === 1);
+  // The service worker has the app shell before the network goes.
+  await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+  await clientContext.setOffline(true);
+  await badge(page, 'offline');
+  for (const text of ['kept 1', 'kept 2', 'kept 3']) await type(page, text);
+  await waitRows(page, 'three pending', (r) => r.filter((x) => x[1] === 'sending').length === 3);
+  // Reload without network: the shell comes from the service worker, the messages from IndexedDB.
+  await page.reload();
+  await badge(page, 'offline');
+  const pending = await waitRows(page, 'pending after an offline reload', (r) => r.filter((x) => x[1] === 'sending').length === 3);
+  assert.deepEqual(bodies(pending), ['first, online', 'kept 1', 'kept 2', 'kept 3']);
+  await page.close();
+  assert.equal((await waitRows(operator, 'nothing new yet', () => true)).length, 1);
+  await clientContext.setOffline(false);
+  page = await clientContext.newPage();
+  await page.goto(url);
+  await badge(page, 'connected');
+  const seen = await waitRows(operator, 'the three kept messages', (r) => r.length === 4);
+  assert.deepEqual(bodies(seen), ['first, online', 'kept 1', 'kept 2', 'kept 3']);
+  const mine = await waitRows(page, 'delivered at the client', (r) => r.length === 4 && r.every((x) => x[1] === 'delivered' || x[1] === 'read'));
+  assert.deepEqual(bodies(mine), bodies(seen));
+  // A second tab of the same user shows each message once, too.
+  const second = await clientContext.newPage();
+  await second.goto(url);
+  await badge(second, 'connected');
+  assert.deepEqual(bodies(await waitRows(second, 'the same four', (r) => r.length === 4)), bodies(seen));
+});
+
+test('server SIGKILLed and restarted mid-conversation: both pages reconnect and resume, nothing missing or doubled', async (t) => {
+  const { server, booking, clientContext, operator } = await setup(t);
+  const client = await clientContext.newPage();
+  await client.goto(server.clientUrl(booking.ana, booking.id));
+  await badge(client, 'connected');
+  await type(client, 'c1');
+  await waitRows(operator, 'c1 at the operator', (r) => r.length === 1);
+  await type(operator, 'o1');
+  await waitRows(client, 'c1 and o1', (r) => r.length === 2 && r[0][1] === 'read');
+  await server.kill();
+  await badge(client, 'reconnecting');
+  await badge(operator, 'reconnecting');
+  await type(client, 'c2 while the server is down');
+  await type(operator, 'o2 while the server is down');
+  await waitRows(client, 'c2 pending', (r) => r.at(-1)[1] === 'sending');
+  await server.restart();
+  await badge(client, 'connected');
+  await badge(operator, 'connected');
+  await type(client, 'c3 after restart');
+  const expected = ['c1', 'o1', 'c2 while the server is down', 'o2 while the server is down', 'c3 after restart'];
+  const done = (r) => r.length === 5 && new Set(bodies(r)).size === 5;
+  const atClient = await waitRows(client, 'five at the client', done);
+  const atOperator = await waitRows(operator, 'five at the operator', done);
+  assert.deepEqual(bodies(atClient), bodies(atOperator), 'both sides show the same order');
+  assert.deepEqual([...bodies(atClient)].sort(), [...expected].sort());
+  assert.ok(bodies(atClient).indexOf('c2 while the server is down') < bodies(atClient).indexOf('c3 after restart'));
+  await waitRows(client, 'all own messages read', (r) => r.filter((x) => x[1]).every((x) => x[1] === 'read'));
+});

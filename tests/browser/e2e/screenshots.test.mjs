@@ -1,0 +1,64 @@
+// Screenshots of the client page and the operator console, desktop and 360 px wide, with a
+// conversation in every state worth seeing: read, delivered, pending and failed messages.
+// Saved to tests/browser/artifacts/; copy to docs/screenshots/ with SCREENSHOTS=docs.
+import { test, before, after } from 'node:test';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Server, launch, waitRows, type, badge, ARTIFACTS, ROOT } from './harness.mjs';
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+test('screenshots: client page and operator console, desktop and 360 px', async (t) => {
+  const server = await new Server().start();
+  t.after(() => server.stop());
+  const booking = await server.booking();
+  await server.booking('booking-1002');
+  await server.booking('booking-1003');
+  // Other bookings with unread messages, so the inbox shows its counts.
+  const post = (conversation, body) => fetch(`${server.base}/v1/conversations/${conversation}/messages`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${booking.ana}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ id: crypto.randomUUID(), body }),
+  });
+  await post('booking-1002', 'Hello, is breakfast included?');
+  await post('booking-1002', 'And is there a crib for the baby?');
+  await post('booking-1003', 'We will be late, around 11 pm.');
+  for (const [viewport, suffix] of [[{ width: 1100, height: 720 }, 'desktop'], [{ width: 360, height: 740 }, '360']]) {
+    const clientContext = await browser.newContext({ viewport, deviceScaleFactor: suffix === '360' ? 2 : 1 });
+    const operatorContext = await browser.newContext({ viewport, deviceScaleFactor: suffix === '360' ? 2 : 1 });
+    const client = await clientContext.newPage();
+    const operator = await operatorContext.newPage();
+    await client.goto(server.clientUrl(booking.ana, booking.id));
+    await operator.goto(server.operatorUrl(booking.olga, booking.id));
+    await badge(client, 'connected');
+    await badge(operator, 'connected');
+    if (suffix === 'desktop') {
+      await type(client, 'Hi! Can I bring my dog to the apartment?');
+      await waitRows(operator, 'first', (r) => r.length === 1);
+      await type(operator, 'Of course, dogs are welcome. Please keep him off the sofa.');
+      await waitRows(client, 'answer', (r) => r.length === 2);
+      await type(client, 'Great, thanks! We arrive around 4 pm.');
+      await waitRows(client, 'read', (r) => r.length === 3 && r[2][1] === 'read');
+      await type(client, 'x'.repeat(16400));
+      await waitRows(client, 'failed', (r) => r.at(-1)[1] === 'failed');
+    }
+    await clientContext.setOffline(true);
+    await badge(client, 'offline');
+    await type(client, 'Is there parking nearby?');
+    await waitRows(client, 'pending', (r) => r.at(-1)[1] === 'sending');
+    await client.screenshot({ path: join(ARTIFACTS, `client-${suffix}.png`) });
+    await operator.screenshot({ path: join(ARTIFACTS, `operator-${suffix}.png`) });
+    await clientContext.setOffline(false);
+    await waitRows(operator, 'delivered', (r) => r.at(-1)[0] === 'Is there parking nearby?');
+    await clientContext.close();
+    await operatorContext.close();
+  }
+  if (process.env.SCREENSHOTS === 'docs') {
+    mkdirSync(join(ROOT, 'docs/screenshots'), { recursive: true });
+    for (const name of ['client-desktop', 'client-360', 'operator-desktop', 'operator-360']) {
+      copyFileSync(join(ARTIFACTS, `${name}.png`), join(ROOT, 'docs/screenshots', `${name}.png`));
+    }
+  }
+});

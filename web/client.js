@@ -1,0 +1,369 @@
+// The browser driver: one visible loop that feeds the sans-IO session with its inputs (socket
+// open/frame/close, timer, network and visibility changes, app commands) and carries out its
+// outputs (open/close the socket, persist to IndexedDB, tell the app, write frames, arm the
+// timer). Persisting comes before writing frames, so `delivered` means stored on this device.
+
+import { decodeServerFrame, encodeClientFrame } from './frames.js';
+import { Session } from './session.js';
+import { MemoryStore, Store } from './store.js';
+import { TYPING_TTL_MS } from './types.js';
+
+/** Largest frame the server parses (FRAME_BYTES_MAX): a bigger `send` could never be answered. */
+const FRAME_BYTES_MAX = 394240;
+/** Longest timer browsers honour (2^31 - 1 ms). */
+const TIMER_MS_MAX = 2147483647;
+
+/**
+ * @typedef {object} ClientOptions
+ * @property {string} [token] The user's token (JWT from your backend or `POST /v1/tokens`).
+ * @property {() => Promise<string>} [getToken] Called for a fresh token when it expired.
+ * @property {string} [server] Base URL of the surechat server; default: this page's origin.
+ * @property {boolean} [persist] Keep outbox and history in IndexedDB (default true).
+ * @property {Partial<import('./types.js').Config>} [config] Session tunables.
+ */
+
+/**
+ * The user id a token names (its `sub`), read without checking the signature — only to pick
+ * the local database before the server has said who we are.
+ * @param {string} token
+ * @returns {string | null}
+ */
+export function tokenSubject(token) {
+  try {
+    const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    return JSON.parse(atob(payload)).sub ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** A lowercase random UUID (v4), also where `crypto.randomUUID` is missing (plain http). */
+export function newId() {
+  if (typeof globalThis.crypto?.randomUUID === 'function') return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/**
+ * A connected chat device. Events (`addEventListener` or `on`), each a CustomEvent whose
+ * `detail` is the session event: `connection_status`, `delivery_status`, `message`, `typing`,
+ * `receipt`, `synced`, `token_expired`, `error`, and `change` after any of them (re-render).
+ */
+export class SurechatClient extends EventTarget {
+  /** @param {ClientOptions} options */
+  constructor(options) {
+    super();
+    this.options = options;
+    this.token = options.token ?? '';
+    const base = options.server ?? globalThis.location?.origin ?? '';
+    /** WebSocket endpoint. */
+    this.url = base.replace(/^http/, 'ws').replace(/\/$/, '') + '/v1/ws';
+    /** This tab's id: owner of the messages it creates. */
+    this.tab = newId();
+    this.session = new Session(options.config ?? {}, this.token);
+    /** @type {Store | MemoryStore} */
+    this.store = new MemoryStore();
+    /** @type {WebSocket | null} */
+    this.ws = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.timer = undefined;
+    this.pumping = false;
+    this.again = false;
+    /** conversation → user → expiry time of their typing signal. @type {Map<string, Map<string, number>>} */
+    this.typers = new Map();
+    /** @type {(() => void)[]} */
+    this.cleanup = [];
+    /** Resolves once started. @type {Promise<void> | null} */
+    this.ready = null;
+    /** Components using this client (the React hook stops its own client when none is left). */
+    this.holders = 0;
+    /** The session was rebuilt from storage. */
+    this.restored = false;
+  }
+
+  /** Opens local storage, restores where the last page stopped, and connects. */
+  start() {
+    this.ready ??= this.begin();
+    return this.ready;
+  }
+
+  async begin() {
+    const user = tokenSubject(this.token);
+    const name = `surechat:${user ?? 'anonymous'}`;
+    const locks = globalThis.navigator?.locks;
+    if (locks) {
+      // Held for the life of this page; when it is free again, this tab is gone.
+      await new Promise((granted) => {
+        locks.request(`${name}:tab:${this.tab}`, () => { granted(undefined); return new Promise(() => {}); });
+      });
+    }
+    if (this.options.persist !== false && globalThis.indexedDB) {
+      try {
+        this.store = await Store.open(name);
+      } catch {
+        this.store = new MemoryStore(); // private mode: work, but remember nothing
+      }
+    }
+    await this.adopt();
+    this.listen();
+    if (globalThis.navigator && navigator.onLine === false) this.session.handleNetwork(Date.now(), false);
+    this.session.connect(Date.now());
+    this.pump();
+  }
+
+  /**
+   * Restores the session from storage, taking over the pending messages of tabs that are gone;
+   * for tabs still alive, waits for them to close and then takes theirs.
+   */
+  async adopt() {
+    const locks = globalThis.navigator?.locks;
+    const name = this.store instanceof Store ? this.store.name : '';
+    const run = async () => {
+      const held = locks ? (await locks.query()).held ?? [] : [];
+      const prefix = `${name}:tab:`;
+      const live = new Set(held.map((l) => l.name ?? '').filter((n) => n.startsWith(prefix)).map((n) => n.slice(prefix.length)));
+      if (!locks) live.add(this.tab);
+      const { snapshot, others } = await this.store.load(this.tab, live, this.session.userId() ?? tokenSubject(this.token));
+      return { snapshot, others };
+    };
+    // One tab adopts at a time, so a message is never taken by two.
+    const { snapshot, others } = locks ? await locks.request(`${name}:adopt`, run) : await run();
+    if (!this.restored) {
+      this.restored = true;
+      this.session = new Session(this.options.config ?? {}, this.token, snapshot);
+    } else {
+      const now = Date.now();
+      for (const m of snapshot.outbox ?? []) {
+        this.session.send(now, m.id, m.conversation, m.body);
+      }
+    }
+    for (const other of others) {
+      locks?.request(`${name}:tab:${other}`, async () => { await this.adopt(); this.pump(); });
+    }
+  }
+
+  /** Wires the browser's signals to the session. */
+  listen() {
+    /** @param {EventTarget | undefined} target @param {string} type @param {() => void} fn */
+    const on = (target, type, fn) => {
+      if (!target) return;
+      target.addEventListener(type, fn);
+      this.cleanup.push(() => target.removeEventListener(type, fn));
+    };
+    const win = globalThis.window;
+    on(win, 'online', () => this.input((now) => this.session.handleNetwork(now, true)));
+    on(win, 'offline', () => this.input((now) => this.session.handleNetwork(now, false)));
+    // A page coming back to the foreground tries now rather than at the end of a long backoff.
+    on(globalThis.document, 'visibilitychange', () => {
+      if (document.visibilityState === 'visible') this.input((now) => this.session.reconnectNow(now));
+    });
+  }
+
+  /** Closes the connection and stops reconnecting; the outbox stays in storage. */
+  stop() {
+    this.input((now) => this.session.disconnect(now));
+    for (const fn of this.cleanup.splice(0)) fn();
+    clearTimeout(this.timer);
+  }
+
+  // ---- commands -----------------------------------------------------------------------------
+
+  /**
+   * Sends a message: stored in the outbox first, then shown as sending, then sent (again, after
+   * any outage, with the same id) until the server stores it or refuses it for good.
+   * @param {string} conversation
+   * @param {string} body
+   * @returns {Promise<string>} the message id
+   */
+  async send(conversation, body) {
+    await this.start();
+    const id = newId();
+    const frame = encodeClientFrame({ type: 'send', id, conversation, body });
+    if (new TextEncoder().encode(frame).length > FRAME_BYTES_MAX) {
+      throw new RangeError('message too large to send');
+    }
+    await this.store.addPending({ id, conversation, body, failed: null, owner: this.tab, created: Date.now() });
+    this.input((now) => this.session.send(now, id, conversation, body));
+    return id;
+  }
+
+  /** Sends failed messages again with their ids (every one, or only `id`). @param {string} [id] */
+  retryFailed(id) {
+    this.input((now) => this.session.retryFailed(now, id));
+  }
+
+  /** Drops a failed message (e.g. to send an edited text as a new message). @param {string} id */
+  discard(id) {
+    this.input((now) => this.session.discard(now, id));
+  }
+
+  /** Marks everything received in `conversation` as read. @param {string} conversation */
+  markRead(conversation) {
+    this.input((now) => this.session.markRead(now, conversation));
+  }
+
+  /** Tells the others that the user types (renew every few seconds while it lasts). @param {string} conversation @param {boolean} active */
+  setTyping(conversation, active) {
+    this.input((now) => this.session.setTyping(now, conversation, active));
+  }
+
+  /** Tries to connect now (e.g. a "reconnect" button), also after the session gave up. */
+  reconnect() {
+    this.input((now) => {
+      if (this.session.status().name === 'disconnected') this.session.connect(now);
+      else this.session.reconnectNow(now);
+    });
+  }
+
+  // ---- getters ------------------------------------------------------------------------------
+
+  /** @returns {import('./types.js').ConnectionStatus} */
+  get status() {
+    return this.session.status();
+  }
+
+  /** Messages not yet stored on the server (failed ones included). */
+  get pendingCount() {
+    return this.session.pendingCount();
+  }
+
+  /** The user, once known. */
+  get userId() {
+    return this.session.userId() ?? tokenSubject(this.token);
+  }
+
+  /** @param {string} conversation */
+  messages(conversation) {
+    return this.session.messages(conversation);
+  }
+
+  /** @param {string} id */
+  deliveryStatus(id) {
+    return this.session.deliveryStatus(id);
+  }
+
+  /** Users typing in `conversation` now. @param {string} conversation @returns {string[]} */
+  typing(conversation) {
+    const now = Date.now();
+    return [...(this.typers.get(conversation) ?? new Map())].filter(([, until]) => until > now).map(([u]) => u);
+  }
+
+  /**
+   * Listens to an event; returns a function that stops listening.
+   * @param {string} type
+   * @param {(detail: any) => void} fn
+   */
+  on(type, fn) {
+    /** @param {Event} e */
+    const listener = (e) => fn(/** @type {CustomEvent} */ (e).detail);
+    this.addEventListener(type, listener);
+    return () => this.removeEventListener(type, listener);
+  }
+
+  // ---- the loop -----------------------------------------------------------------------------
+
+  /** Hands one input to the session, then drains its outputs. @param {(now: number) => void} fn */
+  input(fn) {
+    fn(Date.now());
+    this.pump();
+  }
+
+  pump() {
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    this.drain().finally(() => { this.pumping = false; });
+  }
+
+  /** Actions, then events (persisted, then told), then frames, then the timer. */
+  async drain() {
+    do {
+      this.again = false;
+      for (let a = this.session.pollAction(); a; a = this.session.pollAction()) this.act(a);
+      const events = [];
+      for (let e = this.session.pollEvent(); e; e = this.session.pollEvent()) events.push(e);
+      if (events.length) {
+        try {
+          await this.store.apply(events);
+        } catch (error) {
+          // Storage failed (quota, eviction): the page still works from memory; tell the app.
+          this.dispatchEvent(new CustomEvent('error', { detail: { type: 'error', code: 'storage', message: String(error) } }));
+        }
+        for (const e of events) this.tell(e);
+        this.dispatchEvent(new CustomEvent('change'));
+        this.again = true;
+        continue;
+      }
+      for (let f = this.session.pollTransmit(); f; f = this.session.pollTransmit()) {
+        if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(encodeClientFrame(f));
+      }
+      clearTimeout(this.timer);
+      const at = this.session.pollTimeout();
+      if (at !== null) {
+        const delay = Math.min(Math.max(at - Date.now(), 0), TIMER_MS_MAX);
+        this.timer = setTimeout(() => this.input((now) => this.session.handleTimeout(now)), delay);
+      }
+    } while (this.again);
+  }
+
+  /** @param {import('./types.js').Action} action */
+  act(action) {
+    if (action.type === 'disconnect') {
+      const ws = this.ws;
+      this.ws = null;
+      ws?.close(1000);
+      return;
+    }
+    const attempt = action.attempt;
+    let ws;
+    try {
+      ws = new WebSocket(this.url);
+    } catch {
+      queueMicrotask(() => this.input((now) => this.session.handleClose(now, attempt, null)));
+      return;
+    }
+    this.ws = ws;
+    ws.onopen = () => this.ws === ws && this.input((now) => this.session.handleOpen(now, attempt));
+    ws.onmessage = (e) => {
+      if (this.ws !== ws || typeof e.data !== 'string') return;
+      let frame;
+      try {
+        frame = decodeServerFrame(e.data);
+      } catch {
+        return; // a frame of a later protocol minor version: ignored, like unknown fields
+      }
+      this.input((now) => this.session.handleFrame(now, frame));
+    };
+    ws.onclose = (e) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      // 1006: no close frame (network failure, server killed) — like 1012 for the session.
+      this.input((now) => this.session.handleClose(now, attempt, e.code === 1006 ? null : e.code));
+    };
+  }
+
+  /** Tells the app about one event. @param {import('./types.js').SessionEvent} e */
+  tell(e) {
+    if (e.type === 'typing') {
+      const users = this.typers.get(e.conversation) ?? new Map();
+      if (e.active) users.set(e.user_id, Date.now() + TYPING_TTL_MS);
+      else users.delete(e.user_id);
+      this.typers.set(e.conversation, users);
+      // Expire it on this side unless renewed.
+      setTimeout(() => this.dispatchEvent(new CustomEvent('change')), TYPING_TTL_MS + 10);
+    }
+    if (e.type === 'token_expired' && this.options.getToken) {
+      this.options.getToken().then((token) => {
+        this.token = token;
+        this.input((now) => this.session.setToken(now, token));
+      });
+    }
+    if (e.type === 'cursor') return;
+    this.dispatchEvent(new CustomEvent(e.type, { detail: e }));
+  }
+}

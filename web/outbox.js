@@ -1,0 +1,209 @@
+// The outbox: the user's messages not yet durable on the server, in creation order. Pure
+// bookkeeping, like the Rust SDK's `outbox.rs`; the driver persists it.
+
+/**
+ * @typedef {object} Entry
+ * @property {string} id
+ * @property {string} conversation
+ * @property {string} body
+ * @property {number | null} deadline Fails if not stored by then.
+ * @property {'queued' | 'in_flight' | 'failed'} state
+ * @property {{ code: string, message: string } | null} failure Set when `failed`.
+ * @property {number} attempts Transient refusals so far, for the resend backoff.
+ * @property {number | null} notBefore Not to be resent before this time.
+ */
+
+/**
+ * @param {Entry} entry
+ * @returns {import('./types.js').DeliveryStatus}
+ */
+export function entryStatus(entry) {
+  return entry.failure
+    ? { name: 'failed', code: entry.failure.code, message: entry.failure.message }
+    : { name: 'sending' };
+}
+
+/** The outbox of one session. */
+export class Outbox {
+  constructor() {
+    /** @type {Entry[]} */
+    this.entries = [];
+  }
+
+  /**
+   * Queues a new message (a repeat of a known id is ignored).
+   * @param {string} id
+   * @param {string} conversation
+   * @param {string} body
+   * @param {number | null} deadline
+   */
+  push(id, conversation, body, deadline) {
+    if (this.get(id)) return;
+    this.entries.push({
+      id, conversation, body, deadline, state: 'queued', failure: null, attempts: 0, notBefore: null,
+    });
+  }
+
+  /** @param {import('./types.js').PendingMessage} pending */
+  restore(pending) {
+    if (this.get(pending.id)) return;
+    const failure = pending.failed ? { code: pending.failed[0], message: pending.failed[1] } : null;
+    this.entries.push({
+      id: pending.id, conversation: pending.conversation, body: pending.body, deadline: null,
+      state: failure ? 'failed' : 'queued', failure, attempts: 0, notBefore: null,
+    });
+  }
+
+  get length() {
+    return this.entries.length;
+  }
+
+  failedCount() {
+    return this.entries.filter((e) => e.state === 'failed').length;
+  }
+
+  /** @param {string} id */
+  get(id) {
+    return this.entries.find((e) => e.id === id);
+  }
+
+  /**
+   * Removes a message that is now durable on the server (or discarded by the user).
+   * @param {string} id
+   */
+  take(id) {
+    const index = this.entries.findIndex((e) => e.id === id);
+    return index < 0 ? undefined : this.entries.splice(index, 1)[0];
+  }
+
+  /**
+   * Queues failed messages again, with their ids (all, or only `id`).
+   * @param {string} [id]
+   * @returns {Entry[]} the messages retried
+   */
+  retryFailed(id) {
+    const retried = [];
+    for (const entry of this.entries) {
+      if (entry.state === 'failed' && (id === undefined || entry.id === id)) {
+        Object.assign(entry, { state: 'queued', failure: null, attempts: 0, notBefore: null, deadline: null });
+        retried.push(entry);
+      }
+    }
+    return retried;
+  }
+
+  /**
+   * Marks a message failed for good.
+   * @param {string} id
+   * @param {string} code
+   * @param {string} message
+   */
+  fail(id, code, message) {
+    const entry = this.get(id);
+    if (!entry) throw new Error('failing a message that is not in the outbox');
+    entry.state = 'failed';
+    entry.failure = { code, message };
+    return entry;
+  }
+
+  /**
+   * A transient refusal: queue again, not before `at`.
+   * @param {string} id
+   * @param {number | null} at
+   */
+  retryLater(id, at) {
+    const entry = this.get(id);
+    if (entry && entry.state !== 'failed') {
+      entry.state = 'queued';
+      entry.attempts += 1;
+      entry.notBefore = at;
+    }
+  }
+
+  /** The connection is gone: what was in flight is queued again (same ids). */
+  requeueInFlight() {
+    for (const entry of this.entries) if (entry.state === 'in_flight') entry.state = 'queued';
+  }
+
+  /**
+   * Fails queued messages whose deadline has passed.
+   * @param {number} now
+   * @returns {Entry[]}
+   */
+  expire(now) {
+    const failed = [];
+    for (const entry of this.entries) {
+      if (entry.state === 'queued' && entry.deadline !== null && entry.deadline <= now) {
+        entry.state = 'failed';
+        entry.failure = { code: 'deadline_exceeded', message: 'not stored on the server before its deadline' };
+        failed.push(entry);
+      }
+    }
+    return failed;
+  }
+
+  /** @returns {number | null} */
+  nextDeadline() {
+    return min(this.entries.filter((e) => e.state === 'queued').map((e) => e.deadline));
+  }
+
+  /**
+   * When the next resend may go: per conversation, the first queued message's `notBefore`, if
+   * nothing behind it is in flight (an answer is awaited then, and a frame wakes the session). A
+   * time that has already passed is never returned for a message that cannot go, so a driver
+   * does not spin.
+   * @returns {number | null}
+   */
+  nextResend() {
+    const times = [];
+    for (const conversation of new Set(this.entries.map((e) => e.conversation))) {
+      const live = this.entries.filter((e) => e.conversation === conversation && e.state !== 'failed');
+      const first = live.findIndex((e) => e.state === 'queued');
+      if (first < 0 || live.slice(first).some((e) => e.state === 'in_flight')) continue;
+      times.push(live[first].notBefore);
+    }
+    return min(times);
+  }
+
+  /**
+   * Picks what to send now and marks it in flight. Per conversation, in creation order:
+   * nothing is sent while a later message of the conversation is still in flight behind a
+   * queued one (its answer — an `out_of_order` refusal — must come back first: go-back-N), and
+   * sending stops at the first queued message that must wait. Failed messages hold no one up.
+   * @param {number} now
+   * @param {number} window
+   * @returns {Entry[]}
+   */
+  sendable(now, window) {
+    let room = window - this.entries.filter((e) => e.state === 'in_flight').length;
+    const out = [];
+    const conversations = [...new Set(this.entries.map((e) => e.conversation))];
+    for (const conversation of conversations) {
+      if (room <= 0) break;
+      const live = this.entries.filter((e) => e.conversation === conversation && e.state !== 'failed');
+      const first = live.findIndex((e) => e.state === 'queued');
+      if (first < 0 || live.slice(first).some((e) => e.state === 'in_flight')) continue;
+      for (const entry of live.slice(first)) {
+        const waiting = (entry.notBefore !== null && entry.notBefore > now)
+          || (entry.deadline !== null && entry.deadline <= now);
+        if (waiting || room <= 0) break;
+        entry.state = 'in_flight';
+        entry.notBefore = null;
+        room -= 1;
+        out.push(entry);
+      }
+    }
+    return out;
+  }
+}
+
+/**
+ * The smallest of some optional times.
+ * @param {(number | null | undefined)[]} values
+ * @returns {number | null}
+ */
+export function min(values) {
+  let best = null;
+  for (const v of values) if (v !== null && v !== undefined && (best === null || v < best)) best = v;
+  return best;
+}

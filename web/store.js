@@ -1,0 +1,172 @@
+// The device's memory in IndexedDB: the outbox, the cursors and the messages held, one
+// database per user. A message is written to the outbox *before* it is shown as "sending", and
+// received messages are written before the receipt that says they were delivered.
+//
+// Tabs: every tab is its own device (its own connection, cursors shared). Each outbox record
+// names the tab that owns it; only the owner sends it. A tab holds a Web Lock named after
+// itself for its whole life, so when it closes the lock is free and another tab of the same
+// user — or the next one to open — adopts its pending messages and sends them, with their ids.
+
+/** Version of the records' format. An upgrade migrates pending messages, never drops them. */
+export const FORMAT_VERSION = 1;
+
+/**
+ * An outbox record.
+ * @typedef {object} OutboxRecord
+ * @property {string} id
+ * @property {string} conversation
+ * @property {string} body
+ * @property {[string, string] | null} failed
+ * @property {string} owner The tab that sends it.
+ * @property {number} created Creation time (ms), for order.
+ * @property {number} v Format version.
+ */
+
+/**
+ * @template T
+ * @param {IDBRequest<T>} request
+ * @returns {Promise<T>}
+ */
+function done(request) {
+  return new Promise((resolve, reject) => {
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+/** @param {IDBTransaction} tx @returns {Promise<void>} */
+function committed(tx) {
+  return new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error ?? new Error('transaction aborted'));
+  });
+}
+
+/** The IndexedDB store of one user on this origin. */
+export class Store {
+  /** @param {IDBDatabase} db @param {string} name */
+  constructor(db, name) {
+    this.db = db;
+    this.name = name;
+  }
+
+  /**
+   * Opens (and creates or migrates) the database `name`.
+   * @param {string} name
+   */
+  static async open(name) {
+    const request = indexedDB.open(name, FORMAT_VERSION);
+    request.onupgradeneeded = () => {
+      const db = request.result;
+      // Version 1 creates everything; later versions migrate records here, store by store.
+      if (!db.objectStoreNames.contains('outbox')) db.createObjectStore('outbox', { keyPath: 'id' });
+      if (!db.objectStoreNames.contains('messages')) db.createObjectStore('messages', { keyPath: ['conversation', 'seq'] });
+      if (!db.objectStoreNames.contains('conversations')) db.createObjectStore('conversations', { keyPath: 'id' });
+    };
+    return new Store(await done(request), name);
+  }
+
+  /**
+   * What this tab starts from: conversations with their messages, and the outbox records it
+   * owns — after adopting those whose tab is gone.
+   * @param {string} tab This tab's id.
+   * @param {Set<string>} live Tabs alive now.
+   * @param {string | null} user
+   * @returns {Promise<{ snapshot: import('./types.js').Snapshot, others: Set<string> }>}
+   */
+  async load(tab, live, user) {
+    const tx = this.db.transaction(['outbox', 'messages', 'conversations'], 'readwrite');
+    const outbox = tx.objectStore('outbox');
+    const [records, conversations, messages] = await Promise.all([
+      done(/** @type {IDBRequest<OutboxRecord[]>} */ (outbox.getAll())),
+      done(tx.objectStore('conversations').getAll()),
+      done(tx.objectStore('messages').getAll()),
+    ]);
+    /** Tabs alive that own pending messages: watched, to adopt them when they close. */
+    const others = new Set();
+    const mine = [];
+    for (const record of records.sort((a, b) => a.created - b.created)) {
+      if (record.owner !== tab && live.has(record.owner)) {
+        others.add(record.owner);
+        continue;
+      }
+      if (record.owner !== tab) outbox.put({ ...record, owner: tab });
+      mine.push({ id: record.id, conversation: record.conversation, body: record.body, failed: record.failed });
+    }
+    await committed(tx);
+    /** @type {Map<string, import('./types.js').ChatMessage[]>} */
+    const byConversation = new Map();
+    for (const m of messages) {
+      const list = byConversation.get(m.conversation) ?? [];
+      list.push(m);
+      byConversation.set(m.conversation, list);
+    }
+    const snapshot = {
+      user_id: user,
+      outbox: mine,
+      conversations: conversations.map((c) => ({
+        id: c.id, epoch: c.epoch, cursor: c.cursor,
+        messages: (byConversation.get(c.id) ?? []).sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0)),
+      })),
+    };
+    return { snapshot, others };
+  }
+
+  /**
+   * Writes a new outbox record (before the message is shown).
+   * @param {Omit<OutboxRecord, 'v'>} record
+   */
+  async addPending(record) {
+    const tx = this.db.transaction('outbox', 'readwrite');
+    tx.objectStore('outbox').put(
+      /** @type {OutboxRecord} */ ({ ...record, v: FORMAT_VERSION }));
+    await committed(tx);
+  }
+
+  /**
+   * Persists what a batch of session events says, in one transaction.
+   * @param {import('./types.js').SessionEvent[]} events
+   */
+  async apply(events) {
+    const tx = this.db.transaction(['outbox', 'messages', 'conversations'], 'readwrite');
+    const outbox = tx.objectStore('outbox');
+    const messages = tx.objectStore('messages');
+    const conversations = tx.objectStore('conversations');
+    for (const e of events) {
+      switch (e.type) {
+        case 'message': messages.put({ ...e.message, status: null }); break;
+        case 'cursor': conversations.put({ id: e.conversation, epoch: e.epoch, cursor: e.seq }); break;
+        case 'resync':
+          messages.delete(IDBKeyRange.bound([e.conversation, 0], [e.conversation, Infinity]));
+          conversations.put({ id: e.conversation, epoch: e.epoch, cursor: 0 });
+          break;
+        case 'discarded': outbox.delete(e.id); break;
+        case 'delivery_status':
+          if (e.status.name === 'sent') outbox.delete(e.id);
+          else if (e.status.name === 'failed' || e.status.name === 'sending') {
+            const failed = e.status.name === 'failed' ? [e.status.code, e.status.message] : null;
+            const id = e.id;
+            done(outbox.get(id)).then((record) => { if (record) outbox.put({ ...record, failed }); });
+          }
+          break;
+        default: break;
+      }
+    }
+    await committed(tx);
+  }
+}
+
+/** A store that keeps nothing, where IndexedDB is not available (some private modes). */
+export class MemoryStore {
+  /** @returns {Promise<{ snapshot: import('./types.js').Snapshot, others: Set<string> }>} */
+  async load() {
+    return { snapshot: {}, others: new Set() };
+  }
+
+  /** @param {unknown} _record */
+  async addPending(_record) {}
+
+  /** @param {unknown} _events */
+  async apply(_events) {}
+}

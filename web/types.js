@@ -1,0 +1,217 @@
+// The vocabulary of the session: statuses, events, actions, messages and configuration — the
+// same names as the Rust SDK (`crates/client/src/session/types.rs`) and the original
+// integration (`connection_status`, `delivery_status`). Every time is a number of milliseconds;
+// the session never reads a clock itself.
+
+/** @typedef {'client' | 'operator'} Role */
+
+/**
+ * The connection as a user sees it. `nextAttemptAt` is set for `reconnecting` only.
+ * @typedef {{ name: 'connecting' | 'connected' | 'offline' | 'disconnected' }
+ *   | { name: 'reconnecting', nextAttemptAt: number }} ConnectionStatus
+ */
+
+/**
+ * Where one of the user's messages is: `sending` (in the outbox) → `sent` (durable on the
+ * server, with its `seq`) → `delivered` → `read`; or `failed` with the server's reason.
+ * @typedef {{ name: 'sending' }
+ *   | { name: 'sent', seq: number }
+ *   | { name: 'delivered' }
+ *   | { name: 'read' }
+ *   | { name: 'failed', code: string, message: string }} DeliveryStatus
+ */
+
+/**
+ * A message as the app shows it. `seq` and `ts` are null while it is only in the outbox;
+ * `status` is null for other people's messages.
+ * @typedef {object} ChatMessage
+ * @property {string} conversation Conversation id.
+ * @property {string} id The id chosen by the sending device (lowercase UUID).
+ * @property {number | null} seq Position in the conversation.
+ * @property {string} sender Sender's user id.
+ * @property {Role} role Sender's role.
+ * @property {string} body The text. Render it as text, never as HTML.
+ * @property {number | null} ts Server time of storing, ms since the Unix epoch.
+ * @property {DeliveryStatus | null} status Where the user's own message is.
+ * @property {string} [kind] `note` (private between operators) or `system` (assignment, status).
+ * @property {Record<string, unknown>} [data] For `system` entries, the change.
+ */
+
+/**
+ * What the session tells the app (and the driver, which persists some of it).
+ * @typedef {{ type: 'connection_status', status: ConnectionStatus }
+ *   | { type: 'delivery_status', conversation: string, id: string, status: DeliveryStatus }
+ *   | { type: 'message', message: ChatMessage }
+ *   | { type: 'cursor', conversation: string, epoch: number, seq: number }
+ *   | { type: 'synced', conversation: string, seq: number }
+ *   | { type: 'resync', conversation: string, epoch: number }
+ *   | { type: 'receipt', conversation: string, user_id: string, role: Role, delivered: number, read: number }
+ *   | { type: 'typing', conversation: string, user_id: string, active: boolean }
+ *   | { type: 'presence', conversation: string, user_id: string, status: string }
+ *   | { type: 'discarded', conversation: string, id: string }
+ *   | { type: 'token_expired' }
+ *   | { type: 'error', code: string, message: string }} SessionEvent
+ */
+
+/**
+ * What the driver must do with the transport: open one (and report it with `handleOpen` /
+ * `handleClose` under `attempt`), or close the current one (its close is not to be reported).
+ * @typedef {{ type: 'connect', attempt: number } | { type: 'disconnect' }} Action
+ */
+
+/**
+ * A message kept in the outbox across restarts.
+ * @typedef {object} PendingMessage
+ * @property {string} id Message id.
+ * @property {string} conversation Conversation id.
+ * @property {string} body Text.
+ * @property {[string, string] | null} failed `[code, message]` if it failed for good.
+ */
+
+/**
+ * A conversation kept across restarts.
+ * @typedef {object} StoredConversation
+ * @property {string} id Conversation id.
+ * @property {number | null} epoch Epoch of the cursor.
+ * @property {number} cursor Contiguous cursor.
+ * @property {ChatMessage[]} messages Messages held, ascending by `seq`, `1..=cursor`.
+ */
+
+/**
+ * What a driver persisted, to start a session where the last one stopped.
+ * @typedef {object} Snapshot
+ * @property {string | null} [user_id] The user this device belongs to, if known.
+ * @property {PendingMessage[]} [outbox] Outbox, in creation order.
+ * @property {StoredConversation[]} [conversations] Conversations with cursors and messages.
+ */
+
+/**
+ * Tunables of the session, in milliseconds.
+ * @typedef {object} Config
+ * @property {number} backoffFirstMs Upper bound of the first retry's delay: most outages are a blip.
+ * @property {number} backoffBaseMs Base of the exponential backoff from the second retry on.
+ * @property {number} backoffCapMs Cap of the backoff.
+ * @property {number} connectTimeoutMs How long opening a connection and getting `welcome` may take.
+ * @property {number} heartbeatTimeoutMs Silence after which the connection is dead, until `welcome` says.
+ * @property {number} sendWindow Most messages in flight (sent, not yet answered) at once.
+ * @property {number} seed Seed of the jitter generator (the driver passes real randomness).
+ */
+
+/** Defaults, equal to the Rust SDK's `Config::default()`. @type {Readonly<Config>} */
+export const DEFAULT_CONFIG = Object.freeze({
+  backoffFirstMs: 250,
+  backoffBaseMs: 1000,
+  backoffCapMs: 30000,
+  connectTimeoutMs: 10000,
+  // HEARTBEAT_INTERVAL_MS + HEARTBEAT_GRACE_MS of the protocol.
+  heartbeatTimeoutMs: 35000,
+  sendWindow: 256,
+  seed: 0x5eed,
+});
+
+/** Typing signals expire on the receiving device after this long unless renewed (protocol). */
+export const TYPING_TTL_MS = 10000;
+
+/** Default largest message body in bytes of UTF-8; the server may be configured otherwise. */
+export const MESSAGE_BYTES_MAX = 16384;
+
+/**
+ * The delay before reconnect attempt `attempt` (0 = first retry), given a uniform sample `unit`
+ * in [0, 1): full jitter over an exponentially growing, capped window.
+ * @param {Config} config
+ * @param {number} attempt
+ * @param {number} unit
+ * @returns {number} milliseconds
+ */
+export function backoff(config, attempt, unit) {
+  const window = attempt === 0
+    ? config.backoffFirstMs
+    : Math.min(config.backoffCapMs, config.backoffBaseMs * 2 ** Math.min(attempt - 1, 32));
+  return Math.floor(window * Math.min(Math.max(unit, 0), 1));
+}
+
+/**
+ * Progress rank of a delivery status: statuses only ever move to a higher rank (except a manual
+ * retry of a failed message, which starts over at `sending`).
+ * @param {DeliveryStatus} status
+ * @returns {number}
+ */
+export function rank(status) {
+  return { sending: 0, sent: 1, delivered: 2, read: 3, failed: 4 }[status.name];
+}
+
+const MASK = (1n << 64n) - 1n;
+
+/**
+ * A deterministic generator for jitter (xorshift64*, as in the Rust SDK, so one seed gives the
+ * same delays in both SDKs): seeded, never global.
+ */
+export class Jitter {
+  /** @param {number | bigint} seed */
+  constructor(seed) {
+    /** @type {bigint} */
+    this.state = BigInt(seed) & MASK || 1n;
+  }
+
+  /** @returns {number} a sample in [0, 1) */
+  unit() {
+    let x = this.state;
+    x ^= x >> 12n;
+    x = (x ^ (x << 25n)) & MASK;
+    x ^= x >> 27n;
+    this.state = x;
+    const y = (x * 0x2545f4914f6cdd1dn) & MASK;
+    return Number(y >> 11n) / 2 ** 53;
+  }
+}
+
+/**
+ * A conversation's state in `welcome` and `joined`.
+ * @typedef {object} ConversationState
+ * @property {string} id
+ * @property {number} epoch
+ * @property {number} last_seq
+ * @property {{ user_id: string, role: Role, delivered: number, read: number }[]} participants
+ * @property {string} [status] `open`, `pending` or `resolved`.
+ * @property {string} [assignee] The operator it is assigned to.
+ * @property {Record<string, unknown>} [metadata] The business's booking data.
+ * @property {boolean} [closed] Closed to new messages.
+ */
+
+/**
+ * A stored message as the server sends it.
+ * @typedef {{ type: 'message', conversation: string, id: string, seq: number, sender: string,
+ *   role: Role, body: string, ts: number, kind?: string, data?: Record<string, unknown> }} MessageFrame
+ */
+
+/**
+ * A frame from the server (docs/protocol.md, section 4).
+ * @typedef {{ type: 'welcome', v: number, user_id: string, role: Role, connection_id: string,
+ *     heartbeat_ms: number, timeout_ms: number, conversations: ConversationState[] }
+ *   | MessageFrame
+ *   | { type: 'ack', id: string, conversation: string, seq: number, ts: number }
+ *   | { type: 'synced', conversation: string, seq: number }
+ *   | { type: 'receipt', conversation: string, user_id: string, role: Role, delivered: number, read: number }
+ *   | { type: 'typing', conversation: string, user_id: string, role: Role, active: boolean }
+ *   | { type: 'joined', conversation: ConversationState }
+ *   | { type: 'left', conversation: string }
+ *   | { type: 'resync', conversation: string, epoch: number, last_seq: number }
+ *   | { type: 'error', ref?: string, frame?: string, code: string, message: string,
+ *       permanent: boolean, retry_after_ms?: number }
+ *   | { type: 'skip', conversation: string, seq: number }
+ *   | { type: 'presence', conversation: string, user_id: string, status: string }
+ *   | { type: 'ping', ts: number }
+ *   | { type: 'pong', ref?: string }} ServerFrame
+ */
+
+/**
+ * A frame a device sends (docs/protocol.md, section 3).
+ * @typedef {{ type: 'hello', v: number, token: string,
+ *     cursors: { conversation: string, seq: number, epoch?: number }[] }
+ *   | { type: 'send', id: string, conversation: string, body: string, kind?: string }
+ *   | { type: 'presence', status: string }
+ *   | { type: 'receipt', ref?: string, conversation: string, delivered?: number, read?: number }
+ *   | { type: 'typing', conversation: string, active: boolean }
+ *   | { type: 'ping', ref?: string }
+ *   | { type: 'pong' }} ClientFrame
+ */

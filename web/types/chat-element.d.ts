@@ -1,0 +1,49 @@
+import { SurechatClient } from './client.js';
+/** A complete chat widget for one conversation. */
+export declare class ChatElement extends HTMLElement {
+    badge: import("./components.js").ConnectionStatusElement;
+    offline: import("./components.js").OfflineBannerElement;
+    pending: import("./components.js").PendingBannerElement;
+    heading: HTMLElement;
+    list: HTMLElement;
+    typingLine: HTMLElement;
+    announcer: HTMLElement;
+    error: HTMLElement;
+    input: HTMLTextAreaElement;
+    form: HTMLElement;
+    /** @type {Map<string, HTMLElement>} */
+    rows: Map<string, HTMLElement>;
+    /** @type {SurechatClient | null} */
+    _client: SurechatClient | null;
+    /** @type {(() => void)[]} */
+    unlisten: (() => void)[];
+    typingSince: number;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    typingStop: ReturnType<typeof setTimeout> | undefined;
+    constructor();
+    /** The conversation shown. */
+    get conversation(): string;
+    set conversation(id: string);
+    /** The client used; created from the `token` and `server` attributes when not set. */
+    get client(): SurechatClient | null;
+    set client(client: SurechatClient | null);
+    connectedCallback(): void;
+    disconnectedCallback(): void;
+    onVisible: () => void;
+    /** Sends what is typed. */
+    submit(): Promise<void>;
+    typed(): void;
+    stopTyping(): void;
+    /** Brings the list up to date, reusing rows by message id. */
+    render(): void;
+    /**
+     * @param {import('./types.js').ChatMessage} m
+     * @param {boolean} own
+     */
+    row(m: import('./types.js').ChatMessage, own: boolean): HTMLElement;
+    /**
+     * @param {HTMLElement} row
+     * @param {import('./types.js').ChatMessage} m
+     */
+    update(row: HTMLElement, m: import('./types.js').ChatMessage): void;
+}

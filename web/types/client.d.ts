@@ -1,0 +1,132 @@
+import { Session } from './session.js';
+import { MemoryStore, Store } from './store.js';
+export type ClientOptions = {
+    /**
+     * The user's token (JWT from your backend or `POST /v1/tokens`).
+     */
+    token?: string;
+    /**
+     * Called for a fresh token when it expired.
+     */
+    getToken?: () => Promise<string>;
+    /**
+     * Base URL of the surechat server; default: this page's origin.
+     */
+    server?: string;
+    /**
+     * Keep outbox and history in IndexedDB (default true).
+     */
+    persist?: boolean;
+    /**
+     * Session tunables.
+     */
+    config?: Partial<import('./types.js').Config>;
+};
+/**
+ * @typedef {object} ClientOptions
+ * @property {string} [token] The user's token (JWT from your backend or `POST /v1/tokens`).
+ * @property {() => Promise<string>} [getToken] Called for a fresh token when it expired.
+ * @property {string} [server] Base URL of the surechat server; default: this page's origin.
+ * @property {boolean} [persist] Keep outbox and history in IndexedDB (default true).
+ * @property {Partial<import('./types.js').Config>} [config] Session tunables.
+ */
+/**
+ * The user id a token names (its `sub`), read without checking the signature — only to pick
+ * the local database before the server has said who we are.
+ * @param {string} token
+ * @returns {string | null}
+ */
+export declare function tokenSubject(token: string): string | null;
+/** A lowercase random UUID (v4), also where `crypto.randomUUID` is missing (plain http). */
+export declare function newId(): string;
+/**
+ * A connected chat device. Events (`addEventListener` or `on`), each a CustomEvent whose
+ * `detail` is the session event: `connection_status`, `delivery_status`, `message`, `typing`,
+ * `receipt`, `synced`, `token_expired`, `error`, and `change` after any of them (re-render).
+ */
+export declare class SurechatClient extends EventTarget {
+    options: ClientOptions;
+    token: string;
+    /** WebSocket endpoint. */
+    url: string;
+    /** This tab's id: owner of the messages it creates. */
+    tab: string;
+    session: Session;
+    /** @type {Store | MemoryStore} */
+    store: Store | MemoryStore;
+    /** @type {WebSocket | null} */
+    ws: WebSocket | null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    timer: ReturnType<typeof setTimeout> | undefined;
+    pumping: boolean;
+    again: boolean;
+    /** conversation → user → expiry time of their typing signal. @type {Map<string, Map<string, number>>} */
+    typers: Map<string, Map<string, number>>;
+    /** @type {(() => void)[]} */
+    cleanup: (() => void)[];
+    /** Resolves once started. @type {Promise<void> | null} */
+    ready: Promise<void> | null;
+    /** Components using this client (the React hook stops its own client when none is left). */
+    holders: number;
+    /** The session was rebuilt from storage. */
+    restored: boolean;
+    /** @param {ClientOptions} options */
+    constructor(options: ClientOptions);
+    /** Opens local storage, restores where the last page stopped, and connects. */
+    start(): Promise<void>;
+    begin(): Promise<void>;
+    /**
+     * Restores the session from storage, taking over the pending messages of tabs that are gone;
+     * for tabs still alive, waits for them to close and then takes theirs.
+     */
+    adopt(): Promise<void>;
+    /** Wires the browser's signals to the session. */
+    listen(): void;
+    /** Closes the connection and stops reconnecting; the outbox stays in storage. */
+    stop(): void;
+    /**
+     * Sends a message: stored in the outbox first, then shown as sending, then sent (again, after
+     * any outage, with the same id) until the server stores it or refuses it for good.
+     * @param {string} conversation
+     * @param {string} body
+     * @returns {Promise<string>} the message id
+     */
+    send(conversation: string, body: string): Promise<string>;
+    /** Sends failed messages again with their ids (every one, or only `id`). @param {string} [id] */
+    retryFailed(id?: string): void;
+    /** Drops a failed message (e.g. to send an edited text as a new message). @param {string} id */
+    discard(id: string): void;
+    /** Marks everything received in `conversation` as read. @param {string} conversation */
+    markRead(conversation: string): void;
+    /** Tells the others that the user types (renew every few seconds while it lasts). @param {string} conversation @param {boolean} active */
+    setTyping(conversation: string, active: boolean): void;
+    /** Tries to connect now (e.g. a "reconnect" button), also after the session gave up. */
+    reconnect(): void;
+    /** @returns {import('./types.js').ConnectionStatus} */
+    get status(): import('./types.js').ConnectionStatus;
+    /** Messages not yet stored on the server (failed ones included). */
+    get pendingCount(): number;
+    /** The user, once known. */
+    get userId(): string | null;
+    /** @param {string} conversation */
+    messages(conversation: string): import("./types.js").ChatMessage[];
+    /** @param {string} id */
+    deliveryStatus(id: string): import("./types.js").DeliveryStatus | undefined;
+    /** Users typing in `conversation` now. @param {string} conversation @returns {string[]} */
+    typing(conversation: string): string[];
+    /**
+     * Listens to an event; returns a function that stops listening.
+     * @param {string} type
+     * @param {(detail: any) => void} fn
+     */
+    on(type: string, fn: (detail: any) => void): () => void;
+    /** Hands one input to the session, then drains its outputs. @param {(now: number) => void} fn */
+    input(fn: (now: number) => void): void;
+    pump(): void;
+    /** Actions, then events (persisted, then told), then frames, then the timer. */
+    drain(): Promise<void>;
+    /** @param {import('./types.js').Action} action */
+    act(action: import('./types.js').Action): void;
+    /** Tells the app about one event. @param {import('./types.js').SessionEvent} e */
+    tell(e: import('./types.js').SessionEvent): void;
+}

@@ -1,0 +1,119 @@
+export type Entry = {
+    id: string;
+    conversation: string;
+    body: string;
+    /**
+     * Fails if not stored by then.
+     */
+    deadline: number | null;
+    state: 'queued' | 'in_flight' | 'failed';
+    /**
+     * Set when `failed`.
+     */
+    failure: {
+        code: string;
+        message: string;
+    } | null;
+    /**
+     * Transient refusals so far, for the resend backoff.
+     */
+    attempts: number;
+    /**
+     * Not to be resent before this time.
+     */
+    notBefore: number | null;
+};
+/**
+ * @typedef {object} Entry
+ * @property {string} id
+ * @property {string} conversation
+ * @property {string} body
+ * @property {number | null} deadline Fails if not stored by then.
+ * @property {'queued' | 'in_flight' | 'failed'} state
+ * @property {{ code: string, message: string } | null} failure Set when `failed`.
+ * @property {number} attempts Transient refusals so far, for the resend backoff.
+ * @property {number | null} notBefore Not to be resent before this time.
+ */
+/**
+ * @param {Entry} entry
+ * @returns {import('./types.js').DeliveryStatus}
+ */
+export declare function entryStatus(entry: Entry): import('./types.js').DeliveryStatus;
+/** The outbox of one session. */
+export declare class Outbox {
+    /** @type {Entry[]} */
+    entries: Entry[];
+    constructor();
+    /**
+     * Queues a new message (a repeat of a known id is ignored).
+     * @param {string} id
+     * @param {string} conversation
+     * @param {string} body
+     * @param {number | null} deadline
+     */
+    push(id: string, conversation: string, body: string, deadline: number | null): void;
+    /** @param {import('./types.js').PendingMessage} pending */
+    restore(pending: import('./types.js').PendingMessage): void;
+    get length(): number;
+    failedCount(): number;
+    /** @param {string} id */
+    get(id: string): Entry | undefined;
+    /**
+     * Removes a message that is now durable on the server (or discarded by the user).
+     * @param {string} id
+     */
+    take(id: string): Entry | undefined;
+    /**
+     * Queues failed messages again, with their ids (all, or only `id`).
+     * @param {string} [id]
+     * @returns {Entry[]} the messages retried
+     */
+    retryFailed(id?: string): Entry[];
+    /**
+     * Marks a message failed for good.
+     * @param {string} id
+     * @param {string} code
+     * @param {string} message
+     */
+    fail(id: string, code: string, message: string): Entry;
+    /**
+     * A transient refusal: queue again, not before `at`.
+     * @param {string} id
+     * @param {number | null} at
+     */
+    retryLater(id: string, at: number | null): void;
+    /** The connection is gone: what was in flight is queued again (same ids). */
+    requeueInFlight(): void;
+    /**
+     * Fails queued messages whose deadline has passed.
+     * @param {number} now
+     * @returns {Entry[]}
+     */
+    expire(now: number): Entry[];
+    /** @returns {number | null} */
+    nextDeadline(): number | null;
+    /**
+     * When the next resend may go: per conversation, the first queued message's `notBefore`, if
+     * nothing behind it is in flight (an answer is awaited then, and a frame wakes the session). A
+     * time that has already passed is never returned for a message that cannot go, so a driver
+     * does not spin.
+     * @returns {number | null}
+     */
+    nextResend(): number | null;
+    /**
+     * Picks what to send now and marks it in flight. Per conversation, in creation order:
+     * nothing is sent while a later message of the conversation is still in flight behind a
+     * queued one (its answer — an `out_of_order` refusal — must come back first: go-back-N), and
+     * sending stops at the first queued message that must wait. Failed messages hold no one up.
+     * @param {number} now
+     * @param {number} window
+     * @returns {Entry[]}
+     */
+    sendable(now: number, window: number): Entry[];
+}
+/**
+ * The smallest of some optional times.
+ * @param {(number | null | undefined)[]} values
+ * @returns {number | null}
+ */
+export declare function min(values: (number | null | undefined)[]): number | null;

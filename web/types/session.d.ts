@@ -1,0 +1,184 @@
+import { Conversation } from './conversation.js';
+import { Outbox } from './outbox.js';
+import { Jitter } from './types.js';
+export type ConnectionStatus = import('./types.js').ConnectionStatus;
+export type ChatMessage = import('./types.js').ChatMessage;
+export type ClientFrame = import('./types.js').ClientFrame;
+export type ServerFrame = import('./types.js').ServerFrame;
+/** A device's session. */
+export declare class Session {
+    config: {
+        backoffFirstMs: number;
+        backoffBaseMs: number;
+        backoffCapMs: number;
+        connectTimeoutMs: number;
+        heartbeatTimeoutMs: number;
+        sendWindow: number;
+        seed: number;
+    };
+    token: string;
+    jitter: Jitter;
+    /** @type {ConnectionStatus} */
+    connection: ConnectionStatus;
+    /** @type {'idle' | 'opening' | 'greeting' | 'ready'} */
+    transport: 'idle' | 'opening' | 'greeting' | 'ready';
+    /** The app wants to be connected (between connect and disconnect). */
+    wanted: boolean;
+    networkUp: boolean;
+    /** Reconnect attempts since the last welcome. */
+    attempt: number;
+    /** Identifies the current transport attempt. */
+    attemptId: number;
+    /** @type {number | null} */ nextAttemptAt: number | null;
+    /** @type {number | null} */ connectDeadline: number | null;
+    /** @type {number | null} */ heartbeatDeadline: number | null;
+    heartbeatTimeout: number;
+    /** @type {string | null} */
+    user: string | null;
+    /** @type {Map<string, Conversation>} */
+    conversations: Map<string, Conversation>;
+    outbox: Outbox;
+    /** @type {import('./types.js').Action[]} */ actions: import('./types.js').Action[];
+    /** @type {import('./types.js').SessionEvent[]} */ events: import('./types.js').SessionEvent[];
+    /** @type {ClientFrame[]} */ transmits: ClientFrame[];
+    /**
+     * A session that continues from a snapshot (or starts empty): pending messages are resent in
+     * order on the next connection, cursors resume where they were.
+     * @param {Partial<import('./types.js').Config>} config
+     * @param {string} token
+     * @param {import('./types.js').Snapshot} [snapshot]
+     */
+    constructor(config: Partial<import('./types.js').Config>, token: string, snapshot?: import('./types.js').Snapshot);
+    /** The connection status. @returns {ConnectionStatus} */
+    status(): ConnectionStatus;
+    /** Messages in the outbox that are not yet durable on the server (failed ones included). */
+    pendingCount(): number;
+    /** Messages in the outbox that failed for good. */
+    failedCount(): number;
+    /** The user, once known from welcome (or the snapshot). */
+    userId(): string | null;
+    /** Conversation ids known to the device. */
+    conversationIds(): string[];
+    /** @param {string} conversation @returns {number} a conversation's contiguous cursor */
+    cursor(conversation: string): number;
+    /**
+     * A conversation's messages: those held, by seq, then the outbox's, in creation order.
+     * @param {string} conversation
+     * @returns {ChatMessage[]}
+     */
+    messages(conversation: string): ChatMessage[];
+    /**
+     * The status of one of the user's messages.
+     * @param {string} id
+     * @returns {import('./types.js').DeliveryStatus | undefined}
+     */
+    deliveryStatus(id: string): import('./types.js').DeliveryStatus | undefined;
+    /** Starts connecting (and keeps reconnecting until disconnect). @param {number} now */
+    connect(now: number): void;
+    /** Closes the connection and stops reconnecting. The outbox is kept. @param {number} now */
+    disconnect(now: number): void;
+    /**
+     * Queues a message (the driver has already persisted it under `id`). Returns the id.
+     * @param {number} now
+     * @param {string} id A fresh lowercase UUID: the idempotency key.
+     * @param {string} conversation
+     * @param {string} body
+     * @param {number | null} [deadline] Fail it if not stored by then.
+     */
+    send(now: number, id: string, conversation: string, body: string, deadline?: number | null): string;
+    /**
+     * Queues failed messages again, with their ids (every one, or only `id`). Returns how many.
+     * @param {number} now
+     * @param {string} [id]
+     */
+    retryFailed(now: number, id?: string): number;
+    /**
+     * Drops a failed message from the outbox (the user edits it and sends the new text as a new
+     * message, with a new id). Only a failed message can be discarded: any other may already be
+     * stored. Returns whether it was.
+     * @param {number} _now
+     * @param {string} id
+     */
+    discard(_now: number, id: string): boolean;
+    /** Marks everything held in `conversation` as read. @param {number} now @param {string} conversation */
+    markRead(now: number, conversation: string): void;
+    /**
+     * Sends a typing signal if connected (ephemeral: never queued).
+     * @param {number} _now
+     * @param {string} conversation
+     * @param {boolean} active
+     */
+    setTyping(_now: number, conversation: string, active: boolean): void;
+    /** Replaces the token; if the session was waiting for one, reconnects at once. @param {number} now @param {string} token */
+    setToken(now: number, token: string): void;
+    /**
+     * Tries now instead of at the end of the backoff (the page became visible, the user pressed
+     * "reconnect"). Does nothing while connected or offline.
+     * @param {number} now
+     */
+    reconnectNow(now: number): void;
+    /** The transport of attempt `attempt` is open: say hello with the cursors. @param {number} now @param {number} attempt */
+    handleOpen(now: number, attempt: number): void;
+    /**
+     * The transport of attempt `attempt` closed (or failed to open), with the close code if one
+     * was received.
+     * @param {number} now
+     * @param {number} attempt
+     * @param {number | null} code
+     */
+    handleClose(now: number, attempt: number, code: number | null): void;
+    /** A frame from the server. @param {number} now @param {ServerFrame} frame */
+    handleFrame(now: number, frame: ServerFrame): void;
+    /** Time passed: reconnect attempts, dead connections, deadlines and resend delays. @param {number} now */
+    handleTimeout(now: number): void;
+    /** The device's network went down or came back. @param {number} now @param {boolean} up */
+    handleNetwork(now: number, up: boolean): void;
+    /** The next thing to do with the transport. */
+    pollAction(): import("./types.js").Action | undefined;
+    /** The next event for the app (and for persistence). */
+    pollEvent(): import("./types.js").SessionEvent | undefined;
+    /** The next frame to write. */
+    pollTransmit(): import("./types.js").ClientFrame | undefined;
+    /** When handleTimeout must be called next. @returns {number | null} */
+    pollTimeout(): number | null;
+    /** @param {string} id */
+    conversation(id: string): Conversation;
+    /** @param {ConnectionStatus} status */
+    setStatus(status: ConnectionStatus): void;
+    /** @param {number} now */
+    open(now: number): void;
+    /**
+     * Forgets the transport: frames not yet written are dropped, messages in flight go back to
+     * the queue (they are resent with the same ids). `tellDriver` asks the driver to close it.
+     * @param {number} _now
+     * @param {boolean} tellDriver
+     */
+    dropTransport(_now: number, tellDriver: boolean): void;
+    /** @param {number} now */
+    scheduleReconnect(now: number): void;
+    /**
+     * @param {import('./types.js').ConversationState} state
+     * @param {string | null} me
+     */
+    adopt(state: import('./types.js').ConversationState, me: string | null): void;
+    /**
+     * @param {number} now
+     * @param {Extract<ServerFrame, { type: 'welcome' }>} welcome
+     */
+    welcome(now: number, welcome: Extract<ServerFrame, {
+        type: 'welcome';
+    }>): void;
+    /**
+     * @param {number} now
+     * @param {Extract<ServerFrame, { type: 'error' }>} error
+     */
+    error(now: number, error: Extract<ServerFrame, {
+        type: 'error';
+    }>): void;
+    /**
+     * Writes what can be written now: the outbox (window, go-back-N per conversation) and
+     * receipts.
+     * @param {number} now
+     */
+    flush(now: number): void;
+}
