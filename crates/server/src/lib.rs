@@ -134,7 +134,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/web", get(web::root))
         .route(
             "/web/",
-            get(|| web::file(axum::extract::Path(String::new()))),
+            get(|headers: axum::http::HeaderMap| {
+                web::file(axum::extract::Path(String::new()), headers)
+            }),
         )
         .route("/web/{*path}", get(web::file))
         .with_state(state)

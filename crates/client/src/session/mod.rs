@@ -446,11 +446,15 @@ impl Session {
                     .conversations
                     .entry(resync.conversation.clone())
                     .or_insert_with(|| Conversation::new(resync.conversation.clone()));
-                conversation.reset(resync.epoch);
-                self.events.push_back(Event::Resync {
-                    conversation: resync.conversation,
-                    epoch: resync.epoch,
-                });
+                // Already reset on `welcome` when the copy was seen to be void.
+                let already = conversation.epoch == Some(resync.epoch) && conversation.cursor == 0;
+                if !already {
+                    conversation.reset(resync.epoch);
+                    self.events.push_back(Event::Resync {
+                        conversation: resync.conversation,
+                        epoch: resync.epoch,
+                    });
+                }
             }
             ServerFrame::Skip(skip) => {
                 let me = self.user_id.clone();
@@ -612,6 +616,17 @@ impl Session {
             .conversations
             .entry(state.id.clone())
             .or_insert_with(|| Conversation::new(state.id.clone()));
+        // A copy of another epoch, or beyond the server's end, is void: drop it now rather than
+        // acknowledge cursors the server cannot know (its `resync` follows and finds it reset).
+        let void = conversation.epoch.is_some_and(|e| e != state.epoch)
+            || conversation.cursor > state.last_seq;
+        if void {
+            conversation.reset(state.epoch);
+            self.events.push_back(Event::Resync {
+                conversation: state.id.clone(),
+                epoch: state.epoch,
+            });
+        }
         if conversation.epoch.is_none() {
             conversation.epoch = Some(state.epoch);
         }

@@ -181,12 +181,25 @@ impl Outbox {
             .min()
     }
 
+    /// When a queued message can go next: per conversation only its first queued message counts
+    /// (the others wait behind it), and a conversation still waiting for answers to later messages
+    /// needs no timer (those answers wake it).
     pub(crate) fn next_resend(&self) -> Option<Instant> {
-        self.entries
-            .iter()
-            .filter(|e| e.state == EntryState::Queued)
-            .filter_map(|e| e.not_before)
-            .min()
+        let mut earliest: Option<Instant> = None;
+        let mut seen: Vec<&str> = Vec::new();
+        for (index, entry) in self.entries.iter().enumerate() {
+            if entry.state != EntryState::Queued || seen.contains(&entry.conversation.as_str()) {
+                continue;
+            }
+            seen.push(&entry.conversation);
+            let waiting_on_answers = self.entries[index..].iter().any(|later| {
+                later.conversation == entry.conversation && later.state.is_in_flight()
+            });
+            if let (Some(at), false) = (entry.not_before, waiting_on_answers) {
+                earliest = Some(earliest.map_or(at, |e| e.min(at)));
+            }
+        }
+        earliest
     }
 
     /// Picks what to send now and marks it in flight. Per conversation, in creation order:

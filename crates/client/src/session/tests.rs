@@ -661,3 +661,88 @@ fn restart_from_snapshot_resends_and_never_shows_twice() {
     );
     assert_eq!(ana.session.pending_count(), 0);
 }
+
+#[test]
+fn a_void_copy_is_dropped_on_welcome_without_acknowledging_its_cursor() {
+    let t0 = Instant::now();
+    let snapshot = Snapshot {
+        user_id: Some("ana".into()),
+        outbox: vec![],
+        conversations: vec![StoredConversation {
+            id: "b1".into(),
+            epoch: Some(EPOCH - 1),
+            cursor: 10,
+            messages: vec![],
+        }],
+    };
+    let mut session = Session::restore(Config::default(), "t", snapshot);
+    let mut model = Model::default();
+    model.append("o1", "olga", "after the restore");
+    session.connect(t0);
+    let Some(Action::Connect { attempt }) = session.poll_action() else {
+        panic!()
+    };
+    session.handle_open(t0, attempt);
+    let _hello = session.poll_transmit();
+    session.handle_frame(t0, model.welcome("ana"));
+    let sent: Vec<ClientFrame> = std::iter::from_fn(|| session.poll_transmit()).collect();
+    assert!(
+        !sent
+            .iter()
+            .any(|f| matches!(f, ClientFrame::Receipt(r) if r.delivered.unwrap_or(0) > 1)),
+        "no receipt for the void cursor: {sent:?}"
+    );
+    // The server's resync that follows does not reset twice.
+    session.handle_frame(
+        t0,
+        ServerFrame::Resync(frames::Resync {
+            conversation: "b1".into(),
+            epoch: EPOCH,
+            last_seq: 1,
+        }),
+    );
+    let resyncs = std::iter::from_fn(|| session.poll_event())
+        .filter(|e| matches!(e, Event::Resync { .. }))
+        .count();
+    assert_eq!(resyncs, 1);
+    session.handle_frame(t0, ServerFrame::Message(model.messages[0].clone()));
+    assert_eq!(session.cursor("b1"), 1);
+}
+
+#[test]
+fn a_message_waiting_behind_a_refused_one_sets_no_past_timer() {
+    let t0 = Instant::now();
+    let mut session = Session::new(Config::default(), "t");
+    let mut model = Model::default();
+    session.connect(t0);
+    let Some(Action::Connect { attempt }) = session.poll_action() else {
+        panic!()
+    };
+    session.handle_open(t0, attempt);
+    let hello = session.poll_transmit().unwrap();
+    for f in model.answer("ana", hello) {
+        session.handle_frame(t0, f);
+    }
+    while session.poll_transmit().is_some() {}
+    session.send(t0, "m0".into(), "b1", "x", None);
+    session.send(t0, "m1".into(), "b1", "y", None);
+    while session.poll_transmit().is_some() {}
+    let mut limited =
+        frames::ErrorFrame::new(ErrorCode::RateLimited, "slow down", Some("m0".into()));
+    limited.retry_after_ms = Some(200);
+    session.handle_frame(t0, ServerFrame::Error(limited));
+    session.handle_frame(
+        t0,
+        ServerFrame::Error(frames::ErrorFrame::new(
+            ErrorCode::OutOfOrder,
+            "x",
+            Some("m1".into()),
+        )),
+    );
+    let wake = session.poll_timeout().expect("a timer for m0");
+    assert!(
+        wake >= t0 + Duration::from_millis(200),
+        "no busy wake-up before m0 may go: {:?}",
+        wake - t0
+    );
+}
