@@ -2,6 +2,7 @@
 
 use protocol::api::ParticipantSpec;
 use protocol::Role;
+use server::store::ConversationChange;
 use server::{now_ms, now_s, Config};
 
 /// The demo booking's conversation id.
@@ -21,12 +22,26 @@ pub fn demo(config: Config) -> anyhow::Result<()> {
             ParticipantSpec { user_id: CLIENT.into(), role: Role::Client },
             ParticipantSpec { user_id: OPERATOR.into(), role: Role::Operator },
         ];
-        state
+                state
             .store
             .create_conversation(BOOKING.into(), participants, state.config.participants_max, now_ms())
             .await?;
+        // The booking data operators see next to the chat.
+        let booking = ConversationChange {
+            metadata: Some(serde_json::json!({
+                "guest": "Ana Silva",
+                "check_in": "2026-12-01",
+                "nights": 3,
+                "room": "Sea view double",
+                "booking_status": "confirmed"
+            })),
+            by: "admin".into(),
+            ..Default::default()
+        };
+        state.store.change_conversation(BOOKING.into(), booking, now_ms()).await?;
         let client = state.auth.mint(CLIENT, Role::Client, now_s(), TOKEN_TTL_S);
-        let operator = state.auth.mint(OPERATOR, Role::Operator, now_s(), TOKEN_TTL_S);
+        // Scope `all`: the demo operator sees every conversation in the inbox.
+        let operator = state.auth.mint_scoped(OPERATOR, Role::Operator, Some("all"), now_s(), TOKEN_TTL_S);
         let ws = base.replacen("http", "ws", 1) + "/v1/ws";
         println!("surechat demo: booking {BOOKING} with client {CLIENT} and operator {OPERATOR}");
         println!();
