@@ -22,6 +22,8 @@ li.failed { background: #ffebe9; border-color: #ff8182; }
 form { display: flex; gap: .5rem; padding: .6rem .75rem; border-top: 1px solid #d0d7de; }
 textarea { flex: 1; resize: none; font: inherit; padding: .5rem .6rem; border-radius: .5rem; border: 1px solid #8c959f; min-height: 2.5rem; }
 form button { background: #1f883d; color: #fff; border-color: #1a7f37; font-weight: 600; }
+li[data-kind=system] { align-self: center; text-align: center; border-style: dashed; color: #57606a; font-size: .85rem; }
+li[data-kind=note] { background: #fff8c5; border-color: #d4a72c; }
 .error { color: #cf222e; font-size: .8rem; padding: 0 .9rem; }
 .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
 `;
@@ -47,6 +49,10 @@ export class ChatElement extends HTMLElement {
     this.input = /** @type {HTMLTextAreaElement} */ (h('textarea', { rows: '1', 'aria-label': 'Message', placeholder: 'Write a message…', enterkeyhint: 'send' }));
     const send = h('button', { type: 'submit' }, ['Send']);
     this.form = h('form', { 'aria-label': 'Send a message' }, [this.input, send]);
+    /** @type {{ kind?: 'note' }} `{ kind: 'note' }`: the composer writes notes. */
+    this.sendOptions = {};
+    /** A system entry's text. @type {(m: import('./types.js').ChatMessage) => string} */
+    this.systemText = (m) => m.body;
     root.append(
       h('style', {}, [CHAT_CSS]),
       h('header', {}, [this.heading, this.badge]),
@@ -125,7 +131,7 @@ export class ChatElement extends HTMLElement {
     this.error.textContent = '';
     this.stopTyping();
     try {
-      await this.client.send(this.conversation, text);
+      await this.client.send(this.conversation, text, this.sendOptions);
     } catch (e) {
       this.input.value = text;
       this.error.textContent = e instanceof Error ? e.message : String(e);
@@ -133,6 +139,7 @@ export class ChatElement extends HTMLElement {
   }
 
   typed() {
+    if (this.sendOptions.kind) return; // a note: not for the client's eyes
     const now = Date.now();
     if (now - this.typingSince > TYPING_RENEW_MS) {
       this.typingSince = now;
@@ -186,12 +193,13 @@ export class ChatElement extends HTMLElement {
    */
   row(m, own) {
     const body = h('div', { class: 'body' });
-    body.textContent = m.body; // text, never HTML
+    body.textContent = m.kind === 'system' ? this.systemText(m) : m.body; // text, never HTML
     const who = h('span', { class: 'who' }, [own ? 'You' : m.sender]);
     const meta = h('div', { class: 'meta' }, [who, h('time')]);
-    if (own) meta.append(h('surechat-delivery-indicator'));
-    const li = h('li', { class: own ? 'own' : 'other', 'data-id': m.id }, [body, meta]);
-    return li;
+    if (m.kind === 'system') who.remove();
+    if (m.kind === 'note') meta.prepend('Private note');
+    if (own && m.kind !== 'system') meta.append(h('surechat-delivery-indicator'));
+    return h('li', { class: own ? 'own' : 'other', 'data-id': m.id, 'data-kind': m.kind ?? 'message' }, [body, meta]);
   }
 
   /**

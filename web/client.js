@@ -50,7 +50,7 @@ export function newId() {
 /**
  * A connected chat device. Events (`addEventListener` or `on`), each a CustomEvent whose
  * `detail` is the session event: `connection_status`, `delivery_status`, `message`, `typing`,
- * `receipt`, `synced`, `token_expired`, `error`, and `change` after any of them (re-render).
+ * `presence`, `receipt`, `synced`, `token_expired`, `error`, and `change` after any of them.
  */
 export class SurechatClient extends EventTarget {
   /** @param {ClientOptions} options */
@@ -137,7 +137,7 @@ export class SurechatClient extends EventTarget {
     } else {
       const now = Date.now();
       for (const m of snapshot.outbox ?? []) {
-        this.session.send(now, m.id, m.conversation, m.body);
+        this.session.send(now, m.id, m.conversation, m.body, null, m.kind);
       }
     }
     for (const other of others) {
@@ -176,17 +176,19 @@ export class SurechatClient extends EventTarget {
    * any outage, with the same id) until the server stores it or refuses it for good.
    * @param {string} conversation
    * @param {string} body
+   * @param {{ kind?: 'note' }} [options] `{ kind: 'note' }`: a private note.
    * @returns {Promise<string>} the message id
    */
-  async send(conversation, body) {
+  async send(conversation, body, options = {}) {
     await this.start();
     const id = newId();
-    const frame = encodeClientFrame({ type: 'send', id, conversation, body });
+    const kind = options.kind || null;
+    const frame = encodeClientFrame({ type: 'send', id, conversation, body, ...(kind && { kind }) });
     if (new TextEncoder().encode(frame).length > FRAME_BYTES_MAX) {
       throw new RangeError('message too large to send');
     }
-    await this.store.addPending({ id, conversation, body, failed: null, owner: this.tab, created: Date.now() });
-    this.input((now) => this.session.send(now, id, conversation, body));
+    await this.store.addPending({ id, conversation, body, failed: null, owner: this.tab, created: Date.now(), kind });
+    this.input((now) => this.session.send(now, id, conversation, body, null, kind));
     return id;
   }
 
@@ -208,6 +210,11 @@ export class SurechatClient extends EventTarget {
   /** Tells the others that the user types (renew every few seconds while it lasts). @param {string} conversation @param {boolean} active */
   setTyping(conversation, active) {
     this.input((now) => this.session.setTyping(now, conversation, active));
+  }
+
+  /** An operator's `available` or `away`. @param {string} status */
+  setPresence(status) {
+    this.input((now) => this.session.setPresence(now, status));
   }
 
   /** Tries to connect now (e.g. a "reconnect" button), also after the session gave up. */

@@ -11,6 +11,7 @@
  * @property {{ code: string, message: string } | null} failure Set when `failed`.
  * @property {number} attempts Transient refusals so far, for the resend backoff.
  * @property {number | null} notBefore Not to be resent before this time.
+ * @property {string | null} kind `note` or null.
  */
 
 /**
@@ -36,11 +37,12 @@ export class Outbox {
    * @param {string} conversation
    * @param {string} body
    * @param {number | null} deadline
+   * @param {string | null} [kind]
    */
-  push(id, conversation, body, deadline) {
+  push(id, conversation, body, deadline, kind = null) {
     if (this.get(id)) return;
     this.entries.push({
-      id, conversation, body, deadline, state: 'queued', failure: null, attempts: 0, notBefore: null,
+      id, conversation, body, deadline, state: 'queued', failure: null, attempts: 0, notBefore: null, kind,
     });
   }
 
@@ -50,7 +52,7 @@ export class Outbox {
     const failure = pending.failed ? { code: pending.failed[0], message: pending.failed[1] } : null;
     this.entries.push({
       id: pending.id, conversation: pending.conversation, body: pending.body, deadline: null,
-      state: failure ? 'failed' : 'queued', failure, attempts: 0, notBefore: null,
+      state: failure ? 'failed' : 'queued', failure, attempts: 0, notBefore: null, kind: pending.kind ?? null,
     });
   }
 

@@ -3,14 +3,6 @@
 // mirrors the Rust SDK's `Session` (crates/client/src/session/mod.rs) method for method, so both
 // SDKs read side by side.
 //
-// Methods, by kind:
-// - Commands (the app): connect, disconnect, send, retryFailed, discard, markRead, setTyping,
-//   setToken, reconnectNow.
-// - Inputs (the driver): handleOpen, handleFrame, handleClose, handleTimeout, handleNetwork.
-// - Outputs (the driver polls): pollAction, pollEvent, pollTransmit, pollTimeout.
-// - Getters: status, pendingCount, failedCount, userId, conversationIds, cursor, messages,
-//   deliveryStatus.
-//
 // Polling order: after every command or input a driver drains, in this order, pollAction (open
 // or close the transport), pollEvent (persist messages, cursors and outbox changes, tell the
 // app), pollTransmit (write frames), then arms a timer for pollTimeout. Events before transmits
@@ -66,6 +58,8 @@ export class Session {
     this.heartbeatTimeout = this.config.heartbeatTimeoutMs;
     /** @type {string | null} */
     this.user = snapshot.user_id ?? null;
+    /** The operator's presence switch, if set. @type {string | null} */
+    this.presence = null;
     /** @type {Map<string, Conversation>} */
     this.conversations = new Map();
     this.outbox = new Outbox();
@@ -126,7 +120,7 @@ export class Session {
       if (e.conversation !== conversation) continue;
       out.push({
         conversation, id: e.id, seq: null, sender: this.user ?? '', role, body: e.body, ts: null,
-        status: entryStatus(e),
+        status: entryStatus(e), ...(e.kind && { kind: e.kind }),
       });
     }
     return out;
@@ -174,11 +168,12 @@ export class Session {
    * @param {string} conversation
    * @param {string} body
    * @param {number | null} [deadline] Fail it if not stored by then.
+   * @param {string | null} [kind] `note`: a private note between operators.
    */
-  send(now, id, conversation, body, deadline = null) {
+  send(now, id, conversation, body, deadline = null, kind = null) {
     // A message already held (stored, then found again in a persisted outbox) is not resent.
     if (this.deliveryStatus(id) && !this.outbox.get(id)) return id;
-    this.outbox.push(id, conversation, body, deadline);
+    this.outbox.push(id, conversation, body, deadline, kind);
     this.events.push({ type: 'delivery_status', conversation, id, status: { name: 'sending' } });
     this.flush(now);
     return id;
@@ -227,6 +222,12 @@ export class Session {
    */
   setTyping(_now, conversation, active) {
     if (this.transport === 'ready') this.transmits.push({ type: 'typing', conversation, active });
+  }
+
+  /** An operator's `available` / `away`, sent now and after each welcome. @param {number} _now @param {string} status */
+  setPresence(_now, status) {
+    this.presence = status;
+    if (this.transport === 'ready') this.transmits.push({ type: 'presence', status });
   }
 
   /** Replaces the token; if the session was waiting for one, reconnects at once. @param {number} now @param {string} token */
@@ -491,6 +492,7 @@ export class Session {
     this.heartbeatDeadline = now + this.heartbeatTimeout;
     this.user = welcome.user_id;
     for (const state of welcome.conversations) this.adopt(state, welcome.user_id);
+    if (this.presence) this.transmits.push({ type: 'presence', status: this.presence });
     this.setStatus({ name: 'connected' });
   }
 
@@ -530,7 +532,7 @@ export class Session {
   flush(now) {
     if (this.transport !== 'ready') return;
     for (const e of this.outbox.sendable(now, this.config.sendWindow)) {
-      this.transmits.push({ type: 'send', id: e.id, conversation: e.conversation, body: e.body });
+      this.transmits.push({ type: 'send', id: e.id, conversation: e.conversation, body: e.body, ...(e.kind && { kind: e.kind }) });
     }
     for (const c of this.conversations.values()) {
       if (c.void) continue;

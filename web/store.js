@@ -19,6 +19,7 @@ export const FORMAT_VERSION = 1;
  * @property {[string, string] | null} failed
  * @property {string} owner The tab that sends it.
  * @property {number} created Creation time (ms), for order.
+ * @property {string | null} [kind]
  * @property {number} v Format version.
  */
 
@@ -92,7 +93,7 @@ export class Store {
         continue;
       }
       if (record.owner !== tab) outbox.put({ ...record, owner: tab });
-      mine.push({ id: record.id, conversation: record.conversation, body: record.body, failed: record.failed });
+      mine.push({ id: record.id, conversation: record.conversation, body: record.body, failed: record.failed, kind: record.kind });
     }
     await committed(tx);
     /** @type {Map<string, import('./types.js').ChatMessage[]>} */

@@ -66,6 +66,7 @@
  * @property {string} conversation Conversation id.
  * @property {string} body Text.
  * @property {[string, string] | null} failed `[code, message]` if it failed for good.
+ * @property {string | null} [kind] `note`: a private note.
  */
 
 /**

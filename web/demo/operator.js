@@ -1,77 +1,315 @@
-// The operator console: an inbox of conversations with unread counts and last messages, from
-// `GET /v1/conversations` and kept current by the live WebSocket stream, and the selected
-// conversation with its ticks. Token (and optionally a conversation) in the URL fragment.
+// The operator console: the inbox (views mine / unassigned / all, longest waiting first), the
+// selected conversation with its booking data, assignment, status and timeline (system entries
+// and private notes included), the presence switch, and typing both ways.
+//
+// How the inbox stays right: the rows are always exactly what `GET /v1/inbox` last answered,
+// never patched locally. The live WebSocket stream says *when* to read it again: every message
+// (system entries for assignment and status included), receipt and `synced` of any conversation,
+// and every (re)connect, coalesced into one request; an answer older than a request made after it
+// is dropped. So after a reconnect the inbox equals a fresh load without reloading the page. In
+// the `all` view, conversations the operator does not take part in send nothing over the
+// WebSocket: that view is also read again every 15 s.
+//
+// Token (and optionally a conversation and a view) in the URL fragment:
+// #token=…&conversation=…&view=mine|unassigned|all
 
 import { SurechatClient } from '../client.js';
 import '../components.js';
 
+const REFRESH_DELAY_MS = 100;
+const ALL_VIEW_POLL_MS = 15000;
+/** System entries newer than this are announced when they arrive. */
+const ANNOUNCE_WITHIN_MS = 60000;
+
 const params = new URLSearchParams(location.hash.slice(1));
 const token = params.get('token') ?? '';
-const chat = /** @type {any} */ (document.getElementById('chat'));
-const badge = /** @type {any} */ (document.getElementById('badge'));
-const list = /** @type {HTMLElement} */ (document.getElementById('inbox'));
+const claims = readClaims(token);
+const me = String(claims.sub ?? '');
+const seesAll = claims.scope === 'all';
+let view = params.get('view') ?? (seesAll ? 'all' : 'mine');
+if (!['mine', 'unassigned', 'all'].includes(view) || (view === 'all' && !seesAll)) view = 'mine';
+
+/** @param {string} id */
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+const chat = /** @type {any} */ ($('chat'));
+const list = $('inbox');
+const announcer = $('announce');
+const problem = $('problem');
+const presence = /** @type {HTMLSelectElement} */ ($('presence'));
 const client = new SurechatClient({ token });
 let selected = params.get('conversation') ?? '';
-/** @type {any[]} */
-let summaries = [];
+/** The rows of the last inbox answer. @type {any[]} */
+let rows = [];
+/** The selected conversation's state (conversation view, or its inbox row). @type {any} */
+let current = null;
 
-badge.client = client;
+/** @type {any} */ ($('badge')).client = client;
 chat.client = client;
-if (selected) select(selected);
+// A transfer's note travels in the entry's data (only operators receive it): show it after the summary.
+chat.systemText = (/** @type {any} */ m) => (m.data && m.data.note ? `${m.body}: ${m.data.note}` : m.body);
 /** @type {any} */ (window).surechat = client; // for the browser tests
+
+/**
+ * The token's claims, read without checking the signature (the server does): who we are and
+ * whether we may see every conversation.
+ * @param {string} jwt
+ * @returns {Record<string, unknown>}
+ */
+function readClaims(jwt) {
+  try {
+    return JSON.parse(atob(jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * An HTTP call with the operator's token; throws the problem's detail.
+ * @param {string} method
+ * @param {string} path
+ * @param {unknown} [body]
+ */
+async function api(method, path, body) {
+  /** @type {Record<string, string>} */
+  const headers = { Authorization: `Bearer ${token}` };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (!response.ok) {
+    const detail = await response.json().then((p) => p.detail, () => '');
+    throw new Error(detail || `HTTP ${response.status}`);
+  }
+  return response.json();
+}
+
+/**
+ * Creates an element with attributes and text or element children (text is never parsed).
+ * @param {string} tag
+ * @param {Record<string, string>} [attrs]
+ * @param {(Node | string)[]} [children]
+ */
+function el(tag, attrs = {}, children = []) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  node.append(...children);
+  return node;
+}
+
+/** @param {string} text */
+function announce(text) {
+  // A change of content is what screen readers announce; clear first so a repeat is heard.
+  announcer.textContent = '';
+  requestAnimationFrame(() => { announcer.textContent = text; });
+}
+
+/** @param {number} ms */
+function ago(ms) {
+  const minutes = Math.floor(Math.max(0, Date.now() - ms) / 60000);
+  if (minutes < 1) return 'under a minute';
+  if (minutes < 60) return `${minutes} min`;
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+/** The guest's name in the booking data, if any. @param {any} metadata */
+function guest(metadata) {
+  const name = metadata?.guest ?? metadata?.guest_name ?? metadata?.name;
+  return typeof name === 'string' ? name : '';
+}
+
+/** The booking data as `[key, text]` pairs (scalar values only). @param {any} metadata */
+function bookingFacts(metadata) {
+  return Object.entries(metadata ?? {})
+    .filter(([, v]) => ['string', 'number', 'boolean'].includes(typeof v))
+    .map(([k, v]) => [k.replace(/_/g, ' '), String(v)]);
+}
+
+/** @param {any} m a message */
+function preview(m) {
+  if (!m) return 'No messages yet';
+  if (m.kind === 'system') return m.body;
+  return `${m.kind === 'note' ? 'Private note — ' : ''}${m.sender === me ? 'You' : m.sender}: ${m.body}`;
+}
+
+// ---- the inbox ----------------------------------------------------------------------------
+
+let generation = 0;
+/** Reads the inbox view; only the answer to the newest request is shown. */
+async function loadInbox() {
+  const mine = ++generation;
+  try {
+    const inbox = await api('GET', `/v1/inbox?view=${view}`);
+    if (mine !== generation) return;
+    rows = inbox.conversations;
+    renderInbox();
+    if (!selected && rows[0]) select(rows[0].id);
+  } catch {
+    // Offline or refused: the rows stay as they were; the next (re)connect reads them again.
+  }
+}
+
+function renderInbox() {
+  for (const button of document.querySelectorAll('.views button')) {
+    const b = /** @type {HTMLElement} */ (button);
+    b.setAttribute('aria-pressed', String(b.dataset.view === view));
+    if (b.dataset.view === 'all') b.hidden = !seesAll;
+  }
+  const focused = /** @type {HTMLElement | null} */ (document.activeElement)?.closest?.('#inbox [data-conversation]');
+  const focusedId = focused instanceof HTMLElement ? focused.dataset.conversation : null;
+  if (!rows.length) {
+    list.replaceChildren(el('li', { class: 'empty' }, [`No conversations in this view.`]));
+    return;
+  }
+  list.replaceChildren(...rows.map((r) => {
+    const name = guest(r.metadata);
+    const unread = r.unread;
+    const count = el('span', { class: 'unread', 'data-count': String(unread) }, [String(unread), el('span', { class: 'sr' }, [' unread'])]);
+    const facts = el('span', { class: 'facts' }, [
+      el('span', { class: `chip ${r.status}` }, [r.status]),
+      el('span', { class: 'assignee' }, [r.assignee ? `Assignee: ${r.assignee === me ? `${r.assignee} (you)` : r.assignee}` : 'Unassigned']),
+      r.waiting_since
+        ? el('span', { class: 'waiting' }, ['Waiting ', el('time', { datetime: new Date(r.waiting_since).toISOString(), title: new Date(r.waiting_since).toLocaleString() }, [ago(r.waiting_since)])])
+        : el('span', {}, ['Answered']),
+    ]);
+    const booking = bookingFacts(r.metadata).filter(([k]) => !['guest', 'guest name', 'name'].includes(k)).slice(0, 4).map(([, v]) => v).join(' · ');
+    const button = el('button', {
+      type: 'button', 'aria-current': String(r.id === selected), 'data-conversation': r.id, 'data-status': r.status,
+      'data-assignee': r.assignee ?? '', 'data-unread': String(r.unread), 'data-waiting-since': String(r.waiting_since ?? ''),
+      'data-last': r.last_message?.id ?? '',
+    }, [
+      el('span', { class: 'id' }, [name ? `${name} · ${r.id}` : r.id]), count,
+      ...(booking ? [el('span', { class: 'booking' }, [booking])] : []),
+      el('span', { class: 'last' }, [preview(r.last_message)]), facts,
+    ]);
+    button.addEventListener('click', () => select(r.id));
+    return el('li', {}, [button]);
+  }));
+  if (focusedId) /** @type {HTMLElement | null} */ (list.querySelector(`[data-conversation="${CSS.escape(focusedId)}"]`))?.focus();
+}
+
+// ---- the selected conversation ------------------------------------------------------------
+
+let caseGeneration = 0;
+/** Reads the selected conversation's state (falling back to its inbox row). */
+async function loadCase() {
+  const id = selected;
+  if (!id) return;
+  const mine = ++caseGeneration;
+  let state;
+  try {
+    state = await api('GET', `/v1/conversations/${encodeURIComponent(id)}`);
+  } catch {
+    state = rows.find((r) => r.id === id);
+  }
+  if (mine !== caseGeneration || !state) return;
+  current = state;
+  renderCase();
+}
+
+function renderCase() {
+  const c = current;
+  $('case').hidden = !c;
+  if (!c) return;
+  const name = guest(c.metadata);
+  $('case-title').textContent = name ? `${name} — ${c.id}` : c.id;
+  const facts = [['Status', c.status], ['Assignee', c.assignee ?? 'nobody'], ...bookingFacts(c.metadata)];
+  if (c.closed) facts.push(['Closed', 'yes']);
+  $('facts').replaceChildren(...facts.map(([k, v]) => el('div', {}, [el('dt', {}, [`${k}:`]), el('dd', { 'data-fact': k }, [v])])));
+  $('case').dataset.status = c.status;
+  $('case').dataset.assignee = c.assignee ?? '';
+  for (const button of document.querySelectorAll('#status-buttons button')) {
+    button.setAttribute('aria-pressed', String(/** @type {HTMLElement} */ (button).dataset.status === c.status));
+  }
+  /** @type {HTMLButtonElement} */ ($('assign-me')).disabled = c.assignee === me;
+  /** @type {HTMLButtonElement} */ ($('unassign')).disabled = !c.assignee;
+  const operators = (c.participants ?? []).filter((/** @type {any} */ p) => p.role === 'operator' && p.user_id !== me);
+  $('operators').replaceChildren(...operators.map((/** @type {any} */ p) => el('option', { value: p.user_id })));
+}
 
 /** @param {string} id */
 function select(id) {
   selected = id;
-  chat.setAttribute('heading', `Booking ${id}`);
+  chat.setAttribute('heading', `Conversation ${id}`);
   chat.conversation = id;
-  render();
+  current = rows.find((r) => r.id === id) ?? null;
+  renderCase();
+  renderInbox();
+  loadCase();
 }
 
-/** Unread counts come from the server, then follow the live stream until the next refresh. */
-function render() {
-  const me = client.userId;
-  list.replaceChildren(...summaries.map((s) => {
-    const held = client.messages(s.id);
-    const last = held.at(-1) ?? s.last_message;
-    const unread = s.id === selected ? 0
-      : Math.max(s.unread, held.filter((m) => m.sender !== me && (m.seq ?? 0) > s.read).length);
-    const button = document.createElement('button');
-    button.type = 'button';
-    button.dataset.conversation = s.id;
-    button.setAttribute('aria-current', String(s.id === selected));
-    const name = Object.assign(document.createElement('span'), { className: 'id', textContent: s.id });
-    const count = Object.assign(document.createElement('span'), { className: 'unread', textContent: String(unread) });
-    count.dataset.count = String(unread);
-    count.setAttribute('aria-label', `${unread} unread`);
-    const preview = Object.assign(document.createElement('span'), { className: 'last', textContent: last ? `${last.sender}: ${last.body}` : 'No messages yet' });
-    button.append(name, count, preview);
-    button.addEventListener('click', () => select(s.id));
-    const li = document.createElement('li');
-    li.append(button);
-    return li;
-  }));
+/**
+ * Changes the selected conversation over HTTP; the answer is its new state.
+ * @param {string} action `assign` or `status`
+ * @param {unknown} body
+ * @param {string} what For the error message.
+ */
+async function change(action, body, what) {
+  problem.textContent = '';
+  try {
+    current = await api('POST', `/v1/conversations/${encodeURIComponent(selected)}/${action}`, body);
+    renderCase();
+    refresh();
+    return true;
+  } catch (e) {
+    problem.textContent = `Could not ${what}: ${e instanceof Error ? e.message : e}`;
+    return false;
+  }
 }
 
-let timer = 0;
-/** Re-reads the inbox soon (coalescing bursts of frames into one request). */
+$('assign-me').addEventListener('click', () => change('assign', { operator_id: me }, 'assign it to you'));
+$('unassign').addEventListener('click', () => change('assign', { operator_id: null }, 'unassign it'));
+for (const button of document.querySelectorAll('#status-buttons button')) {
+  const status = /** @type {HTMLElement} */ (button).dataset.status;
+  button.addEventListener('click', () => change('status', { status }, `set the status to ${status}`));
+}
+$('transfer').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const to = /** @type {HTMLInputElement} */ ($('transfer-to'));
+  const note = /** @type {HTMLInputElement} */ ($('transfer-note'));
+  const body = note.value.trim() ? { operator_id: to.value.trim(), note: note.value.trim() } : { operator_id: to.value.trim() };
+  if (await change('assign', body, `transfer it to ${to.value}`)) {
+    to.value = '';
+    note.value = '';
+  }
+});
+for (const button of document.querySelectorAll('.views button')) {
+  button.addEventListener('click', () => {
+    view = /** @type {HTMLElement} */ (button).dataset.view ?? 'mine';
+    rows = [];
+    renderInbox();
+    loadInbox();
+  });
+}
+const noteSwitch = /** @type {HTMLInputElement} */ ($('note-switch'));
+noteSwitch.addEventListener('change', () => {
+  chat.sendOptions = noteSwitch.checked ? { kind: 'note' } : {};
+  chat.input.placeholder = noteSwitch.checked ? 'Private note, only operators see it…' : 'Write a message…';
+  chat.input.style.background = noteSwitch.checked ? '#fff8c5' : '';
+  if (noteSwitch.checked) chat.stopTyping();
+});
+presence.addEventListener('change', () => {
+  client.setPresence(/** @type {'available' | 'away'} */ (presence.value));
+  announce(`Your status: ${presence.value}`);
+});
+
+// ---- following the live stream ------------------------------------------------------------
+
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let timer;
+/** Reads inbox and conversation again soon, coalescing a burst of frames into one request. */
 function refresh() {
   clearTimeout(timer);
-  timer = setTimeout(async () => {
-    try {
-      const response = await fetch('/v1/conversations', { headers: { Authorization: `Bearer ${token}` } });
-      if (!response.ok) return;
-      summaries = (await response.json()).conversations;
-      if (!selected && summaries[0]) select(summaries[0].id);
-      render();
-    } catch {
-      // Offline: the inbox stays as it was; the live stream catches up on reconnect.
-    }
-  }, 150);
+  timer = setTimeout(() => { loadInbox(); loadCase(); }, REFRESH_DELAY_MS);
 }
 
-client.on('message', () => { render(); refresh(); });
+client.on('message', (e) => {
+  const m = e.message;
+  if (m.kind === 'system' && m.ts && Date.now() - m.ts < ANNOUNCE_WITHIN_MS) announce(`${m.conversation}: ${m.body}`);
+  refresh();
+});
 client.on('receipt', refresh);
+client.on('synced', refresh);
 client.on('connection_status', (e) => { if (e.status.name === 'connected') refresh(); });
+setInterval(() => { if (view === 'all') refresh(); else renderInbox(); }, ALL_VIEW_POLL_MS);
 client.start();
-refresh();
+renderInbox();
+if (selected) select(selected);
+loadInbox();

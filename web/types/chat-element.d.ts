@@ -11,6 +11,12 @@ export declare class ChatElement extends HTMLElement {
     error: HTMLElement;
     input: HTMLTextAreaElement;
     form: HTMLElement;
+    /** @type {{ kind?: 'note' }} `{ kind: 'note' }`: the composer writes notes. */
+    sendOptions: {
+        kind?: 'note';
+    };
+    /** A system entry's text. @type {(m: import('./types.js').ChatMessage) => string} */
+    systemText: (m: import('./types.js').ChatMessage) => string;
     /** @type {Map<string, HTMLElement>} */
     rows: Map<string, HTMLElement>;
     /** @type {SurechatClient | null} */

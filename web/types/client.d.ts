@@ -42,7 +42,7 @@ export declare function newId(): string;
 /**
  * A connected chat device. Events (`addEventListener` or `on`), each a CustomEvent whose
  * `detail` is the session event: `connection_status`, `delivery_status`, `message`, `typing`,
- * `receipt`, `synced`, `token_expired`, `error`, and `change` after any of them (re-render).
+ * `presence`, `receipt`, `synced`, `token_expired`, `error`, and `change` after any of them.
  */
 export declare class SurechatClient extends EventTarget {
     options: ClientOptions;
@@ -89,9 +89,12 @@ export declare class SurechatClient extends EventTarget {
      * any outage, with the same id) until the server stores it or refuses it for good.
      * @param {string} conversation
      * @param {string} body
+     * @param {{ kind?: 'note' }} [options] `{ kind: 'note' }`: a private note.
      * @returns {Promise<string>} the message id
      */
-    send(conversation: string, body: string): Promise<string>;
+    send(conversation: string, body: string, options?: {
+        kind?: 'note';
+    }): Promise<string>;
     /** Sends failed messages again with their ids (every one, or only `id`). @param {string} [id] */
     retryFailed(id?: string): void;
     /** Drops a failed message (e.g. to send an edited text as a new message). @param {string} id */
@@ -100,6 +103,8 @@ export declare class SurechatClient extends EventTarget {
     markRead(conversation: string): void;
     /** Tells the others that the user types (renew every few seconds while it lasts). @param {string} conversation @param {boolean} active */
     setTyping(conversation: string, active: boolean): void;
+    /** An operator's `available` or `away`. @param {string} status */
+    setPresence(status: string): void;
     /** Tries to connect now (e.g. a "reconnect" button), also after the session gave up. */
     reconnect(): void;
     /** @returns {import('./types.js').ConnectionStatus} */

@@ -22,6 +22,10 @@ export type Entry = {
      * Not to be resent before this time.
      */
     notBefore: number | null;
+    /**
+     * `note` or null.
+     */
+    kind: string | null;
 };
 /**
  * @typedef {object} Entry
@@ -33,6 +37,7 @@ export type Entry = {
  * @property {{ code: string, message: string } | null} failure Set when `failed`.
  * @property {number} attempts Transient refusals so far, for the resend backoff.
  * @property {number | null} notBefore Not to be resent before this time.
+ * @property {string | null} kind `note` or null.
  */
 /**
  * @param {Entry} entry
@@ -50,8 +55,9 @@ export declare class Outbox {
      * @param {string} conversation
      * @param {string} body
      * @param {number | null} deadline
+     * @param {string | null} [kind]
      */
-    push(id: string, conversation: string, body: string, deadline: number | null): void;
+    push(id: string, conversation: string, body: string, deadline: number | null, kind?: string | null): void;
     /** @param {import('./types.js').PendingMessage} pending */
     restore(pending: import('./types.js').PendingMessage): void;
     get length(): number;

@@ -35,6 +35,8 @@ export declare class Session {
     heartbeatTimeout: number;
     /** @type {string | null} */
     user: string | null;
+    /** The operator's presence switch, if set. @type {string | null} */
+    presence: string | null;
     /** @type {Map<string, Conversation>} */
     conversations: Map<string, Conversation>;
     outbox: Outbox;
@@ -84,8 +86,9 @@ export declare class Session {
      * @param {string} conversation
      * @param {string} body
      * @param {number | null} [deadline] Fail it if not stored by then.
+     * @param {string | null} [kind] `note`: a private note between operators.
      */
-    send(now: number, id: string, conversation: string, body: string, deadline?: number | null): string;
+    send(now: number, id: string, conversation: string, body: string, deadline?: number | null, kind?: string | null): string;
     /**
      * Queues failed messages again, with their ids (every one, or only `id`). Returns how many.
      * @param {number} now
@@ -109,6 +112,8 @@ export declare class Session {
      * @param {boolean} active
      */
     setTyping(_now: number, conversation: string, active: boolean): void;
+    /** An operator's `available` / `away`, sent now and after each welcome. @param {number} _now @param {string} status */
+    setPresence(_now: number, status: string): void;
     /** Replaces the token; if the session was waiting for one, reconnects at once. @param {number} now @param {string} token */
     setToken(now: number, token: string): void;
     /**

@@ -13,6 +13,7 @@ export type OutboxRecord = {
      * Creation time (ms), for order.
      */
     created: number;
+    kind?: string | null;
     /**
      * Format version.
      */

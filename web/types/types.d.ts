@@ -136,6 +136,10 @@ export type PendingMessage = {
      * `[code, message]` if it failed for good.
      */
     failed: [string, string] | null;
+    /**
+     * `note`: a private note.
+     */
+    kind?: string | null;
 };
 export type StoredConversation = {
     /**
@@ -256,6 +260,7 @@ export type Config = {
  * @property {string} conversation Conversation id.
  * @property {string} body Text.
  * @property {[string, string] | null} failed `[code, message]` if it failed for good.
+ * @property {string | null} [kind] `note`: a private note.
  */
 /**
  * A conversation kept across restarts.

@@ -420,6 +420,11 @@ async fn messages(
     // Private notes are for operators: a client's history has gaps where they are.
     if me.role == Role::Client {
         messages.retain(|m| m.kind != MessageKind::Note);
+        for m in &mut messages {
+            if let Some(shown) = crate::store::workflow::for_clients(m) {
+                *m = shown;
+            }
+        }
     }
     Ok(Json(MessagePage {
         conversation,

@@ -207,6 +207,40 @@ async fn only_participants_write(store: Arc<dyn Store>) {
         .is_empty());
 }
 
+/// `message.created` carries the whole message, in every store; notes cause no event.
+async fn message_created_events_carry_the_message(store: Arc<dyn Store>) {
+    booking(&*store, "c1").await;
+    let first = store.append(request("c1", "ana", "first")).await.unwrap();
+    let note = AppendRequest {
+        kind: protocol::frames::MessageKind::Note,
+        ..request("c1", "olga", "a note")
+    };
+    store.append(note).await.unwrap();
+    let second = store
+        .append(AppendRequest {
+            after: Some(first.message.id.clone()),
+            ..request("c1", "olga", "second \"quoted\" ✓")
+        })
+        .await
+        .unwrap();
+    let created: Vec<_> = store
+        .events_since(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "message.created")
+        .collect();
+    assert_eq!(created.len(), 2);
+    for (event, appended) in created.iter().zip([&first, &second]) {
+        assert_eq!(event.conversation, "c1");
+        assert_eq!(event.created_at, appended.message.ts);
+        assert_eq!(
+            event.data,
+            serde_json::to_value(&*appended.message).unwrap()
+        );
+    }
+}
+
 async fn receipts_only_move_forward(store: Arc<dyn Store>) {
     booking(&*store, "c1").await;
     for i in 0..5 {
@@ -462,6 +496,7 @@ macro_rules! conformance {
                 same_id_is_idempotent_and_conflicts_are_refused,
                 only_participants_write,
                 fifo_guard_refuses_appends_after_a_missing_message,
+                message_created_events_carry_the_message,
                 receipts_only_move_forward,
                 summaries_count_unread_from_others,
                 membership_is_idempotent_and_limited,

@@ -143,13 +143,32 @@ async fn assignment_transfer_and_status_are_in_the_timeline(backend: Backend) {
         ]
     );
     assert!(
-        entries[1].body.contains("transferred") && entries[1].body.contains("shift change"),
+        entries[1].body.contains("transferred"),
         "{}",
         entries[1].body
+    );
+    assert_eq!(
+        entries[1].data.as_ref().unwrap()["note"],
+        "shift change",
+        "operators see the note"
     );
     // The client sees the same entries (they are not private).
     let seen = ana.messages("b1", 2).await;
     assert_eq!(seen[1].data.as_ref().unwrap()["from"], "olga");
+    assert_eq!(
+        seen[1].data.as_ref().unwrap()["note"],
+        Value::Null,
+        "the operators' note is not for the client"
+    );
+    assert!(!seen[1].body.contains("shift change"));
+    let history = server
+        .http
+        .get(
+            "/v1/conversations/b1/messages",
+            Some(&server.token("ana", Role::Client)),
+        )
+        .await;
+    assert!(!history.body.contains("shift change"), "{}", history.body);
     // Resolve, then a client message reopens it.
     let response = server
         .http

@@ -24,9 +24,13 @@ mkdirSync(ARTIFACTS, { recursive: true });
 const running = new Set();
 process.on('exit', () => { for (const child of running) child.kill('SIGKILL'); });
 
-/** A running surechat server; `kill()` is SIGKILL, `restart()` reuses port and data dir. */
+/**
+ * A running surechat server; `kill()` is SIGKILL, `restart()` reuses port and data dir. `env`:
+ * extra `SURECHAT_*` settings (e.g. a short presence leave delay).
+ */
 export class Server {
-  constructor() {
+  constructor(env = {}) {
+    this.env = env;
     this.data = mkdtempSync(join(tmpdir(), 'surechat-browser-'));
     this.listen = '127.0.0.1:0';
     this.base = '';
@@ -35,7 +39,7 @@ export class Server {
 
   async start() {
     const child = spawn(BINARY, ['serve', '--listen', this.listen, '--data', this.data], {
-      env: { ...process.env, SURECHAT_ADMIN_KEY: ADMIN_KEY, SURECHAT_JWT_SECRET: JWT_SECRET, RUST_LOG: 'warn' },
+      env: { ...process.env, SURECHAT_ADMIN_KEY: ADMIN_KEY, SURECHAT_JWT_SECRET: JWT_SECRET, RUST_LOG: 'warn', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
@@ -118,12 +122,28 @@ export class Server {
     return { id, ana, olga };
   }
 
+  /** A user token; `scope: 'all'` lets an operator see every conversation. */
+  async token(user_id, role, scope) {
+    return (await this.admin('POST', '/v1/tokens', { user_id, role, ...(scope ? { scope } : {}) })).token;
+  }
+
+  /** A user's call to the HTTP API (throws on an error answer). */
+  async as(token, method, path, body) {
+    const response = await fetch(this.base + path, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
+    return response.json();
+  }
+
   clientUrl(token, conversation) {
     return `${this.base}/web/demo/client.html#token=${token}&conversation=${conversation}`;
   }
 
-  operatorUrl(token, conversation) {
-    return `${this.base}/web/demo/operator.html#token=${token}${conversation ? `&conversation=${conversation}` : ''}`;
+  operatorUrl(token, conversation, view) {
+    return `${this.base}/web/demo/operator.html#token=${token}${conversation ? `&conversation=${conversation}` : ''}${view ? `&view=${view}` : ''}`;
   }
 }
 

@@ -25,22 +25,39 @@ test('screenshots: client page and operator console, desktop and 360 px', async 
   await post('booking-1002', 'Hello, is breakfast included?');
   await post('booking-1002', 'And is there a crib for the baby?');
   await post('booking-1003', 'We will be late, around 11 pm.');
+  const bookings = [['booking-1001', 'Ana Lima', 'Sea View 3B', '12–15 Jun'], ['booking-1002', 'Jonas Berg', 'Garden Loft', '20–22 Jun'],
+    ['booking-1003', 'Mia Chen', 'Old Town 1A', '1–8 Jul']];
+  for (const [id, guest, apartment, dates] of bookings) {
+    await server.admin('PUT', `/v1/conversations/${id}`, { metadata: { guest, apartment, dates, guests: 2 } });
+  }
+  // The console with every view (scope `all`); olga takes booking-1001 and leaves a note.
+  const olga = (await server.admin('POST', '/v1/tokens', { user_id: 'olga', role: 'operator', scope: 'all' })).token;
+  const asOlga = (path, body) => fetch(`${server.base}${path}`, {
+    method: 'POST', headers: { Authorization: `Bearer ${olga}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  });
+  await asOlga(`/v1/conversations/${booking.id}/assign`, { operator_id: 'olga' });
+  await server.admin('POST', '/v1/conversations/booking-1003/participants', { user_id: 'bob', role: 'operator' });
+  await asOlga('/v1/conversations/booking-1003/assign', { operator_id: 'bob', note: 'late check-in, key box code sent' });
   for (const [viewport, suffix] of [[{ width: 1100, height: 720 }, 'desktop'], [{ width: 360, height: 740 }, '360']]) {
     const clientContext = await browser.newContext({ viewport, deviceScaleFactor: suffix === '360' ? 2 : 1 });
     const operatorContext = await browser.newContext({ viewport, deviceScaleFactor: suffix === '360' ? 2 : 1 });
     const client = await clientContext.newPage();
     const operator = await operatorContext.newPage();
     await client.goto(server.clientUrl(booking.ana, booking.id));
-    await operator.goto(server.operatorUrl(booking.olga, booking.id));
+    await operator.goto(server.operatorUrl(olga, booking.id, 'all'));
     await badge(client, 'connected');
     await badge(operator, 'connected');
     if (suffix === 'desktop') {
       await type(client, 'Hi! Can I bring my dog to the apartment?');
-      await waitRows(operator, 'first', (r) => r.length === 1);
+      await waitRows(operator, 'first', (r) => r.length === 2);
       await type(operator, 'Of course, dogs are welcome. Please keep him off the sofa.');
-      await waitRows(client, 'answer', (r) => r.length === 2);
+      await waitRows(client, 'answer', (r) => r.length === 3);
+      await operator.locator('#note-switch').check();
+      await type(operator, 'Asked the cleaners to put a dog bed in.');
+      await waitRows(operator, 'note', (r) => r.length === 4);
+      await operator.locator('#note-switch').uncheck();
       await type(client, 'Great, thanks! We arrive around 4 pm.');
-      await waitRows(client, 'read', (r) => r.length === 3 && r[2][1] === 'read');
+      await waitRows(client, 'read', (r) => r.length === 4 && r[3][1] === 'read');
       await type(client, 'x'.repeat(16400));
       await waitRows(client, 'failed', (r) => r.at(-1)[1] === 'failed');
     }

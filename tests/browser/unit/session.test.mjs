@@ -269,3 +269,25 @@ test('skipped positions (private notes) advance the cursor; a restart keeps it',
   assert.equal(again.session.cursor('b1'), 3);
   assert.deepEqual(again.session.messages('b1').map((x) => x.body), ['one', 'three']);
 });
+
+test('a private note goes out with kind `note`, also after a reconnect; the presence switch is sent again on every welcome', () => {
+  const model = new Model();
+  const olga = new Rig('olga');
+  let now = 0;
+  olga.session.setPresence(now, 'away'); // before connecting: kept for the welcome
+  olga.session.connect(now);
+  olga.pump(now, model);
+  assert.deepEqual(olga.sent.filter((f) => f.type === 'presence'), [{ type: 'presence', status: 'away' }]);
+  olga.session.handleNetwork(now, false);
+  olga.pump(now, model, false);
+  olga.session.send(now, uuid(1), 'b1', 'guest prefers the quiet room', null, 'note');
+  assert.equal(olga.session.messages('b1')[0].kind, 'note');
+  olga.session.handleNetwork(now, true);
+  olga.pump(now, model);
+  const sends = olga.sent.filter((f) => f.type === 'send');
+  assert.deepEqual(sends, [{ type: 'send', id: uuid(1), conversation: 'b1', body: 'guest prefers the quiet room', kind: 'note' }]);
+  assert.equal(olga.sent.filter((f) => f.type === 'presence').length, 2);
+  olga.session.send(now, uuid(2), 'b1', 'hello');
+  olga.pump(now, model);
+  assert.equal(olga.sent.filter((f) => f.type === 'send').at(-1).kind, undefined);
+});

@@ -100,17 +100,22 @@ struct Subscription {
     typing: Option<(Instant, bool)>,
 }
 
-/// Whether a device of `role` may see `message`: private notes are for operators only.
-fn visible(role: Role, message: &crate::store::StoredMessage) -> bool {
-    message.kind != MessageKind::Note || role == Role::Operator
-}
-
-/// What a device that may not see a message gets instead: its position, nothing else.
-fn skip(message: &crate::store::StoredMessage) -> ServerFrame {
-    ServerFrame::Skip(frames::Skip {
-        conversation: message.conversation.clone(),
-        seq: message.seq,
-    })
+/// What a device of `role` gets instead of `message` as stored, if anything: clients get a
+/// `skip` for a private note, and a transfer's entry without the operators' note.
+fn for_device(role: Role, message: &crate::store::StoredMessage) -> Option<ServerFrame> {
+    if role == Role::Operator {
+        return None;
+    }
+    match message.kind {
+        MessageKind::Note => Some(ServerFrame::Skip(frames::Skip {
+            conversation: message.conversation.clone(),
+            seq: message.seq,
+        })),
+        MessageKind::System => {
+            crate::store::workflow::for_clients(message).map(ServerFrame::Message)
+        }
+        MessageKind::Text => None,
+    }
 }
 
 /// Runs a connection to its end.
@@ -834,10 +839,9 @@ impl Connection {
                 };
                 if message.seq == subscription.pushed + 1 {
                     subscription.pushed = message.seq;
-                    if visible(subscription.role, &message) {
-                        send_text(sink, frame.to_string()).await?;
-                    } else {
-                        send_frame(sink, &skip(&message)).await?;
+                    match for_device(subscription.role, &message) {
+                        None => send_text(sink, frame.to_string()).await?,
+                        Some(instead) => send_frame(sink, &instead).await?,
                     }
                 } else if message.seq > subscription.pushed + 1 && !subscription.catching_up {
                     subscription.catching_up = true;
@@ -983,11 +987,8 @@ impl Connection {
                 .conversations
                 .get(&conversation)
                 .map_or(Role::Client, |s| s.role);
-            if visible(role, &message) {
-                send_frame(sink, &ServerFrame::Message(message)).await?;
-            } else {
-                send_frame(sink, &skip(&message)).await?;
-            }
+            let frame = for_device(role, &message).unwrap_or(ServerFrame::Message(message));
+            send_frame(sink, &frame).await?;
             sent += 1;
         }
         self.app

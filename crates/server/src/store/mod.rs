@@ -17,7 +17,7 @@ pub mod memory;
 pub mod migrate;
 pub mod postgres;
 pub mod sqlite;
-pub(crate) mod workflow;
+pub mod workflow;
 
 use std::future::Future;
 use std::pin::Pin;

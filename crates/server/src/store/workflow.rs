@@ -55,10 +55,8 @@ pub(crate) fn plan_change(current: &ConversationView, change: &ConversationChang
                 (Some(from), None) => format!("{} unassigned {from}", change.by),
                 (None, None) => unreachable!("no change"),
             };
-            let body = match &change.note {
-                Some(note) if !note.is_empty() => format!("{body}: {note}"),
-                _ => body,
-            };
+            // The note stays in `data` for operators (and the business's events); the body,
+            // which clients read too, does not carry it.
             let data = json!({"event": "assigned", "from": from, "to": to, "by": change.by, "note": change.note});
             plan.entries.push(SystemEntry {
                 body,
@@ -123,12 +121,17 @@ pub(crate) fn reopen(
     ))
 }
 
+/// The type of the event a stored message causes, if any (see [`message_event`]).
+pub(crate) fn message_event_kind(message: &StoredMessage) -> Option<&'static str> {
+    (message.kind == MessageKind::Text).then_some("message.created")
+}
+
 /// The event a stored message causes, if any: only ordinary messages are `message.created`
 /// (notes are for operators only; system messages have their own events).
 pub(crate) fn message_event(message: &StoredMessage) -> Option<(&'static str, Value)> {
-    (message.kind == MessageKind::Text).then(|| {
+    message_event_kind(message).map(|kind| {
         (
-            "message.created",
+            kind,
             serde_json::to_value(message).expect("messages serialise"),
         )
     })
@@ -169,4 +172,19 @@ pub(crate) fn may_write(role: Role, kind: MessageKind) -> bool {
 /// A new system message's id.
 pub(crate) fn system_id() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+/// A system entry as clients see it: without the operators' note of a transfer (`None` when
+/// there is nothing to hide).
+pub fn for_clients(message: &StoredMessage) -> Option<StoredMessage> {
+    let data = message.data.as_ref()?;
+    if data.get("note").is_none_or(Value::is_null) {
+        return None;
+    }
+    let mut data = data.clone();
+    data["note"] = Value::Null;
+    Some(StoredMessage {
+        data: Some(data),
+        ..message.clone()
+    })
 }

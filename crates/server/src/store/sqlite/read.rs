@@ -136,17 +136,6 @@ pub(super) fn messages_since(
     .collect()
 }
 
-pub(super) fn message_by_id(
-    conn: &Connection,
-    id: &str,
-) -> rusqlite::Result<Option<StoredMessage>> {
-    conn.prepare_cached(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"
-    ))?
-    .query_row(params![id], message)
-    .optional()
-}
-
 /// The kinds a role sees in summaries: clients never see notes; system entries are not unread.
 fn visible_kinds(role: Role) -> &'static str {
     match role {

@@ -146,8 +146,13 @@ fn insert(
         kind,
         data,
     });
-    if let Some((kind, data)) = workflow::message_event(&message) {
-        event(tx, kind, conversation, &data, ts)?;
+    if let Some(kind) = workflow::message_event_kind(&message) {
+        // The same data as `workflow::message_event`, serialised straight to text.
+        let data = serde_json::to_string(&*message).expect("messages serialise");
+        tx.prepare_cached(
+            "INSERT INTO events (type, conversation_id, data, created_at) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![kind, conversation, data, ts])?;
     }
     changes.push(Committed::Message(message.clone()));
     Ok(message)
@@ -182,7 +187,24 @@ pub(super) fn append(
     request: AppendRequest,
     changes: &mut Vec<Committed>,
 ) -> rusqlite::Result<Result<Appended, StoreError>> {
-    if let Some(existing) = read::message_by_id(tx, &request.id)? {
+    // One lookup for both the idempotency key and the FIFO guard's predecessor.
+    let mut existing = None;
+    let mut after_stored = false;
+    {
+        let mut lookup = tx.prepare_cached(&format!(
+            "SELECT {} FROM messages WHERE id IN (?1, ?2)",
+            read::MESSAGE_COLUMNS
+        ))?;
+        let mut rows = lookup.query(params![request.id, request.after])?;
+        while let Some(row) = rows.next()? {
+            if row.get_ref(1)?.as_str()? == request.id {
+                existing = Some(read::message(row)?);
+            } else {
+                after_stored = true;
+            }
+        }
+    }
+    if let Some(existing) = existing {
         let same = existing.conversation == request.conversation
             && existing.sender == request.sender
             && existing.body == request.body
@@ -196,14 +218,8 @@ pub(super) fn append(
             Err(StoreError::IdConflict)
         });
     }
-    if let Some(after) = &request.after {
-        let stored = tx
-            .prepare_cached("SELECT 1 FROM messages WHERE id = ?1")?
-            .query_row(params![after], |_| Ok(()))
-            .optional()?;
-        if stored.is_none() {
-            return Ok(Err(StoreError::OutOfOrder));
-        }
+    if request.after.is_some() && !after_stored {
+        return Ok(Err(StoreError::OutOfOrder));
     }
     let found = tx
         .prepare_cached(
