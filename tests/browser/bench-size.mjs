@@ -25,6 +25,9 @@ const browser = await launch();
 try {
   const booking = await server.booking();
   const times = [];
+  // The composer works before the connection does (what is typed goes to the outbox), so both
+  // moments are reported: the composer is there, and the badge says connected.
+  const typing = [];
   for (let i = 0; i < RUNS; i++) {
     const context = await browser.newContext();
     const page = await context.newPage();
@@ -35,11 +38,14 @@ try {
     const started = Date.now();
     await page.goto(server.clientUrl(booking.ana, booking.id), { waitUntil: 'commit' });
     await page.locator('surechat-chat textarea').waitFor({ timeout: 60000 });
+    typing.push(Date.now() - started);
     await page.locator('surechat-connection-status[status="connected"]').waitFor({ timeout: 60000 });
     times.push(Date.now() - started);
     await context.close();
   }
   times.sort((a, b) => a - b);
+  typing.sort((a, b) => a - b);
+  console.log(`client page composer ready on slow 3G (ms, ${RUNS} runs): median ${typing[Math.floor(typing.length / 2)]}, min ${typing[0]}, max ${typing.at(-1)}`);
   console.log(`client page usable on slow 3G (ms, ${RUNS} runs): median ${times[Math.floor(times.length / 2)]}, min ${times[0]}, max ${times.at(-1)}`);
 } finally {
   await browser.close();
