@@ -296,6 +296,14 @@ impl Driver {
                         return;
                     }
                 }
+                // A socket of an attempt the session gave up on (it timed out, another began) is
+                // closed, never used: it did not say hello.
+                Input::Opened(attempt, Some(ws)) if !self.session.is_opening(attempt) => {
+                    let mut ws = *ws;
+                    tokio::spawn(async move {
+                        let _ = ws.close(None).await;
+                    });
+                }
                 Input::Opened(attempt, Some(ws)) => {
                     self.ws = Some(*ws);
                     self.attempt = attempt;
@@ -392,14 +400,28 @@ impl Driver {
             events.push(event);
         }
         if !events.is_empty() {
-            if let Some(store) = &self.store {
-                let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(user) = self.session.user_id() {
-                    let _ = store.set_user(user);
+            let persisted = match &self.store {
+                Some(store) => {
+                    let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(user) = self.session.user_id() {
+                        let _ = store.set_user(user);
+                    }
+                    store.apply(&events)
                 }
-                if let Err(err) = store.apply(&events) {
-                    tracing::error!(%err, "cannot persist the session's changes");
+                None => Ok(()),
+            };
+            if let Err(err) = persisted {
+                // Nothing may be acknowledged that is not on disk: drop the connection (and the
+                // receipts queued for it); the session reconnects and resumes.
+                tracing::error!(%err, "cannot persist the session's changes; reconnecting");
+                if self.ws.take().is_some() {
+                    self.session
+                        .handle_close(Instant::now(), self.attempt, None);
                 }
+                for event in events {
+                    let _ = self.events.send(event);
+                }
+                return Box::pin(self.drain()).await;
             }
             for event in events {
                 let _ = self.events.send(event);

@@ -201,7 +201,9 @@ pub async fn run(app: Arc<AppState>) {
                             webhook.failing_since = now;
                         }
                         webhook.last_error = Some(why.clone());
-                        if now - webhook.failing_since >= app.config.webhook_disable_after_ms {
+                        if now.saturating_sub(webhook.failing_since)
+                            >= app.config.webhook_disable_after_ms
+                        {
                             webhook.state = "disabled".into();
                             tracing::warn!(webhook = webhook.id, %why, "webhook disabled after sustained failure");
                         }

@@ -175,6 +175,12 @@ impl Session {
         self.outbox.failed_count()
     }
 
+    /// Whether attempt `attempt` is the one the session is waiting to open (a driver drops a
+    /// socket that opens for an attempt the session has given up on).
+    pub fn is_opening(&self, attempt: u64) -> bool {
+        attempt == self.attempt_id && self.transport == Transport::Opening
+    }
+
     /// The user, once known from `welcome` (or the snapshot).
     pub fn user_id(&self) -> Option<&str> {
         self.user_id.as_deref()
@@ -493,12 +499,20 @@ impl Session {
             self.drop_transport(now, true);
             self.schedule_reconnect(now);
         }
-        for (conversation, id, status) in self.outbox.expire(now) {
+        let mut refused_then_expired = false;
+        for (conversation, id, status, attempted) in self.outbox.expire(now) {
+            refused_then_expired |= attempted;
             self.events.push_back(Event::DeliveryStatus {
                 conversation,
                 id,
                 status,
             });
+        }
+        // The server may hold a message it refused as the one to resend first (FIFO per
+        // sender); one that expired will not be resent, so start a fresh connection without it.
+        if refused_then_expired && self.transport != Transport::Idle {
+            self.drop_transport(now, true);
+            self.schedule_reconnect(now);
         }
         self.flush(now);
     }
@@ -685,7 +699,8 @@ impl Session {
             let delay = match (error.code, error.retry_after_ms) {
                 // A consequence of an earlier message's refusal, not a failure of its own: it
                 // goes again right behind that one.
-                (ErrorCode::OutOfOrder, _) => Duration::ZERO,
+                // (On a repeat, back off: the earlier message may not be coming.)
+                (ErrorCode::OutOfOrder, _) if attempts == 0 => Duration::ZERO,
                 (_, Some(ms)) => Duration::from_millis(ms),
                 (_, None) => self.config.backoff(attempts, unit),
             };

@@ -158,8 +158,9 @@ impl Outbox {
         }
     }
 
-    /// Fails queued messages whose deadline has passed.
-    pub(crate) fn expire(&mut self, now: Instant) -> Vec<(String, String, DeliveryStatus)> {
+    /// Fails queued messages whose deadline has passed. Each failed one comes with whether it had
+    /// been refused before (`attempts > 0`).
+    pub(crate) fn expire(&mut self, now: Instant) -> Vec<(String, String, DeliveryStatus, bool)> {
         let mut failed = Vec::new();
         for entry in &mut self.entries {
             if entry.state == EntryState::Queued && entry.deadline.is_some_and(|d| d <= now) {
@@ -167,7 +168,12 @@ impl Outbox {
                     code: "deadline_exceeded".into(),
                     message: "not stored on the server before its deadline".into(),
                 };
-                failed.push((entry.conversation.clone(), entry.id.clone(), entry.status()));
+                failed.push((
+                    entry.conversation.clone(),
+                    entry.id.clone(),
+                    entry.status(),
+                    entry.attempts > 0,
+                ));
             }
         }
         failed

@@ -746,3 +746,57 @@ fn a_message_waiting_behind_a_refused_one_sets_no_past_timer() {
         wake - t0
     );
 }
+
+#[test]
+fn a_refused_message_that_expires_starts_a_fresh_connection() {
+    let t0 = Instant::now();
+    let mut session = Session::new(Config::default(), "t");
+    let mut model = Model::default();
+    session.connect(t0);
+    let Some(Action::Connect { attempt }) = session.poll_action() else {
+        panic!()
+    };
+    session.handle_open(t0, attempt);
+    let hello = session.poll_transmit().unwrap();
+    for f in model.answer("ana", hello) {
+        session.handle_frame(t0, f);
+    }
+    while session.poll_transmit().is_some() {}
+    let id = session.send(
+        t0,
+        "m0".into(),
+        "b1",
+        "x",
+        Some(t0 + Duration::from_secs(1)),
+    );
+    session.send(t0, "m1".into(), "b1", "y", None);
+    while session.poll_transmit().is_some() {}
+    let mut limited =
+        frames::ErrorFrame::new(ErrorCode::RateLimited, "slow down", Some(id.clone()));
+    limited.retry_after_ms = Some(10_000);
+    session.handle_frame(t0, ServerFrame::Error(limited));
+    session.handle_frame(
+        t0,
+        ServerFrame::Error(frames::ErrorFrame::new(
+            ErrorCode::OutOfOrder,
+            "x",
+            Some("m1".into()),
+        )),
+    );
+    while session.poll_action().is_some() {}
+    // The server now holds m0 as the message to resend first; it expires instead.
+    session.handle_timeout(t0 + Duration::from_secs(1));
+    assert!(matches!(
+        session.delivery_status(&id),
+        Some(DeliveryStatus::Failed { .. })
+    ));
+    assert_eq!(
+        session.poll_action(),
+        Some(Action::Disconnect),
+        "a fresh connection has no such block"
+    );
+    assert!(matches!(
+        session.status(),
+        ConnectionStatus::Reconnecting { .. }
+    ));
+}

@@ -53,6 +53,12 @@ enum Finished {
         conversation: String,
         id: String,
     },
+    /// A send refused before storing (rate limit), answered in its turn.
+    Refused {
+        conversation: String,
+        id: String,
+        frame: ErrorFrame,
+    },
     Receipt {
         result: Result<ReceiptOutcome, StoreError>,
         reference: Option<String>,
@@ -589,8 +595,11 @@ impl Connection {
                 let message =
                     format!("message {first} of this conversation was not stored; resend it first");
                 self.app.metrics.ack(ErrorCode::OutOfOrder.as_str());
-                send_frame(sink, &error(ErrorCode::OutOfOrder, message, reference)).await?;
-                return Ok(None);
+                // Counted as a bad frame: a device that keeps sending past a message it never
+                // resends is cut off, and its new connection starts without the block.
+                return self
+                    .reject(sink, error(ErrorCode::OutOfOrder, message, reference))
+                    .await;
             }
         }
         let after = if self.blocked.contains_key(&send.conversation) {
@@ -604,9 +613,6 @@ impl Connection {
         self.predecessor
             .insert(send.conversation.clone(), id.clone());
         if let Err(wait) = self.sends.take(Instant::now()) {
-            self.blocked
-                .entry(send.conversation.clone())
-                .or_insert_with(|| id.clone());
             let mut frame = ErrorFrame::new(
                 ErrorCode::RateLimited,
                 "too many sends; retry later",
@@ -614,7 +620,15 @@ impl Connection {
             );
             frame.retry_after_ms = Some(wait.as_millis() as u64 + 1);
             self.app.metrics.ack(ErrorCode::RateLimited.as_str());
-            send_frame(sink, &ServerFrame::Error(frame)).await?;
+            // Answered in order with the sends before it, so that it becomes the blocker only
+            // after their outcomes (one of them may fail and must stay the first to resend).
+            let conversation = send.conversation;
+            self.in_flight
+                .push_back(Box::pin(std::future::ready(Finished::Refused {
+                    conversation,
+                    id,
+                    frame,
+                })));
             return Ok(None);
         }
         let started = Instant::now();
@@ -773,8 +787,21 @@ impl Connection {
                 _ => {}
             }
         }
+        if let Finished::Refused {
+            conversation,
+            id,
+            frame,
+        } = finished
+        {
+            if self.predecessor.get(&conversation) == Some(&id) {
+                self.predecessor.remove(&conversation);
+            }
+            self.blocked.entry(conversation).or_insert(id);
+            return send_frame(sink, &ServerFrame::Error(frame)).await;
+        }
         let metrics = &self.app.metrics;
         match finished {
+            Finished::Refused { .. } => unreachable!("answered above"),
             Finished::Send {
                 started,
                 result: Ok(appended),

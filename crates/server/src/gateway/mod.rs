@@ -17,7 +17,7 @@ use crate::AppState;
 /// Bytes read from a socket at once. tungstenite zero-fills its whole read buffer (128 KiB by
 /// default), so that buffer is resident memory of every idle connection; frames are a few
 /// hundred bytes, and a larger frame grows the buffer only while it is read.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+const READ_BUFFER_BYTES: usize = 512;
 
 /// `GET /v1/ws`: upgrades to a WebSocket and runs the connection until it closes.
 pub async fn upgrade(State(app): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
@@ -25,5 +25,7 @@ pub async fn upgrade(State(app): State<Arc<AppState>>, ws: WebSocketUpgrade) -> 
     ws.max_message_size(TRANSPORT_BYTES_MAX)
         .max_frame_size(TRANSPORT_BYTES_MAX)
         .read_buffer_size(READ_BUFFER_BYTES)
+        // Each frame is written and flushed on its own: no buffer to keep between writes.
+        .write_buffer_size(0)
         .on_upgrade(move |socket| tracker.track_future(connection::run(socket, app)))
 }

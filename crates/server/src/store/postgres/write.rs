@@ -21,6 +21,9 @@ use crate::store::{
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
+/// Key of the transaction-level advisory lock that orders event ids with commits.
+const EVENTS_LOCK_KEY: i64 = 0x7375_7265_6576_7473;
+
 /// Times a batch is run again after a conflict with another node before it fails.
 const CONFLICT_RETRIES_MAX: u32 = 8;
 
@@ -217,6 +220,12 @@ async fn execute(
     batch: &[Command],
 ) -> Result<(Vec<Outcome>, Vec<Committed>), tokio_postgres::Error> {
     let tx = client.transaction().await?;
+    // Event ids come from a sequence, which hands them out in call order, not commit order: with
+    // two nodes writing, id 11 could commit before id 10 and a webhook reader past 11 would never
+    // see 10. Holding this lock from before the first event id until the commit makes event ids
+    // commit in order across nodes.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&EVENTS_LOCK_KEY])
+        .await?;
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut changes = Vec::new();
     for command in batch {
