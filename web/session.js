@@ -1,18 +1,6 @@
-// The sans-IO session: everything a device must get right, with no sockets, no clock and no
-// global randomness inside. Time comes in as `now` (ms), randomness as the configured seed. It
-// mirrors the Rust SDK's `Session` (crates/client/src/session/mod.rs) method for method, so both
-// SDKs read side by side.
-//
-// Polling order: after every command or input a driver drains, in this order, pollAction (open
-// or close the transport), pollEvent (persist messages, cursors and outbox changes, tell the
-// app), pollTransmit (write frames), then arms a timer for pollTimeout. Events before transmits
-// is what makes a `delivered` receipt mean "stored on this device".
-//
-// Invariant: a conversation's cursor is the highest seq up to which every message is held;
-// messages are handed to the app in seq order, each id once.
-// Invariant: within a conversation, an outbox message is never sent while an earlier one of the
-// same conversation waits to be resent (go-back-N), so FIFO per sender holds.
-// Invariant: a delivery status only moves forward, except failed → sending on a manual retry.
+// The sans-IO session: no sockets, no clock, no global randomness inside; it mirrors the Rust
+// SDK's `Session` (crates/client/src/session/mod.rs), whose docs describe the polling order
+// (actions, events — persisted first —, transmits, timeout) and the invariants.
 
 import { Conversation } from './conversation.js';
 import { PROTOCOL_VERSION } from './frames.js';
@@ -356,8 +344,15 @@ export class Session {
       this.dropTransport(now, true);
       this.scheduleReconnect(now);
     }
+    let refusedThenExpired = false;
     for (const e of this.outbox.expire(now)) {
+      refusedThenExpired ||= e.attempts > 0;
       this.events.push({ type: 'delivery_status', conversation: e.conversation, id: e.id, status: entryStatus(e) });
+    }
+    // The server may wait for a refused message that expired: reconnect without it.
+    if (refusedThenExpired && this.transport !== 'idle') {
+      this.dropTransport(now, true);
+      this.scheduleReconnect(now);
     }
     this.flush(now);
   }
@@ -519,7 +514,7 @@ export class Session {
     const unit = this.jitter.unit();
     // out_of_order is a consequence of an earlier message's refusal, not a failure of its own:
     // it goes again right behind that one.
-    const delay = error.code === 'out_of_order' ? 0
+    const delay = error.code === 'out_of_order' && entry.attempts === 0 ? 0
       : error.retry_after_ms ?? backoff(this.config, entry.attempts, unit);
     this.outbox.retryLater(ref, delay === 0 ? null : now + delay);
   }
