@@ -198,6 +198,22 @@ impl Rig {
     }
 }
 
+/// A session connected (hello answered by the model) at `t0`.
+fn connected(t0: Instant) -> (Session, Model) {
+    let mut session = Session::new(Config::default(), "t");
+    let mut model = Model::default();
+    session.connect(t0);
+    let Some(Action::Connect { attempt }) = session.poll_action() else {
+        panic!("a connect")
+    };
+    session.handle_open(t0, attempt);
+    let hello = session.poll_transmit().expect("hello");
+    for frame in model.answer("ana", hello) {
+        session.handle_frame(t0, frame);
+    }
+    (session, model)
+}
+
 #[test]
 fn backoff_is_full_jitter_growing_to_a_cap() {
     let config = Config::default();
@@ -438,17 +454,7 @@ fn statuses_only_move_forward() {
 #[test]
 fn permanent_refusal_fails_one_message_without_holding_up_others() {
     let t0 = Instant::now();
-    let mut session = Session::new(Config::default(), "t");
-    let mut model = Model::default();
-    session.connect(t0);
-    let Some(Action::Connect { attempt }) = session.poll_action() else {
-        panic!()
-    };
-    session.handle_open(t0, attempt);
-    let hello = session.poll_transmit().unwrap();
-    for f in model.answer("ana", hello) {
-        session.handle_frame(t0, f);
-    }
+    let (mut session, _model) = connected(t0);
     let big = session.send(t0, "big".into(), "b1", "xxxx", None);
     let small = session.send(t0, "small".into(), "b1", "hi", None);
     let frames: Vec<ClientFrame> = std::iter::from_fn(|| session.poll_transmit()).collect();
@@ -498,17 +504,7 @@ fn permanent_refusal_fails_one_message_without_holding_up_others() {
 #[test]
 fn a_refused_message_is_resent_before_the_ones_behind_it() {
     let t0 = Instant::now();
-    let mut session = Session::new(Config::default(), "t");
-    let mut model = Model::default();
-    session.connect(t0);
-    let Some(Action::Connect { attempt }) = session.poll_action() else {
-        panic!()
-    };
-    session.handle_open(t0, attempt);
-    let hello = session.poll_transmit().unwrap();
-    for f in model.answer("ana", hello) {
-        session.handle_frame(t0, f);
-    }
+    let (mut session, _model) = connected(t0);
     for i in 0..3 {
         session.send(t0, format!("m{i}"), "b1", "x", None);
     }
@@ -712,17 +708,7 @@ fn a_void_copy_is_dropped_on_welcome_without_acknowledging_its_cursor() {
 #[test]
 fn a_message_waiting_behind_a_refused_one_sets_no_past_timer() {
     let t0 = Instant::now();
-    let mut session = Session::new(Config::default(), "t");
-    let mut model = Model::default();
-    session.connect(t0);
-    let Some(Action::Connect { attempt }) = session.poll_action() else {
-        panic!()
-    };
-    session.handle_open(t0, attempt);
-    let hello = session.poll_transmit().unwrap();
-    for f in model.answer("ana", hello) {
-        session.handle_frame(t0, f);
-    }
+    let (mut session, _model) = connected(t0);
     while session.poll_transmit().is_some() {}
     session.send(t0, "m0".into(), "b1", "x", None);
     session.send(t0, "m1".into(), "b1", "y", None);
@@ -750,17 +736,7 @@ fn a_message_waiting_behind_a_refused_one_sets_no_past_timer() {
 #[test]
 fn a_refused_message_that_expires_starts_a_fresh_connection() {
     let t0 = Instant::now();
-    let mut session = Session::new(Config::default(), "t");
-    let mut model = Model::default();
-    session.connect(t0);
-    let Some(Action::Connect { attempt }) = session.poll_action() else {
-        panic!()
-    };
-    session.handle_open(t0, attempt);
-    let hello = session.poll_transmit().unwrap();
-    for f in model.answer("ana", hello) {
-        session.handle_frame(t0, f);
-    }
+    let (mut session, _model) = connected(t0);
     while session.poll_transmit().is_some() {}
     let id = session.send(
         t0,
