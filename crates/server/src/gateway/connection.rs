@@ -595,11 +595,10 @@ impl Connection {
                 let message =
                     format!("message {first} of this conversation was not stored; resend it first");
                 self.app.metrics.ack(ErrorCode::OutOfOrder.as_str());
-                // Counted as a bad frame: a device that keeps sending past a message it never
-                // resends is cut off, and its new connection starts without the block.
-                return self
-                    .reject(sink, error(ErrorCode::OutOfOrder, message, reference))
-                    .await;
+                // Not a bad frame: a device pipelining many sends gets one of these for each send
+                // behind a failed one, legitimately.
+                send_frame(sink, &error(ErrorCode::OutOfOrder, message, reference)).await?;
+                return Ok(None);
             }
         }
         let after = if self.blocked.contains_key(&send.conversation) {

@@ -1,0 +1,225 @@
+//! Storage failures in the middle of pipelined sends: a `FaultyStore` in front of the memory
+//! store fails chosen appends (as a broken disk or a lost database connection would, with nothing
+//! stored), and the contract must hold — the failures are answered as transient, nothing sent
+//! after a failed message is stored before it, and resending in order stores everything once, in
+//! the order the device created it.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use common::{ADMIN, SECRET};
+use protocol::api::{ConversationSummary, ConversationView, ParticipantSpec};
+use protocol::frames::{self, ClientFrame, ConversationState, ParticipantState, ServerFrame};
+use protocol::{ErrorCode, Role};
+use server::store::memory::MemoryStore;
+use server::store::{
+    AppendRequest, Appended, CommitListener, ConversationChange, EventRecord, Pending,
+    ReceiptOutcome, ReceiptRequest, Store, StoreError, StoredMessage, Webhook,
+};
+use server::{AppState, Config};
+use testkit::Device;
+use tokio_util::sync::CancellationToken;
+
+/// Fails the appends whose call numbers (from 0) are in `fail`; everything else goes through.
+struct FaultyStore {
+    inner: MemoryStore,
+    calls: AtomicUsize,
+    fail: HashSet<usize>,
+}
+
+impl Store for FaultyStore {
+    fn attach(&self, listener: Arc<dyn CommitListener>) {
+        self.inner.attach(listener)
+    }
+    fn append(&self, request: AppendRequest) -> Pending<Appended> {
+        if self
+            .fail
+            .contains(&self.calls.fetch_add(1, Ordering::SeqCst))
+        {
+            return Box::pin(std::future::ready(Err(StoreError::Unavailable(
+                "injected".into(),
+            ))));
+        }
+        self.inner.append(request)
+    }
+    fn record_receipt(&self, r: ReceiptRequest) -> Pending<ReceiptOutcome> {
+        self.inner.record_receipt(r)
+    }
+    fn create_conversation(
+        &self,
+        id: String,
+        p: Vec<ParticipantSpec>,
+        max: usize,
+        now: u64,
+    ) -> Pending<(ConversationView, bool)> {
+        self.inner.create_conversation(id, p, max, now)
+    }
+    fn add_participant(
+        &self,
+        c: String,
+        p: ParticipantSpec,
+        max: usize,
+        now: u64,
+    ) -> Pending<bool> {
+        self.inner.add_participant(c, p, max, now)
+    }
+    fn remove_participant(&self, c: String, u: String) -> Pending<bool> {
+        self.inner.remove_participant(c, u)
+    }
+    fn conversation(&self, id: String) -> Pending<Option<ConversationView>> {
+        self.inner.conversation(id)
+    }
+    fn participant(&self, c: String, u: String) -> Pending<Option<ParticipantState>> {
+        self.inner.participant(c, u)
+    }
+    fn conversations_of(&self, u: String) -> Pending<Vec<ConversationSummary>> {
+        self.inner.conversations_of(u)
+    }
+    fn conversation_states_of(&self, u: String) -> Pending<Vec<ConversationState>> {
+        self.inner.conversation_states_of(u)
+    }
+    fn states(&self, ids: Vec<String>) -> Pending<Vec<ConversationState>> {
+        self.inner.states(ids)
+    }
+    fn messages_since(&self, c: String, after: u64, limit: u32) -> Pending<Vec<StoredMessage>> {
+        self.inner.messages_since(c, after, limit)
+    }
+    fn health(&self) -> Pending<()> {
+        self.inner.health()
+    }
+    fn change_conversation(
+        &self,
+        id: String,
+        change: ConversationChange,
+        now: u64,
+    ) -> Pending<ConversationView> {
+        self.inner.change_conversation(id, change, now)
+    }
+    fn events_since(&self, after: u64, limit: u32) -> Pending<Vec<EventRecord>> {
+        self.inner.events_since(after, limit)
+    }
+    fn flag_unread(&self, older_than: u64, now: u64) -> Pending<u64> {
+        self.inner.flag_unread(older_than, now)
+    }
+    fn conversation_ids(&self, limit: u32) -> Pending<Vec<String>> {
+        self.inner.conversation_ids(limit)
+    }
+    fn webhooks(&self) -> Pending<Vec<Webhook>> {
+        self.inner.webhooks()
+    }
+    fn create_webhook(&self, url: String, secret: String, now: u64) -> Pending<Webhook> {
+        self.inner.create_webhook(url, secret, now)
+    }
+    fn update_webhook(&self, w: Webhook) -> Pending<()> {
+        self.inner.update_webhook(w)
+    }
+    fn delete_webhook(&self, id: u64) -> Pending<bool> {
+        self.inner.delete_webhook(id)
+    }
+    fn lease(&self, name: String, holder: String, ttl_ms: u64, now: u64) -> Pending<bool> {
+        self.inner.lease(name, holder, ttl_ms, now)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_appends_are_transient_and_never_overtaken() {
+    let store = Arc::new(FaultyStore {
+        inner: MemoryStore::new(),
+        calls: AtomicUsize::new(0),
+        fail: HashSet::from([10, 11, 25]),
+    });
+    let config = Config {
+        admin_key: Some(ADMIN.into()),
+        jwt_secret: Some(SECRET.into()),
+        sends_per_second_max: 10_000,
+        sends_burst_max: 10_000,
+        ..Config::default()
+    };
+    let state = AppState::new(config, store.clone(), CancellationToken::new());
+    let participants = vec![ParticipantSpec {
+        user_id: "ana".into(),
+        role: Role::Client,
+    }];
+    state
+        .store
+        .create_conversation("b1".into(), participants, 8, 0)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/v1/ws", listener.local_addr().unwrap());
+    tokio::spawn(server::run(listener, state.clone()));
+    let token = state.auth.mint("ana", Role::Client, server::now_s(), 3600);
+    let mut ana = Device::connect(&url, &token, vec![]).await;
+
+    // 40 messages, pipelined, in creation order; resend from the first unstored one, in order,
+    // until all are stored — as a device's outbox does.
+    let ids: Vec<String> = (0..40).map(|_| testkit::uuid()).collect();
+    let mut from = 0;
+    for round in 0..10 {
+        for (i, id) in ids.iter().enumerate().skip(from) {
+            let send = frames::Send {
+                id: id.clone(),
+                conversation: "b1".into(),
+                body: format!("m{i}"),
+                kind: Default::default(),
+            };
+            ana.send(&ClientFrame::Send(send)).await;
+        }
+        let mut acked = HashSet::new();
+        let mut first_failure = None;
+        for _ in from..ids.len() {
+            match ana
+                .wait_for("an answer", |f| {
+                    matches!(f, ServerFrame::Ack(_) | ServerFrame::Error(_)).then(|| f.clone())
+                })
+                .await
+            {
+                ServerFrame::Ack(ack) => {
+                    acked.insert(ack.id);
+                }
+                ServerFrame::Error(err) => {
+                    assert!(!err.permanent, "storage failures are transient: {err:?}");
+                    assert!(
+                        matches!(err.code, ErrorCode::Unavailable | ErrorCode::OutOfOrder),
+                        "{err:?}"
+                    );
+                    let at = ids
+                        .iter()
+                        .position(|id| Some(id) == err.reference.as_ref())
+                        .unwrap();
+                    first_failure = Some(first_failure.map_or(at, |f: usize| f.min(at)));
+                }
+                _ => unreachable!(),
+            }
+        }
+        match first_failure {
+            None => break,
+            Some(at) => {
+                // Nothing after the first failure was stored ahead of it.
+                assert!(
+                    ids[at..].iter().all(|id| !acked.contains(id)),
+                    "round {round}: a later message overtook {at}"
+                );
+                from = at;
+            }
+        }
+    }
+    let stored = state
+        .store
+        .messages_since("b1".into(), 0, 100)
+        .await
+        .unwrap();
+    let order: Vec<&String> = stored.iter().map(|m| &m.id).collect();
+    assert_eq!(
+        order,
+        ids.iter().collect::<Vec<_>>(),
+        "every message once, in creation order"
+    );
+    assert!(
+        store.calls.load(Ordering::SeqCst) > 40,
+        "the faults were hit"
+    );
+}
