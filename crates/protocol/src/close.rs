@@ -1,7 +1,8 @@
 //! WebSocket close codes the server uses, and what a device does after each. Codes in the
 //! 4000–4999 range are ours; the others are from RFC 6455 and the IANA registry.
 
-/// Normal closure (the device said goodbye). Do not reconnect unless the app asks.
+/// Normal closure. The server does not send it on its own; received by a device that did not ask
+/// to leave (a proxy draining, say), it means only that this connection ended: reconnect.
 pub const NORMAL: u16 = 1000;
 /// The transport message was larger than [`crate::limits::TRANSPORT_BYTES_MAX`]. Reconnect; the
 /// device must not resend the same frame.
@@ -25,5 +26,5 @@ pub const POLICY_VIOLATION: u16 = 4429;
 
 /// Whether a device should reconnect on its own after this close code.
 pub fn should_reconnect(code: u16) -> bool {
-    !matches!(code, NORMAL | PROTOCOL_ERROR)
+    code != PROTOCOL_ERROR
 }

@@ -356,7 +356,7 @@ impl Session {
         }
         self.drop_transport(now, false);
         match code {
-            Some(close::PROTOCOL_ERROR) => {
+            Some(code) if !close::should_reconnect(code) => {
                 self.wanted = false;
                 self.next_attempt_at = None;
                 self.set_status(ConnectionStatus::Disconnected);
