@@ -35,7 +35,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(200);
 const UNREAD_CHECK_INTERVAL_MS: u64 = 5_000;
 /// Events fetched per endpoint per round.
 const EVENTS_PER_ROUND: u32 = 100;
-/// Lease held by the node that delivers; renewed every round.
+/// Lease held by the node that delivers; renewed on every round that has work.
 const LEASE_MS: u64 = 5_000;
 /// Longest backoff of a failing endpoint (the first is `webhook_backoff_first_ms`).
 const BACKOFF_CAP_MS: u64 = 10 * 60 * 1_000;
@@ -146,6 +146,25 @@ pub async fn run(app: Arc<AppState>) {
             _ = tokio::time::sleep(POLL_INTERVAL) => {}
         }
         let now = now_ms();
+        // Reads first: an idle server must not write (take the lease, an fsync) five times a
+        // second just to find there is nothing to deliver.
+        let Ok(webhooks) = app.store.webhooks().await else {
+            continue;
+        };
+        let mut pending = false;
+        for webhook in webhooks.iter().filter(|w| w.state == "active") {
+            let waiting = retry_at.get(&webhook.id).is_some_and(|at| *at > now);
+            if !waiting
+                && matches!(app.store.events_since(webhook.delivered_up_to, 1).await, Ok(e) if !e.is_empty())
+            {
+                pending = true;
+                break;
+            }
+        }
+        let unread_due = app.config.unread_timeout_ms > 0 && now >= next_unread_check;
+        if !pending && !unread_due {
+            continue;
+        }
         match app
             .store
             .lease("webhooks".into(), holder.clone(), LEASE_MS, now)
@@ -154,7 +173,7 @@ pub async fn run(app: Arc<AppState>) {
             Ok(true) => {}
             _ => continue,
         }
-        if app.config.unread_timeout_ms > 0 && now >= next_unread_check {
+        if unread_due {
             next_unread_check = now + UNREAD_CHECK_INTERVAL_MS;
             if let Err(err) = app
                 .store
@@ -164,9 +183,6 @@ pub async fn run(app: Arc<AppState>) {
                 tracing::warn!(%err, "cannot check unread messages");
             }
         }
-        let Ok(webhooks) = app.store.webhooks().await else {
-            continue;
-        };
         for mut webhook in webhooks.into_iter().filter(|w| w.state == "active") {
             if retry_at.get(&webhook.id).is_some_and(|at| *at > now) {
                 continue;
