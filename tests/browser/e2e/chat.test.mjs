@@ -32,12 +32,17 @@ test('messages both ways; ticks move sending → sent → delivered → read on 
   const { client, operator } = await setup(t);
   // The operator's page is in the background: it stores the message (delivered) without
   // reading it, until it becomes visible.
-  const statuses = [];
-  await client.exposeFunction('recordStatus', (s) => statuses.push(s));
-  await client.evaluate(() => window.surechat.on('delivery_status', (e) => window.recordStatus(e.status.name)));
+  // Recorded inside the page: a callback into the test process would arrive asynchronously,
+  // possibly after the ticks it reports are already on screen.
+  await client.evaluate(() => {
+    window.statuses = [];
+    window.surechat.on('delivery_status', (e) => window.statuses.push(e.status.name));
+  });
   await type(client, 'Hi! Can I bring my dog?');
   await waitRows(operator, 'the client message at the operator', (r) => bodies(r).includes('Hi! Can I bring my dog?'));
   await waitRows(client, 'read ticks at the client', (r) => r[0]?.[1] === 'read');
+  await client.waitForFunction(() => window.statuses.includes('read'), null, { timeout: 20000 });
+  const statuses = await client.evaluate(() => window.statuses);
   assert.deepEqual(statuses.filter((s, i) => s !== statuses[i - 1]), ['sending', 'sent', 'delivered', 'read']);
   await type(operator, 'Of course, dogs are welcome.');
   await waitRows(client, 'the answer at the client', (r) => bodies(r).includes('Of course, dogs are welcome.'));
