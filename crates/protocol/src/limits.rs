@@ -70,6 +70,27 @@ pub const CONNECTION_QUEUE_FRAMES: usize = 1024;
 
 /// Bad frames (errors) one connection may cause in a burst before it is closed with
 /// [`crate::close::POLICY_VIOLATION`]; the allowance refills at one per second.
+/// Default of `connection_write_stall_ms`: with frames queued for a device and none taken by its
+/// socket for this long, the device is not reading and is closed 4409. Long enough for a phone
+/// on a slow network to drain a socket buffer, short enough that a stalled device holds its
+/// memory for seconds, not forever.
+pub const WRITE_STALL_MS: u64 = 10_000;
+
+/// Bytes queued for a device's socket above which the server stops queueing live messages for
+/// it: they wait in storage and are read once the device has read what is queued.
+pub const WRITE_QUEUE_HIGH_BYTES: usize = 64 * 1024;
+
+/// Bytes queued for a device's socket (beyond the kernel's buffer) at which it is closed 4409:
+/// the most a device that stops reading makes the server hold for it, plus one frame. Only acks,
+/// errors and small signals can push the queue past [`WRITE_QUEUE_HIGH_BYTES`].
+pub const WRITE_QUEUE_BYTES_MAX: usize = 1024 * 1024;
+
+const _: () = assert!(WRITE_QUEUE_HIGH_BYTES + FRAME_BYTES_MAX < WRITE_QUEUE_BYTES_MAX);
+
+/// How long a closing connection waits for the peer's close frame (and for its queued frames to
+/// be written) before the server drops the socket.
+pub const CLOSE_HANDSHAKE_MS: u64 = 5_000;
+
 pub const BAD_FRAMES_BURST_MAX: u32 = 50;
 
 /// Longest lifetime of a token minted by `POST /v1/tokens`, in seconds (30 days).

@@ -42,6 +42,9 @@ pub struct Config {
     /// Unacknowledged sends one connection may have in flight before the server stops reading
     /// from it (backpressure). Default 256.
     pub connection_inflight_max: usize,
+    /// With frames queued for a device and none written for this long, the device is not
+    /// reading and is closed 4409, in milliseconds. Default 10000.
+    pub connection_write_stall_ms: u64,
     /// Most writes per storage transaction (group commit). Default 1024.
     pub group_commit_max: usize,
     /// Log format: `text` or `json`. Default `text`.
@@ -86,6 +89,7 @@ impl Default for Config {
             heartbeat_grace_ms: limits::HEARTBEAT_GRACE_MS,
             connection_queue_frames: limits::CONNECTION_QUEUE_FRAMES,
             connection_inflight_max: 256,
+            connection_write_stall_ms: limits::WRITE_STALL_MS,
             group_commit_max: 1024,
             log_format: "text".into(),
             database: None,
@@ -144,6 +148,7 @@ pub const ENV_KEYS: &[&str] = &[
     "heartbeat_grace_ms",
     "connection_queue_frames",
     "connection_inflight_max",
+    "connection_write_stall_ms",
     "group_commit_max",
     "log_format",
     "database",
@@ -213,6 +218,7 @@ impl Config {
             "heartbeat_grace_ms" => self.heartbeat_grace_ms = num(key, value)?,
             "connection_queue_frames" => self.connection_queue_frames = num(key, value)?,
             "connection_inflight_max" => self.connection_inflight_max = num(key, value)?,
+            "connection_write_stall_ms" => self.connection_write_stall_ms = num(key, value)?,
             "group_commit_max" => self.group_commit_max = num(key, value)?,
             "log_format" => self.log_format = value.to_owned(),
             "database" => self.database = Some(value.to_owned()).filter(|v| !v.is_empty()),
@@ -276,6 +282,12 @@ impl Config {
         }
         if self.connection_inflight_max == 0 {
             return invalid("connection_inflight_max", "must be at least 1".into());
+        }
+        if self.connection_write_stall_ms < 100 {
+            return invalid(
+                "connection_write_stall_ms",
+                "must be at least 100 (a slow network is not a stalled reader)".into(),
+            );
         }
         if self.group_commit_max == 0 {
             return invalid("group_commit_max", "must be at least 1".into());

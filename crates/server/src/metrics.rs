@@ -24,6 +24,8 @@ pub struct Metrics {
     pub connections_open: AtomicI64,
     /// Connections authenticated.
     pub connects: AtomicU64,
+    /// Bytes queued for devices' sockets and not yet taken by the kernel, over all connections.
+    pub write_queue_bytes: AtomicI64,
     /// Disconnects by reason.
     disconnects: Mutex<BTreeMap<String, u64>>,
     /// Messages sent from storage to catch a device up (resume backlog and gap fills).
@@ -96,6 +98,11 @@ impl Metrics {
             out,
             "# HELP surechat_connections_open Open WebSocket connections.\n# TYPE surechat_connections_open gauge\nsurechat_connections_open {}",
             self.connections_open.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP surechat_connection_write_queue_bytes Bytes queued for devices' sockets, not yet taken by the kernel.\n# TYPE surechat_connection_write_queue_bytes gauge\nsurechat_connection_write_queue_bytes {}",
+            self.write_queue_bytes.load(Ordering::Relaxed)
         );
         counter(
             &mut out,

@@ -652,22 +652,25 @@ async fn silent_device_is_closed_by_heartbeat(backend: Backend) {
     );
 }
 
-/// A device that does not read is cut off (4409) instead of being buffered for without bound;
-/// it then resumes from its cursor and misses nothing.
-async fn lagging_device_is_cut_off_and_resumes(backend: Backend) {
+/// A device that stops reading is closed 4409 within `connection_write_stall_ms` once its socket
+/// buffers are full, the bytes the server queues for it stay bounded, a device that reads is
+/// unaffected, and after resuming from its cursor the stalled device has every message once.
+async fn stalled_reader_is_closed_and_resumes(backend: Backend) {
     let server = TestServer::with_config(backend, |c| {
         fast_senders(c);
-        c.connection_queue_frames = 16;
+        c.connection_write_stall_ms = 500;
     })
     .await;
     server.booking("b1").await;
     let mut sleeper = server.device("ana", Role::Client).await;
+    let mut reader = server.device("ana", Role::Client).await;
+    let reading = tokio::spawn(async move { reader.messages("b1", 1000).await.len() });
     // Sent over HTTP so that no sending device has to read its own echoes meanwhile.
     let token = server.token("olga", Role::Operator);
     let body = "x".repeat(16_000);
     let mut senders = Vec::new();
-    // 1,500 × 16 kB: enough to fill loopback socket buffers (several MB) and then the queue.
-    for _ in 0..6 {
+    // 1,000 × 16 kB: enough to fill loopback socket buffers (several MB) and the queue.
+    for _ in 0..4 {
         let (http, token, body) = (server.http.clone(), token.clone(), body.clone());
         senders.push(tokio::spawn(async move {
             for _ in 0..250 {
@@ -686,11 +689,49 @@ async fn lagging_device_is_cut_off_and_resumes(backend: Backend) {
     for sender in senders {
         sender.await.unwrap();
     }
-    assert_eq!(sleeper.closed().await.map(|c| c.0), Some(close::TOO_SLOW));
+    assert_eq!(
+        reading.await.unwrap(),
+        1000,
+        "the reading device got everything live"
+    );
+    let metric = |metrics: &str, name: &str| -> i64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let deadline = tokio::time::Instant::now() + testkit::WAIT;
+    loop {
+        let metrics = server.http.get("/metrics", None).await.body;
+        let queued = metric(&metrics, "surechat_connection_write_queue_bytes ");
+        // The stalled device's queue, plus at most the reader's high mark.
+        let bound = protocol::limits::WRITE_QUEUE_BYTES_MAX + 2 * protocol::limits::FRAME_BYTES_MAX;
+        assert!(queued <= bound as i64, "{queued} bytes queued");
+        if metric(&metrics, "surechat_disconnects_total{reason=\"too_slow\"}") == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not closed: {metrics}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Reading again, the device finds the frames the kernel held, then the end (the close
+    // frame, if the server could still write it).
+    let closed = sleeper.closed().await;
+    assert!(
+        closed.is_none() || closed.as_ref().map(|c| c.0) == Some(close::TOO_SLOW),
+        "{closed:?}"
+    );
     let mut ana = server.device("ana", Role::Client).await;
     let (messages, synced) = ana.until_synced("b1").await;
-    assert_eq!(synced, 1500);
-    assert_eq!(messages.len(), 1500);
+    assert_eq!(synced, 1000);
+    let seqs: Vec<u64> = messages.iter().map(|m| m.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=1000).collect::<Vec<u64>>(),
+        "every message once, in order"
+    );
 }
 
 backend_tests!(
@@ -706,5 +747,5 @@ backend_tests!(
     membership_changes_reach_connected_devices,
     shutdown_closes_with_service_restart,
     silent_device_is_closed_by_heartbeat,
-    lagging_device_is_cut_off_and_resumes,
+    stalled_reader_is_closed_and_resumes,
 );

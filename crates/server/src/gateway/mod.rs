@@ -3,6 +3,7 @@
 //! shutdown). See [`connection`] for the loop and `docs/protocol.md` for the frames.
 
 pub mod connection;
+pub mod core;
 mod limiter;
 
 use std::sync::Arc;
