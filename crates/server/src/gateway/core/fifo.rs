@@ -8,12 +8,14 @@
 //! - the **blocker**: the first send that was refused or failed transiently and has not been taken
 //!   again since. While there is one, every other send is refused `out_of_order` at once.
 //!
-//! Resending the blocker takes it again *and clears the block at once*: it becomes the
-//! predecessor, and the sends that follow it (the device resends "it and everything after it, in
-//! order, without waiting") chain behind it through the store's `after` check. If it fails again,
-//! everything chained behind it fails with it and it becomes the blocker again. Clearing the block
-//! only when the blocker is *stored* (the old rule) let sends that arrived during that store be
-//! refused without a trace while the next one after it was accepted — ahead of them.
+//! Resending the blocker takes it again *and opens the lane at once*: the sends that follow it
+//! (the device resends "it and everything after it, in order, without waiting") chain behind it
+//! through the store's `after` check instead of being refused. If it fails again, everything
+//! chained behind it fails with it and it is the blocker again; once it is stored, the blocker is
+//! cleared. While it is being stored, the answers still coming for sends of the run before (which
+//! failed because it did) are stale and do not make a new blocker. Clearing the block only when
+//! the blocker was *stored* (the old rule) let sends that arrived during that store be refused
+//! without a trace while the next one after it was accepted — ahead of them.
 //!
 //! **Invariant:** for messages A before B sent by one connection to one conversation, if both
 //! are stored then `seq(A) < seq(B)` — given a device that resends from the refused message in
@@ -47,8 +49,11 @@ pub enum Answer {
 
 #[derive(Debug, Default)]
 struct Lane {
-    predecessor: Option<String>,
+    /// The predecessor, and the guard it was taken with (a repeat of it is taken with the same).
+    predecessor: Option<(String, Option<String>)>,
     blocker: Option<String>,
+    /// The blocker was resent and is being stored: the lane is open behind it.
+    retaken: bool,
     /// Sends taken and not answered yet.
     taken: usize,
 }
@@ -63,23 +68,27 @@ impl Fifo {
     /// Decides about a (valid) send of `id` to `conversation`. A `Take` makes it the predecessor.
     pub fn admit(&mut self, conversation: &str, id: &str) -> Admission {
         let lane = self.lanes.entry(conversation.to_owned()).or_default();
-        if let Some(blocker) = &lane.blocker {
+        if let Some(blocker) = lane.blocker.as_ref().filter(|_| !lane.retaken) {
             if blocker != id {
                 return Admission::Refuse {
                     blocker: blocker.clone(),
                 };
             }
             // The blocker, resent: its refusal was answered after every send before it, so
-            // nothing is in flight ahead of it. Later sends chain behind it from now on.
-            lane.blocker = None;
-            lane.predecessor = Some(id.to_owned());
+            // nothing that counts is in flight ahead of it. Later sends chain behind it.
+            lane.retaken = true;
+            lane.predecessor = Some((id.to_owned(), None));
             lane.taken += 1;
             return Admission::Take { after: None };
         }
-        let after = lane
-            .predecessor
-            .replace(id.to_owned())
-            .filter(|previous| previous != id);
+        // A repeat of the predecessor is guarded like the predecessor was: by the one before it
+        // (guarding it by itself would refuse it forever; not guarding it would let it overtake).
+        let after = match lane.predecessor.take() {
+            Some((previous, guard)) if previous == id => guard,
+            Some((previous, _)) => Some(previous),
+            None => None,
+        };
+        lane.predecessor = Some((id.to_owned(), after.clone()));
         lane.taken += 1;
         Admission::Take { after }
     }
@@ -91,18 +100,23 @@ impl Fifo {
             return;
         };
         lane.taken -= 1;
-        if lane.predecessor.as_deref() == Some(id) {
+        // The predecessor is the last send taken, so it is answered last. (Comparing ids would
+        // let the answer of an earlier transmission of the same id clear a later one.)
+        if lane.taken == 0 {
             lane.predecessor = None;
         }
+        let is_blocker = lane.blocker.as_deref() == Some(id);
         match answer {
-            Answer::Retry => {
-                lane.blocker.get_or_insert_with(|| id.to_owned());
+            // The first failure since the lane was clear blocks it; the resent blocker failing
+            // again blocks it again. Any other failure is behind the blocker, or stale.
+            Answer::Retry if lane.blocker.is_none() => lane.blocker = Some(id.to_owned()),
+            Answer::Retry if is_blocker => lane.retaken = false,
+            Answer::Retry => {}
+            Answer::Settled if is_blocker => {
+                lane.blocker = None;
+                lane.retaken = false;
             }
-            Answer::Settled => {
-                if lane.blocker.as_deref() == Some(id) {
-                    lane.blocker = None;
-                }
-            }
+            Answer::Settled => {}
         }
         if lane.taken == 0 && lane.blocker.is_none() {
             debug_assert!(
@@ -115,7 +129,8 @@ impl Fifo {
 
     /// The blocker of `conversation`, if any.
     pub fn blocker(&self, conversation: &str) -> Option<&str> {
-        self.lanes.get(conversation)?.blocker.as_deref()
+        let lane = self.lanes.get(conversation)?;
+        lane.blocker.as_deref().filter(|_| !lane.retaken)
     }
 }
 
@@ -183,6 +198,32 @@ mod tests {
         assert_eq!(fifo.blocker("c"), Some("a"));
     }
 
+    /// Found by the model test: a stale failure of the run before must not become the blocker
+    /// while the resent blocker is being stored — else resending that later message would be
+    /// taken with no guard while the blocker fails again, and overtake it.
+    #[test]
+    fn stale_failures_behind_a_resent_blocker_do_not_block() {
+        let mut fifo = Fifo::default();
+        fifo.admit("c", "a");
+        fifo.admit("c", "b");
+        fifo.answered("c", "a", Answer::Retry);
+        assert_eq!(fifo.admit("c", "a"), take(None)); // resent before b's answer came
+        fifo.answered("c", "b", Answer::Retry); // stale: b failed because a did
+        assert_eq!(
+            fifo.admit("c", "b"),
+            take(Some("a")),
+            "b chains behind the resent a"
+        );
+        fifo.answered("c", "a", Answer::Retry); // a fails again
+        assert_eq!(fifo.blocker("c"), Some("a"));
+        assert_eq!(
+            fifo.admit("c", "b"),
+            Admission::Refuse {
+                blocker: "a".into()
+            }
+        );
+    }
+
     #[test]
     fn a_permanent_refusal_of_the_blocker_releases_the_others() {
         let mut fifo = Fifo::default();
@@ -194,10 +235,17 @@ mod tests {
         assert_eq!(fifo.admit("c", "b"), take(None));
     }
 
+    /// Found by the model test: b resent right after b was sent must still wait for a.
     #[test]
-    fn a_repeat_of_the_predecessor_is_not_guarded_by_itself() {
+    fn a_repeat_of_the_predecessor_is_guarded_like_it() {
         let mut fifo = Fifo::default();
         fifo.admit("c", "a");
+        assert_eq!(fifo.admit("c", "b"), take(Some("a")));
+        assert_eq!(fifo.admit("c", "b"), take(Some("a")));
+        fifo.answered("c", "a", Answer::Settled);
+        fifo.answered("c", "b", Answer::Settled);
+        fifo.answered("c", "b", Answer::Settled);
+        assert_eq!(fifo.admit("c", "a"), take(None));
         assert_eq!(fifo.admit("c", "a"), take(None));
         fifo.answered("c", "a", Answer::Settled);
         fifo.answered("c", "a", Answer::Settled);
