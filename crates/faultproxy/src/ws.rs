@@ -226,7 +226,7 @@ mod tests {
         let fragmented_end = hello_end + (2 + 4 + 5) + (2 + 4 + 1) + (2 + 4 + 4);
         let long_end = fragmented_end + 2 + 2 + 4 + 300;
         assert_eq!(long_end, bytes.len());
-        let all = vec![hello_end, fragmented_end, long_end];
+        let all = [hello_end, fragmented_end, long_end];
         for piece in [1, 3, 7, 64, bytes.len()] {
             // In each piece, the first of `all` that falls inside it.
             let want: Vec<usize> = bytes
