@@ -199,7 +199,11 @@ impl Pump<'_> {
                     // Injected frames go right after the first whole message of the chunk.
                     let pieces = match (boundary, inject.take()) {
                         (Some(k), Some(texts)) => {
-                            vec![buf[..k].to_vec(), self.injection(&texts), buf[k..n].to_vec()]
+                            vec![
+                                buf[..k].to_vec(),
+                                self.injection(&texts),
+                                buf[k..n].to_vec(),
+                            ]
                         }
                         (_, waiting) => {
                             inject = waiting;
@@ -232,7 +236,10 @@ impl Pump<'_> {
         let mut bytes = Vec::new();
         for text in texts {
             let mask = self.rng.next_u64().to_le_bytes();
-            bytes.extend(masked_text_frame(text, [mask[0], mask[1], mask[2], mask[3]]));
+            bytes.extend(masked_text_frame(
+                text,
+                [mask[0], mask[1], mask[2], mask[3]],
+            ));
         }
         self.shared
             .counters

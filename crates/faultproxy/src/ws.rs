@@ -12,7 +12,11 @@ enum State {
     /// In a frame header; `len` of its bytes are in `header`.
     Header { len: usize },
     /// In a frame's payload, `remaining` bytes of it to go.
-    Payload { remaining: u64, fin: bool, opcode: u8 },
+    Payload {
+        remaining: u64,
+        fin: bool,
+        opcode: u8,
+    },
     /// The client sent a close frame (or something this scanner does not understand): nothing
     /// may be injected any more.
     Done,
@@ -258,7 +262,10 @@ mod tests {
     #[test]
     fn frames_are_masked_and_sized() {
         let frame = masked_text_frame("abc", [1, 2, 3, 4]);
-        assert_eq!(frame, vec![0x81, 0x83, 1, 2, 3, 4, b'a' ^ 1, b'b' ^ 2, b'c' ^ 3]);
+        assert_eq!(
+            frame,
+            vec![0x81, 0x83, 1, 2, 3, 4, b'a' ^ 1, b'b' ^ 2, b'c' ^ 3]
+        );
         let long = masked_text_frame(&"y".repeat(200), [0; 4]);
         assert_eq!(&long[..4], &[0x81, 0x80 | 126, 0, 200]);
         assert_eq!(long.len(), 4 + 4 + 200);

@@ -567,7 +567,13 @@ async fn injection_waits_for_the_first_message_of_a_new_connection() {
     proxy.inject_text_frames(vec!["bad".into()]);
     ws.send(Message::text("hello")).await.unwrap();
     let first = within("the echo", ws.next()).await.unwrap().unwrap();
-    let second = within("the injected echo", ws.next()).await.unwrap().unwrap();
-    assert_eq!((first, second), (Message::text("hello"), Message::text("bad")));
+    let second = within("the injected echo", ws.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (first, second),
+        (Message::text("hello"), Message::text("bad"))
+    );
     proxy.shutdown().await;
 }
