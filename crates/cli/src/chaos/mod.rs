@@ -212,6 +212,12 @@ async fn chaos(args: ChaosArgs) -> anyhow::Result<()> {
         } else {
             5_000
         },
+        // Storage refusals are the point of --refusals: their errors would only bury the rest.
+        log: if args.refusals {
+            "error,server::store=off"
+        } else {
+            "error"
+        },
     };
     if args.refusals {
         println!(

@@ -77,6 +77,8 @@ pub struct Settings {
     pub rate_limit: (u32, u32),
     /// `sqlite_busy_timeout_ms`.
     pub busy_timeout_ms: u64,
+    /// `RUST_LOG` of the node (its stderr is the run's).
+    pub log: &'static str,
 }
 
 /// One server process.
@@ -156,7 +158,7 @@ impl Node {
                 "SURECHAT_SQLITE_BUSY_TIMEOUT_MS",
                 settings.busy_timeout_ms.to_string(),
             )
-            .env("RUST_LOG", "error")
+            .env("RUST_LOG", settings.log)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
