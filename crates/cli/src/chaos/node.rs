@@ -243,18 +243,25 @@ pub async fn refuse_storage(storage: &Storage, node: usize, for_ms: u64) -> anyh
             let name = application_name(schema, node);
             let started = tokio::time::Instant::now();
             let rounds = for_ms / 50 + 1;
+            let mut terminated = 0i64;
             for _ in 0..rounds {
                 if started.elapsed() >= hold {
                     break;
                 }
-                client
-                    .execute(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                let row = client
+                    .query_one(
+                        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) \
+                         FROM pg_stat_activity \
                          WHERE application_name = $1 AND pid <> pg_backend_pid()",
                         &[&name],
                     )
                     .await?;
+                terminated += row.get::<_, i64>(0);
                 tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if terminated == 0 {
+                // Not fatal (the node may have been down), but a fault that did nothing is news.
+                eprintln!("chaos: storage refusal found no connection of node {node} ({name})");
             }
             drop(client);
             let _ = driver.await;
