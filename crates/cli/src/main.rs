@@ -50,6 +50,19 @@ enum Command {
     /// A TCP proxy that breaks the network on command (drop, stall, latency, throttle, refuse).
     Proxy(proxy::ProxyArgs),
     /// Client/operator pairs under random faults, then a check of the delivery contract.
+    ///
+    /// Faults, drawn from the seed: connections dropped, stalled (half-open), slowed (latency,
+    /// jitter) and throttled; bursts of bad frames injected into a device's own connection between
+    /// its own frames (errors, and a 4429 close past the allowance); server nodes SIGKILLed and
+    /// SIGTERMed, then restarted; clients restarted from their local outboxes. With --refusals the
+    /// server also refuses sends: a low send rate limit (rate_limited) and storage that refuses
+    /// writes for a while (unavailable): a held SQLite write lock, or terminated PostgreSQL
+    /// connections.
+    ///
+    /// Then the faults stop, the run waits for convergence and checks: every message that entered
+    /// an outbox is stored exactly once and held once by every device in seq order; FIFO per
+    /// sender (for any two messages A before B of one outbox in one conversation, both stored,
+    /// seq(A) < seq(B)); every status converged. Exits non-zero on any violation.
     Chaos(chaos::ChaosArgs),
     /// Load generator: throughput, latency, idle connections, reconnect storm, raw ceiling.
     Bench(bench::BenchArgs),

@@ -69,6 +69,7 @@ where
                 &config.data,
                 SqliteOptions {
                     group_commit_max: config.group_commit_max,
+                    busy_timeout: std::time::Duration::from_millis(config.sqlite_busy_timeout_ms),
                 },
             )?;
             tracing::info!(path = %store.path().display(), "storage open");

@@ -32,6 +32,10 @@ pub(crate) struct Control {
     pub stall_epoch: u64,
     /// Set once, by `shutdown` or by dropping the last handle.
     pub shutdown: bool,
+    /// Bumped by each `inject_text_frames`, which sets `inject`.
+    pub inject_epoch: u64,
+    /// The texts of the latest `inject_text_frames`.
+    pub inject: Arc<Vec<String>>,
 }
 
 /// The epochs a connection was born in: later cuts apply to it, earlier ones do not.
@@ -39,6 +43,8 @@ pub(crate) struct Control {
 pub(crate) struct Epochs {
     drop: u64,
     stall: u64,
+    /// Injections up to this one were asked for before the connection's birth.
+    pub inject: u64,
 }
 
 impl Epochs {
@@ -46,6 +52,7 @@ impl Epochs {
         Epochs {
             drop: control.drop_epoch,
             stall: control.stall_epoch,
+            inject: control.inject_epoch,
         }
     }
 
@@ -77,6 +84,8 @@ impl Shared {
             drop_epoch: 0,
             stall_epoch: 0,
             shutdown: false,
+            inject_epoch: 0,
+            inject: Arc::default(),
         };
         Shared {
             control: watch::Sender::new(control),
@@ -98,6 +107,7 @@ pub(crate) struct Counters {
     pub bytes_to_upstream: AtomicU64,
     pub bytes_to_client: AtomicU64,
     pub bytes_discarded: AtomicU64,
+    pub frames_injected: AtomicU64,
 }
 
 impl Counters {
@@ -111,6 +121,7 @@ impl Counters {
             bytes_to_upstream: self.bytes_to_upstream.load(Relaxed),
             bytes_to_client: self.bytes_to_client.load(Relaxed),
             bytes_discarded: self.bytes_discarded.load(Relaxed),
+            frames_injected: self.frames_injected.load(Relaxed),
         }
     }
 }

@@ -26,6 +26,8 @@
 //!   pump per direction.
 //! - `pump`: one direction of one connection: read, delay, throttle, write — or black-hole.
 //! - `rng`: the seeded xorshift64* generator behind jitter.
+//! - `ws`: WebSocket frame boundaries of the client → server direction, for
+//!   [`FaultProxy::inject_text_frames`].
 //! - [`limits`]: every bound, with its unit and why it has its value.
 //!
 //! # How faults reach connections
@@ -48,6 +50,7 @@ mod conn;
 pub mod limits;
 mod pump;
 mod rng;
+mod ws;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -115,6 +118,8 @@ pub struct Stats {
     pub bytes_to_client: u64,
     /// Bytes read and thrown away by black holes (including those queued when the stall began).
     pub bytes_discarded: u64,
+    /// WebSocket frames injected by [`FaultProxy::inject_text_frames`].
+    pub frames_injected: u64,
 }
 
 impl FaultProxy {
@@ -205,6 +210,24 @@ impl FaultProxy {
         let bytes_per_s = bytes_per_s.filter(|&rate| rate > 0);
         self.control()
             .send_modify(|c| c.faults.bytes_per_s = bytes_per_s);
+    }
+
+    /// Puts `texts`, as complete masked WebSocket text frames (what a client sends), into the
+    /// client → server stream of every current connection, once each, at that stream's next
+    /// message boundary: after the HTTP upgrade request and at least one whole message from the
+    /// client, never inside a frame or a fragmented message, never after the client's close.
+    /// To the server they come from the client itself, between its own frames — bad input on a
+    /// device's own connection. Connections that are not WebSocket never reach a boundary.
+    /// At most [`limits::INJECT_FRAMES_MAX`] texts are taken; a call replaces injections still
+    /// waiting for their boundary.
+    pub fn inject_text_frames(&self, texts: Vec<String>) {
+        let mut texts = texts;
+        texts.truncate(limits::INJECT_FRAMES_MAX);
+        let texts = Arc::new(texts);
+        self.control().send_modify(|c| {
+            c.inject_epoch = c.inject_epoch.wrapping_add(1);
+            c.inject = texts;
+        });
     }
 
     /// With `on`, new connections are accepted and reset at once, without a byte: the client sees

@@ -35,3 +35,8 @@ pub const ACCEPT_BACKOFF_MS: u64 = 100;
 /// throttle is smooth (a 50 KB transfer at 50 KB/s takes 0.95 s, not 0.7 s after a 16 KiB burst),
 /// yet long enough that the pump writes a few hundred bytes per wake-up rather than one.
 pub const BURST_MS: u64 = 50;
+
+/// Frames one [`crate::FaultProxy::inject_text_frames`] call puts into each connection. Enough
+/// for a burst that trips any sane bad-frame limit, small enough to stay far below
+/// [`QUEUE_BYTES_MAX`] with frames of a few hundred bytes.
+pub const INJECT_FRAMES_MAX: usize = 1000;

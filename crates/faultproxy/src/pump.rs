@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -22,6 +23,7 @@ use tokio::time::Instant;
 use crate::conn::{Control, Epochs, Shared};
 use crate::limits::{BURST_MS, CHUNK_BYTES_MAX, QUEUE_BYTES_MAX};
 use crate::rng::Rng;
+use crate::ws::{masked_text_frame, FrameScanner};
 
 /// Which way a pump carries bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,9 +85,17 @@ impl Pump<'_> {
         // Delivery time of the last chunk queued: a later chunk is never due before it.
         let mut last_due = Instant::now();
         let mut bucket = Bucket::full(Instant::now());
+        // Client → server only: where injected frames may go, and what waits for such a place.
+        let mut scanner = (self.direction == Direction::ToUpstream).then(FrameScanner::new);
+        let mut inject_seen = self.epochs.inject;
+        let mut inject: Option<Arc<Vec<String>>> = None;
         loop {
             let faults = {
                 let control = control.borrow_and_update();
+                if control.inject_epoch != inject_seen {
+                    inject_seen = control.inject_epoch;
+                    inject = scanner.as_ref().map(|_| control.inject.clone());
+                }
                 if self.epochs.cut_by(&control) {
                     return Outcome::Dropped;
                 }
@@ -100,6 +110,19 @@ impl Pump<'_> {
                 }
                 control.faults
             };
+            if !black_hole && scanner.as_ref().is_some_and(FrameScanner::at_boundary) {
+                if let Some(texts) = inject.take() {
+                    let bytes = self.injection(&texts);
+                    let due = (Instant::now() + faults.latency).max(last_due);
+                    last_due = due;
+                    queued_bytes += bytes.len();
+                    queue.push_back(Chunk {
+                        due,
+                        bytes,
+                        written: 0,
+                    });
+                }
+            }
             if !read_open {
                 if black_hole {
                     // An endpoint closed its side of a black hole: close the other side too.
@@ -172,12 +195,29 @@ impl Pump<'_> {
                     let delay = faults.latency + self.jitter(faults.jitter);
                     let due = (Instant::now() + delay).max(last_due);
                     last_due = due;
-                    queue.push_back(Chunk {
-                        due,
-                        bytes: buf[..n].to_vec(),
-                        written: 0,
-                    });
-                    queued_bytes += n;
+                    let boundary = scanner.as_mut().and_then(|s| s.feed(&buf[..n]));
+                    // Injected frames go right after the first whole message of the chunk.
+                    let pieces = match (boundary, inject.take()) {
+                        (Some(k), Some(texts)) => {
+                            vec![
+                                buf[..k].to_vec(),
+                                self.injection(&texts),
+                                buf[k..n].to_vec(),
+                            ]
+                        }
+                        (_, waiting) => {
+                            inject = waiting;
+                            vec![buf[..n].to_vec()]
+                        }
+                    };
+                    for bytes in pieces.into_iter().filter(|b| !b.is_empty()) {
+                        queued_bytes += bytes.len();
+                        queue.push_back(Chunk {
+                            due,
+                            bytes,
+                            written: 0,
+                        });
+                    }
                 }
             }
         }
@@ -189,6 +229,23 @@ impl Pump<'_> {
         }
         let nanos = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
         Duration::from_nanos(self.rng.below(nanos))
+    }
+
+    /// `texts` as masked text frames, one after the other.
+    fn injection(&mut self, texts: &[String]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for text in texts {
+            let mask = self.rng.next_u64().to_le_bytes();
+            bytes.extend(masked_text_frame(
+                text,
+                [mask[0], mask[1], mask[2], mask[3]],
+            ));
+        }
+        self.shared
+            .counters
+            .frames_injected
+            .fetch_add(texts.len() as u64, Relaxed);
+        bytes
     }
 
     fn count_forwarded(&self, n: usize) {

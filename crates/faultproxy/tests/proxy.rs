@@ -484,3 +484,96 @@ async fn websocket_passes_through_and_drop_all_ends_it() {
     }
     proxy.shutdown().await;
 }
+
+/// A WebSocket echo server for text messages.
+async fn websocket_echo() -> SocketAddr {
+    let listener = TcpListener::bind(any_port()).await.unwrap();
+    let server = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                while let Some(Ok(message)) = ws.next().await {
+                    if message.is_text() && ws.send(message).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    server
+}
+
+#[tokio::test]
+async fn injected_frames_reach_the_server_between_the_clients_messages() {
+    let proxy = FaultProxy::start(any_port(), websocket_echo().await)
+        .await
+        .unwrap();
+    let url = format!("ws://{}/", proxy.local_addr());
+    let (mut ws, _) = within("the handshake", tokio_tungstenite::connect_async(url))
+        .await
+        .unwrap();
+    ws.send(Message::text("first")).await.unwrap();
+    let echo = within("the echo", ws.next()).await.unwrap().unwrap();
+    assert_eq!(echo, Message::text("first"));
+
+    // At a boundary now: the frames go at once, before anything the client sends next.
+    let long = "z".repeat(300);
+    proxy.inject_text_frames(vec!["bad 1".into(), long.clone()]);
+    ws.send(Message::text("second")).await.unwrap();
+    let mut echoes = Vec::new();
+    for _ in 0..3 {
+        echoes.push(within("the echoes", ws.next()).await.unwrap().unwrap());
+    }
+    assert_eq!(
+        echoes,
+        vec![
+            Message::text("bad 1"),
+            Message::text(long),
+            Message::text("second")
+        ]
+    );
+    assert_eq!(proxy.stats().frames_injected, 2);
+
+    // A connection born after the call gets nothing; the first one nothing more.
+    let url = format!("ws://{}/", proxy.local_addr());
+    let (mut late, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    late.send(Message::text("late")).await.unwrap();
+    assert_eq!(
+        within("the late echo", late.next()).await.unwrap().unwrap(),
+        Message::text("late")
+    );
+    ws.send(Message::text("third")).await.unwrap();
+    assert_eq!(
+        within("the third echo", ws.next()).await.unwrap().unwrap(),
+        Message::text("third")
+    );
+    assert_eq!(proxy.stats().frames_injected, 2);
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn injection_waits_for_the_first_message_of_a_new_connection() {
+    let proxy = FaultProxy::start(any_port(), websocket_echo().await)
+        .await
+        .unwrap();
+    let url = format!("ws://{}/", proxy.local_addr());
+    let (mut ws, _) = within("the handshake", tokio_tungstenite::connect_async(url))
+        .await
+        .unwrap();
+    // Nothing sent yet: the injection must not come before the client's own first message.
+    proxy.inject_text_frames(vec!["bad".into()]);
+    ws.send(Message::text("hello")).await.unwrap();
+    let first = within("the echo", ws.next()).await.unwrap().unwrap();
+    let second = within("the injected echo", ws.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (first, second),
+        (Message::text("hello"), Message::text("bad"))
+    );
+    proxy.shutdown().await;
+}

@@ -47,6 +47,10 @@ pub struct Config {
     pub connection_write_stall_ms: u64,
     /// Most writes per storage transaction (group commit). Default 1024.
     pub group_commit_max: usize,
+    /// How long an SQLite write waits for the database's write lock while another process holds
+    /// it (SQLite's busy timeout) before the batch fails `unavailable`, in milliseconds. Default
+    /// 5000. Chaos runs lower it so that a lock held from outside refuses sends quickly.
+    pub sqlite_busy_timeout_ms: u64,
     /// Log format: `text` or `json`. Default `text`.
     pub log_format: String,
     /// PostgreSQL connection string (`postgres://…` or `host=… dbname=…`); when set, storage is
@@ -91,6 +95,7 @@ impl Default for Config {
             connection_inflight_max: 256,
             connection_write_stall_ms: limits::WRITE_STALL_MS,
             group_commit_max: 1024,
+            sqlite_busy_timeout_ms: 5_000,
             log_format: "text".into(),
             database: None,
             sweep_interval_ms: 2_000,
@@ -150,6 +155,7 @@ pub const ENV_KEYS: &[&str] = &[
     "connection_inflight_max",
     "connection_write_stall_ms",
     "group_commit_max",
+    "sqlite_busy_timeout_ms",
     "log_format",
     "database",
     "sweep_interval_ms",
@@ -220,6 +226,7 @@ impl Config {
             "connection_inflight_max" => self.connection_inflight_max = num(key, value)?,
             "connection_write_stall_ms" => self.connection_write_stall_ms = num(key, value)?,
             "group_commit_max" => self.group_commit_max = num(key, value)?,
+            "sqlite_busy_timeout_ms" => self.sqlite_busy_timeout_ms = num(key, value)?,
             "log_format" => self.log_format = value.to_owned(),
             "database" => self.database = Some(value.to_owned()).filter(|v| !v.is_empty()),
             "sweep_interval_ms" => self.sweep_interval_ms = num(key, value)?,
@@ -291,6 +298,9 @@ impl Config {
         }
         if self.group_commit_max == 0 {
             return invalid("group_commit_max", "must be at least 1".into());
+        }
+        if self.sqlite_busy_timeout_ms < 10 {
+            return invalid("sqlite_busy_timeout_ms", "must be at least 10".into());
         }
         if let Some(secret) = &self.jwt_secret {
             if secret.len() < 32 {

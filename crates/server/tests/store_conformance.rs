@@ -530,6 +530,7 @@ async fn sqlite_commits_survive_reopen() {
             dir.path(),
             SqliteOptions {
                 group_commit_max: 7,
+                ..SqliteOptions::default()
             },
         )
         .unwrap();

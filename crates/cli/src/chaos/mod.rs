@@ -2,6 +2,10 @@
 //! own SDK instance and local store, sending at random through fault proxies while faults are
 //! injected at random (seeded); then the faults stop, the run waits for convergence, and a
 //! checker verifies the delivery contract against storage. Exits non-zero on any violation.
+//!
+//! With `--refusals` the server also *refuses* sends: a low seeded rate limit (`rate_limited`)
+//! and storage that refuses writes (`unavailable`), on top of the faults every run has (bad-frame
+//! bursts on a device's own connection, server SIGKILL and SIGTERM, network faults).
 
 mod check;
 mod node;
@@ -49,6 +53,15 @@ pub struct ChaosArgs {
     /// Server nodes (more than one needs --database); node kills then move devices to another node.
     #[arg(long, default_value_t = 1)]
     nodes: usize,
+    /// Make the server refuse sends too: the nodes run with a low send rate limit drawn from the
+    /// seed (3-6 a second, burst up to 3 more; devices send about 4.4 a second, more after a
+    /// reconnect), and about one fault in four makes storage refuse writes for 0.3-2.5 s, so
+    /// sends in flight fail `unavailable` — on SQLite this process holds the database's write
+    /// lock (the nodes' busy timeout is 100 ms); on PostgreSQL it terminates the node's
+    /// connections every 50 ms. Devices must resend in order and the checker must still find
+    /// FIFO per sender.
+    #[arg(long)]
+    refusals: bool,
 }
 
 /// A message that entered an outbox: what the checker holds the system to.
@@ -115,6 +128,55 @@ async fn read_events(
     }
 }
 
+/// A node went down: the load balancer sends its devices to a live node, where they resume; the
+/// node comes back after `down_ms`.
+async fn node_down(
+    devices: &[Arc<Device>],
+    nodes: &mut [Node],
+    node: usize,
+    down_ms: u64,
+) -> anyhow::Result<()> {
+    if nodes.len() > 1 {
+        let other = nodes[(node + 1) % nodes.len()].address();
+        for device in devices
+            .iter()
+            .filter(|d| d.proxy.upstream() == nodes[node].address())
+        {
+            device.proxy.set_upstream(other);
+            device.proxy.drop_all();
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(down_ms)).await;
+    nodes[node].ensure_running().await
+}
+
+/// `count` frames the server must answer with an error (and, past its allowance of
+/// `BAD_FRAMES_BURST_MAX`, a 4429 close), and never store: undecodable, unknown, incomplete,
+/// invalid sends to the device's own conversation, a receipt for a conversation that does not
+/// exist, a second `hello`. The ids are fresh UUIDs no outbox holds: if one were ever stored,
+/// the checker would report a message that never entered an outbox.
+fn bad_frames(conversation: &str, count: u64, salt: u64) -> Vec<String> {
+    (0..count)
+        .map(|i| {
+            let id = uuid::Uuid::from_u64_pair(0xbad0_f4a3_e000_0000 ^ salt, i).to_string();
+            match i % 7 {
+                0 => "this is not json".to_owned(),
+                1 => r#"{"type":"nonsense"}"#.to_owned(),
+                2 => r#"{"type":"send"}"#.to_owned(),
+                3 => format!(
+                    r#"{{"type":"send","id":"not-a-uuid","conversation":"{conversation}","body":"x"}}"#
+                ),
+                4 => format!(
+                    r#"{{"type":"send","id":"{id}","conversation":"{conversation}","body":""}}"#
+                ),
+                5 => r#"{"type":"receipt","conversation":"no-such-conversation","delivered":1,"read":1}"#
+                    .to_owned(),
+                _ => r#"{"type":"hello","v":1,"token":"x","cursors":[]}"#.to_owned(),
+            }
+        })
+        .collect()
+}
+
 /// Runs `surechat chaos`.
 pub fn run(args: ChaosArgs) -> anyhow::Result<()> {
     crate::serve::runtime()?.block_on(chaos(args))
@@ -132,10 +194,37 @@ async fn chaos(args: ChaosArgs) -> anyhow::Result<()> {
     } else {
         "1 node on SQLite".into()
     };
+    let refusals = if args.refusals { " --refusals" } else { "" };
     println!(
-        "surechat chaos: seed {seed}, {} pairs, {on}, {} s of faults (rerun with --seed {seed})",
+        "surechat chaos: seed {seed}, {} pairs, {on}, {} s of faults{refusals} (rerun with --seed {seed}{refusals})",
         args.pairs, args.duration
     );
+    let settings = node::Settings {
+        admin_key: ADMIN_KEY.into(),
+        jwt_secret: JWT_SECRET.into(),
+        rate_limit: if args.refusals {
+            schedule::rate_limit(seed)
+        } else {
+            (1000, 2000)
+        },
+        busy_timeout_ms: if args.refusals {
+            node::REFUSAL_BUSY_TIMEOUT_MS
+        } else {
+            5_000
+        },
+        // Storage refusals are the point of --refusals: their errors would only bury the rest.
+        log: if args.refusals {
+            "error,server::store=off"
+        } else {
+            "error"
+        },
+    };
+    if args.refusals {
+        println!(
+            "refusals: sends_per_second_max {}, sends_burst_max {}, storage refusals in the fault mix",
+            settings.rate_limit.0, settings.rate_limit.1
+        );
+    }
     let dir = tempfile::Builder::new()
         .prefix("surechat-chaos-")
         .tempdir()?;
@@ -147,7 +236,10 @@ async fn chaos(args: ChaosArgs) -> anyhow::Result<()> {
         None => None,
     };
     let storage = match &schema {
-        Some((url, _)) => Storage::Postgres(url.clone()),
+        Some((url, name)) => Storage::Postgres {
+            url: url.clone(),
+            schema: name.clone(),
+        },
         None => Storage::Sqlite(dir.path().join("server")),
     };
     node::seed_conversations(&storage, args.pairs).await?;
@@ -157,9 +249,9 @@ async fn chaos(args: ChaosArgs) -> anyhow::Result<()> {
         // (it only holds files such as generated secrets, unused here).
         let data = match &storage {
             Storage::Sqlite(data) => data.clone(),
-            Storage::Postgres(_) => dir.path().join(format!("node-{n}")),
+            Storage::Postgres { .. } => dir.path().join(format!("node-{n}")),
         };
-        nodes.push(Node::start(&storage, &data, ADMIN_KEY, JWT_SECRET).await?);
+        nodes.push(Node::start(n, &storage, &data, &settings).await?);
     }
     let auth = server::auth::Auth::new(JWT_SECRET, ADMIN_KEY);
     let mut devices = Vec::new();
@@ -223,10 +315,11 @@ async fn chaos(args: ChaosArgs) -> anyhow::Result<()> {
     // Faults, on schedule.
     let started = Instant::now();
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
-    for (at, fault) in schedule::schedule(seed, duration, devices.len(), nodes.len()) {
+    let faults = schedule::schedule(seed, duration, devices.len(), nodes.len(), args.refusals);
+    for (at, fault) in faults {
         tokio::time::sleep_until((started + at).into()).await;
         *counts.entry(fault.kind()).or_default() += 1;
-        inject(&fault, &devices, &mut nodes).await?;
+        inject(&fault, &devices, &mut nodes, &storage).await?;
     }
     tokio::time::sleep_until((started + duration).into()).await;
     stopping.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -295,7 +388,12 @@ async fn chaos(args: ChaosArgs) -> anyhow::Result<()> {
     }
 }
 
-async fn inject(fault: &Fault, devices: &[Arc<Device>], nodes: &mut [Node]) -> anyhow::Result<()> {
+async fn inject(
+    fault: &Fault,
+    devices: &[Arc<Device>],
+    nodes: &mut [Node],
+    storage: &Storage,
+) -> anyhow::Result<()> {
     match fault.clone() {
         Fault::Drop { device } => devices[device].proxy.drop_all(),
         Fault::Stall { device, for_ms } => {
@@ -333,19 +431,26 @@ async fn inject(fault: &Fault, devices: &[Arc<Device>], nodes: &mut [Node]) -> a
         }
         Fault::KillServer { node, down_ms } => {
             nodes[node].kill().await?;
-            // The load balancer sends the dead node's devices to a live one; they resume there.
-            if nodes.len() > 1 {
-                let other = nodes[(node + 1) % nodes.len()].address();
-                for device in devices
-                    .iter()
-                    .filter(|d| d.proxy.upstream() == nodes[node].address())
-                {
-                    device.proxy.set_upstream(other);
-                    device.proxy.drop_all();
-                }
+            node_down(devices, nodes, node, down_ms).await?;
+        }
+        Fault::StopServer { node, down_ms } => {
+            nodes[node].stop().await?;
+            node_down(devices, nodes, node, down_ms).await?;
+        }
+        Fault::BadFrames { device, count } => {
+            let conversation = &devices[device].conversation;
+            devices[device].proxy.inject_text_frames(bad_frames(
+                conversation,
+                count,
+                device as u64,
+            ));
+        }
+        Fault::Storage { node, for_ms } => {
+            // A fault that cannot be set up (the lock not taken in time) is reported, not fatal:
+            // the run goes on and the checker still judges it.
+            if let Err(err) = node::refuse_storage(storage, node, for_ms).await {
+                eprintln!("chaos: storage refusal not injected: {err:#}");
             }
-            tokio::time::sleep(Duration::from_millis(down_ms)).await;
-            nodes[node].ensure_running().await?;
         }
         Fault::RestartClient { device } => {
             let device = &devices[device];

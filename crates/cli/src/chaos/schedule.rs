@@ -3,6 +3,16 @@
 
 use std::time::Duration;
 
+/// The server's send rate limit in a run with refusals, drawn from the seed: low enough that a
+/// device's pipelined sends (5 a second on average, more after a reconnect) are refused
+/// `rate_limited` now and then, high enough that the outboxes drain once the senders stop.
+pub fn rate_limit(seed: u64) -> (u32, u32) {
+    let mut rng = Rng::new(seed ^ 0x7261_7465_6c69_6d69);
+    let per_second = rng.range(3, 7) as u32;
+    let burst = per_second + rng.range(0, 4) as u32;
+    (per_second, burst)
+}
+
 /// A seeded generator (xorshift64*), never global.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
@@ -53,6 +63,16 @@ pub enum Fault {
     },
     /// A server node is killed with SIGKILL and started again after a pause.
     KillServer { node: usize, down_ms: u64 },
+    /// A server node is stopped with SIGTERM (it answers what is in flight and closes with
+    /// 1012) and started again after a pause.
+    StopServer { node: usize, down_ms: u64 },
+    /// A burst of bad frames on one device's own connection, between its own frames: the server
+    /// answers each with an error, and past its bad-frame allowance closes with 4429.
+    BadFrames { device: usize, count: u64 },
+    /// Storage refuses writes for a while, so sends in flight fail `unavailable` (refusals only):
+    /// on SQLite another connection holds the write lock; on PostgreSQL the node's connections
+    /// are terminated again and again.
+    Storage { node: usize, for_ms: u64 },
     /// A device's process stops and starts again from its local store.
     RestartClient { device: usize },
 }
@@ -66,17 +86,22 @@ impl Fault {
             Fault::Latency { .. } => "latency",
             Fault::Throttle { .. } => "throttle",
             Fault::KillServer { .. } => "server_kill",
+            Fault::StopServer { .. } => "server_term",
+            Fault::BadFrames { .. } => "bad_frames",
+            Fault::Storage { .. } => "storage_refusal",
             Fault::RestartClient { .. } => "client_restart",
         }
     }
 }
 
-/// Faults at offsets from the start of the run, one every 1–4 s, within `duration`.
+/// Faults at offsets from the start of the run, one every 1–4 s, within `duration`. With
+/// `refusals`, about one fault in four is a storage refusal.
 pub fn schedule(
     seed: u64,
     duration: Duration,
     devices: usize,
     nodes: usize,
+    refusals: bool,
 ) -> Vec<(Duration, Fault)> {
     let mut rng = Rng::new(seed);
     let mut at = 0;
@@ -88,26 +113,40 @@ pub fn schedule(
             return out;
         }
         let device = rng.range(0, devices as u64) as usize;
+        let node = rng.range(0, nodes as u64) as usize;
+        if refusals && rng.range(0, 4) == 0 {
+            let for_ms = rng.range(300, 2_500);
+            out.push((Duration::from_millis(at), Fault::Storage { node, for_ms }));
+            continue;
+        }
         let fault = match rng.range(0, 100) {
-            0..=29 => Fault::Drop { device },
-            30..=44 => Fault::Stall {
+            0..=24 => Fault::Drop { device },
+            25..=39 => Fault::Stall {
                 device,
                 for_ms: rng.range(500, 3_000),
             },
-            45..=59 => Fault::Latency {
+            40..=54 => Fault::Latency {
                 device,
                 ms: rng.range(20, 300),
                 jitter_ms: rng.range(0, 200),
                 for_ms: rng.range(1_000, 4_000),
             },
-            60..=69 => Fault::Throttle {
+            55..=64 => Fault::Throttle {
                 device,
                 bytes_per_s: rng.range(2_000, 50_000),
                 for_ms: rng.range(1_000, 3_000),
             },
-            70..=84 => Fault::KillServer {
-                node: rng.range(0, nodes as u64) as usize,
+            65..=74 => Fault::KillServer {
+                node,
                 down_ms: rng.range(100, 2_000),
+            },
+            75..=79 => Fault::StopServer {
+                node,
+                down_ms: rng.range(100, 2_000),
+            },
+            80..=89 => Fault::BadFrames {
+                device,
+                count: rng.range(5, 80),
             },
             _ => Fault::RestartClient { device },
         };
@@ -121,15 +160,40 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_schedule() {
-        let a = schedule(7, Duration::from_secs(60), 8, 1);
-        assert_eq!(a, schedule(7, Duration::from_secs(60), 8, 1));
-        assert_ne!(a, schedule(8, Duration::from_secs(60), 8, 1));
+        let a = schedule(7, Duration::from_secs(60), 8, 1, false);
+        assert_eq!(a, schedule(7, Duration::from_secs(60), 8, 1, false));
+        assert_ne!(a, schedule(8, Duration::from_secs(60), 8, 1, false));
         assert_ne!(
-            schedule(2, Duration::from_secs(60), 8, 1),
-            schedule(3, Duration::from_secs(60), 8, 1)
+            schedule(2, Duration::from_secs(60), 8, 1, false),
+            schedule(3, Duration::from_secs(60), 8, 1, false)
         );
         assert!(a.len() >= 12, "about one fault every 2.5 s");
         let kinds: std::collections::HashSet<&str> = a.iter().map(|(_, f)| f.kind()).collect();
         assert!(kinds.len() >= 5, "a mix of faults: {kinds:?}");
+        assert!(!kinds.contains("storage_refusal"), "only with refusals");
+    }
+
+    #[test]
+    fn refusals_add_storage_faults_and_a_seeded_rate_limit() {
+        let a = schedule(7, Duration::from_secs(120), 8, 2, true);
+        assert_eq!(a, schedule(7, Duration::from_secs(120), 8, 2, true));
+        let kinds: std::collections::HashSet<&str> = a.iter().map(|(_, f)| f.kind()).collect();
+        for kind in [
+            "storage_refusal",
+            "server_kill",
+            "server_term",
+            "bad_frames",
+        ] {
+            assert!(kinds.contains(kind), "{kind} in {kinds:?}");
+        }
+        assert!(a.iter().all(|(_, f)| match f {
+            Fault::Storage { node, for_ms } => *node < 2 && (300..2_500).contains(for_ms),
+            _ => true,
+        }));
+        for seed in 0..50 {
+            let (per_second, burst) = rate_limit(seed);
+            assert!((3..7).contains(&per_second) && burst >= per_second && burst < per_second + 4);
+            assert_eq!(rate_limit(seed), (per_second, burst));
+        }
     }
 }

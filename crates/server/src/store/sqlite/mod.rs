@@ -49,12 +49,17 @@ pub struct SqliteOptions {
     /// Most writes in one transaction. Larger batches amortise the fsync further but delay the
     /// first ack of the batch; 1024 keeps a batch's work well under a millisecond per hundred.
     pub group_commit_max: usize,
+    /// How long a write waits for the database's write lock while another connection (another
+    /// process) holds it, before the whole batch fails `Unavailable`; also how long reads wait on
+    /// a lock. SQLite's busy timeout.
+    pub busy_timeout: std::time::Duration,
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
         SqliteOptions {
             group_commit_max: 1024,
+            busy_timeout: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -65,6 +70,7 @@ pub struct SqliteStore {
     writer: mpsc::Sender<write::Job>,
     readers: Arc<Mutex<Vec<Connection>>>,
     listener: Arc<Listener>,
+    busy_timeout: std::time::Duration,
 }
 
 /// Failure to open the database.
@@ -101,7 +107,8 @@ impl SqliteStore {
             path: path.clone(),
             source,
         };
-        let mut conn = open_connection(&path, false).map_err(sqlite_err)?;
+        let busy_timeout = options.busy_timeout;
+        let mut conn = open_connection(&path, false, busy_timeout).map_err(sqlite_err)?;
         migrate(&mut conn).map_err(sqlite_err)?;
         let (writer, queue) = mpsc::channel();
         let listener = Arc::new(Listener::default());
@@ -116,6 +123,7 @@ impl SqliteStore {
             writer,
             readers: Arc::new(Mutex::new(Vec::new())),
             listener,
+            busy_timeout,
         })
     }
 
@@ -149,12 +157,13 @@ impl SqliteStore {
     ) -> Pending<T> {
         let readers = self.readers.clone();
         let path = self.path.clone();
+        let busy_timeout = self.busy_timeout;
         Box::pin(async move {
             let joined = tokio::task::spawn_blocking(move || {
                 let pooled = readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
                 let conn = match pooled {
                     Some(conn) => conn,
-                    None => open_connection(&path, true)?,
+                    None => open_connection(&path, true, busy_timeout)?,
                 };
                 let result = query(&conn);
                 let mut pool = readers.lock().unwrap_or_else(|p| p.into_inner());
@@ -177,9 +186,13 @@ fn unavailable(err: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(err.to_string())
 }
 
-fn open_connection(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
+fn open_connection(
+    path: &Path,
+    read_only: bool,
+    busy_timeout: std::time::Duration,
+) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.busy_timeout(busy_timeout)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // FULL: in WAL mode the WAL is fsync'd at every commit, which is what makes an ack durable.
     conn.pragma_update(None, "synchronous", "FULL")?;
