@@ -20,9 +20,14 @@ struct Served {
 
 impl Served {
     fn start(data: &std::path::Path) -> Served {
+        Served::start_with(data, &[])
+    }
+
+    fn start_with(data: &std::path::Path, env: &[(&str, &str)]) -> Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_surechat"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
+            .envs(env.iter().copied())
             .env("SURECHAT_ADMIN_KEY", ADMIN)
             .env("SURECHAT_JWT_SECRET", SECRET)
             .env("RUST_LOG", "warn")
@@ -217,6 +222,94 @@ async fn sigterm_shuts_down_gracefully() {
     assert!(exit.success(), "{exit:?}");
     let served = Served::start(dir.path());
     assert_eq!(all_messages(&served.http(), &token).await.len(), 1);
+}
+
+/// SIGTERM while a device keeps sending: it gets an ack for every message that was stored, then
+/// the close 1012 — the closing handshake keeps the kernel from resetting the socket under the
+/// device's unread frames.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_sending_acks_every_stored_message_then_1012() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+    let dir = tempfile::tempdir().unwrap();
+    let fast = [
+        ("SURECHAT_SENDS_PER_SECOND_MAX", "1000000"),
+        ("SURECHAT_SENDS_BURST_MAX", "1000000"),
+    ];
+    let mut served = Served::start_with(dir.path(), &fast);
+    let http = served.http();
+    http.json(
+        "POST",
+        "/v1/conversations",
+        Some(ADMIN),
+        &json!({"id": "b1", "participants": [{"user_id": "ana", "role": "client"}]}),
+    )
+    .await;
+    let token = token(&http, "ana", Role::Client).await;
+    let ws = testkit::connect_raw(&served.ws()).await;
+    let (mut sink, mut stream) = ws.split();
+    let hello = ClientFrame::Hello(frames::Hello {
+        v: 1,
+        token: token.clone(),
+        cursors: vec![],
+    });
+    sink.send(WsMessage::text(hello.encode())).await.unwrap();
+    // The device sends without pause until the connection goes, and reads on its own.
+    let sending = tokio::spawn(async move {
+        for n in 0..200_000 {
+            let send = ClientFrame::Send(frames::Send {
+                id: testkit::uuid(),
+                conversation: "b1".into(),
+                body: format!("message {n}"),
+                kind: Default::default(),
+            });
+            if sink.send(WsMessage::text(send.encode())).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut acked = std::collections::HashSet::new();
+    let mut terminated = false;
+    let code = loop {
+        let next = tokio::time::timeout(testkit::WAIT, stream.next())
+            .await
+            .expect("a frame in time");
+        match next {
+            Some(Ok(WsMessage::Text(text))) => {
+                if let Ok(ServerFrame::Ack(ack)) = frames::decode_server_frame(text.as_str()) {
+                    acked.insert(ack.id);
+                }
+                if acked.len() >= 300 && !terminated {
+                    terminated = true;
+                    let pid = served.child.id().to_string();
+                    assert!(Command::new("kill")
+                        .args(["-TERM", &pid])
+                        .status()
+                        .unwrap()
+                        .success());
+                }
+            }
+            Some(Ok(WsMessage::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            Some(Err(err)) => panic!("the connection failed instead of closing: {err}"),
+            None => break None,
+        }
+    };
+    assert_eq!(code, Some(close::SERVICE_RESTART));
+    sending.abort();
+    let exit = served.child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    let served = Served::start(dir.path());
+    let stored = all_messages(&served.http(), &token).await;
+    assert!(stored.len() >= 300);
+    let missing = stored.iter().filter(|m| !acked.contains(&m.id)).count();
+    assert_eq!(
+        missing,
+        0,
+        "{missing} of {} stored messages were never acked",
+        stored.len()
+    );
 }
 
 /// `surechat token` signs with the secret kept in the data directory.

@@ -1,0 +1,169 @@
+//! The delivery contract at its edges, over real sockets: FIFO per sender when the rate limit
+//! refuses part of a pipelined run, and a flood of bad frames answered in full before the close
+//! that ends it (the close frame and the frames before it must arrive, not a reset).
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::{Backend, TestServer};
+use futures_util::{SinkExt, StreamExt};
+use protocol::frames::{self, ClientFrame, ServerFrame};
+use protocol::limits::BAD_FRAMES_BURST_MAX;
+use protocol::{close, ErrorCode, Role};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+/// Opens a raw connection and reads up to `welcome`.
+async fn hello(server: &TestServer, user: &str, role: Role) -> testkit::Ws {
+    let mut ws = testkit::connect_raw(&server.ws).await;
+    let hello = ClientFrame::Hello(frames::Hello {
+        v: protocol::PROTOCOL_VERSION,
+        token: server.token(user, role),
+        cursors: vec![],
+    });
+    ws.send(WsMessage::text(hello.encode())).await.unwrap();
+    loop {
+        let frame = next_frame(&mut ws).await.expect("welcome");
+        if let ServerFrame::Welcome(_) = frame {
+            return ws;
+        }
+    }
+}
+
+/// The next server frame, or `Err(close code)` when the connection closed.
+async fn next_frame(ws: &mut testkit::Ws) -> Result<ServerFrame, Option<u16>> {
+    loop {
+        let next = tokio::time::timeout(testkit::WAIT, ws.next())
+            .await
+            .expect("a frame in time");
+        match next {
+            Some(Ok(WsMessage::Text(text))) => {
+                return Ok(frames::decode_server_frame(text.as_str()).expect("a valid frame"))
+            }
+            Some(Ok(WsMessage::Close(frame))) => return Err(frame.map(|f| u16::from(f.code))),
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return Err(None),
+        }
+    }
+}
+
+/// The outside client that found the bug, as `docs/protocol.md` §5 describes a device: it
+/// pipelines its whole outbox; after a refusal it resends the refused message and everything
+/// after it, in order, at once (after `retry_after_ms` for `rate_limited`).
+async fn fifo_holds_when_the_rate_limit_refuses_part_of_a_run(backend: Backend) {
+    let server = TestServer::with_config(backend, |c| {
+        c.sends_burst_max = 10;
+        c.sends_per_second_max = 10;
+    })
+    .await;
+    server.booking("b1").await;
+    let mut ws = hello(&server, "ana", Role::Client).await;
+    let ids: Vec<String> = (0..60).map(|_| testkit::uuid()).collect();
+    let mut acked: Vec<Option<u64>> = vec![None; ids.len()];
+    let mut next = 0;
+    let mut not_before = Instant::now();
+    let deadline = Instant::now() + testkit::WAIT;
+    let mut refusals: HashMap<ErrorCode, usize> = HashMap::new();
+    while acked.iter().any(Option::is_none) {
+        assert!(Instant::now() < deadline, "no convergence: {acked:?}");
+        if Instant::now() >= not_before {
+            while next < ids.len() {
+                let send = ClientFrame::Send(frames::Send {
+                    id: ids[next].clone(),
+                    conversation: "b1".into(),
+                    body: format!("message {next}"),
+                    kind: Default::default(),
+                });
+                ws.send(WsMessage::text(send.encode())).await.unwrap();
+                next += 1;
+            }
+        }
+        let wait = not_before
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        let frame = if next < ids.len() {
+            // Waiting out a rate limit: read what comes meanwhile.
+            match tokio::time::timeout(wait, next_frame(&mut ws)).await {
+                Ok(frame) => frame,
+                Err(_) => continue,
+            }
+        } else {
+            next_frame(&mut ws).await
+        };
+        let position = |id: &str| ids.iter().position(|i| i == id);
+        match frame.expect("the connection stays open") {
+            ServerFrame::Ack(ack) => {
+                let i = position(&ack.id).expect("one of ours");
+                assert!(acked[i].is_none_or(|seq| seq == ack.seq), "one id, one seq");
+                acked[i] = Some(ack.seq);
+            }
+            ServerFrame::Error(error) => {
+                let i = position(error.reference.as_deref().expect("names the send"))
+                    .expect("one of ours");
+                assert!(!error.code.is_permanent(), "{error:?}");
+                *refusals.entry(error.code).or_default() += 1;
+                next = next.min(i);
+                if let Some(ms) = error.retry_after_ms {
+                    not_before = not_before.max(Instant::now() + Duration::from_millis(ms));
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        refusals.get(&ErrorCode::RateLimited).copied().unwrap_or(0) > 0,
+        "the rate limit refused part of the run: {refusals:?}"
+    );
+    let seqs: Vec<u64> = acked.iter().map(|a| a.unwrap()).collect();
+    for (i, pair) in seqs.windows(2).enumerate() {
+        assert!(
+            pair[0] < pair[1],
+            "outbox positions {i} and {} stored at seqs {} and {}",
+            i + 1,
+            pair[0],
+            pair[1]
+        );
+    }
+    let mut olga = server.device("olga", Role::Operator).await;
+    let (messages, _) = olga.until_synced("b1").await;
+    let stored: Vec<&str> = messages.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(
+        stored,
+        ids.iter().map(String::as_str).collect::<Vec<_>>(),
+        "each once, in order"
+    );
+}
+
+/// A device that floods bad frames without reading gets an answer for each one in the allowance
+/// and then the close 4429 itself — not a reset that would destroy both.
+async fn a_bad_frame_flood_gets_every_answer_then_4429(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.booking("b1").await;
+    let mut ws = hello(&server, "ana", Role::Client).await;
+    for _ in 0..BAD_FRAMES_BURST_MAX * 4 {
+        ws.send(WsMessage::text("{not json")).await.unwrap();
+    }
+    let mut errors = 0;
+    let code = loop {
+        match next_frame(&mut ws).await {
+            Ok(ServerFrame::Error(error)) => {
+                assert_eq!(error.code, ErrorCode::MalformedFrame);
+                errors += 1;
+            }
+            Ok(_) => {}
+            Err(code) => break code,
+        }
+    };
+    assert_eq!(code, Some(close::POLICY_VIOLATION));
+    assert!(
+        errors > BAD_FRAMES_BURST_MAX,
+        "every bad frame up to the one that closed is answered: {errors}"
+    );
+}
+
+backend_tests!(
+    fifo_holds_when_the_rate_limit_refuses_part_of_a_run,
+    a_bad_frame_flood_gets_every_answer_then_4429,
+);
