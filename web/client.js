@@ -82,6 +82,10 @@ export class SurechatClient extends EventTarget {
     this.holders = 0;
     /** The session was rebuilt from storage. */
     this.restored = false;
+    /** Name of the local database, locks and channel. */
+    this.name = '';
+    /** Tabs watched, to adopt their messages. @type {Set<string>} */
+    this.watched = new Set();
   }
 
   /** Opens local storage, restores where the last page stopped, and connects. */
@@ -93,6 +97,7 @@ export class SurechatClient extends EventTarget {
   async begin() {
     const user = tokenSubject(this.token);
     const name = `surechat:${user ?? 'anonymous'}`;
+    this.name = name;
     const locks = globalThis.navigator?.locks;
     if (locks) {
       // Held for the life of this page; when it is free again, this tab is gone.
@@ -107,6 +112,13 @@ export class SurechatClient extends EventTarget {
         this.store = new MemoryStore(); // private mode: work, but remember nothing
       }
     }
+    if (locks && this.store instanceof Store && globalThis.BroadcastChannel) {
+      // Tabs opened later announce themselves (once they hold their lock), to be watched too.
+      const tabs = new BroadcastChannel(`${name}:tabs`);
+      tabs.onmessage = (e) => typeof e.data?.tab === 'string' && this.watch(e.data.tab);
+      tabs.postMessage({ tab: this.tab });
+      this.cleanup.push(() => tabs.close());
+    }
     await this.adopt();
     this.listen();
     if (globalThis.navigator && navigator.onLine === false) this.session.handleNetwork(Date.now(), false);
@@ -114,35 +126,38 @@ export class SurechatClient extends EventTarget {
     this.pump();
   }
 
-  /**
-   * Restores the session from storage, taking over the pending messages of tabs that are gone;
-   * for tabs still alive, waits for them to close and then takes theirs.
-   */
+  /** Restores the session, adopting the pending messages of closed tabs; watches open ones. */
   async adopt() {
     const locks = globalThis.navigator?.locks;
     const name = this.store instanceof Store ? this.store.name : '';
     const run = async () => {
       const held = locks ? (await locks.query()).held ?? [] : [];
       const prefix = `${name}:tab:`;
-      const live = new Set(held.map((l) => l.name ?? '').filter((n) => n.startsWith(prefix)).map((n) => n.slice(prefix.length)));
-      if (!locks) live.add(this.tab);
-      const { snapshot, others } = await this.store.load(this.tab, live, this.session.userId() ?? tokenSubject(this.token));
-      return { snapshot, others };
+      // A tab holds its own lock exclusively; watchers wait in shared mode.
+      const live = new Set(held.filter((l) => l.mode === 'exclusive' && l.name?.startsWith(prefix))
+        .map((l) => /** @type {string} */ (l.name).slice(prefix.length)));
+      live.add(this.tab);
+      return { snapshot: await this.store.load(this.tab, live, this.session.userId() ?? tokenSubject(this.token)), live };
     };
     // One tab adopts at a time, so a message is never taken by two.
-    const { snapshot, others } = locks ? await locks.request(`${name}:adopt`, run) : await run();
+    const { snapshot, live } = locks ? await locks.request(`${name}:adopt`, run) : await run();
     if (!this.restored) {
       this.restored = true;
       this.session = new Session(this.options.config ?? {}, this.token, snapshot);
     } else {
-      const now = Date.now();
-      for (const m of snapshot.outbox ?? []) {
-        this.session.send(now, m.id, m.conversation, m.body, null, m.kind);
-      }
+      this.session.adoptPending(Date.now(), snapshot.outbox ?? []);
     }
-    for (const other of others) {
-      locks?.request(`${name}:tab:${other}`, async () => { await this.adopt(); this.pump(); });
-    }
+    if (this.store instanceof Store) for (const tab of live) this.watch(tab);
+  }
+
+  /** Adopts `tab`'s pending messages once it closes (its lock is free). @param {string} tab */
+  watch(tab) {
+    const locks = globalThis.navigator?.locks;
+    if (!locks || tab === this.tab || this.watched.has(tab)) return;
+    this.watched.add(tab);
+    locks.request(`${this.name}:tab:${tab}`, { mode: 'shared' }, () => {})
+      .then(() => this.adopt())
+      .then(() => this.pump(), (error) => this.storageFailed(error));
   }
 
   /** Wires the browser's signals to the session. */
@@ -299,7 +314,7 @@ export class SurechatClient extends EventTarget {
           await this.store.apply(events);
         } catch (error) {
           // Storage failed (quota, eviction): the page still works from memory; tell the app.
-          this.dispatchEvent(new CustomEvent('error', { detail: { type: 'error', code: 'storage', message: String(error) } }));
+          this.storageFailed(error);
         }
         for (const e of events) this.tell(e);
         this.dispatchEvent(new CustomEvent('change'));
@@ -316,6 +331,11 @@ export class SurechatClient extends EventTarget {
         this.timer = setTimeout(() => this.input((now) => this.session.handleTimeout(now)), delay);
       }
     } while (this.again);
+  }
+
+  /** Tells the app that local storage failed. @param {unknown} error */
+  storageFailed(error) {
+    this.dispatchEvent(new CustomEvent('error', { detail: { type: 'error', code: 'storage', message: String(error) } }));
   }
 
   /** @param {import('./types.js').Action} action */

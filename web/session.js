@@ -168,6 +168,21 @@ export class Session {
   }
 
   /**
+   * Takes over a closed tab's pending messages, in order (known ids are left alone).
+   * @param {number} now
+   * @param {import('./types.js').PendingMessage[]} pending
+   */
+  adoptPending(now, pending) {
+    for (const p of pending) {
+      if (this.deliveryStatus(p.id)) continue;
+      this.outbox.restore(p);
+      const entry = /** @type {import('./outbox.js').Entry} */ (this.outbox.get(p.id));
+      this.events.push({ type: 'delivery_status', conversation: p.conversation, id: p.id, status: entryStatus(entry) });
+    }
+    this.flush(now);
+  }
+
+  /**
    * Queues failed messages again, with their ids (every one, or only `id`). Returns how many.
    * @param {number} now
    * @param {string} [id]

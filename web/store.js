@@ -4,8 +4,10 @@
 //
 // Tabs: every tab is its own device (its own connection, cursors shared). Each outbox record
 // names the tab that owns it; only the owner sends it. A tab holds a Web Lock named after
-// itself for its whole life, so when it closes the lock is free and another tab of the same
-// user — or the next one to open — adopts its pending messages and sends them, with their ids.
+// itself (exclusively) for its whole life, and every other open tab of the user waits for that
+// lock in shared mode — tabs opened later announce themselves on a BroadcastChannel — so when
+// a tab closes, the others (or the next one to open) adopt its pending messages, one at a
+// time under the `:adopt` lock, and send them with their ids, without a reload.
 
 /** Version of the records' format. An upgrade migrates pending messages, never drops them. */
 export const FORMAT_VERSION = 1;
@@ -74,7 +76,7 @@ export class Store {
    * @param {string} tab This tab's id.
    * @param {Set<string>} live Tabs alive now.
    * @param {string | null} user
-   * @returns {Promise<{ snapshot: import('./types.js').Snapshot, others: Set<string> }>}
+   * @returns {Promise<import('./types.js').Snapshot>}
    */
   async load(tab, live, user) {
     const tx = this.db.transaction(['outbox', 'messages', 'conversations'], 'readwrite');
@@ -84,14 +86,9 @@ export class Store {
       done(tx.objectStore('conversations').getAll()),
       done(tx.objectStore('messages').getAll()),
     ]);
-    /** Tabs alive that own pending messages: watched, to adopt them when they close. */
-    const others = new Set();
     const mine = [];
     for (const record of records.sort((a, b) => a.created - b.created)) {
-      if (record.owner !== tab && live.has(record.owner)) {
-        others.add(record.owner);
-        continue;
-      }
+      if (record.owner !== tab && live.has(record.owner)) continue;
       if (record.owner !== tab) outbox.put({ ...record, owner: tab });
       mine.push({ id: record.id, conversation: record.conversation, body: record.body, failed: record.failed, kind: record.kind });
     }
@@ -111,7 +108,7 @@ export class Store {
         messages: (byConversation.get(c.id) ?? []).sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0)),
       })),
     };
-    return { snapshot, others };
+    return snapshot;
   }
 
   /**
@@ -160,9 +157,9 @@ export class Store {
 
 /** A store that keeps nothing, where IndexedDB is not available (some private modes). */
 export class MemoryStore {
-  /** @returns {Promise<{ snapshot: import('./types.js').Snapshot, others: Set<string> }>} */
+  /** @returns {Promise<import('./types.js').Snapshot>} */
   async load() {
-    return { snapshot: {}, others: new Set() };
+    return {};
   }
 
   /** @param {unknown} _record */

@@ -90,6 +90,12 @@ export declare class Session {
      */
     send(now: number, id: string, conversation: string, body: string, deadline?: number | null, kind?: string | null): string;
     /**
+     * Takes over a closed tab's pending messages, in order (known ids are left alone).
+     * @param {number} now
+     * @param {import('./types.js').PendingMessage[]} pending
+     */
+    adoptPending(now: number, pending: import('./types.js').PendingMessage[]): void;
+    /**
      * Queues failed messages again, with their ids (every one, or only `id`). Returns how many.
      * @param {number} now
      * @param {string} [id]
