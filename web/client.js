@@ -1,7 +1,5 @@
-// The browser driver: one visible loop that feeds the sans-IO session with its inputs (socket
-// open/frame/close, timer, network and visibility changes, app commands) and carries out its
-// outputs (open/close the socket, persist to IndexedDB, tell the app, write frames, arm the
-// timer). Persisting comes before writing frames, so `delivered` means stored on this device.
+// The browser driver: one loop that feeds the sans-IO session its inputs and carries out its
+// outputs. Persisting comes before writing frames, so `delivered` means stored on this device.
 
 import { decodeServerFrame, encodeClientFrame } from './frames.js';
 import { Session } from './session.js';
@@ -86,6 +84,8 @@ export class SurechatClient extends EventTarget {
     this.name = '';
     /** Tabs watched, to adopt their messages. @type {Set<string>} */
     this.watched = new Set();
+    /** @type {import('./types.js').SessionEvent[]} */
+    this.unsaved = [];
   }
 
   /** Opens local storage, restores where the last page stopped, and connects. */
@@ -304,16 +304,22 @@ export class SurechatClient extends EventTarget {
 
   /** Actions, then events (persisted, then told), then frames, then the timer. */
   async drain() {
+    let retry = this.unsaved.length > 0;
     do {
       this.again = false;
       for (let a = this.session.pollAction(); a; a = this.session.pollAction()) this.act(a);
       const events = [];
       for (let e = this.session.pollEvent(); e; e = this.session.pollEvent()) events.push(e);
-      if (events.length) {
+      if (events.length || retry) {
+        retry = false;
+        const batch = this.unsaved.concat(events);
+        this.unsaved = [];
         try {
-          await this.store.apply(events);
+          await this.store.apply(batch);
         } catch (error) {
-          // Storage failed (quota, eviction): the page still works from memory; tell the app.
+          // Quota, eviction: retried later; nothing unstored is acknowledged (docs/guide.md).
+          this.unsaved = batch;
+          this.session.handleStoreFailure(Date.now());
           this.storageFailed(error);
         }
         for (const e of events) this.tell(e);

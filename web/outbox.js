@@ -1,5 +1,4 @@
-// The outbox: the user's messages not yet durable on the server, in creation order. Pure
-// bookkeeping, like the Rust SDK's `outbox.rs`; the driver persists it.
+// The outbox (as the Rust `outbox.rs`): messages not yet durable on the server, in order.
 
 /**
  * @typedef {object} Entry

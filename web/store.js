@@ -1,13 +1,6 @@
 // The device's memory in IndexedDB: the outbox, the cursors and the messages held, one
-// database per user. A message is written to the outbox *before* it is shown as "sending", and
-// received messages are written before the receipt that says they were delivered.
-//
-// Tabs: every tab is its own device (its own connection, cursors shared). Each outbox record
-// names the tab that owns it; only the owner sends it. A tab holds a Web Lock named after
-// itself (exclusively) for its whole life, and every other open tab of the user waits for that
-// lock in shared mode — tabs opened later announce themselves on a BroadcastChannel — so when
-// a tab closes, the others (or the next one to open) adopt its pending messages, one at a
-// time under the `:adopt` lock, and send them with their ids, without a reload.
+// database per user. A message is in the outbox before it shows as "sending", and received
+// messages are stored before the receipt that reports them. Tabs: docs/architecture.md (web/).
 
 /** Version of the records' format. An upgrade migrates pending messages, never drops them. */
 export const FORMAT_VERSION = 1;

@@ -74,6 +74,8 @@ export declare class SurechatClient extends EventTarget {
     name: string;
     /** Tabs watched, to adopt their messages. @type {Set<string>} */
     watched: Set<string>;
+    /** @type {import('./types.js').SessionEvent[]} */
+    unsaved: import('./types.js').SessionEvent[];
     /** @param {ClientOptions} options */
     constructor(options: ClientOptions);
     /** Opens local storage, restores where the last page stopped, and connects. */
