@@ -1,6 +1,5 @@
-// `<surechat-chat>`: a complete chat for one conversation — header with the connection badge,
-// offline and pending banners, the messages with their ticks, who is typing, and a composer.
-// Give it a `client` property, or `token`, `conversation` (and optionally `server`) attributes.
+// `<surechat-chat>`: a complete chat for one conversation. Give it a `client` property, or
+// `token`, `conversation` (and optionally `server`) attributes.
 
 import { SurechatClient } from './client.js';
 import { h } from './components.js';

@@ -1,7 +1,5 @@
-// The browser driver: one visible loop that feeds the sans-IO session with its inputs (socket
-// open/frame/close, timer, network and visibility changes, app commands) and carries out its
-// outputs (open/close the socket, persist to IndexedDB, tell the app, write frames, arm the
-// timer). Persisting comes before writing frames, so `delivered` means stored on this device.
+// The browser driver: one loop that feeds the sans-IO session its inputs and carries out its
+// outputs. Persisting comes before writing frames, so `delivered` means stored on this device.
 
 import { decodeServerFrame, encodeClientFrame } from './frames.js';
 import { Session } from './session.js';
@@ -82,6 +80,12 @@ export class SurechatClient extends EventTarget {
     this.holders = 0;
     /** The session was rebuilt from storage. */
     this.restored = false;
+    /** Name of the local database, locks and channel. */
+    this.name = '';
+    /** Tabs watched, to adopt their messages. @type {Set<string>} */
+    this.watched = new Set();
+    /** @type {import('./types.js').SessionEvent[]} */
+    this.unsaved = [];
   }
 
   /** Opens local storage, restores where the last page stopped, and connects. */
@@ -93,6 +97,7 @@ export class SurechatClient extends EventTarget {
   async begin() {
     const user = tokenSubject(this.token);
     const name = `surechat:${user ?? 'anonymous'}`;
+    this.name = name;
     const locks = globalThis.navigator?.locks;
     if (locks) {
       // Held for the life of this page; when it is free again, this tab is gone.
@@ -107,6 +112,13 @@ export class SurechatClient extends EventTarget {
         this.store = new MemoryStore(); // private mode: work, but remember nothing
       }
     }
+    if (locks && this.store instanceof Store && globalThis.BroadcastChannel) {
+      // Tabs opened later announce themselves (once they hold their lock), to be watched too.
+      const tabs = new BroadcastChannel(`${name}:tabs`);
+      tabs.onmessage = (e) => typeof e.data?.tab === 'string' && this.watch(e.data.tab);
+      tabs.postMessage({ tab: this.tab });
+      this.cleanup.push(() => tabs.close());
+    }
     await this.adopt();
     this.listen();
     if (globalThis.navigator && navigator.onLine === false) this.session.handleNetwork(Date.now(), false);
@@ -114,35 +126,38 @@ export class SurechatClient extends EventTarget {
     this.pump();
   }
 
-  /**
-   * Restores the session from storage, taking over the pending messages of tabs that are gone;
-   * for tabs still alive, waits for them to close and then takes theirs.
-   */
+  /** Restores the session, adopting the pending messages of closed tabs; watches open ones. */
   async adopt() {
     const locks = globalThis.navigator?.locks;
     const name = this.store instanceof Store ? this.store.name : '';
     const run = async () => {
       const held = locks ? (await locks.query()).held ?? [] : [];
       const prefix = `${name}:tab:`;
-      const live = new Set(held.map((l) => l.name ?? '').filter((n) => n.startsWith(prefix)).map((n) => n.slice(prefix.length)));
-      if (!locks) live.add(this.tab);
-      const { snapshot, others } = await this.store.load(this.tab, live, this.session.userId() ?? tokenSubject(this.token));
-      return { snapshot, others };
+      // A tab holds its own lock exclusively; watchers wait in shared mode.
+      const live = new Set(held.filter((l) => l.mode === 'exclusive' && l.name?.startsWith(prefix))
+        .map((l) => /** @type {string} */ (l.name).slice(prefix.length)));
+      live.add(this.tab);
+      return { snapshot: await this.store.load(this.tab, live, this.session.userId() ?? tokenSubject(this.token)), live };
     };
     // One tab adopts at a time, so a message is never taken by two.
-    const { snapshot, others } = locks ? await locks.request(`${name}:adopt`, run) : await run();
+    const { snapshot, live } = locks ? await locks.request(`${name}:adopt`, run) : await run();
     if (!this.restored) {
       this.restored = true;
       this.session = new Session(this.options.config ?? {}, this.token, snapshot);
     } else {
-      const now = Date.now();
-      for (const m of snapshot.outbox ?? []) {
-        this.session.send(now, m.id, m.conversation, m.body, null, m.kind);
-      }
+      this.session.adoptPending(Date.now(), snapshot.outbox ?? []);
     }
-    for (const other of others) {
-      locks?.request(`${name}:tab:${other}`, async () => { await this.adopt(); this.pump(); });
-    }
+    if (this.store instanceof Store) for (const tab of live) this.watch(tab);
+  }
+
+  /** Adopts `tab`'s pending messages once it closes (its lock is free). @param {string} tab */
+  watch(tab) {
+    const locks = globalThis.navigator?.locks;
+    if (!locks || tab === this.tab || this.watched.has(tab)) return;
+    this.watched.add(tab);
+    locks.request(`${this.name}:tab:${tab}`, { mode: 'shared' }, () => {})
+      .then(() => this.adopt())
+      .then(() => this.pump(), (error) => this.storageFailed(error));
   }
 
   /** Wires the browser's signals to the session. */
@@ -289,17 +304,23 @@ export class SurechatClient extends EventTarget {
 
   /** Actions, then events (persisted, then told), then frames, then the timer. */
   async drain() {
+    let retry = this.unsaved.length > 0;
     do {
       this.again = false;
       for (let a = this.session.pollAction(); a; a = this.session.pollAction()) this.act(a);
       const events = [];
       for (let e = this.session.pollEvent(); e; e = this.session.pollEvent()) events.push(e);
-      if (events.length) {
+      if (events.length || retry) {
+        retry = false;
+        const batch = this.unsaved.concat(events);
+        this.unsaved = [];
         try {
-          await this.store.apply(events);
+          await this.store.apply(batch);
         } catch (error) {
-          // Storage failed (quota, eviction): the page still works from memory; tell the app.
-          this.dispatchEvent(new CustomEvent('error', { detail: { type: 'error', code: 'storage', message: String(error) } }));
+          // Quota, eviction: retried later; nothing unstored is acknowledged (docs/guide.md).
+          this.unsaved = batch;
+          this.session.handleStoreFailure(Date.now());
+          this.storageFailed(error);
         }
         for (const e of events) this.tell(e);
         this.dispatchEvent(new CustomEvent('change'));
@@ -316,6 +337,11 @@ export class SurechatClient extends EventTarget {
         this.timer = setTimeout(() => this.input((now) => this.session.handleTimeout(now)), delay);
       }
     } while (this.again);
+  }
+
+  /** Tells the app that local storage failed. @param {unknown} error */
+  storageFailed(error) {
+    this.dispatchEvent(new CustomEvent('error', { detail: { type: 'error', code: 'storage', message: String(error) } }));
   }
 
   /** @param {import('./types.js').Action} action */

@@ -1,8 +1,6 @@
-// Web components, usable from any framework or none: the connection badge, the per-message
-// delivery indicator, the offline and pending banners, and a complete `<surechat-chat>`.
-// Accessible: status changes are announced through live regions, everything works with the
-// keyboard, every colour comes with a text label, and message bodies are set as text, never
-// parsed as HTML.
+// Web components for any framework or none: connection badge, delivery indicator, offline and
+// pending banners. Accessible: live regions, keyboard, text labels beside colours; bodies are
+// set as text, never parsed as HTML.
 
 import { SurechatClient } from './client.js';
 

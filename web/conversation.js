@@ -1,6 +1,5 @@
-// One conversation as a device holds it: the contiguous cursor, the messages held, the
-// participants' receipts, and the statuses of the user's own messages derived from them.
-// Mirrors the Rust SDK's `conversation.rs`.
+// One conversation as a device holds it (as the Rust `conversation.rs`): cursor, messages,
+// receipts, and the statuses of the user's own messages.
 
 import { rank } from './types.js';
 

@@ -1,6 +1,5 @@
-// Wire frames of protocol version 1 (docs/protocol.md): decoding with the same rules as the
-// Rust `protocol` crate, and encoding in canonical form (absent optional fields omitted, unknown
-// fields dropped). The shared vectors in crates/protocol/tests/vectors/ hold both SDKs to it.
+// Wire frames of protocol version 1 (docs/protocol.md), decoded by the Rust crate's rules and
+// encoded in canonical form; the shared vectors hold both SDKs to it.
 
 /** The protocol version this SDK speaks. */
 export const PROTOCOL_VERSION = 1;

@@ -1,5 +1,4 @@
-// The outbox: the user's messages not yet durable on the server, in creation order. Pure
-// bookkeeping, like the Rust SDK's `outbox.rs`; the driver persists it.
+// The outbox (as the Rust `outbox.rs`): messages not yet durable on the server, in order.
 
 /**
  * @typedef {object} Entry
@@ -150,28 +149,34 @@ export class Outbox {
   }
 
   /**
-   * When the next resend may go: per conversation, the first queued message's `notBefore`, if
-   * nothing behind it is in flight (an answer is awaited then, and a frame wakes the session). A
-   * time that has already passed is never returned for a message that cannot go, so a driver
-   * does not spin.
-   * @returns {number | null}
+   * Per conversation, the live messages from the first queued one on — unless one of them is
+   * in flight: its answer (an `out_of_order` refusal) must come back first (go-back-N).
+   * Failed messages hold no one up.
+   * @returns {Entry[][]}
    */
-  nextResend() {
-    const times = [];
+  runs() {
+    const out = [];
     for (const conversation of new Set(this.entries.map((e) => e.conversation))) {
       const live = this.entries.filter((e) => e.conversation === conversation && e.state !== 'failed');
-      const first = live.findIndex((e) => e.state === 'queued');
-      if (first < 0 || live.slice(first).some((e) => e.state === 'in_flight')) continue;
-      times.push(live[first].notBefore);
+      const run = live.slice(live.findIndex((e) => e.state === 'queued'));
+      if (run[0]?.state === 'queued' && !run.some((e) => e.state === 'in_flight')) out.push(run);
     }
-    return min(times);
+    return out;
   }
 
   /**
-   * Picks what to send now and marks it in flight. Per conversation, in creation order:
-   * nothing is sent while a later message of the conversation is still in flight behind a
-   * queued one (its answer — an `out_of_order` refusal — must come back first: go-back-N), and
-   * sending stops at the first queued message that must wait. Failed messages hold no one up.
+   * When the next resend may go: the first queued message's `notBefore` of each run. A time
+   * that has already passed is never returned for a message that cannot go, so a driver does
+   * not spin.
+   * @returns {number | null}
+   */
+  nextResend() {
+    return min(this.runs().map((run) => run[0].notBefore));
+  }
+
+  /**
+   * Picks what to send now and marks it in flight: each run in creation order, stopping at the
+   * first message that must wait.
    * @param {number} now
    * @param {number} window
    * @returns {Entry[]}
@@ -179,13 +184,8 @@ export class Outbox {
   sendable(now, window) {
     let room = window - this.entries.filter((e) => e.state === 'in_flight').length;
     const out = [];
-    const conversations = [...new Set(this.entries.map((e) => e.conversation))];
-    for (const conversation of conversations) {
-      if (room <= 0) break;
-      const live = this.entries.filter((e) => e.conversation === conversation && e.state !== 'failed');
-      const first = live.findIndex((e) => e.state === 'queued');
-      if (first < 0 || live.slice(first).some((e) => e.state === 'in_flight')) continue;
-      for (const entry of live.slice(first)) {
+    for (const run of this.runs()) {
+      for (const entry of run) {
         const waiting = (entry.notBefore !== null && entry.notBefore > now)
           || (entry.deadline !== null && entry.deadline <= now);
         if (waiting || room <= 0) break;

@@ -54,6 +54,12 @@ export class Session {
     /** @type {import('./types.js').Action[]} */ this.actions = [];
     /** @type {import('./types.js').SessionEvent[]} */ this.events = [];
     /** @type {ClientFrame[]} */ this.transmits = [];
+    /** Cursors before the events not yet stored. @type {Map<string, number>} */
+    this.unconfirmed = new Map();
+    /** Stored cursors, where storing failed: receipts stop there. @type {Map<string, number>} */
+    this.unstored = new Map();
+    /** @type {number | null} */ this.storeRetryAt = null;
+    this.storeAttempts = 0;
     for (const stored of snapshot.conversations ?? []) {
       this.conversations.set(stored.id, Conversation.restore(stored, this.user));
     }
@@ -168,6 +174,21 @@ export class Session {
   }
 
   /**
+   * Takes over a closed tab's pending messages.
+   * @param {number} now
+   * @param {import('./types.js').PendingMessage[]} pending
+   */
+  adoptPending(now, pending) {
+    for (const p of pending) {
+      if (this.deliveryStatus(p.id)) continue;
+      this.outbox.restore(p);
+      const entry = /** @type {import('./outbox.js').Entry} */ (this.outbox.get(p.id));
+      this.events.push({ type: 'delivery_status', conversation: p.conversation, id: p.id, status: entryStatus(entry) });
+    }
+    this.flush(now);
+  }
+
+  /**
    * Queues failed messages again, with their ids (every one, or only `id`). Returns how many.
    * @param {number} now
    * @param {string} [id]
@@ -276,7 +297,7 @@ export class Session {
     switch (frame.type) {
       case 'welcome': this.welcome(now, frame); break;
       case 'message': {
-        const c = this.conversation(frame.conversation);
+        const c = this.received(frame.conversation);
         if (me === frame.sender && this.outbox.take(frame.id)) {
           // Our own message came back before (or instead of) its ack.
           c.ownSent(frame.id, frame.seq, this.events);
@@ -284,7 +305,7 @@ export class Session {
         c.receive(frame.seq, frame, me, this.events);
         break;
       }
-      case 'skip': this.conversation(frame.conversation).receive(frame.seq, null, me, this.events); break;
+      case 'skip': this.received(frame.conversation).receive(frame.seq, null, me, this.events); break;
       case 'presence': {
         const { conversation, user_id, status } = frame;
         this.events.push({ type: 'presence', conversation, user_id, status });
@@ -330,8 +351,27 @@ export class Session {
     this.flush(now);
   }
 
+  /** Storing the events just polled failed (see the Rust SDK). @param {number} now */
+  handleStoreFailure(now) {
+    for (const [id, before] of this.unconfirmed) {
+      const stored = Math.min(before, this.unstored.get(id) ?? before);
+      this.unstored.set(id, stored);
+      const c = this.conversation(id);
+      c.deliveredSent = Math.min(c.deliveredSent, stored);
+      c.readSent = Math.min(c.readSent, stored);
+    }
+    this.unconfirmed.clear();
+    this.transmits = this.transmits.filter((f) => f.type !== 'receipt' || !this.unstored.has(f.conversation));
+    this.storeRetryAt = now + backoff(this.config, this.storeAttempts++, this.jitter.unit());
+  }
+
   /** Time passed: reconnect attempts, dead connections, deadlines and resend delays. @param {number} now */
   handleTimeout(now) {
+    if (this.storeRetryAt !== null && this.storeRetryAt <= now) {
+      this.storeRetryAt = null;
+      for (const [id, stored] of this.unstored) this.unconfirmed.set(id, stored);
+      this.unstored.clear();
+    }
     if (this.nextAttemptAt !== null && this.nextAttemptAt <= now) {
       this.nextAttemptAt = null;
       if (this.wanted && this.networkUp && this.transport === 'idle') this.open(now);
@@ -387,14 +427,18 @@ export class Session {
     return this.events.shift();
   }
 
-  /** The next frame to write. */
+  /** The next frame to write (the events are stored by now). */
   pollTransmit() {
+    if (this.unconfirmed.size) {
+      this.unconfirmed.clear();
+      if (!this.unstored.size) this.storeAttempts = 0;
+    }
     return this.transmits.shift();
   }
 
   /** When handleTimeout must be called next. @returns {number | null} */
   pollTimeout() {
-    const deadlines = [this.nextAttemptAt, this.outbox.nextDeadline()];
+    const deadlines = [this.nextAttemptAt, this.outbox.nextDeadline(), this.storeRetryAt];
     if (this.transport !== 'idle') deadlines.push(this.heartbeatDeadline);
     if (this.transport !== 'ready') deadlines.push(this.connectDeadline);
     if (this.transport === 'ready') deadlines.push(this.outbox.nextResend());
@@ -407,6 +451,13 @@ export class Session {
   conversation(id) {
     let c = this.conversations.get(id);
     if (!c) this.conversations.set(id, (c = new Conversation(id)));
+    return c;
+  }
+
+  /** @param {string} id */
+  received(id) {
+    const c = this.conversation(id);
+    if (!this.unconfirmed.has(id)) this.unconfirmed.set(id, c.cursor);
     return c;
   }
 
@@ -531,8 +582,9 @@ export class Session {
     }
     for (const c of this.conversations.values()) {
       if (c.void) continue;
-      const delivered = c.cursor > c.deliveredSent ? c.cursor : undefined;
-      const readTo = Math.min(c.readWanted, c.cursor);
+      const held = Math.min(c.cursor, this.unstored.get(c.id) ?? Infinity);
+      const delivered = held > c.deliveredSent ? held : undefined;
+      const readTo = Math.min(c.readWanted, held);
       const read = readTo > c.readSent ? readTo : undefined;
       if (delivered === undefined && read === undefined) continue;
       c.deliveredSent = Math.max(c.deliveredSent, delivered ?? 0, read ?? 0);

@@ -1,11 +1,6 @@
 // The device's memory in IndexedDB: the outbox, the cursors and the messages held, one
-// database per user. A message is written to the outbox *before* it is shown as "sending", and
-// received messages are written before the receipt that says they were delivered.
-//
-// Tabs: every tab is its own device (its own connection, cursors shared). Each outbox record
-// names the tab that owns it; only the owner sends it. A tab holds a Web Lock named after
-// itself for its whole life, so when it closes the lock is free and another tab of the same
-// user — or the next one to open — adopts its pending messages and sends them, with their ids.
+// database per user. A message is in the outbox before it shows as "sending", and received
+// messages are stored before the receipt that reports them. Tabs: docs/architecture.md (web/).
 
 /** Version of the records' format. An upgrade migrates pending messages, never drops them. */
 export const FORMAT_VERSION = 1;
@@ -74,7 +69,7 @@ export class Store {
    * @param {string} tab This tab's id.
    * @param {Set<string>} live Tabs alive now.
    * @param {string | null} user
-   * @returns {Promise<{ snapshot: import('./types.js').Snapshot, others: Set<string> }>}
+   * @returns {Promise<import('./types.js').Snapshot>}
    */
   async load(tab, live, user) {
     const tx = this.db.transaction(['outbox', 'messages', 'conversations'], 'readwrite');
@@ -84,14 +79,9 @@ export class Store {
       done(tx.objectStore('conversations').getAll()),
       done(tx.objectStore('messages').getAll()),
     ]);
-    /** Tabs alive that own pending messages: watched, to adopt them when they close. */
-    const others = new Set();
     const mine = [];
     for (const record of records.sort((a, b) => a.created - b.created)) {
-      if (record.owner !== tab && live.has(record.owner)) {
-        others.add(record.owner);
-        continue;
-      }
+      if (record.owner !== tab && live.has(record.owner)) continue;
       if (record.owner !== tab) outbox.put({ ...record, owner: tab });
       mine.push({ id: record.id, conversation: record.conversation, body: record.body, failed: record.failed, kind: record.kind });
     }
@@ -111,7 +101,7 @@ export class Store {
         messages: (byConversation.get(c.id) ?? []).sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0)),
       })),
     };
-    return { snapshot, others };
+    return snapshot;
   }
 
   /**
@@ -160,9 +150,9 @@ export class Store {
 
 /** A store that keeps nothing, where IndexedDB is not available (some private modes). */
 export class MemoryStore {
-  /** @returns {Promise<{ snapshot: import('./types.js').Snapshot, others: Set<string> }>} */
+  /** @returns {Promise<import('./types.js').Snapshot>} */
   async load() {
-    return { snapshot: {}, others: new Set() };
+    return {};
   }
 
   /** @param {unknown} _record */

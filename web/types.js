@@ -1,7 +1,5 @@
-// The vocabulary of the session: statuses, events, actions, messages and configuration — the
-// same names as the Rust SDK (`crates/client/src/session/types.rs`) and the original
-// integration (`connection_status`, `delivery_status`). Every time is a number of milliseconds;
-// the session never reads a clock itself.
+// The vocabulary of the session, named as in the Rust SDK (`session/types.rs`). Every time is
+// a number of milliseconds; the session never reads a clock itself.
 
 /** @typedef {'client' | 'operator'} Role */
 

@@ -70,16 +70,21 @@ export declare class SurechatClient extends EventTarget {
     holders: number;
     /** The session was rebuilt from storage. */
     restored: boolean;
+    /** Name of the local database, locks and channel. */
+    name: string;
+    /** Tabs watched, to adopt their messages. @type {Set<string>} */
+    watched: Set<string>;
+    /** @type {import('./types.js').SessionEvent[]} */
+    unsaved: import('./types.js').SessionEvent[];
     /** @param {ClientOptions} options */
     constructor(options: ClientOptions);
     /** Opens local storage, restores where the last page stopped, and connects. */
     start(): Promise<void>;
     begin(): Promise<void>;
-    /**
-     * Restores the session from storage, taking over the pending messages of tabs that are gone;
-     * for tabs still alive, waits for them to close and then takes theirs.
-     */
+    /** Restores the session, adopting the pending messages of closed tabs; watches open ones. */
     adopt(): Promise<void>;
+    /** Adopts `tab`'s pending messages once it closes (its lock is free). @param {string} tab */
+    watch(tab: string): void;
     /** Wires the browser's signals to the session. */
     listen(): void;
     /** Closes the connection and stops reconnecting; the outbox stays in storage. */
@@ -130,6 +135,8 @@ export declare class SurechatClient extends EventTarget {
     pump(): void;
     /** Actions, then events (persisted, then told), then frames, then the timer. */
     drain(): Promise<void>;
+    /** Tells the app that local storage failed. @param {unknown} error */
+    storageFailed(error: unknown): void;
     /** @param {import('./types.js').Action} action */
     act(action: import('./types.js').Action): void;
     /** Tells the app about one event. @param {import('./types.js').SessionEvent} e */

@@ -99,18 +99,22 @@ export declare class Outbox {
     /** @returns {number | null} */
     nextDeadline(): number | null;
     /**
-     * When the next resend may go: per conversation, the first queued message's `notBefore`, if
-     * nothing behind it is in flight (an answer is awaited then, and a frame wakes the session). A
-     * time that has already passed is never returned for a message that cannot go, so a driver
-     * does not spin.
+     * Per conversation, the live messages from the first queued one on — unless one of them is
+     * in flight: its answer (an `out_of_order` refusal) must come back first (go-back-N).
+     * Failed messages hold no one up.
+     * @returns {Entry[][]}
+     */
+    runs(): Entry[][];
+    /**
+     * When the next resend may go: the first queued message's `notBefore` of each run. A time
+     * that has already passed is never returned for a message that cannot go, so a driver does
+     * not spin.
      * @returns {number | null}
      */
     nextResend(): number | null;
     /**
-     * Picks what to send now and marks it in flight. Per conversation, in creation order:
-     * nothing is sent while a later message of the conversation is still in flight behind a
-     * queued one (its answer — an `out_of_order` refusal — must come back first: go-back-N), and
-     * sending stops at the first queued message that must wait. Failed messages hold no one up.
+     * Picks what to send now and marks it in flight: each run in creation order, stopping at the
+     * first message that must wait.
      * @param {number} now
      * @param {number} window
      * @returns {Entry[]}

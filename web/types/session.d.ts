@@ -43,6 +43,12 @@ export declare class Session {
     /** @type {import('./types.js').Action[]} */ actions: import('./types.js').Action[];
     /** @type {import('./types.js').SessionEvent[]} */ events: import('./types.js').SessionEvent[];
     /** @type {ClientFrame[]} */ transmits: ClientFrame[];
+    /** Cursors before the events not yet stored. @type {Map<string, number>} */
+    unconfirmed: Map<string, number>;
+    /** Stored cursors, where storing failed: receipts stop there. @type {Map<string, number>} */
+    unstored: Map<string, number>;
+    /** @type {number | null} */ storeRetryAt: number | null;
+    storeAttempts: number;
     /**
      * A session that continues from a snapshot (or starts empty): pending messages are resent in
      * order on the next connection, cursors resume where they were.
@@ -90,6 +96,12 @@ export declare class Session {
      */
     send(now: number, id: string, conversation: string, body: string, deadline?: number | null, kind?: string | null): string;
     /**
+     * Takes over a closed tab's pending messages.
+     * @param {number} now
+     * @param {import('./types.js').PendingMessage[]} pending
+     */
+    adoptPending(now: number, pending: import('./types.js').PendingMessage[]): void;
+    /**
      * Queues failed messages again, with their ids (every one, or only `id`). Returns how many.
      * @param {number} now
      * @param {string} [id]
@@ -134,6 +146,8 @@ export declare class Session {
     handleClose(now: number, attempt: number, code: number | null): void;
     /** A frame from the server. @param {number} now @param {ServerFrame} frame */
     handleFrame(now: number, frame: ServerFrame): void;
+    /** Storing the events just polled failed (see the Rust SDK). @param {number} now */
+    handleStoreFailure(now: number): void;
     /** Time passed: reconnect attempts, dead connections, deadlines and resend delays. @param {number} now */
     handleTimeout(now: number): void;
     /** The device's network went down or came back. @param {number} now @param {boolean} up */
@@ -142,12 +156,14 @@ export declare class Session {
     pollAction(): import("./types.js").Action | undefined;
     /** The next event for the app (and for persistence). */
     pollEvent(): import("./types.js").SessionEvent | undefined;
-    /** The next frame to write. */
+    /** The next frame to write (the events are stored by now). */
     pollTransmit(): import("./types.js").ClientFrame | undefined;
     /** When handleTimeout must be called next. @returns {number | null} */
     pollTimeout(): number | null;
     /** @param {string} id */
     conversation(id: string): Conversation;
+    /** @param {string} id */
+    received(id: string): Conversation;
     /** @param {ConnectionStatus} status */
     setStatus(status: ConnectionStatus): void;
     /** @param {number} now */

@@ -36,12 +36,9 @@ export declare class Store {
      * @param {string} tab This tab's id.
      * @param {Set<string>} live Tabs alive now.
      * @param {string | null} user
-     * @returns {Promise<{ snapshot: import('./types.js').Snapshot, others: Set<string> }>}
+     * @returns {Promise<import('./types.js').Snapshot>}
      */
-    load(tab: string, live: Set<string>, user: string | null): Promise<{
-        snapshot: import('./types.js').Snapshot;
-        others: Set<string>;
-    }>;
+    load(tab: string, live: Set<string>, user: string | null): Promise<import('./types.js').Snapshot>;
     /**
      * Writes a new outbox record (before the message is shown).
      * @param {Omit<OutboxRecord, 'v'>} record
@@ -55,11 +52,8 @@ export declare class Store {
 }
 /** A store that keeps nothing, where IndexedDB is not available (some private modes). */
 export declare class MemoryStore {
-    /** @returns {Promise<{ snapshot: import('./types.js').Snapshot, others: Set<string> }>} */
-    load(): Promise<{
-        snapshot: import('./types.js').Snapshot;
-        others: Set<string>;
-    }>;
+    /** @returns {Promise<import('./types.js').Snapshot>} */
+    load(): Promise<import('./types.js').Snapshot>;
     /** @param {unknown} _record */
     addPending(_record: unknown): Promise<void>;
     /** @param {unknown} _events */

@@ -120,6 +120,7 @@ impl Client {
             ws: None,
             attempt: 0,
             store: store.clone(),
+            unsaved: Vec::new(),
             events: events_tx,
             inbox,
             opened: mpsc::unbounded_channel(),
@@ -258,6 +259,8 @@ struct Driver {
     /// The attempt the current socket belongs to.
     attempt: u64,
     store: Option<Arc<Mutex<LocalStore>>>,
+    /// Events the store failed to persist, stored again in front of the next ones.
+    unsaved: Vec<Event>,
     events: mpsc::UnboundedSender<Event>,
     inbox: mpsc::UnboundedReceiver<Command>,
     opened: (
@@ -399,29 +402,26 @@ impl Driver {
         while let Some(event) = self.session.poll_event() {
             events.push(event);
         }
-        if !events.is_empty() {
+        if !events.is_empty() || !self.unsaved.is_empty() {
+            // What could not be stored before goes first, so the store never has a hole.
+            let mut batch = std::mem::take(&mut self.unsaved);
+            batch.extend(events.iter().cloned());
             let persisted = match &self.store {
                 Some(store) => {
                     let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
                     if let Some(user) = self.session.user_id() {
                         let _ = store.set_user(user);
                     }
-                    store.apply(&events)
+                    store.apply(&batch)
                 }
                 None => Ok(()),
             };
             if let Err(err) = persisted {
-                // Nothing may be acknowledged that is not on disk: drop the connection (and the
-                // receipts queued for it); the session reconnects and resumes.
-                tracing::error!(%err, "cannot persist the session's changes; reconnecting");
-                if self.ws.take().is_some() {
-                    self.session
-                        .handle_close(Instant::now(), self.attempt, None);
-                }
-                for event in events {
-                    let _ = self.events.send(event);
-                }
-                return Box::pin(self.drain()).await;
+                // Nothing may be acknowledged that is not on disk: the session takes back its
+                // receipts and hands the messages over again later; the connection stays.
+                tracing::error!(%err, "cannot persist the session's changes; retrying later");
+                self.unsaved = batch;
+                self.session.handle_store_failure(Instant::now());
             }
             for event in events {
                 let _ = self.events.send(event);

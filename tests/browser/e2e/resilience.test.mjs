@@ -88,3 +88,58 @@ test('server SIGKILLed and restarted mid-conversation: both pages reconnect and 
   assert.ok(bodies(atClient).indexOf('c2 while the server is down') < bodies(atClient).indexOf('c3 after restart'));
   await waitRows(client, 'all own messages read', (r) => r.filter((x) => x[1]).every((x) => x[1] === 'read'));
 });
+
+// Two tabs of the same user in one browser: the tab that typed offline is closed while the
+// other stays open the whole time. The open tab must take the closed tab's messages over and
+// send them without being reloaded — whether it opened before or after the closed one.
+for (const order of ['before', 'after']) {
+  test(`a tab closed with messages typed offline: a tab opened ${order} it sends them once, in order, without a reload`, async (t) => {
+    const { server, booking, clientContext, operator } = await setup(t);
+    const url = server.clientUrl(booking.ana, booking.id);
+    const open = async () => {
+      const page = await clientContext.newPage();
+      await page.goto(url);
+      await badge(page, 'connected');
+      return page;
+    };
+    let a;
+    let b;
+    if (order === 'before') {
+      b = await open();
+      a = await open();
+    } else {
+      a = await open();
+      b = await open();
+    }
+    // Navigations of B are counted: a reload would hide the bug this test is about.
+    let navigations = 0;
+    b.on('framenavigated', (frame) => { if (frame === b.mainFrame()) navigations += 1; });
+    await clientContext.setOffline(true);
+    await badge(a, 'offline');
+    await badge(b, 'offline');
+    const typed = ['tab A 1', 'tab A 2', 'tab A 3'];
+    for (const text of typed) await type(a, text);
+    await waitRows(a, 'three pending in tab A', (r) => r.length === 3 && r.every((x) => x[1] === 'sending'));
+    await a.close();
+    await clientContext.setOffline(false);
+    await badge(b, 'connected');
+    const seen = await waitRows(operator, 'the three messages of the closed tab', (r) => r.length >= 3);
+    assert.deepEqual(bodies(seen), typed);
+    const mine = await waitRows(b, 'delivered in the open tab', (r) => r.length === 3 && r.every((x) => x[1] === 'delivered' || x[1] === 'read'));
+    assert.deepEqual(bodies(mine), typed);
+    // Stored once on the server, and nothing left in the origin's outbox.
+    const history = await server.as(booking.olga, 'GET', `/v1/conversations/${booking.id}/messages`);
+    assert.deepEqual(history.messages.map((m) => m.body), typed);
+    const outbox = await b.evaluate(() => new Promise((resolve, reject) => {
+      const request = indexedDB.open('surechat:ana');
+      request.onsuccess = () => {
+        const get = request.result.transaction('outbox').objectStore('outbox').count();
+        get.onsuccess = () => resolve(get.result);
+        get.onerror = () => reject(get.error);
+      };
+      request.onerror = () => reject(request.error);
+    }));
+    assert.equal(outbox, 0);
+    assert.equal(navigations, 0, 'tab B was never reloaded');
+  });
+}

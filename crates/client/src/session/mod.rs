@@ -17,6 +17,14 @@
 //! `poll_transmit` (write frames), then arms a timer for `poll_timeout`. Events before transmits
 //! is what makes a `delivered` receipt mean "stored on this device".
 //!
+//! # When storing fails
+//! If persisting the events just polled fails, the driver keeps them, calls
+//! [`Session::handle_store_failure`] before polling transmits, and keeps the connection. The
+//! session then acknowledges nothing beyond what is stored: it takes back the receipts not yet
+//! written and sends none past the stored cursor. The driver stores the kept events again in
+//! front of the next ones, at the latest when `poll_timeout` (with backoff) wakes it; once a
+//! drain stores them (it polls transmits with no failure), receipts move on.
+//!
 //! **Invariant:** a conversation's `cursor` is the highest `seq` up to which every message is
 //! held; messages are handed to the app in `seq` order, each id once.
 //! **Invariant:** within a conversation, an outbox message is never sent while an earlier one
@@ -113,6 +121,16 @@ pub struct Session {
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
     transmits: VecDeque<ClientFrame>,
+    /// Conversations whose cursor moved since the driver last stored (it polls transmits only
+    /// after storing): the cursor before, to fall back to if storing fails.
+    unconfirmed: BTreeMap<String, u64>,
+    /// Conversations whose messages beyond this cursor are held but not stored on the device:
+    /// no receipt goes past it until they are.
+    unstored: BTreeMap<String, u64>,
+    /// When to hand the unstored messages to the driver again.
+    store_retry_at: Option<Instant>,
+    /// Failed attempts to store, for the retry backoff.
+    store_attempts: u32,
 }
 
 impl Session {
@@ -145,6 +163,10 @@ impl Session {
             actions: VecDeque::new(),
             events: VecDeque::new(),
             transmits: VecDeque::new(),
+            unconfirmed: BTreeMap::new(),
+            unstored: BTreeMap::new(),
+            store_retry_at: None,
+            store_attempts: 0,
         };
         for stored in snapshot.conversations {
             let conversation = Conversation::restore(stored, session.user_id.as_deref());
@@ -383,6 +405,9 @@ impl Session {
                     .conversations
                     .entry(message.conversation.clone())
                     .or_insert_with(|| Conversation::new(message.conversation.clone()));
+                self.unconfirmed
+                    .entry(conversation.id.clone())
+                    .or_insert(conversation.cursor);
                 let own = me.as_deref() == Some(message.sender.as_str());
                 if own {
                     if let Some(entry) = self.outbox.take(&message.id) {
@@ -468,6 +493,9 @@ impl Session {
                     .conversations
                     .entry(skip.conversation.clone())
                     .or_insert_with(|| Conversation::new(skip.conversation.clone()));
+                self.unconfirmed
+                    .entry(conversation.id.clone())
+                    .or_insert(conversation.cursor);
                 conversation.receive(skip.seq, None, me.as_deref(), &mut self.events);
             }
             ServerFrame::Presence(presence) => {
@@ -483,8 +511,36 @@ impl Session {
         self.flush(now);
     }
 
+    /// The driver could not store the events it polled since it last polled transmits (call it
+    /// before polling transmits, and keep them to store again). The connection stays; nothing
+    /// held beyond what is stored is acknowledged until a drain stores them.
+    pub fn handle_store_failure(&mut self, now: Instant) {
+        for (conversation, before) in std::mem::take(&mut self.unconfirmed) {
+            let stored = self.unstored.entry(conversation.clone()).or_insert(before);
+            *stored = (*stored).min(before);
+            if let Some(c) = self.conversations.get_mut(&conversation) {
+                c.delivered_sent = c.delivered_sent.min(*stored);
+                c.read_sent = c.read_sent.min(*stored);
+            }
+        }
+        let unstored = &self.unstored;
+        self.transmits.retain(|frame| match frame {
+            ClientFrame::Receipt(r) => !unstored.contains_key(&r.conversation),
+            _ => true,
+        });
+        let delay = self.config.backoff(self.store_attempts, self.jitter.unit());
+        self.store_attempts = self.store_attempts.saturating_add(1);
+        self.store_retry_at = Some(now + delay);
+    }
+
     /// Time passed: reconnect attempts, dead connections, deadlines and resend delays.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.store_retry_at.is_some_and(|at| at <= now) {
+            self.store_retry_at = None;
+            // The driver stores the events it kept in this drain; receipts follow if it can.
+            let unstored = std::mem::take(&mut self.unstored);
+            self.unconfirmed.extend(unstored);
+        }
         if self.next_attempt_at.is_some_and(|at| at <= now) {
             self.next_attempt_at = None;
             if self.wanted && self.network_up && self.transport == Transport::Idle {
@@ -551,14 +607,25 @@ impl Session {
         self.events.pop_front()
     }
 
-    /// The next frame to write.
+    /// The next frame to write. The driver polls transmits after storing the events: what they
+    /// said is stored now (unless it reported [`Session::handle_store_failure`]).
     pub fn poll_transmit(&mut self) -> Option<ClientFrame> {
+        if !self.unconfirmed.is_empty() {
+            self.unconfirmed.clear();
+            if self.unstored.is_empty() {
+                self.store_attempts = 0;
+            }
+        }
         self.transmits.pop_front()
     }
 
     /// When `handle_timeout` must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut deadlines = vec![self.next_attempt_at, self.outbox.next_deadline()];
+        let mut deadlines = vec![
+            self.next_attempt_at,
+            self.outbox.next_deadline(),
+            self.store_retry_at,
+        ];
         if self.transport != Transport::Idle {
             deadlines.push(self.heartbeat_deadline);
         }
@@ -723,9 +790,13 @@ impl Session {
             }));
         }
         for conversation in self.conversations.values_mut() {
-            let delivered =
-                (conversation.cursor > conversation.delivered_sent).then_some(conversation.cursor);
-            let read_to = conversation.read_wanted.min(conversation.cursor);
+            // Only what is stored on the device is acknowledged.
+            let held = self
+                .unstored
+                .get(&conversation.id)
+                .map_or(conversation.cursor, |s| conversation.cursor.min(*s));
+            let delivered = (held > conversation.delivered_sent).then_some(held);
+            let read_to = conversation.read_wanted.min(held);
             let read = (read_to > conversation.read_sent).then_some(read_to);
             if delivered.is_some() || read.is_some() {
                 conversation.delivered_sent = conversation
