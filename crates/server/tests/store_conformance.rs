@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use protocol::api::ParticipantSpec;
 use protocol::Role;
 use server::store::sqlite::{SqliteOptions, SqliteStore};
-use server::store::{AppendRequest, CommitListener, Committed, ReceiptRequest, Store, StoreError};
+use server::store::{
+    AppendRequest, CommitListener, Committed, MessageStore, ReceiptRequest, Store, StoreError,
+};
 
 fn spec(user: &str, role: Role) -> ParticipantSpec {
     ParticipantSpec {

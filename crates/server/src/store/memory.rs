@@ -10,11 +10,12 @@ use protocol::frames::{ConversationState, ConversationStatus, MessageKind, Parti
 use protocol::Role;
 use serde_json::{json, Value};
 
-use super::workflow::{self, SystemEntry};
+use super::ledger::{self, AppendFacts, AppendPlan, ReceiptFacts, SenderFacts, Writes};
+use super::workflow;
 use super::{
-    advance, new_epoch, participants_to_add, AppendRequest, Appended, CommitListener, Committed,
-    ConversationChange, EventRecord, Listener, Pending, ReceiptOutcome, ReceiptRequest, Store,
-    StoreError, StoredMessage, Webhook,
+    new_epoch, AppendRequest, Appended, CommitListener, Committed, ConversationChange, EventRecord,
+    Listener, MessageStore, Pending, ReceiptOutcome, ReceiptRequest, StoreError, StoredMessage,
+    Webhook, WorkflowStore,
 };
 
 /// A store that keeps everything in memory.
@@ -75,64 +76,43 @@ impl State {
         });
     }
 
-    /// Appends a message to `conversation` (which exists) and reports it.
-    #[allow(clippy::too_many_arguments)]
-    fn push(
-        &mut self,
-        listener: &Listener,
-        conversation: &str,
-        id: String,
-        sender: &str,
-        role: Role,
-        body: String,
-        kind: MessageKind,
-        data: Option<Value>,
-        ts: u64,
-    ) -> Arc<StoredMessage> {
+    /// Stores a planned message (its conversation exists, its `seq` is the next one), records its
+    /// event and reports it.
+    fn store(&mut self, listener: &Listener, message: Arc<StoredMessage>) {
         let c = self
             .conversations
-            .get_mut(conversation)
+            .get_mut(&message.conversation)
             .expect("the conversation exists");
-        let message = Arc::new(StoredMessage {
-            conversation: conversation.to_owned(),
-            id: id.clone(),
-            seq: c.messages.len() as u64 + 1,
-            sender: sender.to_owned(),
-            role,
-            body,
-            ts,
-            kind,
-            data,
-        });
+        debug_assert_eq!(
+            message.seq,
+            c.messages.len() as u64 + 1,
+            "planned seq follows"
+        );
         c.messages.push(message.clone());
-        self.ids.insert(id, (conversation.to_owned(), message.seq));
+        self.ids.insert(
+            message.id.clone(),
+            (message.conversation.clone(), message.seq),
+        );
         if let Some((kind, data)) = workflow::message_event(&message) {
-            self.event(kind, conversation, data, ts);
+            self.event(kind, &message.conversation, data, message.ts);
         }
-        listener.notify(Committed::Message(message.clone()));
-        message
+        listener.notify(Committed::Message(message));
     }
 
-    fn system(
-        &mut self,
-        listener: &Listener,
-        conversation: &str,
-        by: &str,
-        role: Role,
-        entry: SystemEntry,
-        now: u64,
-    ) {
-        self.push(
-            listener,
-            conversation,
-            workflow::system_id(),
-            by,
-            role,
-            entry.body,
-            MessageKind::System,
-            Some(entry.data),
-            now,
-        );
+    /// Applies an append's writes to `conversation`.
+    fn apply(&mut self, listener: &Listener, conversation: &str, writes: Writes, ts: u64) {
+        for message in writes.messages {
+            self.store(listener, message);
+        }
+        if let Some(status) = writes.status {
+            self.conversations
+                .get_mut(conversation)
+                .expect("the conversation exists")
+                .status = status;
+        }
+        for (kind, data) in writes.events {
+            self.event(kind, conversation, data, ts);
+        }
     }
 }
 
@@ -163,15 +143,9 @@ impl MemoryStore {
         create: bool,
     ) -> Result<(ConversationView, bool, usize), StoreError> {
         let mut state = self.lock();
-        let created = !state.conversations.contains_key(id);
-        if created && !create {
-            return Err(StoreError::NotFound);
-        }
-        let existing = state
-            .conversations
-            .get(id)
-            .map_or(&[][..], |c| &c.participants[..]);
-        let new = participants_to_add(existing, wanted, participants_max)?;
+        let existing = state.conversations.get(id).map(|c| &c.participants[..]);
+        let plan = ledger::plan_participants(existing, wanted, participants_max, create)?;
+        let (created, new) = (plan.create, plan.new);
         let conversation =
             state
                 .conversations
@@ -213,176 +187,101 @@ impl MemoryStore {
     }
 }
 
-impl Store for MemoryStore {
+impl MessageStore for MemoryStore {
     fn attach(&self, listener: Arc<dyn CommitListener>) {
         self.listener.attach(listener);
     }
 
     fn append(&self, request: AppendRequest) -> Pending<Appended> {
         let mut state = self.lock();
-        if let Some((conversation, seq)) = state.ids.get(&request.id) {
-            let existing = &state.conversations[conversation].messages[*seq as usize - 1];
-            let same = existing.conversation == request.conversation
-                && existing.sender == request.sender
-                && existing.body == request.body
-                && existing.kind == request.kind;
-            let result = if same {
-                Ok(Appended {
-                    message: existing.clone(),
-                    created: false,
-                })
-            } else {
-                Err(StoreError::IdConflict)
-            };
-            return Self::ready(result);
-        }
-        if request
+        let existing = state
+            .ids
+            .get(&request.id)
+            .map(|(c, seq)| state.conversations[c].messages[*seq as usize - 1].clone());
+        let after_stored = request
             .after
             .as_ref()
-            .is_some_and(|after| !state.ids.contains_key(after))
-        {
-            return Self::ready(Err(StoreError::OutOfOrder));
-        }
-        let Some(conversation) = state.conversations.get(&request.conversation) else {
-            return Self::ready(Err(StoreError::NotFound));
+            .is_some_and(|after| state.ids.contains_key(after));
+        let sender = state
+            .conversations
+            .get(&request.conversation)
+            .and_then(|c| {
+                let role = c
+                    .participants
+                    .iter()
+                    .find(|p| p.user_id == request.sender)?
+                    .role;
+                Some(SenderFacts {
+                    role,
+                    closed: c.closed,
+                    status: c.status,
+                    last_seq: c.messages.len() as u64,
+                })
+            });
+        let facts = AppendFacts {
+            existing,
+            after_stored,
+            sender,
         };
-        let Some(role) = conversation
-            .participants
-            .iter()
-            .find(|p| p.user_id == request.sender)
-            .map(|p| p.role)
-        else {
-            return Self::ready(Err(StoreError::NotFound));
-        };
-        if conversation.closed {
-            return Self::ready(Err(StoreError::Closed));
-        }
-        if !workflow::may_write(role, request.kind) {
-            return Self::ready(Err(StoreError::Forbidden));
-        }
-        let reopen = workflow::reopen(conversation.status, role, request.kind, &request.sender);
-        let message = state.push(
-            &self.listener,
-            &request.conversation,
-            request.id,
-            &request.sender,
-            role,
-            request.body,
-            request.kind,
-            None,
-            request.ts,
-        );
-        if let Some((entry, (kind, data))) = reopen {
-            state
-                .conversations
-                .get_mut(&request.conversation)
-                .expect("exists")
-                .status = ConversationStatus::Open;
-            state.system(
-                &self.listener,
-                &request.conversation,
-                &request.sender,
-                Role::Client,
-                entry,
-                request.ts,
-            );
-            state.event(kind, &request.conversation, data, request.ts);
-        }
-        Self::ready(Ok(Appended {
-            message,
-            created: true,
-        }))
+        let result =
+            ledger::plan_append(&request, facts, workflow::system_id).map(|plan| match plan {
+                AppendPlan::Repeat(message) => Appended {
+                    message,
+                    created: false,
+                },
+                AppendPlan::Store(writes) => {
+                    let message = writes.messages[0].clone();
+                    state.apply(&self.listener, &request.conversation, writes, request.ts);
+                    Appended {
+                        message,
+                        created: true,
+                    }
+                }
+            });
+        Self::ready(result)
     }
 
     fn record_receipt(&self, request: ReceiptRequest) -> Pending<ReceiptOutcome> {
         let mut state = self.lock();
-        let Some(conversation) = state.conversations.get_mut(&request.conversation) else {
-            return Self::ready(Err(StoreError::NotFound));
+        let facts = match state.conversations.get(&request.conversation) {
+            Some(c) => ReceiptFacts {
+                participant: c
+                    .participants
+                    .iter()
+                    .find(|p| p.user_id == request.user_id)
+                    .cloned(),
+                last_seq: c.messages.len() as u64,
+            },
+            None => ReceiptFacts {
+                participant: None,
+                last_seq: 0,
+            },
         };
-        let last_seq = conversation.messages.len() as u64;
-        let Some(participant) = conversation
-            .participants
-            .iter_mut()
-            .find(|p| p.user_id == request.user_id)
-        else {
-            return Self::ready(Err(StoreError::NotFound));
+        let plan = match ledger::plan_receipt(&request, facts) {
+            Ok(plan) => plan,
+            Err(err) => return Self::ready(Err(err)),
         };
-        let (delivered, read) =
-            match advance(participant, request.delivered, request.read, last_seq) {
-                Ok(cursors) => cursors,
-                Err(err) => return Self::ready(Err(err)),
-            };
-        let before = (participant.delivered, participant.read);
-        let changed = (delivered, read) != before;
-        participant.delivered = delivered;
-        participant.read = read;
-        let outcome = ReceiptOutcome {
-            state: participant.clone(),
-            changed,
-        };
-        if changed {
-            for (kind, data) in workflow::receipt_events(
-                &request.user_id,
-                outcome.state.role,
-                before,
-                (delivered, read),
-            ) {
-                state.event(kind, &request.conversation, data, super::super::now_ms());
+        if plan.outcome.changed {
+            let participant = state
+                .conversations
+                .get_mut(&request.conversation)
+                .and_then(|c| {
+                    c.participants
+                        .iter_mut()
+                        .find(|p| p.user_id == request.user_id)
+                })
+                .expect("the plan found the participant");
+            *participant = plan.outcome.state.clone();
+            let now = super::super::now_ms();
+            for (kind, data) in plan.events {
+                state.event(kind, &request.conversation, data, now);
             }
             self.listener.notify(Committed::Receipt {
                 conversation: request.conversation,
-                state: outcome.state.clone(),
+                state: plan.outcome.state.clone(),
             });
         }
-        Self::ready(Ok(outcome))
-    }
-
-    fn create_conversation(
-        &self,
-        id: String,
-        participants: Vec<ParticipantSpec>,
-        participants_max: usize,
-        now: u64,
-    ) -> Pending<(ConversationView, bool)> {
-        let result = self
-            .add_participants(&id, &participants, participants_max, now, true)
-            .map(|(view, created, _)| (view, created));
-        Self::ready(result)
-    }
-
-    fn add_participant(
-        &self,
-        conversation: String,
-        participant: ParticipantSpec,
-        participants_max: usize,
-        now: u64,
-    ) -> Pending<bool> {
-        let result = self
-            .add_participants(&conversation, &[participant], participants_max, now, false)
-            .map(|(_, _, added)| added > 0);
-        Self::ready(result)
-    }
-
-    fn remove_participant(&self, conversation: String, user_id: String) -> Pending<bool> {
-        let mut state = self.lock();
-        let Some(c) = state.conversations.get_mut(&conversation) else {
-            return Self::ready(Err(StoreError::NotFound));
-        };
-        let before = c.participants.len();
-        c.participants.retain(|p| p.user_id != user_id);
-        let removed = c.participants.len() < before;
-        if removed {
-            self.listener.notify(Committed::Left {
-                conversation,
-                user_id,
-            });
-        }
-        Self::ready(Ok(removed))
-    }
-
-    fn conversation(&self, id: String) -> Pending<Option<ConversationView>> {
-        let state = self.lock();
-        Self::ready(Ok(state.conversations.get(&id).map(|c| c.view(&id))))
+        Self::ready(Ok(plan.outcome))
     }
 
     fn participant(
@@ -398,40 +297,6 @@ impl Store for MemoryStore {
                 .cloned()
         });
         Self::ready(Ok(found))
-    }
-
-    fn conversations_of(&self, user_id: String) -> Pending<Vec<ConversationSummary>> {
-        let state = self.lock();
-        let mut rows: Vec<ConversationSummary> = state
-            .conversations
-            .iter()
-            .filter_map(|(id, c)| {
-                let me = c.participants.iter().find(|p| p.user_id == user_id)?;
-                let visible = |m: &&Arc<StoredMessage>| {
-                    m.kind == MessageKind::Text
-                        || (m.kind == MessageKind::Note && me.role == Role::Operator)
-                };
-                let unread = c
-                    .messages
-                    .iter()
-                    .skip(me.read as usize)
-                    .filter(visible)
-                    .filter(|m| m.sender != user_id)
-                    .count() as u64;
-                Some(ConversationSummary {
-                    id: id.clone(),
-                    epoch: c.epoch,
-                    last_seq: c.messages.len() as u64,
-                    role: me.role,
-                    delivered: me.delivered,
-                    read: me.read,
-                    unread,
-                    last_message: c.messages.iter().rev().find(visible).map(|m| (**m).clone()),
-                })
-            })
-            .collect();
-        sort_summaries(&mut rows);
-        Self::ready(Ok(rows))
     }
 
     fn conversation_states_of(&self, user_id: String) -> Pending<Vec<ConversationState>> {
@@ -485,6 +350,90 @@ impl Store for MemoryStore {
     fn health(&self) -> Pending<()> {
         Self::ready(Ok(()))
     }
+}
+
+impl WorkflowStore for MemoryStore {
+    fn create_conversation(
+        &self,
+        id: String,
+        participants: Vec<ParticipantSpec>,
+        participants_max: usize,
+        now: u64,
+    ) -> Pending<(ConversationView, bool)> {
+        let result = self
+            .add_participants(&id, &participants, participants_max, now, true)
+            .map(|(view, created, _)| (view, created));
+        Self::ready(result)
+    }
+
+    fn add_participant(
+        &self,
+        conversation: String,
+        participant: ParticipantSpec,
+        participants_max: usize,
+        now: u64,
+    ) -> Pending<bool> {
+        let result = self
+            .add_participants(&conversation, &[participant], participants_max, now, false)
+            .map(|(_, _, added)| added > 0);
+        Self::ready(result)
+    }
+
+    fn remove_participant(&self, conversation: String, user_id: String) -> Pending<bool> {
+        let mut state = self.lock();
+        let Some(c) = state.conversations.get_mut(&conversation) else {
+            return Self::ready(Err(StoreError::NotFound));
+        };
+        let before = c.participants.len();
+        c.participants.retain(|p| p.user_id != user_id);
+        let removed = c.participants.len() < before;
+        if removed {
+            self.listener.notify(Committed::Left {
+                conversation,
+                user_id,
+            });
+        }
+        Self::ready(Ok(removed))
+    }
+
+    fn conversation(&self, id: String) -> Pending<Option<ConversationView>> {
+        let state = self.lock();
+        Self::ready(Ok(state.conversations.get(&id).map(|c| c.view(&id))))
+    }
+
+    fn conversations_of(&self, user_id: String) -> Pending<Vec<ConversationSummary>> {
+        let state = self.lock();
+        let mut rows: Vec<ConversationSummary> = state
+            .conversations
+            .iter()
+            .filter_map(|(id, c)| {
+                let me = c.participants.iter().find(|p| p.user_id == user_id)?;
+                let visible = |m: &&Arc<StoredMessage>| {
+                    m.kind == MessageKind::Text
+                        || (m.kind == MessageKind::Note && me.role == Role::Operator)
+                };
+                let unread = c
+                    .messages
+                    .iter()
+                    .skip(me.read as usize)
+                    .filter(visible)
+                    .filter(|m| m.sender != user_id)
+                    .count() as u64;
+                Some(ConversationSummary {
+                    id: id.clone(),
+                    epoch: c.epoch,
+                    last_seq: c.messages.len() as u64,
+                    role: me.role,
+                    delivered: me.delivered,
+                    read: me.read,
+                    unread,
+                    last_message: c.messages.iter().rev().find(visible).map(|m| (**m).clone()),
+                })
+            })
+            .collect();
+        sort_summaries(&mut rows);
+        Self::ready(Ok(rows))
+    }
 
     fn change_conversation(
         &self,
@@ -518,12 +467,20 @@ impl Store for MemoryStore {
                 user_id: operator,
             });
         }
-        for entry in plan.entries {
-            state.system(&self.listener, &id, &change.by, Role::Operator, entry, now);
-        }
-        for (kind, data) in plan.events {
-            state.event(kind, &id, data, now);
-        }
+        let writes = Writes {
+            messages: ledger::system_messages(
+                &id,
+                current.last_seq,
+                &change.by,
+                Role::Operator,
+                plan.entries,
+                now,
+                workflow::system_id,
+            ),
+            status: None,
+            events: plan.events,
+        };
+        state.apply(&self.listener, &id, writes, now);
         let view = state.conversations[&id].view(&id);
         Self::ready(Ok(view))
     }

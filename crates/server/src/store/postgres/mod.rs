@@ -19,13 +19,14 @@ use std::sync::Arc;
 
 use protocol::api::{ConversationSummary, ConversationView, ParticipantSpec};
 use protocol::frames::{ConversationState, ParticipantState};
-use protocol::Role;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio_postgres::{Client, Config, NoTls};
 
+use super::decode::Corrupt;
 use super::{
-    AppendRequest, Appended, CommitListener, ConversationChange, EventRecord, Listener, Pending,
-    ReceiptOutcome, ReceiptRequest, Store, StoreError, StoredMessage, Webhook,
+    AppendRequest, Appended, CommitListener, ConversationChange, EventRecord, Listener,
+    MessageStore, Pending, ReceiptOutcome, ReceiptRequest, StoreError, StoredMessage, Webhook,
+    WorkflowStore,
 };
 
 /// Schema migrations, in order.
@@ -107,9 +108,29 @@ pub(crate) async fn connect(config: &Config) -> Result<Client, tokio_postgres::E
     Ok(client)
 }
 
-fn unavailable(err: tokio_postgres::Error) -> StoreError {
-    tracing::error!(error = %err, "postgres error");
-    StoreError::Unavailable(err.to_string())
+/// Why a query failed: the database, or a row it returned that cannot be interpreted.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Fault {
+    /// PostgreSQL or the connection failed.
+    #[error(transparent)]
+    Pg(#[from] tokio_postgres::Error),
+    /// A row holds a value this version cannot interpret.
+    #[error(transparent)]
+    Corrupt(#[from] Corrupt),
+}
+
+/// The store error for a failure, logged here once.
+fn unavailable(fault: impl Into<Fault>) -> StoreError {
+    match fault.into() {
+        Fault::Pg(err) => {
+            tracing::error!(error = %err, "postgres error");
+            StoreError::Unavailable(err.to_string())
+        }
+        Fault::Corrupt(corrupt) => {
+            tracing::error!(error = %corrupt, "postgres row cannot be interpreted");
+            corrupt.into()
+        }
+    }
 }
 
 impl PgStore {
@@ -169,7 +190,7 @@ impl PgStore {
     where
         T: Send + 'static,
         F: FnOnce(Arc<Client>) -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = Result<T, tokio_postgres::Error>> + Send + 'static,
+        Fut: std::future::Future<Output = Result<T, Fault>> + Send + 'static,
     {
         let pool = self.pool.clone();
         Box::pin(async move {
@@ -179,7 +200,7 @@ impl PgStore {
     }
 }
 
-impl Store for PgStore {
+impl MessageStore for PgStore {
     fn attach(&self, listener: Arc<dyn CommitListener>) {
         self.listener.attach(listener);
     }
@@ -192,6 +213,55 @@ impl Store for PgStore {
         self.submit(|reply| write::Command::Receipt(request, reply))
     }
 
+    fn participant(
+        &self,
+        conversation: String,
+        user_id: String,
+    ) -> Pending<Option<ParticipantState>> {
+        self.read(move |c| async move { read::participant(&*c, &conversation, &user_id).await })
+    }
+
+    fn conversation_states_of(&self, user_id: String) -> Pending<Vec<ConversationState>> {
+        self.read(move |c| async move {
+            let ids: Vec<String> = c
+                .query("SELECT conversation_id FROM participants WHERE user_id = $1 ORDER BY conversation_id", &[&user_id])
+                .await?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            read::states(&*c, &ids).await
+        })
+    }
+
+    fn states(&self, ids: Vec<String>) -> Pending<Vec<ConversationState>> {
+        self.read(move |c| async move { read::states(&*c, &ids).await })
+    }
+
+    fn messages_since(
+        &self,
+        conversation: String,
+        after: u64,
+        limit: u32,
+    ) -> Pending<Vec<StoredMessage>> {
+        self.read(
+            move |c| async move { read::messages_since(&*c, &conversation, after, limit).await },
+        )
+    }
+
+    fn health(&self) -> Pending<()> {
+        let read = self.read(|c| async move {
+            c.query_one("SELECT 1", &[]).await?;
+            Ok(())
+        });
+        let write = self.submit(write::Command::Ping);
+        Box::pin(async move {
+            read.await?;
+            write.await
+        })
+    }
+}
+
+impl WorkflowStore for PgStore {
     fn create_conversation(
         &self,
         id: String,
@@ -240,43 +310,8 @@ impl Store for PgStore {
         self.read(move |c| async move { read::conversation_view(&*c, &id).await })
     }
 
-    fn participant(
-        &self,
-        conversation: String,
-        user_id: String,
-    ) -> Pending<Option<ParticipantState>> {
-        self.read(move |c| async move { read::participant(&*c, &conversation, &user_id).await })
-    }
-
     fn conversations_of(&self, user_id: String) -> Pending<Vec<ConversationSummary>> {
         self.read(move |c| async move { read::conversations_of(&*c, &user_id).await })
-    }
-
-    fn conversation_states_of(&self, user_id: String) -> Pending<Vec<ConversationState>> {
-        self.read(move |c| async move {
-            let ids: Vec<String> = c
-                .query("SELECT conversation_id FROM participants WHERE user_id = $1 ORDER BY conversation_id", &[&user_id])
-                .await?
-                .iter()
-                .map(|row| row.get(0))
-                .collect();
-            read::states(&*c, &ids).await
-        })
-    }
-
-    fn states(&self, ids: Vec<String>) -> Pending<Vec<ConversationState>> {
-        self.read(move |c| async move { read::states(&*c, &ids).await })
-    }
-
-    fn messages_since(
-        &self,
-        conversation: String,
-        after: u64,
-        limit: u32,
-    ) -> Pending<Vec<StoredMessage>> {
-        self.read(
-            move |c| async move { read::messages_since(&*c, &conversation, after, limit).await },
-        )
     }
 
     fn change_conversation(
@@ -348,15 +383,6 @@ impl Store for PgStore {
             reply,
         })
     }
-
-    fn health(&self) -> Pending<()> {
-        let read = self.read(|c| async move { c.query_one("SELECT 1", &[]).await.map(|_| ()) });
-        let write = self.submit(write::Command::Ping);
-        Box::pin(async move {
-            read.await?;
-            write.await
-        })
-    }
 }
 
 /// Creates a fresh schema named `prefix_<random>` in the database of `url` and returns a URL
@@ -391,11 +417,6 @@ pub async fn drop_schema(url: &str, schema: &str) -> Result<(), PgOpenError> {
         ))
         .await
         .map_err(PgOpenError::Migrate)
-}
-
-/// Parses a role column.
-pub(crate) fn role(text: &str) -> Role {
-    Role::parse(text).unwrap_or(Role::Client)
 }
 
 async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {

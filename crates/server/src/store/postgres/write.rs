@@ -4,19 +4,20 @@
 use std::sync::Arc;
 
 use protocol::api::{ConversationView, ParticipantSpec};
-use protocol::frames::{ConversationStatus, MessageKind, ParticipantState};
+use protocol::frames::ParticipantState;
 use protocol::Role;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, Transaction};
 
-use super::{read, role, unavailable};
-use crate::store::workflow::{self, SystemEntry};
+use super::{read, unavailable, Fault};
+use crate::store::decode;
+use crate::store::ledger::{self, AppendFacts, AppendPlan, ReceiptFacts, SenderFacts, Writes};
+use crate::store::workflow;
 use crate::store::{
-    advance, new_epoch, participants_to_add, AppendRequest, Appended, Committed,
-    ConversationChange, Listener, ReceiptOutcome, ReceiptRequest, StoreError, StoredMessage,
-    Webhook,
+    new_epoch, AppendRequest, Appended, Committed, ConversationChange, Listener, ReceiptOutcome,
+    ReceiptRequest, StoreError, StoredMessage, Webhook,
 };
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -208,7 +209,10 @@ pub(crate) async fn run(
     }
 }
 
-fn is_conflict(err: &tokio_postgres::Error) -> bool {
+fn is_conflict(fault: &Fault) -> bool {
+    let Fault::Pg(err) = fault else {
+        return false;
+    };
     matches!(
         err.code(),
         Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::UNIQUE_VIOLATION
@@ -218,7 +222,7 @@ fn is_conflict(err: &tokio_postgres::Error) -> bool {
 async fn execute(
     client: &mut Client,
     batch: &[Command],
-) -> Result<(Vec<Outcome>, Vec<Committed>), tokio_postgres::Error> {
+) -> Result<(Vec<Outcome>, Vec<Committed>), Fault> {
     let tx = client.transaction().await?;
     // Event ids come from a sequence, which hands them out in call order, not commit order: with
     // two nodes writing, id 11 could commit before id 10 and a webhook reader past 11 would never
@@ -239,7 +243,7 @@ async fn apply(
     tx: &Transaction<'_>,
     command: &Command,
     changes: &mut Vec<Committed>,
-) -> Result<Outcome, tokio_postgres::Error> {
+) -> Result<Outcome, Fault> {
     Ok(match command {
         Command::Append(request, _) => Outcome::Append(append(tx, request, changes).await?),
         Command::Receipt(request, _) => Outcome::Receipt(receipt(tx, request, changes).await?),
@@ -356,85 +360,84 @@ async fn event(
     conversation: &str,
     data: &Value,
     now: u64,
-) -> Result<(), tokio_postgres::Error> {
+) -> Result<(), Fault> {
     tx.execute(
         "INSERT INTO events (type, conversation_id, data, created_at) VALUES ($1, $2, $3, $4)",
         &[&kind, &conversation, &data.to_string(), &(now as i64)],
     )
-    .await
-    .map(drop)
+    .await?;
+    Ok(())
 }
 
-/// Stores a message with the next seq (the conversation exists and the sender may write), its
-/// event, and reports it.
-#[allow(clippy::too_many_arguments)]
+/// Stores a planned message (its conversation exists and is locked by this transaction; its
+/// `seq` follows `last_seq`), its event, and reports it.
 async fn insert(
     tx: &Transaction<'_>,
-    conversation: &str,
-    id: String,
-    sender: &str,
-    role: Role,
-    body: String,
-    kind: MessageKind,
-    data: Option<Value>,
-    ts: u64,
+    message: &Arc<StoredMessage>,
     changes: &mut Vec<Committed>,
-) -> Result<Arc<StoredMessage>, tokio_postgres::Error> {
-    // The row lock taken here serialises writers of this conversation across nodes.
-    let seq: i64 = tx
-        .query_one(
-            "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
-            &[&conversation],
+) -> Result<(), Fault> {
+    // The facts were read under the conversation's row lock, so `last_seq` cannot have moved;
+    // should that ever break, the messages' primary key (conversation, seq) refuses the row and
+    // the batch fails instead of storing two messages under one seq.
+    let updated = tx
+        .execute(
+            "UPDATE conversations SET last_seq = $2 WHERE id = $1 AND last_seq = $3",
+            &[
+                &message.conversation,
+                &(message.seq as i64),
+                &(message.seq as i64 - 1),
+            ],
         )
-        .await?
-        .get(0);
+        .await?;
+    debug_assert_eq!(
+        updated, 1,
+        "the planned seq follows the conversation's last_seq"
+    );
     tx.execute(
         "INSERT INTO messages (conversation_id, seq, id, sender_id, sender_role, body, created_at, kind, data)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        &[&conversation, &seq, &id, &sender, &role.as_str(), &body, &(ts as i64), &kind.as_str(), &data.as_ref().map(Value::to_string)],
+        &[
+            &message.conversation,
+            &(message.seq as i64),
+            &message.id,
+            &message.sender,
+            &message.role.as_str(),
+            &message.body,
+            &(message.ts as i64),
+            &message.kind.as_str(),
+            &message.data.as_ref().map(Value::to_string),
+        ],
     )
     .await?;
-    let message = Arc::new(StoredMessage {
-        conversation: conversation.to_owned(),
-        id,
-        seq: seq as u64,
-        sender: sender.to_owned(),
-        role,
-        body,
-        ts,
-        kind,
-        data,
-    });
-    if let Some((kind, data)) = workflow::message_event(&message) {
-        event(tx, kind, conversation, &data, ts).await?;
+    if let Some((kind, data)) = workflow::message_event(message) {
+        event(tx, kind, &message.conversation, &data, message.ts).await?;
     }
     changes.push(Committed::Message(message.clone()));
-    Ok(message)
+    Ok(())
 }
 
-async fn system(
+/// Applies planned writes to `conversation`; events are recorded at `now`.
+async fn apply_writes(
     tx: &Transaction<'_>,
     conversation: &str,
-    by: &str,
-    role: Role,
-    entry: SystemEntry,
+    writes: &Writes,
     now: u64,
     changes: &mut Vec<Committed>,
-) -> Result<(), tokio_postgres::Error> {
-    insert(
-        tx,
-        conversation,
-        workflow::system_id(),
-        by,
-        role,
-        entry.body,
-        MessageKind::System,
-        Some(entry.data),
-        now,
-        changes,
-    )
-    .await
-    .map(drop)
+) -> Result<(), Fault> {
+    for message in &writes.messages {
+        insert(tx, message, changes).await?;
+    }
+    if let Some(status) = writes.status {
+        tx.execute(
+            "UPDATE conversations SET status = $2 WHERE id = $1",
+            &[&conversation, &status.as_str()],
+        )
+        .await?;
+    }
+    for (kind, data) in &writes.events {
+        event(tx, kind, conversation, data, now).await?;
+    }
+    Ok(())
 }
 
 async fn change_conversation(
@@ -443,7 +446,7 @@ async fn change_conversation(
     change: &ConversationChange,
     now: u64,
     changes: &mut Vec<Committed>,
-) -> Result<Result<ConversationView, StoreError>, tokio_postgres::Error> {
+) -> Result<Result<ConversationView, StoreError>, Fault> {
     // FOR UPDATE: two nodes changing one conversation are serialised.
     if tx
         .query_opt(
@@ -467,12 +470,20 @@ async fn change_conversation(
         &[&id, &plan.status.as_str(), &plan.assignee, &plan.metadata.as_ref().map(Value::to_string), &plan.closed],
     )
     .await?;
-    for entry in plan.entries {
-        system(tx, id, &change.by, Role::Operator, entry, now, changes).await?;
-    }
-    for (kind, data) in &plan.events {
-        event(tx, kind, id, data, now).await?;
-    }
+    let writes = Writes {
+        messages: ledger::system_messages(
+            id,
+            current.last_seq,
+            &change.by,
+            Role::Operator,
+            plan.entries,
+            now,
+            workflow::system_id,
+        ),
+        status: None,
+        events: plan.events,
+    };
+    apply_writes(tx, id, &writes, now, changes).await?;
     Ok(Ok(read::conversation_view(tx, id).await?.expect("exists")))
 }
 
@@ -480,7 +491,7 @@ async fn flag_unread(
     tx: &Transaction<'_>,
     older_than: u64,
     now: u64,
-) -> Result<Result<u64, StoreError>, tokio_postgres::Error> {
+) -> Result<Result<u64, StoreError>, Fault> {
     let columns = read::MESSAGE_COLUMNS
         .split(", ")
         .map(|c| format!("m.{c}"))
@@ -499,7 +510,7 @@ async fn flag_unread(
         )
         .await?;
     for row in &rows {
-        let message = read::message(row);
+        let message = read::message(row)?;
         tx.execute(
             "UPDATE messages SET unread_flagged = TRUE WHERE id = $1",
             &[&message.id],
@@ -524,7 +535,7 @@ async fn insert_participant(
     role: Role,
     now: u64,
     changes: &mut Vec<Committed>,
-) -> Result<(), tokio_postgres::Error> {
+) -> Result<(), Fault> {
     tx.execute(
         "INSERT INTO participants (conversation_id, user_id, role, delivered_seq, read_seq, joined_at) VALUES ($1, $2, $3, 0, 0, $4)",
         &[&conversation, &user, &role.as_str(), &(now as i64)],
@@ -541,86 +552,56 @@ async fn append(
     tx: &Transaction<'_>,
     request: &AppendRequest,
     changes: &mut Vec<Committed>,
-) -> Result<Result<Appended, StoreError>, tokio_postgres::Error> {
-    if let Some(existing) = read::message_by_id(tx, &request.id).await? {
-        let same = existing.conversation == request.conversation
-            && existing.sender == request.sender
-            && existing.body == request.body
-            && existing.kind == request.kind;
-        return Ok(if same {
-            Ok(Appended {
-                message: Arc::new(existing),
-                created: false,
-            })
-        } else {
-            Err(StoreError::IdConflict)
-        });
-    }
+) -> Result<Result<Appended, StoreError>, Fault> {
+    let mut facts = AppendFacts {
+        existing: read::message_by_id(tx, &request.id).await?.map(Arc::new),
+        ..AppendFacts::default()
+    };
     if let Some(after) = &request.after {
-        if tx
-            .query_opt("SELECT 1 FROM messages WHERE id = $1", &[after])
-            .await?
-            .is_none()
-        {
-            return Ok(Err(StoreError::OutOfOrder));
+        if facts.existing.is_none() {
+            facts.after_stored = tx
+                .query_opt("SELECT 1 FROM messages WHERE id = $1", &[after])
+                .await?
+                .is_some();
         }
     }
-    let found = tx
-        .query_opt(
-            "SELECT p.role, c.closed, c.status FROM participants p JOIN conversations c ON c.id = p.conversation_id
-             WHERE p.conversation_id = $1 AND p.user_id = $2",
-            &[&request.conversation, &request.sender],
-        )
-        .await?;
-    let Some(found) = found else {
-        return Ok(Err(StoreError::NotFound));
+    if ledger::needs_sender(request, &facts) {
+        // FOR UPDATE OF c: the conversation's row lock serialises its writers across nodes, so
+        // `last_seq` (and closed, status) stay as read until this transaction commits.
+        let found = tx
+            .query_opt(
+                "SELECT p.role, c.closed, c.status, c.last_seq
+                 FROM participants p JOIN conversations c ON c.id = p.conversation_id
+                 WHERE p.conversation_id = $1 AND p.user_id = $2 FOR UPDATE OF c",
+                &[&request.conversation, &request.sender],
+            )
+            .await?;
+        facts.sender = match found {
+            Some(row) => Some(SenderFacts {
+                role: decode::role(row.get(0))?,
+                closed: row.get(1),
+                status: decode::status(row.get(2))?,
+                last_seq: row.get::<_, i64>(3) as u64,
+            }),
+            None => None,
+        };
+    }
+    let plan = match ledger::plan_append(request, facts, workflow::system_id) {
+        Ok(plan) => plan,
+        Err(err) => return Ok(Err(err)),
     };
-    let (sender_role, closed, status): (Role, bool, ConversationStatus) = (
-        role(found.get(0)),
-        found.get(1),
-        ConversationStatus::parse(found.get(2)).unwrap_or_default(),
-    );
-    if closed {
-        return Ok(Err(StoreError::Closed));
-    }
-    if !workflow::may_write(sender_role, request.kind) {
-        return Ok(Err(StoreError::Forbidden));
-    }
-    let reopen = workflow::reopen(status, sender_role, request.kind, &request.sender);
-    let message = insert(
-        tx,
-        &request.conversation,
-        request.id.clone(),
-        &request.sender,
-        sender_role,
-        request.body.clone(),
-        request.kind,
-        None,
-        request.ts,
-        changes,
-    )
-    .await?;
-    if let Some((entry, (kind, data))) = reopen {
-        tx.execute(
-            "UPDATE conversations SET status = 'open' WHERE id = $1",
-            &[&request.conversation],
-        )
-        .await?;
-        system(
-            tx,
-            &request.conversation,
-            &request.sender,
-            Role::Client,
-            entry,
-            request.ts,
-            changes,
-        )
-        .await?;
-        event(tx, kind, &request.conversation, &data, request.ts).await?;
-    }
-    Ok(Ok(Appended {
-        message,
-        created: true,
+    Ok(Ok(match plan {
+        AppendPlan::Repeat(message) => Appended {
+            message,
+            created: false,
+        },
+        AppendPlan::Store(writes) => {
+            apply_writes(tx, &request.conversation, &writes, request.ts, changes).await?;
+            Appended {
+                message: writes.messages[0].clone(),
+                created: true,
+            }
+        }
     }))
 }
 
@@ -628,7 +609,7 @@ async fn receipt(
     tx: &Transaction<'_>,
     request: &ReceiptRequest,
     changes: &mut Vec<Committed>,
-) -> Result<Result<ReceiptOutcome, StoreError>, tokio_postgres::Error> {
+) -> Result<Result<ReceiptOutcome, StoreError>, Fault> {
     // FOR UPDATE: two nodes moving one participant's cursors must not overwrite each other.
     let row = tx
         .query_opt(
@@ -638,47 +619,42 @@ async fn receipt(
             &[&request.conversation, &request.user_id],
         )
         .await?;
-    let Some(row) = row else {
-        return Ok(Err(StoreError::NotFound));
+    let facts = match row {
+        Some(row) => ReceiptFacts {
+            participant: Some(ParticipantState {
+                user_id: request.user_id.clone(),
+                role: decode::role(row.get(0))?,
+                delivered: row.get::<_, i64>(1) as u64,
+                read: row.get::<_, i64>(2) as u64,
+            }),
+            last_seq: row.get::<_, i64>(3) as u64,
+        },
+        None => ReceiptFacts {
+            participant: None,
+            last_seq: 0,
+        },
     };
-    let current = ParticipantState {
-        user_id: request.user_id.clone(),
-        role: role(row.get(0)),
-        delivered: row.get::<_, i64>(1) as u64,
-        read: row.get::<_, i64>(2) as u64,
-    };
-    let last_seq = row.get::<_, i64>(3) as u64;
-    let (delivered, read) = match advance(&current, request.delivered, request.read, last_seq) {
-        Ok(cursors) => cursors,
+    let plan = match ledger::plan_receipt(request, facts) {
+        Ok(plan) => plan,
         Err(err) => return Ok(Err(err)),
     };
-    let changed = (delivered, read) != (current.delivered, current.read);
-    let state = ParticipantState {
-        delivered,
-        read,
-        ..current
-    };
-    if changed {
+    let state = &plan.outcome.state;
+    if plan.outcome.changed {
         tx.execute(
             "UPDATE participants SET delivered_seq = $3, read_seq = $4 WHERE conversation_id = $1 AND user_id = $2",
-            &[&request.conversation, &request.user_id, &(delivered as i64), &(read as i64)],
+            &[&request.conversation, &request.user_id, &(state.delivered as i64), &(state.read as i64)],
         )
-                .await?;
+        .await?;
         let now = crate::now_ms();
-        for (kind, data) in workflow::receipt_events(
-            &request.user_id,
-            current.role,
-            (current.delivered, current.read),
-            (delivered, read),
-        ) {
-            event(tx, kind, &request.conversation, &data, now).await?;
+        for (kind, data) in &plan.events {
+            event(tx, kind, &request.conversation, data, now).await?;
         }
         changes.push(Committed::Receipt {
             conversation: request.conversation.clone(),
             state: state.clone(),
         });
     }
-    Ok(Ok(ReceiptOutcome { state, changed }))
+    Ok(Ok(plan.outcome))
 }
 
 async fn add_participants(
@@ -689,7 +665,7 @@ async fn add_participants(
     now: u64,
     create: bool,
     changes: &mut Vec<Committed>,
-) -> Result<Result<(ConversationView, bool, usize), StoreError>, tokio_postgres::Error> {
+) -> Result<Result<(ConversationView, bool, usize), StoreError>, Fault> {
     // FOR UPDATE: concurrent additions on two nodes are serialised, so the limit holds.
     let exists = tx
         .query_opt(
@@ -698,18 +674,18 @@ async fn add_participants(
         )
         .await?
         .is_some();
-    if !exists && !create {
-        return Ok(Err(StoreError::NotFound));
-    }
     let existing = if exists {
-        read::participants(tx, id).await?
+        Some(read::participants(tx, id).await?)
     } else {
-        Vec::new()
+        None
     };
-    let new = match participants_to_add(&existing, wanted, participants_max) {
-        Ok(new) => new,
-        Err(err) => return Ok(Err(err)),
-    };
+    let plan =
+        match ledger::plan_participants(existing.as_deref(), wanted, participants_max, create) {
+            Ok(plan) => plan,
+            Err(err) => return Ok(Err(err)),
+        };
+    let new = plan.new;
+    debug_assert_eq!(plan.create, !exists);
     if !exists {
         // A concurrent creation on another node makes this a unique violation: the batch is run
         // again and then finds the conversation.
