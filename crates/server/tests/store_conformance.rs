@@ -552,3 +552,102 @@ async fn sqlite_commits_survive_reopen() {
         assert_eq!(a, &**b);
     }
 }
+
+/// Runs SQL straight against a store's database, behind the store's back.
+enum Database {
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl Database {
+    async fn execute(&self, sql: &str) {
+        match self {
+            Database::Sqlite(path) => rusqlite::Connection::open(path)
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap(),
+            Database::Postgres(url) => {
+                let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(connection);
+                client.batch_execute(sql).await.unwrap();
+            }
+        }
+    }
+}
+
+fn is_corrupt<T: std::fmt::Debug>(result: Result<T, StoreError>) -> bool {
+    matches!(&result, Err(StoreError::Unavailable(why)) if why.starts_with("stored data cannot be interpreted"))
+}
+
+/// Both SQL stores: a row storage cannot interpret (written by a newer version, or by hand) is
+/// an error, never read as a default — a default could show an operator's note to a client as
+/// text, or treat an unknown role as a client.
+async fn rows_that_cannot_be_interpreted_are_errors(store: Arc<dyn Store>, database: Database) {
+    for id in ["c-kind", "c-role", "c-data", "c-status", "c-meta", "c-ok"] {
+        booking(&*store, id).await;
+    }
+    let mut planted = Vec::new();
+    for id in ["c-kind", "c-role", "c-data", "c-ok"] {
+        planted.push(
+            store
+                .append(request(id, "olga", "hi"))
+                .await
+                .unwrap()
+                .message,
+        );
+    }
+    database
+        .execute(
+            "UPDATE messages SET kind = 'sticker' WHERE conversation_id = 'c-kind';
+             UPDATE messages SET sender_role = 'admin' WHERE conversation_id = 'c-role';
+             UPDATE messages SET data = '{not json' WHERE conversation_id = 'c-data';
+             UPDATE conversations SET status = 'archived' WHERE id = 'c-status';
+             UPDATE conversations SET metadata = '{not json' WHERE id = 'c-meta';",
+        )
+        .await;
+    for id in ["c-kind", "c-role", "c-data"] {
+        let read = store.messages_since(id.into(), 0, 10).await;
+        assert!(is_corrupt(read), "messages of {id}");
+    }
+    for id in ["c-status", "c-meta"] {
+        assert!(is_corrupt(store.conversation(id.into()).await), "{id}");
+        assert!(is_corrupt(store.states(vec![id.into()]).await), "{id}");
+    }
+    // The writer reads rows too: the status an append plans with, a repeat's stored message.
+    assert!(is_corrupt(
+        store.append(request("c-status", "ana", "x")).await
+    ));
+    let repeat = AppendRequest {
+        id: planted[0].id.clone(),
+        ..request("c-kind", "olga", "hi")
+    };
+    assert!(is_corrupt(store.append(repeat).await));
+    // The inbox's last message of c-role has the unknown role.
+    assert!(is_corrupt(store.conversations_of("olga".into()).await));
+    // What can be read is still read, and the store still writes.
+    let ok = store.messages_since("c-ok".into(), 0, 10).await.unwrap();
+    assert_eq!(ok, vec![(*planted[3]).clone()]);
+    let next = store.append(request("c-ok", "ana", "still")).await.unwrap();
+    assert_eq!(next.message.seq, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_rows_that_cannot_be_interpreted_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _keep) = common::Backend::Sqlite.store(dir.path()).await;
+    let database = Database::Sqlite(dir.path().join(server::store::sqlite::DATABASE_FILE));
+    rows_that_cannot_be_interpreted_are_errors(store, database).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_rows_that_cannot_be_interpreted_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, keep) = common::Backend::Postgres.store(dir.path()).await;
+    let common::Keep::Schema(schema) = &keep else {
+        unreachable!("a PostgreSQL store keeps its schema")
+    };
+    let database = Database::Postgres(schema.url.clone());
+    rows_that_cannot_be_interpreted_are_errors(store, database).await;
+}

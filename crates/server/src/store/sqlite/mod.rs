@@ -174,14 +174,21 @@ impl SqliteStore {
     }
 }
 
+/// The store error for a failure, logged here once.
 fn unavailable(err: rusqlite::Error) -> StoreError {
-    if let rusqlite::Error::FromSqlConversionFailure(_, _, inner) = &err {
+    let store_error = store_error(&err);
+    tracing::error!(error = %store_error, "sqlite error");
+    store_error
+}
+
+/// The store error for a failure: a value that cannot be interpreted (see `read::corrupt`)
+/// says so; anything else is SQLite failing.
+fn store_error(err: &rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::FromSqlConversionFailure(_, _, inner) = err {
         if let Some(corrupt) = inner.downcast_ref::<Corrupt>() {
-            tracing::error!(error = %corrupt, "sqlite row cannot be interpreted");
             return corrupt.clone().into();
         }
     }
-    tracing::error!(error = %err, "sqlite error");
     StoreError::Unavailable(err.to_string())
 }
 

@@ -35,7 +35,15 @@ pub(super) fn job<T: Send + 'static>(
     reply: oneshot::Sender<Result<T, StoreError>>,
 ) -> Job {
     Box::new(move |tx, changes| {
-        let result = work(tx, changes)?;
+        let result = match work(tx, changes) {
+            Ok(result) => result,
+            Err(err) => {
+                // This job's own failure aborts (and rolls back) the batch: answer it with the
+                // cause, which the writer logs once, rather than with "the writer has stopped".
+                let _ = reply.send(Err(super::store_error(&err)));
+                return Err(err);
+            }
+        };
         Ok(Box::new(move |failure: Option<&StoreError>| {
             // A requester that went away (connection closed) no longer needs the answer.
             let _ = reply.send(match failure {
