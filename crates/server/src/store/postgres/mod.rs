@@ -13,6 +13,7 @@
 
 mod read;
 mod write;
+mod writer;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -72,7 +73,7 @@ pub enum PgOpenError {
 
 /// The PostgreSQL store.
 pub struct PgStore {
-    writer: mpsc::UnboundedSender<write::Command>,
+    writer: mpsc::UnboundedSender<writer::Command>,
     pool: Arc<Pool>,
     listener: Arc<Listener>,
 }
@@ -143,7 +144,7 @@ impl PgStore {
         migrate(&mut client).await.map_err(PgOpenError::Migrate)?;
         let (writer, queue) = mpsc::unbounded_channel();
         let listener = Arc::new(Listener::default());
-        tokio::spawn(write::run(
+        tokio::spawn(writer::run(
             config.clone(),
             client,
             queue,
@@ -172,7 +173,7 @@ impl PgStore {
 
     fn submit<T: Send + 'static>(
         &self,
-        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> write::Command,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> writer::Command,
     ) -> Pending<T> {
         let (reply, answer) = oneshot::channel();
         let sent = self.writer.send(make(reply));
@@ -206,11 +207,11 @@ impl MessageStore for PgStore {
     }
 
     fn append(&self, request: AppendRequest) -> Pending<Appended> {
-        self.submit(|reply| write::Command::Append(request, reply))
+        self.submit(|reply| writer::Command::Append(request, reply))
     }
 
     fn record_receipt(&self, request: ReceiptRequest) -> Pending<ReceiptOutcome> {
-        self.submit(|reply| write::Command::Receipt(request, reply))
+        self.submit(|reply| writer::Command::Receipt(request, reply))
     }
 
     fn participant(
@@ -253,7 +254,7 @@ impl MessageStore for PgStore {
             c.query_one("SELECT 1", &[]).await?;
             Ok(())
         });
-        let write = self.submit(write::Command::Ping);
+        let write = self.submit(writer::Command::Ping);
         Box::pin(async move {
             read.await?;
             write.await
@@ -269,7 +270,7 @@ impl WorkflowStore for PgStore {
         participants_max: usize,
         now: u64,
     ) -> Pending<(ConversationView, bool)> {
-        let pending = self.submit(|reply| write::Command::AddParticipants {
+        let pending = self.submit(|reply| writer::Command::AddParticipants {
             id,
             wanted: participants,
             participants_max,
@@ -287,7 +288,7 @@ impl WorkflowStore for PgStore {
         participants_max: usize,
         now: u64,
     ) -> Pending<bool> {
-        let pending = self.submit(|reply| write::Command::AddParticipants {
+        let pending = self.submit(|reply| writer::Command::AddParticipants {
             id: conversation,
             wanted: vec![participant],
             participants_max,
@@ -299,7 +300,7 @@ impl WorkflowStore for PgStore {
     }
 
     fn remove_participant(&self, conversation: String, user_id: String) -> Pending<bool> {
-        self.submit(|reply| write::Command::RemoveParticipant {
+        self.submit(|reply| writer::Command::RemoveParticipant {
             conversation,
             user_id,
             reply,
@@ -320,7 +321,7 @@ impl WorkflowStore for PgStore {
         change: ConversationChange,
         now: u64,
     ) -> Pending<ConversationView> {
-        self.submit(|reply| write::Command::Change {
+        self.submit(|reply| writer::Command::Change {
             id,
             change,
             now,
@@ -333,7 +334,7 @@ impl WorkflowStore for PgStore {
     }
 
     fn flag_unread(&self, older_than: u64, now: u64) -> Pending<u64> {
-        self.submit(|reply| write::Command::FlagUnread {
+        self.submit(|reply| writer::Command::FlagUnread {
             older_than,
             now,
             reply,
@@ -358,7 +359,7 @@ impl WorkflowStore for PgStore {
     }
 
     fn create_webhook(&self, url: String, secret: String, now: u64) -> Pending<Webhook> {
-        self.submit(|reply| write::Command::CreateWebhook {
+        self.submit(|reply| writer::Command::CreateWebhook {
             url,
             secret,
             now,
@@ -367,15 +368,15 @@ impl WorkflowStore for PgStore {
     }
 
     fn update_webhook(&self, webhook: Webhook) -> Pending<()> {
-        self.submit(|reply| write::Command::UpdateWebhook { webhook, reply })
+        self.submit(|reply| writer::Command::UpdateWebhook { webhook, reply })
     }
 
     fn delete_webhook(&self, id: u64) -> Pending<bool> {
-        self.submit(|reply| write::Command::DeleteWebhook { id, reply })
+        self.submit(|reply| writer::Command::DeleteWebhook { id, reply })
     }
 
     fn lease(&self, name: String, holder: String, ttl_ms: u64, now: u64) -> Pending<bool> {
-        self.submit(|reply| write::Command::Lease {
+        self.submit(|reply| writer::Command::Lease {
             name,
             holder,
             ttl_ms,
