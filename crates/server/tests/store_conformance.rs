@@ -489,6 +489,71 @@ async fn concurrent_appends_from_many_tasks_stay_gap_free(store: Arc<dyn Store>)
     assert_eq!(all, (1..=200).collect::<Vec<_>>());
 }
 
+/// The ledger's refusals in order, and a client's message reopening a resolved conversation, the
+/// same on every backend.
+async fn closed_forbidden_and_reopen(store: Arc<dyn Store>) {
+    use protocol::frames::{ConversationStatus, MessageKind};
+    use server::store::ConversationChange;
+    booking(&*store, "c1").await;
+    let note = |sender: &str| AppendRequest {
+        kind: MessageKind::Note,
+        ..request("c1", sender, "between us")
+    };
+    assert_eq!(
+        store.append(note("ana")).await.unwrap_err(),
+        StoreError::Forbidden,
+        "clients write no notes"
+    );
+    let first = store.append(note("olga")).await.unwrap();
+    assert_eq!((first.message.seq, first.message.role), (1, Role::Operator));
+    let change = |closed, status| ConversationChange {
+        closed,
+        status,
+        by: "olga".into(),
+        ..ConversationChange::default()
+    };
+    store
+        .change_conversation("c1".into(), change(Some(true), None), 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .append(request("c1", "ana", "hello"))
+            .await
+            .unwrap_err(),
+        StoreError::Closed
+    );
+    assert_eq!(
+        store.append(note("ana")).await.unwrap_err(),
+        StoreError::Closed,
+        "closed is said before forbidden"
+    );
+    let repeat = AppendRequest {
+        id: first.message.id.clone(),
+        ..note("olga")
+    };
+    let again = store.append(repeat).await.unwrap();
+    assert!(!again.created, "a repeat is answered even when closed");
+    let resolved = Some(ConversationStatus::Resolved);
+    let view = store
+        .change_conversation("c1".into(), change(Some(false), resolved), 6)
+        .await
+        .unwrap();
+    assert_eq!(
+        view.last_seq, 2,
+        "the status change is an entry of the timeline"
+    );
+    let reopening = store.append(request("c1", "ana", "again")).await.unwrap();
+    assert_eq!(reopening.message.seq, 3);
+    let view = store.conversation("c1".into()).await.unwrap().unwrap();
+    assert_eq!((view.status, view.last_seq), (ConversationStatus::Open, 4));
+    let entry = &store.messages_since("c1".into(), 3, 10).await.unwrap()[0];
+    assert_eq!(
+        (entry.kind, entry.role, entry.sender.as_str()),
+        (MessageKind::System, Role::Client, "ana")
+    );
+}
+
 macro_rules! conformance {
     ($name:ident, $backend:expr) => {
         mod $name {
@@ -504,6 +569,7 @@ macro_rules! conformance {
                 membership_is_idempotent_and_limited,
                 listener_hears_commits_in_order,
                 concurrent_appends_from_many_tasks_stay_gap_free,
+                closed_forbidden_and_reopen,
             );
         }
     };
