@@ -272,7 +272,7 @@ async fn a_broken_listener_still_delivers_within_bounded_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
     use server::store::sqlite::{SqliteOptions, SqliteStore};
-    use server::store::{AppendRequest, ReceiptRequest, Store};
+    use server::store::{AppendRequest, MessageStore, ReceiptRequest, WorkflowStore};
     let dir = tempfile::tempdir().unwrap();
     let mut views = Vec::new();
     let events;

@@ -16,8 +16,8 @@ use protocol::frames::{self, ClientFrame, ConversationState, ParticipantState, S
 use protocol::{ErrorCode, Role};
 use server::store::memory::MemoryStore;
 use server::store::{
-    AppendRequest, Appended, CommitListener, ConversationChange, EventRecord, Pending,
-    ReceiptOutcome, ReceiptRequest, Store, StoreError, StoredMessage, Webhook,
+    AppendRequest, Appended, CommitListener, ConversationChange, EventRecord, MessageStore,
+    Pending, ReceiptOutcome, ReceiptRequest, StoreError, StoredMessage, Webhook, WorkflowStore,
 };
 use server::{AppState, Config};
 use testkit::Device;
@@ -30,7 +30,7 @@ struct FaultyStore {
     fail: HashSet<usize>,
 }
 
-impl Store for FaultyStore {
+impl MessageStore for FaultyStore {
     fn attach(&self, listener: Arc<dyn CommitListener>) {
         self.inner.attach(listener)
     }
@@ -48,6 +48,24 @@ impl Store for FaultyStore {
     fn record_receipt(&self, r: ReceiptRequest) -> Pending<ReceiptOutcome> {
         self.inner.record_receipt(r)
     }
+    fn participant(&self, c: String, u: String) -> Pending<Option<ParticipantState>> {
+        self.inner.participant(c, u)
+    }
+    fn conversation_states_of(&self, u: String) -> Pending<Vec<ConversationState>> {
+        self.inner.conversation_states_of(u)
+    }
+    fn states(&self, ids: Vec<String>) -> Pending<Vec<ConversationState>> {
+        self.inner.states(ids)
+    }
+    fn messages_since(&self, c: String, after: u64, limit: u32) -> Pending<Vec<StoredMessage>> {
+        self.inner.messages_since(c, after, limit)
+    }
+    fn health(&self) -> Pending<()> {
+        self.inner.health()
+    }
+}
+
+impl WorkflowStore for FaultyStore {
     fn create_conversation(
         &self,
         id: String,
@@ -72,23 +90,8 @@ impl Store for FaultyStore {
     fn conversation(&self, id: String) -> Pending<Option<ConversationView>> {
         self.inner.conversation(id)
     }
-    fn participant(&self, c: String, u: String) -> Pending<Option<ParticipantState>> {
-        self.inner.participant(c, u)
-    }
     fn conversations_of(&self, u: String) -> Pending<Vec<ConversationSummary>> {
         self.inner.conversations_of(u)
-    }
-    fn conversation_states_of(&self, u: String) -> Pending<Vec<ConversationState>> {
-        self.inner.conversation_states_of(u)
-    }
-    fn states(&self, ids: Vec<String>) -> Pending<Vec<ConversationState>> {
-        self.inner.states(ids)
-    }
-    fn messages_since(&self, c: String, after: u64, limit: u32) -> Pending<Vec<StoredMessage>> {
-        self.inner.messages_since(c, after, limit)
-    }
-    fn health(&self) -> Pending<()> {
-        self.inner.health()
     }
     fn change_conversation(
         &self,

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use protocol::api::ParticipantSpec;
 use protocol::Role;
 use server::store::sqlite::{SqliteOptions, SqliteStore};
-use server::store::{AppendRequest, CommitListener, Committed, ReceiptRequest, Store, StoreError};
+use server::store::{
+    AppendRequest, CommitListener, Committed, MessageStore, ReceiptRequest, Store, StoreError,
+};
 
 fn spec(user: &str, role: Role) -> ParticipantSpec {
     ParticipantSpec {
@@ -487,6 +489,71 @@ async fn concurrent_appends_from_many_tasks_stay_gap_free(store: Arc<dyn Store>)
     assert_eq!(all, (1..=200).collect::<Vec<_>>());
 }
 
+/// The ledger's refusals in order, and a client's message reopening a resolved conversation, the
+/// same on every backend.
+async fn closed_forbidden_and_reopen(store: Arc<dyn Store>) {
+    use protocol::frames::{ConversationStatus, MessageKind};
+    use server::store::ConversationChange;
+    booking(&*store, "c1").await;
+    let note = |sender: &str| AppendRequest {
+        kind: MessageKind::Note,
+        ..request("c1", sender, "between us")
+    };
+    assert_eq!(
+        store.append(note("ana")).await.unwrap_err(),
+        StoreError::Forbidden,
+        "clients write no notes"
+    );
+    let first = store.append(note("olga")).await.unwrap();
+    assert_eq!((first.message.seq, first.message.role), (1, Role::Operator));
+    let change = |closed, status| ConversationChange {
+        closed,
+        status,
+        by: "olga".into(),
+        ..ConversationChange::default()
+    };
+    store
+        .change_conversation("c1".into(), change(Some(true), None), 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .append(request("c1", "ana", "hello"))
+            .await
+            .unwrap_err(),
+        StoreError::Closed
+    );
+    assert_eq!(
+        store.append(note("ana")).await.unwrap_err(),
+        StoreError::Closed,
+        "closed is said before forbidden"
+    );
+    let repeat = AppendRequest {
+        id: first.message.id.clone(),
+        ..note("olga")
+    };
+    let again = store.append(repeat).await.unwrap();
+    assert!(!again.created, "a repeat is answered even when closed");
+    let resolved = Some(ConversationStatus::Resolved);
+    let view = store
+        .change_conversation("c1".into(), change(Some(false), resolved), 6)
+        .await
+        .unwrap();
+    assert_eq!(
+        view.last_seq, 2,
+        "the status change is an entry of the timeline"
+    );
+    let reopening = store.append(request("c1", "ana", "again")).await.unwrap();
+    assert_eq!(reopening.message.seq, 3);
+    let view = store.conversation("c1".into()).await.unwrap().unwrap();
+    assert_eq!((view.status, view.last_seq), (ConversationStatus::Open, 4));
+    let entry = &store.messages_since("c1".into(), 3, 10).await.unwrap()[0];
+    assert_eq!(
+        (entry.kind, entry.role, entry.sender.as_str()),
+        (MessageKind::System, Role::Client, "ana")
+    );
+}
+
 macro_rules! conformance {
     ($name:ident, $backend:expr) => {
         mod $name {
@@ -502,6 +569,7 @@ macro_rules! conformance {
                 membership_is_idempotent_and_limited,
                 listener_hears_commits_in_order,
                 concurrent_appends_from_many_tasks_stay_gap_free,
+                closed_forbidden_and_reopen,
             );
         }
     };
@@ -550,4 +618,103 @@ async fn sqlite_commits_survive_reopen() {
     for (a, b) in read.iter().zip(&stored) {
         assert_eq!(a, &**b);
     }
+}
+
+/// Runs SQL straight against a store's database, behind the store's back.
+enum Database {
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl Database {
+    async fn execute(&self, sql: &str) {
+        match self {
+            Database::Sqlite(path) => rusqlite::Connection::open(path)
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap(),
+            Database::Postgres(url) => {
+                let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(connection);
+                client.batch_execute(sql).await.unwrap();
+            }
+        }
+    }
+}
+
+fn is_corrupt<T: std::fmt::Debug>(result: Result<T, StoreError>) -> bool {
+    matches!(&result, Err(StoreError::Unavailable(why)) if why.starts_with("stored data cannot be interpreted"))
+}
+
+/// Both SQL stores: a row storage cannot interpret (written by a newer version, or by hand) is
+/// an error, never read as a default — a default could show an operator's note to a client as
+/// text, or treat an unknown role as a client.
+async fn rows_that_cannot_be_interpreted_are_errors(store: Arc<dyn Store>, database: Database) {
+    for id in ["c-kind", "c-role", "c-data", "c-status", "c-meta", "c-ok"] {
+        booking(&*store, id).await;
+    }
+    let mut planted = Vec::new();
+    for id in ["c-kind", "c-role", "c-data", "c-ok"] {
+        planted.push(
+            store
+                .append(request(id, "olga", "hi"))
+                .await
+                .unwrap()
+                .message,
+        );
+    }
+    database
+        .execute(
+            "UPDATE messages SET kind = 'sticker' WHERE conversation_id = 'c-kind';
+             UPDATE messages SET sender_role = 'admin' WHERE conversation_id = 'c-role';
+             UPDATE messages SET data = '{not json' WHERE conversation_id = 'c-data';
+             UPDATE conversations SET status = 'archived' WHERE id = 'c-status';
+             UPDATE conversations SET metadata = '{not json' WHERE id = 'c-meta';",
+        )
+        .await;
+    for id in ["c-kind", "c-role", "c-data"] {
+        let read = store.messages_since(id.into(), 0, 10).await;
+        assert!(is_corrupt(read), "messages of {id}");
+    }
+    for id in ["c-status", "c-meta"] {
+        assert!(is_corrupt(store.conversation(id.into()).await), "{id}");
+        assert!(is_corrupt(store.states(vec![id.into()]).await), "{id}");
+    }
+    // The writer reads rows too: the status an append plans with, a repeat's stored message.
+    assert!(is_corrupt(
+        store.append(request("c-status", "ana", "x")).await
+    ));
+    let repeat = AppendRequest {
+        id: planted[0].id.clone(),
+        ..request("c-kind", "olga", "hi")
+    };
+    assert!(is_corrupt(store.append(repeat).await));
+    // The inbox's last message of c-role has the unknown role.
+    assert!(is_corrupt(store.conversations_of("olga".into()).await));
+    // What can be read is still read, and the store still writes.
+    let ok = store.messages_since("c-ok".into(), 0, 10).await.unwrap();
+    assert_eq!(ok, vec![(*planted[3]).clone()]);
+    let next = store.append(request("c-ok", "ana", "still")).await.unwrap();
+    assert_eq!(next.message.seq, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_rows_that_cannot_be_interpreted_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _keep) = common::Backend::Sqlite.store(dir.path()).await;
+    let database = Database::Sqlite(dir.path().join(server::store::sqlite::DATABASE_FILE));
+    rows_that_cannot_be_interpreted_are_errors(store, database).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_rows_that_cannot_be_interpreted_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, keep) = common::Backend::Postgres.store(dir.path()).await;
+    let common::Keep::Schema(schema) = &keep else {
+        unreachable!("a PostgreSQL store keeps its schema")
+    };
+    let database = Database::Postgres(schema.url.clone());
+    rows_that_cannot_be_interpreted_are_errors(store, database).await;
 }

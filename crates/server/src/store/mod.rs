@@ -1,10 +1,17 @@
 //! Storage: where the delivery guarantees live. The [`Store`] trait speaks the domain — append a
 //! message, record a receipt, read messages since a cursor — so the gateway and the hub never see
-//! SQL, and a second backend (PostgreSQL) is a second implementation of the same trait.
+//! SQL, and a second backend (PostgreSQL) is a second implementation of the same trait. It has
+//! two parts: [`MessageStore`] (the delivery contract) and [`WorkflowStore`] (membership, the
+//! operators' workflow, events and webhooks).
 //!
-//! Implementations: [`memory::MemoryStore`] (the fast reference, no durability) and
-//! [`sqlite::SqliteStore`] (the default: WAL, fsync on commit, group commit on one writer thread).
-//! One conformance suite (`tests/store_conformance.rs`) runs against every implementation.
+//! Implementations: [`memory::MemoryStore`] (the fast reference, no durability),
+//! [`sqlite::SqliteStore`] (the default: WAL, fsync on commit, group commit on one writer thread)
+//! and [`postgres::PgStore`] (several nodes sharing one database). One conformance suite
+//! (`tests/store_conformance.rs`) runs against every implementation.
+//!
+//! The rules live once, as pure plans: [`ledger`] for appends, receipts and membership,
+//! [`workflow`] for workflow changes. A store reads the facts a plan needs, asks for the plan and
+//! applies it; [`decode`] turns stored text back into values, refusing what it cannot interpret.
 //!
 //! **Invariant:** a write's future resolves only after the write is durable (committed).
 //! **Invariant:** writes are ordered at call time: two `append`s called one after the other from one
@@ -13,6 +20,8 @@
 //! **Invariant:** committed changes are reported to the [`CommitListener`] once each, after commit,
 //! and in commit order (so `seq`s of one conversation arrive ascending).
 
+pub mod decode;
+pub(crate) mod ledger;
 pub mod memory;
 pub mod migrate;
 pub mod postgres;
@@ -70,6 +79,12 @@ pub enum StoreError {
         last_seq: u64,
     },
     /// Storage could not be reached or failed; nothing of this operation was committed.
+    ///
+    /// Also a row that storage cannot interpret (an unknown role, kind or status, bad JSON: see
+    /// [`decode::Corrupt`], whose text the message carries). That is never read as a default,
+    /// which would change what was stored. It is not a variant of its own on purpose: on the
+    /// wire it must look like any storage failure (`unavailable`, "retry later", the detail
+    /// logged once), and a device's message is still its own to retry, not a permanent failure.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
 }
@@ -208,8 +223,17 @@ impl Listener {
     }
 }
 
-/// Storage of conversations, participants, messages and receipts.
-pub trait Store: Send + Sync + 'static {
+/// Everything storage does: the delivery contract ([`MessageStore`]) and the conversations'
+/// management around it ([`WorkflowStore`]). Callers hold an `Arc<dyn Store>`; an implementation
+/// implements the two parts and gets this one for free.
+pub trait Store: MessageStore + WorkflowStore {}
+
+impl<T: MessageStore + WorkflowStore> Store for T {}
+
+/// The delivery contract: messages, receipts and the state devices resume from. Every rule of
+/// `append` and `record_receipt` is decided by the [`ledger`]; implementations read facts and
+/// apply plans.
+pub trait MessageStore: Send + Sync + 'static {
     /// Attaches the listener told about every committed change.
     fn attach(&self, listener: Arc<dyn CommitListener>);
 
@@ -220,6 +244,36 @@ pub trait Store: Send + Sync + 'static {
     /// Moves a participant's cursors forward. Ordered at call time.
     fn record_receipt(&self, request: ReceiptRequest) -> Pending<ReceiptOutcome>;
 
+    /// Reads one participant's cursors, `None` if the user is not a participant (or the
+    /// conversation does not exist).
+    fn participant(
+        &self,
+        conversation: String,
+        user_id: String,
+    ) -> Pending<Option<ParticipantState>>;
+
+    /// Every conversation of a user with all participants' cursors (for `welcome`).
+    fn conversation_states_of(&self, user_id: String) -> Pending<Vec<ConversationState>>;
+
+    /// The state (epoch, last seq, participants' cursors) of each listed conversation that
+    /// exists. Used by nodes sharing storage to notice what other nodes committed.
+    fn states(&self, ids: Vec<String>) -> Pending<Vec<ConversationState>>;
+
+    /// Messages with `seq > after`, ascending, at most `limit`.
+    fn messages_since(
+        &self,
+        conversation: String,
+        after: u64,
+        limit: u32,
+    ) -> Pending<Vec<StoredMessage>>;
+
+    /// Checks that storage answers (for `/readyz`).
+    fn health(&self) -> Pending<()>;
+}
+
+/// Conversations as the integrator and the operators manage them: membership, the inbox, the
+/// workflow (status, assignee, closing), business events and the webhooks that deliver them.
+pub trait WorkflowStore: Send + Sync + 'static {
     /// Creates a conversation, or adds the missing participants to an existing one. Returns the
     /// conversation and whether it was created.
     fn create_conversation(
@@ -245,34 +299,8 @@ pub trait Store: Send + Sync + 'static {
     /// Reads a conversation with its participants.
     fn conversation(&self, id: String) -> Pending<Option<ConversationView>>;
 
-    /// Reads one participant's cursors, `None` if the user is not a participant (or the
-    /// conversation does not exist).
-    fn participant(
-        &self,
-        conversation: String,
-        user_id: String,
-    ) -> Pending<Option<ParticipantState>>;
-
     /// Every conversation of a user, with unread counts, most recently active first.
     fn conversations_of(&self, user_id: String) -> Pending<Vec<ConversationSummary>>;
-
-    /// Every conversation of a user with all participants' cursors (for `welcome`).
-    fn conversation_states_of(&self, user_id: String) -> Pending<Vec<ConversationState>>;
-
-    /// The state (epoch, last seq, participants' cursors) of each listed conversation that
-    /// exists. Used by nodes sharing storage to notice what other nodes committed.
-    fn states(&self, ids: Vec<String>) -> Pending<Vec<ConversationState>>;
-
-    /// Messages with `seq > after`, ascending, at most `limit`.
-    fn messages_since(
-        &self,
-        conversation: String,
-        after: u64,
-        limit: u32,
-    ) -> Pending<Vec<StoredMessage>>;
-
-    /// Checks that storage answers (for `/readyz`).
-    fn health(&self) -> Pending<()>;
 
     /// Changes a conversation's workflow (metadata, closed, status, assignee), recording status
     /// and assignment changes in its timeline as system messages and as business events, in one
@@ -393,46 +421,4 @@ pub fn state_of(view: &ConversationView) -> ConversationState {
         metadata: view.metadata.clone(),
         closed: view.closed,
     }
-}
-
-/// New cursors after a receipt: each only moves forward, `read` implies `delivered`.
-pub(crate) fn advance(
-    current: &ParticipantState,
-    delivered: Option<u64>,
-    read: Option<u64>,
-    last_seq: u64,
-) -> Result<(u64, u64), StoreError> {
-    for cursor in [delivered, read].into_iter().flatten() {
-        if cursor > last_seq {
-            return Err(StoreError::CursorOutOfRange { cursor, last_seq });
-        }
-    }
-    let read = current.read.max(read.unwrap_or(0));
-    let delivered = current.delivered.max(delivered.unwrap_or(0)).max(read);
-    Ok((delivered, read))
-}
-
-/// Checks a batch of participants against the limit and existing roles, returning the new ones.
-pub(crate) fn participants_to_add(
-    existing: &[ParticipantState],
-    wanted: &[ParticipantSpec],
-    participants_max: usize,
-) -> Result<Vec<ParticipantSpec>, StoreError> {
-    let mut new: Vec<ParticipantSpec> = Vec::new();
-    for spec in wanted {
-        let known = existing
-            .iter()
-            .map(|p| (&p.user_id, p.role))
-            .chain(new.iter().map(|p| (&p.user_id, p.role)))
-            .find(|(user, _)| **user == spec.user_id);
-        match known {
-            Some((_, role)) if role == spec.role => {}
-            Some((_, role)) => return Err(StoreError::ParticipantConflict(role)),
-            None => new.push(spec.clone()),
-        }
-    }
-    if existing.len() + new.len() > participants_max {
-        return Err(StoreError::TooManyParticipants);
-    }
-    Ok(new)
 }

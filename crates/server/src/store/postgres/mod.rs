@@ -13,19 +13,21 @@
 
 mod read;
 mod write;
+mod writer;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use protocol::api::{ConversationSummary, ConversationView, ParticipantSpec};
 use protocol::frames::{ConversationState, ParticipantState};
-use protocol::Role;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio_postgres::{Client, Config, NoTls};
 
+use super::decode::Corrupt;
 use super::{
-    AppendRequest, Appended, CommitListener, ConversationChange, EventRecord, Listener, Pending,
-    ReceiptOutcome, ReceiptRequest, Store, StoreError, StoredMessage, Webhook,
+    AppendRequest, Appended, CommitListener, ConversationChange, EventRecord, Listener,
+    MessageStore, Pending, ReceiptOutcome, ReceiptRequest, StoreError, StoredMessage, Webhook,
+    WorkflowStore,
 };
 
 /// Schema migrations, in order.
@@ -71,7 +73,7 @@ pub enum PgOpenError {
 
 /// The PostgreSQL store.
 pub struct PgStore {
-    writer: mpsc::UnboundedSender<write::Command>,
+    writer: mpsc::UnboundedSender<writer::Command>,
     pool: Arc<Pool>,
     listener: Arc<Listener>,
 }
@@ -107,9 +109,29 @@ pub(crate) async fn connect(config: &Config) -> Result<Client, tokio_postgres::E
     Ok(client)
 }
 
-fn unavailable(err: tokio_postgres::Error) -> StoreError {
-    tracing::error!(error = %err, "postgres error");
-    StoreError::Unavailable(err.to_string())
+/// Why a query failed: the database, or a row it returned that cannot be interpreted.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Fault {
+    /// PostgreSQL or the connection failed.
+    #[error(transparent)]
+    Pg(#[from] tokio_postgres::Error),
+    /// A row holds a value this version cannot interpret.
+    #[error(transparent)]
+    Corrupt(#[from] Corrupt),
+}
+
+/// The store error for a failure, logged here once.
+fn unavailable(fault: impl Into<Fault>) -> StoreError {
+    match fault.into() {
+        Fault::Pg(err) => {
+            tracing::error!(error = %err, "postgres error");
+            StoreError::Unavailable(err.to_string())
+        }
+        Fault::Corrupt(corrupt) => {
+            tracing::error!(error = %corrupt, "postgres row cannot be interpreted");
+            corrupt.into()
+        }
+    }
 }
 
 impl PgStore {
@@ -122,7 +144,7 @@ impl PgStore {
         migrate(&mut client).await.map_err(PgOpenError::Migrate)?;
         let (writer, queue) = mpsc::unbounded_channel();
         let listener = Arc::new(Listener::default());
-        tokio::spawn(write::run(
+        tokio::spawn(writer::run(
             config.clone(),
             client,
             queue,
@@ -151,7 +173,7 @@ impl PgStore {
 
     fn submit<T: Send + 'static>(
         &self,
-        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> write::Command,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> writer::Command,
     ) -> Pending<T> {
         let (reply, answer) = oneshot::channel();
         let sent = self.writer.send(make(reply));
@@ -169,7 +191,7 @@ impl PgStore {
     where
         T: Send + 'static,
         F: FnOnce(Arc<Client>) -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = Result<T, tokio_postgres::Error>> + Send + 'static,
+        Fut: std::future::Future<Output = Result<T, Fault>> + Send + 'static,
     {
         let pool = self.pool.clone();
         Box::pin(async move {
@@ -179,65 +201,17 @@ impl PgStore {
     }
 }
 
-impl Store for PgStore {
+impl MessageStore for PgStore {
     fn attach(&self, listener: Arc<dyn CommitListener>) {
         self.listener.attach(listener);
     }
 
     fn append(&self, request: AppendRequest) -> Pending<Appended> {
-        self.submit(|reply| write::Command::Append(request, reply))
+        self.submit(|reply| writer::Command::Append(request, reply))
     }
 
     fn record_receipt(&self, request: ReceiptRequest) -> Pending<ReceiptOutcome> {
-        self.submit(|reply| write::Command::Receipt(request, reply))
-    }
-
-    fn create_conversation(
-        &self,
-        id: String,
-        participants: Vec<ParticipantSpec>,
-        participants_max: usize,
-        now: u64,
-    ) -> Pending<(ConversationView, bool)> {
-        let pending = self.submit(|reply| write::Command::AddParticipants {
-            id,
-            wanted: participants,
-            participants_max,
-            now,
-            create: true,
-            reply,
-        });
-        Box::pin(async move { pending.await.map(|(view, created, _)| (view, created)) })
-    }
-
-    fn add_participant(
-        &self,
-        conversation: String,
-        participant: ParticipantSpec,
-        participants_max: usize,
-        now: u64,
-    ) -> Pending<bool> {
-        let pending = self.submit(|reply| write::Command::AddParticipants {
-            id: conversation,
-            wanted: vec![participant],
-            participants_max,
-            now,
-            create: false,
-            reply,
-        });
-        Box::pin(async move { pending.await.map(|(_, _, added)| added > 0) })
-    }
-
-    fn remove_participant(&self, conversation: String, user_id: String) -> Pending<bool> {
-        self.submit(|reply| write::Command::RemoveParticipant {
-            conversation,
-            user_id,
-            reply,
-        })
-    }
-
-    fn conversation(&self, id: String) -> Pending<Option<ConversationView>> {
-        self.read(move |c| async move { read::conversation_view(&*c, &id).await })
+        self.submit(|reply| writer::Command::Receipt(request, reply))
     }
 
     fn participant(
@@ -246,10 +220,6 @@ impl Store for PgStore {
         user_id: String,
     ) -> Pending<Option<ParticipantState>> {
         self.read(move |c| async move { read::participant(&*c, &conversation, &user_id).await })
-    }
-
-    fn conversations_of(&self, user_id: String) -> Pending<Vec<ConversationSummary>> {
-        self.read(move |c| async move { read::conversations_of(&*c, &user_id).await })
     }
 
     fn conversation_states_of(&self, user_id: String) -> Pending<Vec<ConversationState>> {
@@ -279,13 +249,79 @@ impl Store for PgStore {
         )
     }
 
+    fn health(&self) -> Pending<()> {
+        let read = self.read(|c| async move {
+            c.query_one("SELECT 1", &[]).await?;
+            Ok(())
+        });
+        let write = self.submit(writer::Command::Ping);
+        Box::pin(async move {
+            read.await?;
+            write.await
+        })
+    }
+}
+
+impl WorkflowStore for PgStore {
+    fn create_conversation(
+        &self,
+        id: String,
+        participants: Vec<ParticipantSpec>,
+        participants_max: usize,
+        now: u64,
+    ) -> Pending<(ConversationView, bool)> {
+        let pending = self.submit(|reply| writer::Command::AddParticipants {
+            id,
+            wanted: participants,
+            participants_max,
+            now,
+            create: true,
+            reply,
+        });
+        Box::pin(async move { pending.await.map(|(view, created, _)| (view, created)) })
+    }
+
+    fn add_participant(
+        &self,
+        conversation: String,
+        participant: ParticipantSpec,
+        participants_max: usize,
+        now: u64,
+    ) -> Pending<bool> {
+        let pending = self.submit(|reply| writer::Command::AddParticipants {
+            id: conversation,
+            wanted: vec![participant],
+            participants_max,
+            now,
+            create: false,
+            reply,
+        });
+        Box::pin(async move { pending.await.map(|(_, _, added)| added > 0) })
+    }
+
+    fn remove_participant(&self, conversation: String, user_id: String) -> Pending<bool> {
+        self.submit(|reply| writer::Command::RemoveParticipant {
+            conversation,
+            user_id,
+            reply,
+        })
+    }
+
+    fn conversation(&self, id: String) -> Pending<Option<ConversationView>> {
+        self.read(move |c| async move { read::conversation_view(&*c, &id).await })
+    }
+
+    fn conversations_of(&self, user_id: String) -> Pending<Vec<ConversationSummary>> {
+        self.read(move |c| async move { read::conversations_of(&*c, &user_id).await })
+    }
+
     fn change_conversation(
         &self,
         id: String,
         change: ConversationChange,
         now: u64,
     ) -> Pending<ConversationView> {
-        self.submit(|reply| write::Command::Change {
+        self.submit(|reply| writer::Command::Change {
             id,
             change,
             now,
@@ -298,7 +334,7 @@ impl Store for PgStore {
     }
 
     fn flag_unread(&self, older_than: u64, now: u64) -> Pending<u64> {
-        self.submit(|reply| write::Command::FlagUnread {
+        self.submit(|reply| writer::Command::FlagUnread {
             older_than,
             now,
             reply,
@@ -323,7 +359,7 @@ impl Store for PgStore {
     }
 
     fn create_webhook(&self, url: String, secret: String, now: u64) -> Pending<Webhook> {
-        self.submit(|reply| write::Command::CreateWebhook {
+        self.submit(|reply| writer::Command::CreateWebhook {
             url,
             secret,
             now,
@@ -332,29 +368,20 @@ impl Store for PgStore {
     }
 
     fn update_webhook(&self, webhook: Webhook) -> Pending<()> {
-        self.submit(|reply| write::Command::UpdateWebhook { webhook, reply })
+        self.submit(|reply| writer::Command::UpdateWebhook { webhook, reply })
     }
 
     fn delete_webhook(&self, id: u64) -> Pending<bool> {
-        self.submit(|reply| write::Command::DeleteWebhook { id, reply })
+        self.submit(|reply| writer::Command::DeleteWebhook { id, reply })
     }
 
     fn lease(&self, name: String, holder: String, ttl_ms: u64, now: u64) -> Pending<bool> {
-        self.submit(|reply| write::Command::Lease {
+        self.submit(|reply| writer::Command::Lease {
             name,
             holder,
             ttl_ms,
             now,
             reply,
-        })
-    }
-
-    fn health(&self) -> Pending<()> {
-        let read = self.read(|c| async move { c.query_one("SELECT 1", &[]).await.map(|_| ()) });
-        let write = self.submit(write::Command::Ping);
-        Box::pin(async move {
-            read.await?;
-            write.await
         })
     }
 }
@@ -391,11 +418,6 @@ pub async fn drop_schema(url: &str, schema: &str) -> Result<(), PgOpenError> {
         ))
         .await
         .map_err(PgOpenError::Migrate)
-}
-
-/// Parses a role column.
-pub(crate) fn role(text: &str) -> Role {
-    Role::parse(text).unwrap_or(Role::Client)
 }
 
 async fn migrate(client: &mut Client) -> Result<(), tokio_postgres::Error> {

@@ -1,46 +1,47 @@
 //! Read queries of the PostgreSQL store, on a pooled connection.
 
 use protocol::api::{ConversationSummary, ConversationView};
-use protocol::frames::{ConversationState, ConversationStatus, MessageKind, ParticipantState};
+use protocol::frames::{ConversationState, ParticipantState};
 use tokio_postgres::{GenericClient, Row};
 
-use super::role;
+use super::Fault;
+use crate::store::decode::{self, Corrupt};
 use crate::store::{EventRecord, StoredMessage, Webhook};
 
 pub(crate) const MESSAGE_COLUMNS: &str =
     "conversation_id, id, seq, sender_id, sender_role, body, created_at, kind, data";
 
-fn json(text: Option<String>) -> Option<serde_json::Value> {
-    text.and_then(|t| serde_json::from_str(&t).ok())
+fn json(text: Option<&str>) -> Result<Option<serde_json::Value>, Corrupt> {
+    text.map(decode::json).transpose()
 }
 
-pub(crate) fn message(row: &Row) -> StoredMessage {
-    StoredMessage {
+pub(crate) fn message(row: &Row) -> Result<StoredMessage, Corrupt> {
+    Ok(StoredMessage {
         conversation: row.get(0),
         id: row.get(1),
         seq: row.get::<_, i64>(2) as u64,
         sender: row.get(3),
-        role: role(row.get(4)),
+        role: decode::role(row.get(4))?,
         body: row.get(5),
         ts: row.get::<_, i64>(6) as u64,
-        kind: MessageKind::parse(row.get(7)).unwrap_or_default(),
-        data: json(row.get(8)),
-    }
+        kind: decode::kind(row.get(7))?,
+        data: json(row.get(8))?,
+    })
 }
 
-fn participant_row(row: &Row) -> ParticipantState {
-    ParticipantState {
+fn participant_row(row: &Row) -> Result<ParticipantState, Corrupt> {
+    Ok(ParticipantState {
         user_id: row.get(0),
-        role: role(row.get(1)),
+        role: decode::role(row.get(1))?,
         delivered: row.get::<_, i64>(2) as u64,
         read: row.get::<_, i64>(3) as u64,
-    }
+    })
 }
 
 pub(crate) async fn participants<C: GenericClient>(
     c: &C,
     conversation: &str,
-) -> Result<Vec<ParticipantState>, tokio_postgres::Error> {
+) -> Result<Vec<ParticipantState>, Fault> {
     let rows = c
         .query(
             "SELECT user_id, role, delivered_seq, read_seq FROM participants
@@ -48,27 +49,27 @@ pub(crate) async fn participants<C: GenericClient>(
             &[&conversation],
         )
         .await?;
-    Ok(rows.iter().map(participant_row).collect())
+    Ok(rows.iter().map(participant_row).collect::<Result<_, _>>()?)
 }
 
 pub(crate) async fn participant<C: GenericClient>(
     c: &C,
     conversation: &str,
     user: &str,
-) -> Result<Option<ParticipantState>, tokio_postgres::Error> {
+) -> Result<Option<ParticipantState>, Fault> {
     let row = c
         .query_opt(
             "SELECT user_id, role, delivered_seq, read_seq FROM participants WHERE conversation_id = $1 AND user_id = $2",
             &[&conversation, &user],
         )
         .await?;
-    Ok(row.as_ref().map(participant_row))
+    Ok(row.as_ref().map(participant_row).transpose()?)
 }
 
 pub(crate) async fn conversation_view<C: GenericClient>(
     c: &C,
     id: &str,
-) -> Result<Option<ConversationView>, tokio_postgres::Error> {
+) -> Result<Option<ConversationView>, Fault> {
     let Some(head) = c
         .query_opt("SELECT epoch, last_seq, created_at, status, assignee, metadata, closed FROM conversations WHERE id = $1", &[&id])
         .await?
@@ -81,9 +82,9 @@ pub(crate) async fn conversation_view<C: GenericClient>(
         last_seq: head.get::<_, i64>(1) as u64,
         created_at: head.get::<_, i64>(2) as u64,
         participants: participants(c, id).await?,
-        status: ConversationStatus::parse(head.get(3)).unwrap_or_default(),
+        status: decode::status(head.get(3))?,
         assignee: head.get(4),
-        metadata: json(head.get(5)),
+        metadata: json(head.get(5))?,
         closed: head.get(6),
     }))
 }
@@ -91,7 +92,7 @@ pub(crate) async fn conversation_view<C: GenericClient>(
 pub(crate) async fn states<C: GenericClient>(
     c: &C,
     ids: &[String],
-) -> Result<Vec<ConversationState>, tokio_postgres::Error> {
+) -> Result<Vec<ConversationState>, Fault> {
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(view) = conversation_view(c, id).await? {
@@ -106,33 +107,33 @@ pub(crate) async fn messages_since<C: GenericClient>(
     conversation: &str,
     after: u64,
     limit: u32,
-) -> Result<Vec<StoredMessage>, tokio_postgres::Error> {
+) -> Result<Vec<StoredMessage>, Fault> {
     let rows = c
         .query(
             &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"),
             &[&conversation, &(after as i64), &(limit as i64)],
         )
         .await?;
-    Ok(rows.iter().map(message).collect())
+    Ok(rows.iter().map(message).collect::<Result<_, _>>()?)
 }
 
 pub(crate) async fn message_by_id<C: GenericClient>(
     c: &C,
     id: &str,
-) -> Result<Option<StoredMessage>, tokio_postgres::Error> {
+) -> Result<Option<StoredMessage>, Fault> {
     let row = c
         .query_opt(
             &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"),
             &[&id],
         )
         .await?;
-    Ok(row.as_ref().map(message))
+    Ok(row.as_ref().map(message).transpose()?)
 }
 
 pub(crate) async fn conversations_of<C: GenericClient>(
     c: &C,
     user: &str,
-) -> Result<Vec<ConversationSummary>, tokio_postgres::Error> {
+) -> Result<Vec<ConversationSummary>, Fault> {
     let rows = c
         .query(
             "SELECT c.id, c.epoch, c.last_seq, p.role, p.delivered_seq, p.read_seq,
@@ -148,8 +149,9 @@ pub(crate) async fn conversations_of<C: GenericClient>(
     for row in rows {
         let id: String = row.get(0);
         let last_seq = row.get::<_, i64>(2) as u64;
+        let role = decode::role(row.get(3))?;
         // Clients never see notes; system entries are not "the last message".
-        let kinds: &[&str] = if role(row.get(3)) == protocol::Role::Operator {
+        let kinds: &[&str] = if role == protocol::Role::Operator {
             &["text", "note"]
         } else {
             &["text"]
@@ -161,12 +163,13 @@ pub(crate) async fn conversations_of<C: GenericClient>(
             )
             .await?
             .as_ref()
-            .map(message);
+            .map(message)
+            .transpose()?;
         out.push(ConversationSummary {
             id,
             epoch: row.get::<_, i64>(1) as u64,
             last_seq,
-            role: role(row.get(3)),
+            role,
             delivered: row.get::<_, i64>(4) as u64,
             read: row.get::<_, i64>(5) as u64,
             unread: row.get::<_, i64>(6) as u64,
@@ -181,28 +184,29 @@ pub(crate) async fn events_since<C: GenericClient>(
     c: &C,
     after: u64,
     limit: u32,
-) -> Result<Vec<EventRecord>, tokio_postgres::Error> {
+) -> Result<Vec<EventRecord>, Fault> {
     let rows = c
         .query(
             "SELECT id, type, conversation_id, data, created_at FROM events WHERE id > $1 ORDER BY id LIMIT $2",
             &[&(after as i64), &(limit as i64)],
         )
         .await?;
-    Ok(rows
+    let events = rows
         .iter()
-        .map(|row| EventRecord {
-            id: row.get::<_, i64>(0) as u64,
-            kind: row.get(1),
-            conversation: row.get(2),
-            data: json(row.get(3)).unwrap_or_default(),
-            created_at: row.get::<_, i64>(4) as u64,
+        .map(|row| {
+            Ok(EventRecord {
+                id: row.get::<_, i64>(0) as u64,
+                kind: row.get(1),
+                conversation: row.get(2),
+                data: decode::json(row.get(3))?,
+                created_at: row.get::<_, i64>(4) as u64,
+            })
         })
-        .collect())
+        .collect::<Result<_, Corrupt>>()?;
+    Ok(events)
 }
 
-pub(crate) async fn webhooks<C: GenericClient>(
-    c: &C,
-) -> Result<Vec<Webhook>, tokio_postgres::Error> {
+pub(crate) async fn webhooks<C: GenericClient>(c: &C) -> Result<Vec<Webhook>, Fault> {
     let rows = c
         .query(
             "SELECT id, url, secret, state, delivered_up_to, failing_since, failures, last_error, created_at FROM webhooks ORDER BY id",

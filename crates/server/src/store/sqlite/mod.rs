@@ -20,9 +20,11 @@ use protocol::frames::{ConversationState, ParticipantState};
 use rusqlite::{Connection, Transaction};
 use tokio::sync::oneshot;
 
+use super::decode::Corrupt;
 use super::{
     AppendRequest, Appended, CommitListener, Committed, ConversationChange, EventRecord, Listener,
-    Pending, ReceiptOutcome, ReceiptRequest, Store, StoreError, StoredMessage, Webhook,
+    MessageStore, Pending, ReceiptOutcome, ReceiptRequest, StoreError, StoredMessage, Webhook,
+    WorkflowStore,
 };
 
 /// Schema migrations, applied in order at open; `PRAGMA user_version` records how many ran.
@@ -181,8 +183,21 @@ impl SqliteStore {
     }
 }
 
+/// The store error for a failure, logged here once.
 fn unavailable(err: rusqlite::Error) -> StoreError {
-    tracing::error!(error = %err, "sqlite error");
+    let store_error = store_error(&err);
+    tracing::error!(error = %store_error, "sqlite error");
+    store_error
+}
+
+/// The store error for a failure: a value that cannot be interpreted (see `read::corrupt`)
+/// says so; anything else is SQLite failing.
+fn store_error(err: &rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::FromSqlConversionFailure(_, _, inner) = err {
+        if let Some(corrupt) = inner.downcast_ref::<Corrupt>() {
+            return corrupt.clone().into();
+        }
+    }
     StoreError::Unavailable(err.to_string())
 }
 
@@ -217,7 +232,7 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-impl Store for SqliteStore {
+impl MessageStore for SqliteStore {
     fn attach(&self, listener: Arc<dyn CommitListener>) {
         self.listener.attach(listener);
     }
@@ -230,6 +245,49 @@ impl Store for SqliteStore {
         self.submit(move |tx, changes| write::receipt(tx, request, changes))
     }
 
+    fn participant(
+        &self,
+        conversation: String,
+        user_id: String,
+    ) -> Pending<Option<ParticipantState>> {
+        self.read(move |conn| read::participant(conn, &conversation, &user_id))
+    }
+
+    fn conversation_states_of(&self, user_id: String) -> Pending<Vec<ConversationState>> {
+        self.read(move |conn| {
+            let ids: Vec<String> = conn
+                .prepare_cached("SELECT conversation_id FROM participants WHERE user_id = ?1 ORDER BY conversation_id")?
+                .query_map([&user_id], |row| row.get(0))?
+                .collect::<Result<_, _>>()?;
+            read::states(conn, &ids)
+        })
+    }
+
+    fn states(&self, ids: Vec<String>) -> Pending<Vec<ConversationState>> {
+        self.read(move |conn| read::states(conn, &ids))
+    }
+
+    fn messages_since(
+        &self,
+        conversation: String,
+        after: u64,
+        limit: u32,
+    ) -> Pending<Vec<StoredMessage>> {
+        self.read(move |conn| read::messages_since(conn, &conversation, after, limit))
+    }
+
+    fn health(&self) -> Pending<()> {
+        // Both paths: a read, and a round trip through the writer thread.
+        let read = self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())));
+        let write = self.submit(|_, _| Ok(Ok(())));
+        Box::pin(async move {
+            read.await?;
+            write.await
+        })
+    }
+}
+
+impl WorkflowStore for SqliteStore {
     fn create_conversation(
         &self,
         id: String,
@@ -274,49 +332,8 @@ impl Store for SqliteStore {
         self.read(move |conn| read::conversation_view(conn, &id))
     }
 
-    fn participant(
-        &self,
-        conversation: String,
-        user_id: String,
-    ) -> Pending<Option<ParticipantState>> {
-        self.read(move |conn| read::participant(conn, &conversation, &user_id))
-    }
-
     fn conversations_of(&self, user_id: String) -> Pending<Vec<ConversationSummary>> {
         self.read(move |conn| read::conversations_of(conn, &user_id))
-    }
-
-    fn conversation_states_of(&self, user_id: String) -> Pending<Vec<ConversationState>> {
-        self.read(move |conn| {
-            let ids: Vec<String> = conn
-                .prepare_cached("SELECT conversation_id FROM participants WHERE user_id = ?1 ORDER BY conversation_id")?
-                .query_map([&user_id], |row| row.get(0))?
-                .collect::<Result<_, _>>()?;
-            read::states(conn, &ids)
-        })
-    }
-
-    fn states(&self, ids: Vec<String>) -> Pending<Vec<ConversationState>> {
-        self.read(move |conn| read::states(conn, &ids))
-    }
-
-    fn messages_since(
-        &self,
-        conversation: String,
-        after: u64,
-        limit: u32,
-    ) -> Pending<Vec<StoredMessage>> {
-        self.read(move |conn| read::messages_since(conn, &conversation, after, limit))
-    }
-
-    fn health(&self) -> Pending<()> {
-        // Both paths: a read, and a round trip through the writer thread.
-        let read = self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())));
-        let write = self.submit(|_, _| Ok(Ok(())));
-        Box::pin(async move {
-            read.await?;
-            write.await
-        })
     }
 
     fn change_conversation(

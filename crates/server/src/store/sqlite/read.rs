@@ -1,28 +1,36 @@
 //! Read queries of the SQLite store.
 
 use protocol::api::{ConversationSummary, ConversationView};
-use protocol::frames::{ConversationState, ConversationStatus, MessageKind, ParticipantState};
+use protocol::frames::{ConversationState, ConversationStatus, ParticipantState};
 use protocol::Role;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use crate::store::decode::{self, Corrupt};
 use crate::store::{EventRecord, StoredMessage, Webhook};
 
 /// The columns [`message`] reads, in order.
 pub(super) const MESSAGE_COLUMNS: &str =
     "conversation_id, id, seq, sender_id, sender_role, body, created_at, kind, data";
 
-fn conversion(index: usize, what: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, what.into())
+/// Carries a value that cannot be interpreted through rusqlite; `super::unavailable` finds the
+/// [`Corrupt`] inside again.
+fn corrupt(index: usize, err: Corrupt) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(err))
 }
 
 pub(super) fn role(row: &Row<'_>, index: usize) -> rusqlite::Result<Role> {
     let text: String = row.get(index)?;
-    Role::parse(&text).ok_or_else(|| conversion(index, format!("unknown role {text}")))
+    decode::role(&text).map_err(|err| corrupt(index, err))
+}
+
+pub(super) fn status(row: &Row<'_>, index: usize) -> rusqlite::Result<ConversationStatus> {
+    let text: String = row.get(index)?;
+    decode::status(&text).map_err(|err| corrupt(index, err))
 }
 
 fn json(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<serde_json::Value>> {
     let text: Option<String> = row.get(index)?;
-    text.map(|t| serde_json::from_str(&t).map_err(|e| conversion(index, e.to_string())))
+    text.map(|t| decode::json(&t).map_err(|err| corrupt(index, err)))
         .transpose()
 }
 
@@ -36,8 +44,7 @@ pub(super) fn message(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
         role: role(row, 4)?,
         body: row.get(5)?,
         ts: row.get(6)?,
-        kind: MessageKind::parse(&kind)
-            .ok_or_else(|| conversion(7, format!("unknown kind {kind}")))?,
+        kind: decode::kind(&kind).map_err(|err| corrupt(7, err))?,
         data: json(row, 8)?,
     })
 }
@@ -82,12 +89,11 @@ pub(super) fn conversation_view(
     let head = conn
         .prepare_cached("SELECT epoch, last_seq, created_at, status, assignee, metadata, closed FROM conversations WHERE id = ?1")?
         .query_row(params![id], |row| {
-            let status: String = row.get(3)?;
             Ok((
                 row.get(0)?,
                 row.get(1)?,
                 row.get(2)?,
-                ConversationStatus::parse(&status).ok_or_else(|| conversion(3, status))?,
+                status(row, 3)?,
                 row.get(4)?,
                 json(row, 5)?,
                 row.get(6)?,

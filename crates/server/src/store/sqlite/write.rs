@@ -6,18 +6,18 @@ use std::sync::mpsc;
 use std::sync::Arc;
 
 use protocol::api::{ConversationView, ParticipantSpec};
-use protocol::frames::{MessageKind, ParticipantState};
+use protocol::frames::ParticipantState;
 use protocol::Role;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 use super::read;
-use crate::store::workflow::{self, SystemEntry};
+use crate::store::ledger::{self, AppendFacts, AppendPlan, ReceiptFacts, SenderFacts, Writes};
+use crate::store::workflow;
 use crate::store::{
-    advance, new_epoch, participants_to_add, AppendRequest, Appended, Committed,
-    ConversationChange, Listener, ReceiptOutcome, ReceiptRequest, StoreError, StoredMessage,
-    Webhook,
+    new_epoch, AppendRequest, Appended, Committed, ConversationChange, Listener, ReceiptOutcome,
+    ReceiptRequest, StoreError, StoredMessage, Webhook,
 };
 
 /// Answers a job's requester once its batch is committed (`None`) or has failed.
@@ -35,7 +35,15 @@ pub(super) fn job<T: Send + 'static>(
     reply: oneshot::Sender<Result<T, StoreError>>,
 ) -> Job {
     Box::new(move |tx, changes| {
-        let result = work(tx, changes)?;
+        let result = match work(tx, changes) {
+            Ok(result) => result,
+            Err(err) => {
+                // This job's own failure aborts (and rolls back) the batch: answer it with the
+                // cause, which the writer logs once, rather than with "the writer has stopped".
+                let _ = reply.send(Err(super::store_error(&err)));
+                return Err(err);
+            }
+        };
         Ok(Box::new(move |failure: Option<&StoreError>| {
             // A requester that went away (connection closed) no longer needs the answer.
             let _ = reply.send(match failure {
@@ -110,76 +118,70 @@ fn event(
     Ok(())
 }
 
-/// Stores a message with the next seq of its conversation (which exists), its event, and
-/// reports it.
-#[allow(clippy::too_many_arguments)]
+/// Stores a planned message (its conversation exists; its `seq` follows `last_seq`), its event,
+/// and reports it.
 fn insert(
     tx: &Transaction<'_>,
-    conversation: &str,
-    id: String,
-    sender: &str,
-    role: Role,
-    body: String,
-    kind: MessageKind,
-    data: Option<Value>,
-    ts: u64,
+    message: &Arc<StoredMessage>,
     changes: &mut Vec<Committed>,
-) -> rusqlite::Result<Arc<StoredMessage>> {
-    let seq: u64 = tx
+) -> rusqlite::Result<()> {
+    // Only this writer thread writes, so the plan's facts are current; should that ever break,
+    // the messages' primary key (conversation, seq) refuses a second message with one seq.
+    let updated = tx
         .prepare_cached(
-            "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq",
+            "UPDATE conversations SET last_seq = ?2 WHERE id = ?1 AND last_seq = ?2 - 1",
         )?
-        .query_row(params![conversation], |row| row.get(0))?;
+        .execute(params![message.conversation, message.seq])?;
+    debug_assert_eq!(
+        updated, 1,
+        "the planned seq follows the conversation's last_seq"
+    );
     tx.prepare_cached(
         "INSERT INTO messages (conversation_id, seq, id, sender_id, sender_role, body, created_at, kind, data)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
-    .execute(params![conversation, seq, id, sender, role.as_str(), body, ts, kind.as_str(), data.as_ref().map(Value::to_string)])?;
-    let message = Arc::new(StoredMessage {
-        conversation: conversation.to_owned(),
-        id,
-        seq,
-        sender: sender.to_owned(),
-        role,
-        body,
-        ts,
-        kind,
-        data,
-    });
-    if let Some(kind) = workflow::message_event_kind(&message) {
+    .execute(params![
+        message.conversation,
+        message.seq,
+        message.id,
+        message.sender,
+        message.role.as_str(),
+        message.body,
+        message.ts,
+        message.kind.as_str(),
+        message.data.as_ref().map(Value::to_string)
+    ])?;
+    if let Some(kind) = workflow::message_event_kind(message) {
         // The same data as `workflow::message_event`, serialised straight to text.
-        let data = serde_json::to_string(&*message).expect("messages serialise");
+        let data = serde_json::to_string(&**message).expect("messages serialise");
         tx.prepare_cached(
             "INSERT INTO events (type, conversation_id, data, created_at) VALUES (?1, ?2, ?3, ?4)",
         )?
-        .execute(params![kind, conversation, data, ts])?;
+        .execute(params![kind, message.conversation, data, message.ts])?;
     }
     changes.push(Committed::Message(message.clone()));
-    Ok(message)
+    Ok(())
 }
 
-fn system(
+/// Applies planned writes to `conversation`; events are recorded at `now`.
+fn apply(
     tx: &Transaction<'_>,
     conversation: &str,
-    by: &str,
-    role: Role,
-    entry: SystemEntry,
+    writes: &Writes,
     now: u64,
     changes: &mut Vec<Committed>,
 ) -> rusqlite::Result<()> {
-    insert(
-        tx,
-        conversation,
-        workflow::system_id(),
-        by,
-        role,
-        entry.body,
-        MessageKind::System,
-        Some(entry.data),
-        now,
-        changes,
-    )
-    .map(drop)
+    for message in &writes.messages {
+        insert(tx, message, changes)?;
+    }
+    if let Some(status) = writes.status {
+        tx.prepare_cached("UPDATE conversations SET status = ?2 WHERE id = ?1")?
+            .execute(params![conversation, status.as_str()])?;
+    }
+    for (kind, data) in &writes.events {
+        event(tx, kind, conversation, data, now)?;
+    }
+    Ok(())
 }
 
 pub(super) fn append(
@@ -187,10 +189,9 @@ pub(super) fn append(
     request: AppendRequest,
     changes: &mut Vec<Committed>,
 ) -> rusqlite::Result<Result<Appended, StoreError>> {
-    // One lookup for both the idempotency key and the FIFO guard's predecessor.
-    let mut existing = None;
-    let mut after_stored = false;
+    let mut facts = AppendFacts::default();
     {
+        // One lookup for both the idempotency key and the FIFO guard's predecessor.
         let mut lookup = tx.prepare_cached(&format!(
             "SELECT {} FROM messages WHERE id IN (?1, ?2)",
             read::MESSAGE_COLUMNS
@@ -198,78 +199,45 @@ pub(super) fn append(
         let mut rows = lookup.query(params![request.id, request.after])?;
         while let Some(row) = rows.next()? {
             if row.get_ref(1)?.as_str()? == request.id {
-                existing = Some(read::message(row)?);
+                facts.existing = Some(Arc::new(read::message(row)?));
             } else {
-                after_stored = true;
+                facts.after_stored = true;
             }
         }
     }
-    if let Some(existing) = existing {
-        let same = existing.conversation == request.conversation
-            && existing.sender == request.sender
-            && existing.body == request.body
-            && existing.kind == request.kind;
-        return Ok(if same {
-            Ok(Appended {
-                message: Arc::new(existing),
-                created: false,
+    if ledger::needs_sender(&request, &facts) {
+        facts.sender = tx
+            .prepare_cached(
+                "SELECT p.role, c.closed, c.status, c.last_seq
+                 FROM participants p JOIN conversations c ON c.id = p.conversation_id
+                 WHERE p.conversation_id = ?1 AND p.user_id = ?2",
+            )?
+            .query_row(params![request.conversation, request.sender], |row| {
+                Ok(SenderFacts {
+                    role: read::role(row, 0)?,
+                    closed: row.get(1)?,
+                    status: read::status(row, 2)?,
+                    last_seq: row.get(3)?,
+                })
             })
-        } else {
-            Err(StoreError::IdConflict)
-        });
+            .optional()?;
     }
-    if request.after.is_some() && !after_stored {
-        return Ok(Err(StoreError::OutOfOrder));
-    }
-    let found = tx
-        .prepare_cached(
-            "SELECT p.role, c.closed, c.status FROM participants p JOIN conversations c ON c.id = p.conversation_id
-             WHERE p.conversation_id = ?1 AND p.user_id = ?2",
-        )?
-        .query_row(params![request.conversation, request.sender], |row| {
-            Ok((read::role(row, 0)?, row.get::<_, bool>(1)?, row.get::<_, String>(2)?))
-        })
-        .optional()?;
-    let Some((role, closed, status)) = found else {
-        return Ok(Err(StoreError::NotFound));
+    let plan = match ledger::plan_append(&request, facts, workflow::system_id) {
+        Ok(plan) => plan,
+        Err(err) => return Ok(Err(err)),
     };
-    if closed {
-        return Ok(Err(StoreError::Closed));
-    }
-    if !workflow::may_write(role, request.kind) {
-        return Ok(Err(StoreError::Forbidden));
-    }
-    let status = protocol::frames::ConversationStatus::parse(&status).unwrap_or_default();
-    let reopen = workflow::reopen(status, role, request.kind, &request.sender);
-    let message = insert(
-        tx,
-        &request.conversation,
-        request.id,
-        &request.sender,
-        role,
-        request.body,
-        request.kind,
-        None,
-        request.ts,
-        changes,
-    )?;
-    if let Some((entry, (kind, data))) = reopen {
-        tx.prepare_cached("UPDATE conversations SET status = 'open' WHERE id = ?1")?
-            .execute(params![request.conversation])?;
-        system(
-            tx,
-            &request.conversation,
-            &request.sender,
-            Role::Client,
-            entry,
-            request.ts,
-            changes,
-        )?;
-        event(tx, kind, &request.conversation, &data, request.ts)?;
-    }
-    Ok(Ok(Appended {
-        message,
-        created: true,
+    Ok(Ok(match plan {
+        AppendPlan::Repeat(message) => Appended {
+            message,
+            created: false,
+        },
+        AppendPlan::Store(writes) => {
+            apply(tx, &request.conversation, &writes, request.ts, changes)?;
+            Appended {
+                message: writes.messages[0].clone(),
+                created: true,
+            }
+        }
     }))
 }
 
@@ -286,51 +254,44 @@ pub(super) fn receipt(
         )?
         .query_row(params![request.conversation, request.user_id], |row| {
             Ok((
-                read::role(row, 0)?,
-                row.get::<_, u64>(1)?,
-                row.get::<_, u64>(2)?,
+                ParticipantState {
+                    user_id: request.user_id.clone(),
+                    role: read::role(row, 0)?,
+                    delivered: row.get(1)?,
+                    read: row.get(2)?,
+                },
                 row.get::<_, u64>(3)?,
             ))
         })
         .optional()?;
-    let Some((role, delivered, read, last_seq)) = row else {
-        return Ok(Err(StoreError::NotFound));
+    let facts = match row {
+        Some((participant, last_seq)) => ReceiptFacts {
+            participant: Some(participant),
+            last_seq,
+        },
+        None => ReceiptFacts {
+            participant: None,
+            last_seq: 0,
+        },
     };
-    let current = ParticipantState {
-        user_id: request.user_id.clone(),
-        role,
-        delivered,
-        read,
+    let plan = match ledger::plan_receipt(&request, facts) {
+        Ok(plan) => plan,
+        Err(err) => return Ok(Err(err)),
     };
-    let (new_delivered, new_read) =
-        match advance(&current, request.delivered, request.read, last_seq) {
-            Ok(cursors) => cursors,
-            Err(err) => return Ok(Err(err)),
-        };
-    let changed = (new_delivered, new_read) != (delivered, read);
-    let state = ParticipantState {
-        delivered: new_delivered,
-        read: new_read,
-        ..current
-    };
-    if changed {
+    let state = &plan.outcome.state;
+    if plan.outcome.changed {
         tx.prepare_cached("UPDATE participants SET delivered_seq = ?3, read_seq = ?4 WHERE conversation_id = ?1 AND user_id = ?2")?
-            .execute(params![request.conversation, request.user_id, new_delivered, new_read])?;
+            .execute(params![request.conversation, request.user_id, state.delivered, state.read])?;
         let now = crate::now_ms();
-        for (kind, data) in workflow::receipt_events(
-            &request.user_id,
-            role,
-            (delivered, read),
-            (new_delivered, new_read),
-        ) {
-            event(tx, kind, &request.conversation, &data, now)?;
+        for (kind, data) in &plan.events {
+            event(tx, kind, &request.conversation, data, now)?;
         }
         changes.push(Committed::Receipt {
             conversation: request.conversation,
             state: state.clone(),
         });
     }
-    Ok(Ok(ReceiptOutcome { state, changed }))
+    Ok(Ok(plan.outcome))
 }
 
 fn exists(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<bool> {
@@ -369,19 +330,17 @@ pub(super) fn add_participants(
     create: bool,
     changes: &mut Vec<Committed>,
 ) -> rusqlite::Result<Result<(ConversationView, bool, usize), StoreError>> {
-    let created = !exists(tx, id)?;
-    if created && !create {
-        return Ok(Err(StoreError::NotFound));
-    }
-    let existing = if created {
-        Vec::new()
+    let existing = if exists(tx, id)? {
+        Some(read::participants(tx, id)?)
     } else {
-        read::participants(tx, id)?
+        None
     };
-    let new = match participants_to_add(&existing, wanted, participants_max) {
-        Ok(new) => new,
-        Err(err) => return Ok(Err(err)),
-    };
+    let plan =
+        match ledger::plan_participants(existing.as_deref(), wanted, participants_max, create) {
+            Ok(plan) => plan,
+            Err(err) => return Ok(Err(err)),
+        };
+    let (created, new) = (plan.create, plan.new);
     if created {
         tx.prepare_cached(
             "INSERT INTO conversations (id, epoch, last_seq, created_at) VALUES (?1, ?2, 0, ?3)",
@@ -448,12 +407,20 @@ pub(super) fn change_conversation(
         plan.metadata.as_ref().map(Value::to_string),
         plan.closed
     ])?;
-    for entry in plan.entries {
-        system(tx, id, &change.by, Role::Operator, entry, now, changes)?;
-    }
-    for (kind, data) in &plan.events {
-        event(tx, kind, id, data, now)?;
-    }
+    let writes = Writes {
+        messages: ledger::system_messages(
+            id,
+            current.last_seq,
+            &change.by,
+            Role::Operator,
+            plan.entries,
+            now,
+            workflow::system_id,
+        ),
+        status: None,
+        events: plan.events,
+    };
+    apply(tx, id, &writes, now, changes)?;
     Ok(Ok(read::conversation_view(tx, id)?.expect("exists")))
 }
 

@@ -1,0 +1,352 @@
+//! The writer task of the PostgreSQL store: group commit, with whole-batch retries on conflicts
+//! with other nodes. What each command writes is in [`super::write`].
+
+use std::sync::Arc;
+
+use protocol::api::{ConversationView, ParticipantSpec};
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Config, Transaction};
+
+use super::{unavailable, write, Fault};
+use crate::store::{
+    AppendRequest, Appended, Committed, ConversationChange, Listener, ReceiptOutcome,
+    ReceiptRequest, StoreError, Webhook,
+};
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// Key of the transaction-level advisory lock that orders event ids with commits.
+const EVENTS_LOCK_KEY: i64 = 0x7375_7265_6576_7473;
+
+/// Times a batch is run again after a conflict with another node before it fails.
+const CONFLICT_RETRIES_MAX: u32 = 8;
+
+/// Work for the writer. Commands are borrowed while a batch runs, so a batch that conflicts with
+/// another node can be run again.
+pub(crate) enum Command {
+    Append(AppendRequest, Reply<Appended>),
+    Receipt(ReceiptRequest, Reply<ReceiptOutcome>),
+    AddParticipants {
+        id: String,
+        wanted: Vec<ParticipantSpec>,
+        participants_max: usize,
+        now: u64,
+        create: bool,
+        reply: Reply<(ConversationView, bool, usize)>,
+    },
+    RemoveParticipant {
+        conversation: String,
+        user_id: String,
+        reply: Reply<bool>,
+    },
+    Change {
+        id: String,
+        change: ConversationChange,
+        now: u64,
+        reply: Reply<ConversationView>,
+    },
+    FlagUnread {
+        older_than: u64,
+        now: u64,
+        reply: Reply<u64>,
+    },
+    CreateWebhook {
+        url: String,
+        secret: String,
+        now: u64,
+        reply: Reply<Webhook>,
+    },
+    UpdateWebhook {
+        webhook: Webhook,
+        reply: Reply<()>,
+    },
+    DeleteWebhook {
+        id: u64,
+        reply: Reply<bool>,
+    },
+    Lease {
+        name: String,
+        holder: String,
+        ttl_ms: u64,
+        now: u64,
+        reply: Reply<bool>,
+    },
+    Ping(Reply<()>),
+}
+
+/// A command's result, held until its batch commits.
+enum Outcome {
+    Append(Result<Appended, StoreError>),
+    Receipt(Result<ReceiptOutcome, StoreError>),
+    Add(Result<(ConversationView, bool, usize), StoreError>),
+    View(Result<ConversationView, StoreError>),
+    Count(Result<u64, StoreError>),
+    Webhook(Result<Webhook, StoreError>),
+    Flag(Result<bool, StoreError>),
+    Unit(Result<(), StoreError>),
+}
+
+impl Command {
+    /// Answers with the outcome, or with `failure` for the whole batch.
+    fn answer(self, outcome: Option<Outcome>, failure: Option<&StoreError>) {
+        fn send<T>(
+            reply: Reply<T>,
+            result: Option<Result<T, StoreError>>,
+            failure: Option<&StoreError>,
+        ) {
+            let answer = match (result, failure) {
+                (Some(r), None) => r,
+                (_, Some(err)) => Err(err.clone()),
+                (None, None) => Err(StoreError::Unavailable("no outcome".into())),
+            };
+            // A requester that went away no longer needs the answer.
+            let _ = reply.send(answer);
+        }
+        match (self, outcome) {
+            (Command::Append(_, reply), Some(Outcome::Append(r))) => send(reply, Some(r), failure),
+            (Command::Append(_, reply), _) => send(reply, None, failure),
+            (Command::Receipt(_, reply), Some(Outcome::Receipt(r))) => {
+                send(reply, Some(r), failure)
+            }
+            (Command::Receipt(_, reply), _) => send(reply, None, failure),
+            (Command::AddParticipants { reply, .. }, Some(Outcome::Add(r))) => {
+                send(reply, Some(r), failure)
+            }
+            (Command::AddParticipants { reply, .. }, _) => send(reply, None, failure),
+            (Command::Change { reply, .. }, Some(Outcome::View(r))) => {
+                send(reply, Some(r), failure)
+            }
+            (Command::Change { reply, .. }, _) => send(reply, None, failure),
+            (Command::FlagUnread { reply, .. }, Some(Outcome::Count(r))) => {
+                send(reply, Some(r), failure)
+            }
+            (Command::FlagUnread { reply, .. }, _) => send(reply, None, failure),
+            (Command::CreateWebhook { reply, .. }, Some(Outcome::Webhook(r))) => {
+                send(reply, Some(r), failure)
+            }
+            (Command::CreateWebhook { reply, .. }, _) => send(reply, None, failure),
+            (
+                Command::RemoveParticipant { reply, .. }
+                | Command::DeleteWebhook { reply, .. }
+                | Command::Lease { reply, .. },
+                o,
+            ) => send(
+                reply,
+                if let Some(Outcome::Flag(r)) = o {
+                    Some(r)
+                } else {
+                    None
+                },
+                failure,
+            ),
+            (Command::UpdateWebhook { reply, .. } | Command::Ping(reply), o) => send(
+                reply,
+                if let Some(Outcome::Unit(r)) = o {
+                    Some(r)
+                } else {
+                    None
+                },
+                failure,
+            ),
+        }
+    }
+}
+
+pub(crate) async fn run(
+    config: Config,
+    mut client: Client,
+    mut queue: mpsc::UnboundedReceiver<Command>,
+    batch_max: usize,
+    listener: Arc<Listener>,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < batch_max {
+            match queue.try_recv() {
+                Ok(command) => batch.push(command),
+                Err(_) => break,
+            }
+        }
+        let mut conflicts = 0;
+        let result = loop {
+            if client.is_closed() {
+                match super::connect(&config).await {
+                    Ok(fresh) => client = fresh,
+                    Err(err) => break Err(unavailable(err)),
+                }
+            }
+            match execute(&mut client, &batch).await {
+                Ok(done) => break Ok(done),
+                Err(err) if is_conflict(&err) && conflicts < CONFLICT_RETRIES_MAX => {
+                    conflicts += 1;
+                    tracing::debug!(%err, conflicts, "batch conflicted with another node; running it again");
+                }
+                Err(err) => break Err(unavailable(err)),
+            }
+        };
+        match result {
+            Ok((outcomes, changes)) => {
+                for change in changes {
+                    listener.notify(change);
+                }
+                for (command, outcome) in batch.into_iter().zip(outcomes) {
+                    command.answer(Some(outcome), None);
+                }
+            }
+            Err(failure) => {
+                for command in batch {
+                    command.answer(None, Some(&failure));
+                }
+            }
+        }
+    }
+}
+
+fn is_conflict(fault: &Fault) -> bool {
+    let Fault::Pg(err) = fault else {
+        return false;
+    };
+    matches!(
+        err.code(),
+        Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::UNIQUE_VIOLATION
+    )
+}
+
+async fn execute(
+    client: &mut Client,
+    batch: &[Command],
+) -> Result<(Vec<Outcome>, Vec<Committed>), Fault> {
+    let tx = client.transaction().await?;
+    // Event ids come from a sequence, which hands them out in call order, not commit order: with
+    // two nodes writing, id 11 could commit before id 10 and a webhook reader past 11 would never
+    // see 10. Holding this lock from before the first event id until the commit makes event ids
+    // commit in order across nodes.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&EVENTS_LOCK_KEY])
+        .await?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut changes = Vec::new();
+    for command in batch {
+        outcomes.push(apply(&tx, command, &mut changes).await?);
+    }
+    tx.commit().await?;
+    Ok((outcomes, changes))
+}
+
+async fn apply(
+    tx: &Transaction<'_>,
+    command: &Command,
+    changes: &mut Vec<Committed>,
+) -> Result<Outcome, Fault> {
+    Ok(match command {
+        Command::Append(request, _) => Outcome::Append(write::append(tx, request, changes).await?),
+        Command::Receipt(request, _) => {
+            Outcome::Receipt(write::receipt(tx, request, changes).await?)
+        }
+        Command::AddParticipants {
+            id,
+            wanted,
+            participants_max,
+            now,
+            create,
+            ..
+        } => Outcome::Add(
+            write::add_participants(tx, id, wanted, *participants_max, *now, *create, changes)
+                .await?,
+        ),
+        Command::RemoveParticipant {
+            conversation,
+            user_id,
+            ..
+        } => {
+            let exists = tx
+                .query_opt("SELECT 1 FROM conversations WHERE id = $1", &[conversation])
+                .await?
+                .is_some();
+            let removed = tx
+                .execute(
+                    "DELETE FROM participants WHERE conversation_id = $1 AND user_id = $2",
+                    &[conversation, user_id],
+                )
+                .await?
+                > 0;
+            if removed {
+                changes.push(Committed::Left {
+                    conversation: conversation.clone(),
+                    user_id: user_id.clone(),
+                });
+            }
+            Outcome::Flag(if exists {
+                Ok(removed)
+            } else {
+                Err(StoreError::NotFound)
+            })
+        }
+        Command::Change {
+            id, change, now, ..
+        } => Outcome::View(write::change_conversation(tx, id, change, *now, changes).await?),
+        Command::FlagUnread {
+            older_than, now, ..
+        } => Outcome::Count(write::flag_unread(tx, *older_than, *now).await?),
+        Command::CreateWebhook {
+            url, secret, now, ..
+        } => {
+            let newest: i64 = tx
+                .query_one("SELECT COALESCE(MAX(id), 0) FROM events", &[])
+                .await?
+                .get(0);
+            let row = tx
+                .query_one(
+                    "INSERT INTO webhooks (url, secret, state, delivered_up_to, created_at) VALUES ($1, $2, 'active', $3, $4) RETURNING id",
+                    &[url, secret, &newest, &(*now as i64)],
+                )
+                .await?;
+            Outcome::Webhook(Ok(Webhook {
+                id: row.get::<_, i64>(0) as u64,
+                url: url.clone(),
+                secret: secret.clone(),
+                state: "active".into(),
+                delivered_up_to: newest as u64,
+                failing_since: 0,
+                failures: 0,
+                last_error: None,
+                created_at: *now,
+            }))
+        }
+        Command::UpdateWebhook { webhook: w, .. } => {
+            let updated = tx
+                .execute(
+                    "UPDATE webhooks SET state = $2, delivered_up_to = $3, failing_since = $4, failures = $5, last_error = $6 WHERE id = $1",
+                    &[&(w.id as i64), &w.state, &(w.delivered_up_to as i64), &(w.failing_since as i64), &(w.failures as i64), &w.last_error],
+                )
+                .await?;
+            Outcome::Unit(if updated > 0 {
+                Ok(())
+            } else {
+                Err(StoreError::NotFound)
+            })
+        }
+        Command::DeleteWebhook { id, .. } => Outcome::Flag(Ok(tx
+            .execute("DELETE FROM webhooks WHERE id = $1", &[&(*id as i64)])
+            .await?
+            > 0)),
+        Command::Lease {
+            name,
+            holder,
+            ttl_ms,
+            now,
+            ..
+        } => {
+            let taken = tx
+                .execute(
+                    "INSERT INTO leases (name, holder, until) VALUES ($1, $2, $3)
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+                     WHERE leases.holder = excluded.holder OR leases.until <= $4",
+                    &[name, holder, &((now + ttl_ms) as i64), &(*now as i64)],
+                )
+                .await?;
+            Outcome::Flag(Ok(taken > 0))
+        }
+        Command::Ping(_) => Outcome::Unit(Ok(())),
+    })
+}
