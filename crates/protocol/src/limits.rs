@@ -96,6 +96,10 @@ pub const BAD_FRAMES_BURST_MAX: u32 = 50;
 /// Longest lifetime of a token minted by `POST /v1/tokens`, in seconds (30 days).
 pub const TOKEN_TTL_S_MAX: u64 = 30 * 24 * 3600;
 
+/// How far a token's `iat` and `nbf` may lie in the future of the server's clock: the clocks of
+/// the integrator's backend (which mints tokens) and of the server are never exactly equal.
+pub const TOKEN_CLOCK_LEEWAY_S: u64 = 60;
+
 const _: () = assert!(MESSAGE_BYTES_MAX <= MESSAGE_BYTES_CEILING);
 const _: () = assert!(FRAME_BYTES_MAX < TRANSPORT_BYTES_MAX);
 const _: () = assert!(PAGE_LIMIT_DEFAULT <= PAGE_LIMIT_MAX);

@@ -5,6 +5,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use protocol::limits::TOKEN_CLOCK_LEEWAY_S;
 use protocol::{ErrorCode, Role};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -20,9 +21,13 @@ pub struct Claims {
     pub role: Role,
     /// Expiry, seconds since the Unix epoch.
     pub exp: u64,
-    /// Issued at, seconds since the Unix epoch.
+    /// Issued at, seconds since the Unix epoch. A token issued more than
+    /// `TOKEN_CLOCK_LEEWAY_S` in the future is refused.
     #[serde(default)]
     pub iat: u64,
+    /// Not before, seconds since the Unix epoch: refused until then (less the leeway).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     /// `all`: an operator who may see every conversation in the inbox.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
@@ -64,14 +69,17 @@ impl Auth {
             &Claims {
                 sub: user_id.to_owned(),
                 role,
-                exp: now_s + ttl_s,
+                exp: now_s.saturating_add(ttl_s),
                 iat: now_s,
+                nbf: None,
                 scope,
             },
         )
     }
 
-    /// Verifies a token at time `now_s`.
+    /// Verifies a token at time `now_s`: signature, `alg`, subject, `exp`, and `iat`/`nbf` no
+    /// further ahead than [`TOKEN_CLOCK_LEEWAY_S`]. Every time claim is compared, never added to,
+    /// so no value of them can overflow.
     pub fn verify(&self, token: &str, now_s: u64) -> Result<Claims, ErrorCode> {
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(signature), None) =
@@ -93,6 +101,10 @@ impl Auth {
             .map_err(|_| ErrorCode::TokenInvalid)?;
         let claims: Claims = decode_part(payload)?;
         protocol::ids::check_user_id(&claims.sub).map_err(|_| ErrorCode::TokenInvalid)?;
+        let latest_start = now_s.saturating_add(TOKEN_CLOCK_LEEWAY_S);
+        if claims.iat > latest_start || claims.nbf.is_some_and(|nbf| nbf > latest_start) {
+            return Err(ErrorCode::TokenInvalid);
+        }
         if claims.exp <= now_s {
             return Err(ErrorCode::TokenExpired);
         }
@@ -165,5 +177,89 @@ mod tests {
         assert_eq!(auth.verify(&none_alg, 1_030), Err(ErrorCode::TokenInvalid));
         assert!(auth.is_admin_key("admin-key-0123456789"));
         assert!(!auth.is_admin_key("admin-key-012345678"));
+    }
+
+    fn signed(auth_secret: &[u8], iat: u64, nbf: Option<u64>, exp: u64) -> String {
+        mint_token(
+            auth_secret,
+            &Claims {
+                sub: "ana".into(),
+                role: Role::Client,
+                exp,
+                iat,
+                nbf,
+                scope: None,
+            },
+        )
+    }
+
+    #[test]
+    fn nbf_and_iat_are_honoured_with_the_leeway() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let auth = Auth::new("0123456789abcdef0123456789abcdef", "k");
+        let now = 1_000_000;
+        let leeway = TOKEN_CLOCK_LEEWAY_S;
+        assert!(auth
+            .verify(&signed(secret, now + leeway, None, now + 600), now)
+            .is_ok());
+        assert_eq!(
+            auth.verify(&signed(secret, now + leeway + 1, None, now + 600), now),
+            Err(ErrorCode::TokenInvalid),
+            "issued in the future"
+        );
+        assert!(auth
+            .verify(&signed(secret, now, Some(now + leeway), now + 600), now)
+            .is_ok());
+        assert_eq!(
+            auth.verify(&signed(secret, now, Some(now + leeway + 1), now + 600), now),
+            Err(ErrorCode::TokenInvalid),
+            "not valid yet"
+        );
+    }
+
+    /// Random claims and clocks through every token path: nothing panics, and the answer is the
+    /// one the claims call for.
+    #[test]
+    fn random_claims_and_clocks_never_panic() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let auth = Auth::new("0123456789abcdef0123456789abcdef", "k");
+        let mut state = 0x5eed_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            // Often an edge (0, 1, the maximum, near a clock), else anything.
+            match state % 5 {
+                0 => [0, 1, u64::MAX, u64::MAX - 1, 1 << 53][(state >> 8) as usize % 5],
+                1 => 1_700_000_000 + (state >> 40),
+                _ => state,
+            }
+        };
+        for _ in 0..20_000 {
+            let (iat, exp, now, ttl) = (next(), next(), next(), next());
+            let nbf = (next() % 2 == 0).then(&mut next);
+            let token = signed(secret, iat, nbf, exp);
+            let expected = if iat > now.saturating_add(TOKEN_CLOCK_LEEWAY_S)
+                || nbf.is_some_and(|n| n > now.saturating_add(TOKEN_CLOCK_LEEWAY_S))
+            {
+                Err(ErrorCode::TokenInvalid)
+            } else if exp <= now {
+                Err(ErrorCode::TokenExpired)
+            } else {
+                Ok(())
+            };
+            assert_eq!(auth.verify(&token, now).map(drop), expected);
+            let minted = auth.mint("ana", Role::Operator, now, ttl);
+            let claims = auth.verify(&minted, now);
+            assert!(claims.is_ok() || ttl == 0 || now == u64::MAX, "{now} {ttl}");
+            // Mangled tokens are refused, never a panic.
+            let mut bytes = token.clone().into_bytes();
+            let at = (next() as usize) % bytes.len();
+            bytes[at] = (next() % 128) as u8;
+            let mangled = String::from_utf8_lossy(&bytes);
+            if mangled != token {
+                assert!(auth.verify(&mangled, now).is_err(), "{mangled}");
+            }
+        }
     }
 }

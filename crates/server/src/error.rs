@@ -68,6 +68,14 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(ms) = self.retry_after_ms {
+            // Whole seconds, rounded up: `Retry-After` has no finer unit.
+            let seconds = ms.div_ceil(1000).max(1);
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_str(&seconds.to_string()).expect("digits are a valid header"),
+            );
+        }
         if matches!(
             self.code,
             ErrorCode::Unauthorized | ErrorCode::TokenInvalid | ErrorCode::TokenExpired

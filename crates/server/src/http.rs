@@ -337,6 +337,13 @@ async fn send_message(
     let id = crate::validate::message(&app.config, &body.id, &conversation, &body.body)
         .map_err(|(code, detail)| ApiError::new(code, detail))?;
     let started = std::time::Instant::now();
+    // The same budget as the user's WebSocket sends: HTTP is no way around the rate limit.
+    if let Err(wait) = app.send_budget.take(&claims.sub, started) {
+        app.metrics.ack(ErrorCode::RateLimited.as_str());
+        let mut error = ApiError::new(ErrorCode::RateLimited, "too many sends; retry later");
+        error.retry_after_ms = Some(wait.as_millis() as u64 + 1);
+        return Err(error);
+    }
     let result = app
         .store
         .append(AppendRequest {

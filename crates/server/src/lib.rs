@@ -61,6 +61,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Operators' availability on this node.
     pub presence: Arc<presence::Presence>,
+    /// Every user's send budget (WebSocket and HTTP together).
+    pub send_budget: Arc<gateway::limiter::SendBudget>,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
     /// Open WebSocket connections, awaited on shutdown.
@@ -116,6 +118,10 @@ impl AppState {
                 hub.clone(),
                 std::time::Duration::from_millis(config.presence_leave_delay_ms),
             ),
+            send_budget: Arc::new(gateway::limiter::SendBudget::new(
+                config.sends_burst_max,
+                config.sends_per_second_max,
+            )),
             config: Arc::new(config),
             store,
             hub,

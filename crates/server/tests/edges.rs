@@ -163,7 +163,105 @@ async fn a_bad_frame_flood_gets_every_answer_then_4429(backend: Backend) {
     );
 }
 
+/// One send budget per user: WebSocket and HTTP sends draw on it together, and HTTP answers 429
+/// with `Retry-After` and the problem's `code`.
+async fn http_and_websocket_share_one_send_budget(backend: Backend) {
+    let server = TestServer::with_config(backend, |c| {
+        c.sends_burst_max = 4;
+        c.sends_per_second_max = 1;
+    })
+    .await;
+    server.booking("b1").await;
+    let mut ana = server.device("ana", Role::Client).await;
+    for n in 0..3 {
+        let id = ana.send_message("b1", &format!("ws {n}")).await;
+        ana.ack(&id).await;
+    }
+    let token = server.token("ana", Role::Client);
+    let send = |body: &'static str| {
+        let (http, token) = (server.http.clone(), token.clone());
+        async move {
+            http.json(
+                "POST",
+                "/v1/conversations/b1/messages",
+                Some(&token),
+                &serde_json::json!({"id": testkit::uuid(), "body": body}),
+            )
+            .await
+        }
+    };
+    assert_eq!(send("the fourth").await.status, 201);
+    let refused = send("the fifth").await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(refused.json()["code"], "rate_limited");
+    assert!(refused.json()["retry_after_ms"].as_u64().unwrap() > 0);
+    let retry_after: u64 = refused
+        .headers
+        .iter()
+        .find(|(name, _)| name == "retry-after")
+        .map(|(_, value)| value.parse().unwrap())
+        .expect("a Retry-After header");
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    // And the WebSocket finds the budget spent by HTTP.
+    let id = ana.send_message("b1", "over the budget").await;
+    assert_eq!(ana.error_for(Some(&id)).await.code, ErrorCode::RateLimited);
+}
+
+/// Someone who is not a participant learns nothing from a message id: reusing one answers like a
+/// missing conversation, not `id_conflict`.
+async fn a_foreign_message_id_answers_not_found(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.booking("b1").await;
+    let mut ana = server.device("ana", Role::Client).await;
+    let id = ana.send_message("b1", "mine").await;
+    ana.ack(&id).await;
+    let mallory = server.token("mallory", Role::Client);
+    let response = server
+        .http
+        .json(
+            "POST",
+            "/v1/conversations/b1/messages",
+            Some(&mallory),
+            &serde_json::json!({"id": id, "body": "a guess"}),
+        )
+        .await;
+    assert_eq!(response.status, 404, "{}", response.body);
+    assert_eq!(response.json()["code"], "not_found");
+}
+
+/// A validly signed token with `exp` = 2^64 − 1 works, and its connection ends cleanly: no
+/// overflow, and the open-connections gauge goes back to where it was.
+async fn a_far_future_expiry_neither_panics_nor_leaks(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.booking("b1").await;
+    let claims = server::auth::Claims {
+        sub: "ana".into(),
+        role: Role::Client,
+        exp: u64::MAX,
+        iat: 0,
+        nbf: None,
+        scope: None,
+    };
+    let token = server::auth::mint_token(common::SECRET.as_bytes(), &claims);
+    let mut ana = testkit::Device::connect(&server.ws, &token, vec![]).await;
+    let id = ana.send_message("b1", "forever").await;
+    ana.ack(&id).await;
+    drop(ana);
+    let deadline = Instant::now() + testkit::WAIT;
+    loop {
+        let metrics = server.http.get("/metrics", None).await.body;
+        if metrics.contains("surechat_connections_open 0") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the gauge stays up: {metrics}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 backend_tests!(
     fifo_holds_when_the_rate_limit_refuses_part_of_a_run,
     a_bad_frame_flood_gets_every_answer_then_4429,
+    http_and_websocket_share_one_send_budget,
+    a_foreign_message_id_answers_not_found,
+    a_far_future_expiry_neither_panics_nor_leaks,
 );

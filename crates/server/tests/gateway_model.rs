@@ -93,7 +93,11 @@ struct Model {
 
 impl Model {
     async fn connect(&mut self, device: &mut Device) {
-        let mut core = Core::new(self.config.clone(), self.now);
+        let budget = Arc::new(server::gateway::limiter::SendBudget::new(
+            self.config.sends_burst_max,
+            self.config.sends_per_second_max,
+        ));
+        let mut core = Core::new(self.config.clone(), budget, self.now);
         let hello = r#"{"type":"hello","v":1,"token":"t","cursors":[]}"#;
         core.handle_text(self.now, hello);
         assert!(matches!(
@@ -109,6 +113,7 @@ impl Model {
                     role: device.role,
                     exp: u64::MAX,
                     iat: 0,
+                    nbf: None,
                     scope: None,
                 },
                 token_expires: self.now + Duration::from_secs(3600),

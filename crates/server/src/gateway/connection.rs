@@ -64,7 +64,7 @@ pub async fn run(socket: WebSocket, app: Arc<AppState>) {
     let (sink, mut stream) = socket.split();
     app.metrics.connections_open.fetch_add(1, Ordering::Relaxed);
     let mut driver = Driver {
-        core: Core::new(app.config.clone(), Instant::now()),
+        core: Core::new(app.config.clone(), app.send_budget.clone(), Instant::now()),
         writer: Writer::spawn(sink),
         registration: None,
         stores: FuturesUnordered::new(),

@@ -4,7 +4,7 @@
 
 pub mod connection;
 pub mod core;
-mod limiter;
+pub mod limiter;
 
 use std::sync::Arc;
 

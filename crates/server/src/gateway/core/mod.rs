@@ -44,7 +44,7 @@ use protocol::frames::{
 use protocol::limits::{BAD_FRAMES_BURST_MAX, FRAME_BYTES_MAX, HELLO_TIMEOUT_MS};
 use protocol::{close, decode_client_frame, ErrorCode, Role, PROTOCOL_VERSION};
 
-use super::limiter::Bucket;
+use super::limiter::{Bucket, SendBudget};
 use crate::auth::Claims;
 use crate::config::Config;
 use crate::store::{AppendRequest, ReceiptRequest, StoreError};
@@ -217,7 +217,8 @@ pub struct Core {
     conversations: HashMap<String, Subscription>,
     sends: sends::Sends,
     delivery: delivery::Delivery,
-    send_bucket: Bucket,
+    /// The user's send budget, shared with the user's other connections and HTTP sends.
+    send_budget: Arc<SendBudget>,
     bad_frames: Bucket,
     last_heard: Instant,
     next_ping: Instant,
@@ -230,13 +231,9 @@ pub struct Core {
 }
 
 impl Core {
-    /// A connection that just opened at `now`; it waits for `hello`.
-    pub fn new(config: Arc<Config>, now: Instant) -> Self {
-        let send_bucket = Bucket::new(
-            config.sends_burst_max,
-            config.sends_per_second_max as f64,
-            now,
-        );
+    /// A connection that just opened at `now`; it waits for `hello`. Its sends take from
+    /// `send_budget` (the server's, shared by all connections and HTTP).
+    pub fn new(config: Arc<Config>, send_budget: Arc<SendBudget>, now: Instant) -> Self {
         Core {
             phase: Phase::Hello {
                 deadline: now + Duration::from_millis(HELLO_TIMEOUT_MS),
@@ -247,7 +244,7 @@ impl Core {
             conversations: HashMap::new(),
             sends: sends::Sends::default(),
             delivery: delivery::Delivery::default(),
-            send_bucket,
+            send_budget,
             bad_frames: Bucket::new(BAD_FRAMES_BURST_MAX, 1.0, now),
             last_heard: now,
             next_ping: now,

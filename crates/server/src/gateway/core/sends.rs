@@ -138,7 +138,7 @@ impl Core {
             }
             Admission::Take { after } => after,
         };
-        if let Err(wait) = self.send_bucket.take(now) {
+        if let Err(wait) = self.send_budget.take(&self.user_id, now) {
             let mut frame = ErrorFrame::new(
                 ErrorCode::RateLimited,
                 "too many sends; retry later",

@@ -40,7 +40,7 @@ impl Harness {
     fn connected(last_seq: u64) -> Self {
         let now = Instant::now();
         let mut h = Harness {
-            core: Core::new(Arc::new(Self::config()), now),
+            core: Core::new(Arc::new(Self::config()), budget(&Self::config()), now),
             now,
             frames: Vec::new(),
             appends: Vec::new(),
@@ -76,6 +76,7 @@ impl Harness {
                     role: Role::Client,
                     exp: u64::MAX,
                     iat: 0,
+                    nbf: None,
                     scope: None,
                 },
                 token_expires: now + Duration::from_secs(3600),
@@ -178,6 +179,13 @@ impl Harness {
         self.frames.clear();
         answers
     }
+}
+
+fn budget(config: &Config) -> Arc<SendBudget> {
+    Arc::new(SendBudget::new(
+        config.sends_burst_max,
+        config.sends_per_second_max,
+    ))
 }
 
 fn message_with(id: &str, seq: u64) -> StoredMessage {
@@ -422,7 +430,7 @@ fn a_burst_of_bad_frames_closes_4429_after_the_allowance() {
 #[test]
 fn a_first_frame_other_than_hello_closes_4400() {
     let now = Instant::now();
-    let mut core = Core::new(Arc::new(Config::default()), now);
+    let mut core = Core::new(Arc::new(Config::default()), budget(&Config::default()), now);
     core.handle_text(now, r#"{"type":"ping"}"#);
     let outputs: Vec<Output> = std::iter::from_fn(|| core.poll_output()).collect();
     assert!(matches!(outputs.last(), Some(Output::Close(e)) if e.code == close::PROTOCOL_ERROR));
@@ -438,7 +446,7 @@ fn a_first_frame_other_than_hello_closes_4400() {
 #[test]
 fn no_hello_in_time_closes_4408() {
     let now = Instant::now();
-    let mut core = Core::new(Arc::new(Config::default()), now);
+    let mut core = Core::new(Arc::new(Config::default()), budget(&Config::default()), now);
     core.handle_timeout(now + Duration::from_millis(protocol::limits::HELLO_TIMEOUT_MS));
     assert!(
         matches!(core.poll_output(), Some(Output::Close(e)) if e.code == close::HEARTBEAT_TIMEOUT)

@@ -98,15 +98,16 @@ pub(crate) fn plan_append(
     new_id: impl FnOnce() -> String,
 ) -> Result<AppendPlan, StoreError> {
     if let Some(existing) = facts.existing {
-        let same = existing.conversation == request.conversation
-            && existing.sender == request.sender
-            && existing.body == request.body
-            && existing.kind == request.kind;
-        return if same {
-            Ok(AppendPlan::Repeat(existing))
+        if is_repeat(request, &existing) {
+            return Ok(AppendPlan::Repeat(existing));
+        }
+        // Another message under this id: a participant learns the id is taken; anyone else only
+        // that the conversation is not theirs — never whether some message has this id.
+        return Err(if facts.sender.is_some() {
+            StoreError::IdConflict
         } else {
-            Err(StoreError::IdConflict)
-        };
+            StoreError::NotFound
+        });
     }
     if request.after.is_some() && !facts.after_stored {
         return Err(StoreError::OutOfOrder);
@@ -161,7 +162,18 @@ pub(crate) fn plan_append(
 /// when the idempotency check or the FIFO guard decides first. Stores use it to skip that read
 /// (and, in PostgreSQL, the conversation's row lock it takes) for repeats and refusals.
 pub(crate) fn needs_sender(request: &AppendRequest, facts: &AppendFacts) -> bool {
-    facts.existing.is_none() && (request.after.is_none() || facts.after_stored)
+    match &facts.existing {
+        Some(existing) => !is_repeat(request, existing),
+        None => request.after.is_none() || facts.after_stored,
+    }
+}
+
+/// Whether `request` repeats the message stored under its id.
+fn is_repeat(request: &AppendRequest, existing: &StoredMessage) -> bool {
+    existing.conversation == request.conversation
+        && existing.sender == request.sender
+        && existing.body == request.body
+        && existing.kind == request.kind
 }
 
 /// System messages for `entries` (a workflow change's timeline), numbered after `last_seq`, each

@@ -144,6 +144,19 @@ fn the_same_id_with_other_content_conflicts() {
     }
 }
 
+/// No existence oracle: someone who is not a participant learns nothing about a message id.
+#[test]
+fn a_non_participant_reusing_an_id_gets_not_found() {
+    let request = request(MessageKind::Text, None);
+    let mut elsewhere = (*stored(&request, 3)).clone();
+    elsewhere.conversation = "someone-elses".into();
+    let facts = AppendFacts {
+        existing: Some(Arc::new(elsewhere)),
+        ..facts(None)
+    };
+    assert_eq!(plan(&request, facts), Err(StoreError::NotFound));
+}
+
 #[test]
 fn the_fifo_guard_needs_its_message_stored() {
     let guarded = request(MessageKind::Text, Some("m-before"));
@@ -283,6 +296,18 @@ fn the_sender_is_read_only_when_the_plan_looks_at_it() {
         ..facts(None)
     };
     assert!(!needs_sender(&unguarded, &repeat));
+    let other_body = AppendRequest {
+        body: "another body".into(),
+        ..unguarded.clone()
+    };
+    let conflict = AppendFacts {
+        existing: Some(stored(&other_body, 1)),
+        ..facts(None)
+    };
+    assert!(
+        needs_sender(&unguarded, &conflict),
+        "a conflict depends on participation"
+    );
 }
 
 #[test]
