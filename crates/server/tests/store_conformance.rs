@@ -698,6 +698,23 @@ async fn rows_that_cannot_be_interpreted_are_errors(store: Arc<dyn Store>, datab
     assert_eq!(ok, vec![(*planted[3]).clone()]);
     let next = store.append(request("c-ok", "ana", "still")).await.unwrap();
     assert_eq!(next.message.seq, 2);
+    // A request that fails in storage fails alone: the writes submitted around it, which share
+    // its group commit, are stored.
+    let mut around = Vec::new();
+    let mut failing = Vec::new();
+    for i in 0..40 {
+        if i % 10 == 5 {
+            failing.push(store.append(request("c-status", "ana", &format!("bad {i}"))));
+        }
+        around.push(store.append(request("c-ok", "ana", &format!("good {i}"))));
+    }
+    for pending in failing {
+        assert!(is_corrupt(pending.await));
+    }
+    for (i, pending) in around.into_iter().enumerate() {
+        let stored = pending.await.unwrap_or_else(|e| panic!("good {i} failed: {e}"));
+        assert_eq!(stored.message.seq, 3 + i as u64);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -178,11 +178,19 @@ pub(crate) async fn run(
             }
             match execute(&mut client, &batch).await {
                 Ok(done) => break Ok(done),
-                Err(err) if is_conflict(&err) && conflicts < CONFLICT_RETRIES_MAX => {
+                Err((_, err)) if is_conflict(&err) && conflicts < CONFLICT_RETRIES_MAX => {
                     conflicts += 1;
                     tracing::debug!(%err, conflicts, "batch conflicted with another node; running it again");
                 }
-                Err(err) => break Err(unavailable(err)),
+                // One command failed on its own (the connection is fine): it fails alone, and
+                // the others of its batch run again without it — a request that fails in
+                // storage never rolls back the others that shared its commit.
+                Err((Some(at), err)) if !client.is_closed() && !is_conflict(&err) => {
+                    tracing::warn!(%err, "a write failed alone; the rest of its batch runs again");
+                    let failed = batch.remove(at);
+                    failed.answer(None, Some(&unavailable(err)));
+                }
+                Err((_, err)) => break Err(unavailable(err)),
             }
         };
         match result {
@@ -213,23 +221,29 @@ fn is_conflict(fault: &Fault) -> bool {
     )
 }
 
+/// Runs a batch in one transaction. A failure names the command it came from, if any.
 async fn execute(
     client: &mut Client,
     batch: &[Command],
-) -> Result<(Vec<Outcome>, Vec<Committed>), Fault> {
-    let tx = client.transaction().await?;
+) -> Result<(Vec<Outcome>, Vec<Committed>), (Option<usize>, Fault)> {
+    let whole = |err: tokio_postgres::Error| (None, Fault::from(err));
+    let tx = client.transaction().await.map_err(whole)?;
     // Event ids come from a sequence, which hands them out in call order, not commit order: with
     // two nodes writing, id 11 could commit before id 10 and a webhook reader past 11 would never
     // see 10. Holding this lock from before the first event id until the commit makes event ids
     // commit in order across nodes.
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&EVENTS_LOCK_KEY])
-        .await?;
+        .await
+        .map_err(whole)?;
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut changes = Vec::new();
-    for command in batch {
-        outcomes.push(apply(&tx, command, &mut changes).await?);
+    for (at, command) in batch.iter().enumerate() {
+        let outcome = apply(&tx, command, &mut changes)
+            .await
+            .map_err(|fault| (Some(at), fault))?;
+        outcomes.push(outcome);
     }
-    tx.commit().await?;
+    tx.commit().await.map_err(whole)?;
     Ok((outcomes, changes))
 }
 

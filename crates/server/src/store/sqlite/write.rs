@@ -79,7 +79,23 @@ fn write_batch(conn: &mut Connection, batch: Vec<Job>, listener: &Listener) {
     let outcome = (|| -> rusqlite::Result<()> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for job in batch {
-            repliers.push(job(&tx, &mut changes)?);
+            // Each job in a savepoint: a request that fails in storage fails alone instead of
+            // rolling back the others that share its commit.
+            tx.prepare_cached("SAVEPOINT job")?.execute([])?;
+            let before = changes.len();
+            match job(&tx, &mut changes) {
+                Ok(reply) => {
+                    tx.prepare_cached("RELEASE job")?.execute([])?;
+                    repliers.push(reply);
+                }
+                Err(err) => {
+                    // Its reply sender was dropped with it: the requester sees `unavailable`.
+                    tracing::warn!(%err, "a write failed alone; the rest of its batch goes on");
+                    changes.truncate(before);
+                    tx.prepare_cached("ROLLBACK TO job")?.execute([])?;
+                    tx.prepare_cached("RELEASE job")?.execute([])?;
+                }
+            }
         }
         tx.commit()
     })();
@@ -93,9 +109,9 @@ fn write_batch(conn: &mut Connection, batch: Vec<Job>, listener: &Listener) {
             }
         }
         Err(err) => {
-            // The transaction rolled back (dropped): nothing of this batch is stored. Jobs after
-            // the failing one were dropped with their reply senders: their requesters see the
-            // writer's "stopped" error, also transient.
+            // The transaction itself failed (commit, or a savepoint could not be rolled back):
+            // nothing of this batch is stored. Jobs not run were dropped with their reply
+            // senders: their requesters see the writer's "stopped" error, also transient.
             let failure = super::unavailable(err);
             for reply in repliers {
                 reply(Some(&failure));
