@@ -28,11 +28,29 @@ pub fn init_logs(config: &Config) {
 }
 
 /// Runs `surechat serve`.
-pub fn serve(config: Config) -> anyhow::Result<()> {
+pub fn serve(mut config: Config) -> anyhow::Result<()> {
     init_logs(&config);
     let open_files = crate::rlimit::raise_open_files();
     tracing::debug!(open_files, "open-files limit");
+    fit_connections(&mut config, open_files as usize);
     runtime()?.block_on(run(config, |_, _| async { Ok(()) }))
+}
+
+/// Files the server needs besides its connections (storage, readers, PostgreSQL, logs).
+const FILES_RESERVED: usize = 256;
+
+/// Lowers `connections_max` to fit the open-files limit, so that the server refuses connections
+/// over the cap instead of failing to accept (and to open its own files) once none is left.
+fn fit_connections(config: &mut Config, open_files: usize) {
+    let fits = open_files.saturating_sub(FILES_RESERVED).max(1);
+    if config.connections_max > fits {
+        tracing::warn!(
+            connections_max = config.connections_max,
+            open_files,
+            "lowering connections_max to {fits} to fit the open-files limit"
+        );
+        config.connections_max = fits;
+    }
 }
 
 /// The tokio runtime of the server.

@@ -45,6 +45,18 @@ pub struct Config {
     /// With frames queued for a device and none written for this long, the device is not
     /// reading and is closed 4409, in milliseconds. Default 10000.
     pub connection_write_stall_ms: u64,
+    /// Most connections open at once (HTTP and WebSocket); more are closed at once. `surechat
+    /// serve` lowers it to fit the open-files limit. Default 20000.
+    pub connections_max: usize,
+    /// Most connections open at once from one source address. Default 1024.
+    pub connections_per_address_max: usize,
+    /// Time for a client to send a request's headers, in milliseconds. Default 10000.
+    pub http_header_read_timeout_ms: u64,
+    /// Time for a client to send a request's body, in milliseconds. Default 30000.
+    pub http_body_read_timeout_ms: u64,
+    /// A connection that moves no byte for this long (keep-alive with no request, or a request
+    /// that stopped) is closed, in milliseconds. Default 60000.
+    pub http_idle_timeout_ms: u64,
     /// Most writes per storage transaction (group commit). Default 1024.
     pub group_commit_max: usize,
     /// How long an SQLite write waits for the database's write lock while another process holds
@@ -94,6 +106,11 @@ impl Default for Config {
             connection_queue_frames: limits::CONNECTION_QUEUE_FRAMES,
             connection_inflight_max: 256,
             connection_write_stall_ms: limits::WRITE_STALL_MS,
+            connections_max: 20_000,
+            connections_per_address_max: 1024,
+            http_header_read_timeout_ms: 10_000,
+            http_body_read_timeout_ms: 30_000,
+            http_idle_timeout_ms: 60_000,
             group_commit_max: 1024,
             sqlite_busy_timeout_ms: 5_000,
             log_format: "text".into(),
@@ -154,6 +171,11 @@ pub const ENV_KEYS: &[&str] = &[
     "connection_queue_frames",
     "connection_inflight_max",
     "connection_write_stall_ms",
+    "connections_max",
+    "connections_per_address_max",
+    "http_header_read_timeout_ms",
+    "http_body_read_timeout_ms",
+    "http_idle_timeout_ms",
     "group_commit_max",
     "sqlite_busy_timeout_ms",
     "log_format",
@@ -225,6 +247,11 @@ impl Config {
             "connection_queue_frames" => self.connection_queue_frames = num(key, value)?,
             "connection_inflight_max" => self.connection_inflight_max = num(key, value)?,
             "connection_write_stall_ms" => self.connection_write_stall_ms = num(key, value)?,
+            "connections_max" => self.connections_max = num(key, value)?,
+            "connections_per_address_max" => self.connections_per_address_max = num(key, value)?,
+            "http_header_read_timeout_ms" => self.http_header_read_timeout_ms = num(key, value)?,
+            "http_body_read_timeout_ms" => self.http_body_read_timeout_ms = num(key, value)?,
+            "http_idle_timeout_ms" => self.http_idle_timeout_ms = num(key, value)?,
             "group_commit_max" => self.group_commit_max = num(key, value)?,
             "sqlite_busy_timeout_ms" => self.sqlite_busy_timeout_ms = num(key, value)?,
             "log_format" => self.log_format = value.to_owned(),
@@ -289,6 +316,29 @@ impl Config {
         }
         if self.connection_inflight_max == 0 {
             return invalid("connection_inflight_max", "must be at least 1".into());
+        }
+        for (key, value) in [
+            ("connections_max", self.connections_max),
+            (
+                "connections_per_address_max",
+                self.connections_per_address_max,
+            ),
+        ] {
+            if value == 0 {
+                return invalid(key, "must be at least 1".into());
+            }
+        }
+        for (key, value) in [
+            (
+                "http_header_read_timeout_ms",
+                self.http_header_read_timeout_ms,
+            ),
+            ("http_body_read_timeout_ms", self.http_body_read_timeout_ms),
+            ("http_idle_timeout_ms", self.http_idle_timeout_ms),
+        ] {
+            if value < 100 {
+                return invalid(key, "must be at least 100".into());
+            }
         }
         if self.connection_write_stall_ms < 100 {
             return invalid(

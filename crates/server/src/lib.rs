@@ -7,6 +7,7 @@
 //! - [`hub`]: fan-out of committed changes to connected devices.
 //! - [`cluster`]: several nodes on one store: notices between them, and sweeps.
 //! - [`gateway`]: the WebSocket connection loop.
+//! - [`edge`]: accepting connections: caps per address and in all, header, body and idle timeouts.
 //! - [`http`]: the HTTP API, health, readiness and metrics.
 //! - [`auth`]: JWT (HS256) user tokens and the admin key.
 //! - [`config`]: every setting with its default.
@@ -18,6 +19,7 @@
 pub mod auth;
 pub mod cluster;
 pub mod config;
+pub mod edge;
 pub mod error;
 pub mod gateway;
 pub mod http;
@@ -155,16 +157,12 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>) -> std::io::Result
     let shutdown = state.shutdown.clone();
     let connections = state.connections.clone();
     let deliveries = tokio::spawn(webhooks::run(state.clone()));
-    // Frames are small and latency-bound: without TCP_NODELAY a frame written while the previous
-    // one is unacknowledged waits for the peer's delayed ACK (40 ms on Linux).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::warn!(%err, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
+    let config = state.config.clone();
+    let router = app(state).layer(axum::middleware::from_fn_with_state(
+        config.clone(),
+        edge::body_deadline,
+    ));
+    edge::serve(listener, router, config, shutdown).await?;
     connections.close();
     connections.wait().await;
     let _ = deliveries.await;

@@ -258,7 +258,55 @@ async fn a_far_future_expiry_neither_panics_nor_leaks(backend: Backend) {
     }
 }
 
+/// Slow-loris with no credentials: hundreds of sockets from one address that never finish their
+/// headers. Those over the per-address cap are closed at once, the others by the header timeout,
+/// and `/healthz` from another address answers within a second throughout.
+async fn slow_loris_neither_stalls_the_server_nor_holds_its_sockets(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::with_config(backend, |c| {
+        c.http_header_read_timeout_ms = 500;
+        c.connections_per_address_max = 50;
+    })
+    .await;
+    let address: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
+    let mut slow = Vec::new();
+    for _ in 0..300 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let mut stream = socket.connect(address).await.unwrap();
+        // A request line and one header, then nothing: the headers never end.
+        let _ = stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await;
+        slow.push(stream);
+    }
+    let started = Instant::now();
+    let health = tokio::time::timeout(Duration::from_secs(1), server.http.get("/healthz", None))
+        .await
+        .expect("/healthz answers within a second");
+    assert_eq!(health.status, 200);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // Every slow socket is closed by the server: at once over the cap, else at the timeout.
+    for (i, mut stream) in slow.into_iter().enumerate() {
+        let mut buf = [0u8; 256];
+        let read = tokio::time::timeout(testkit::WAIT, stream.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("slow socket {i} is still open"));
+        match read {
+            // A 408 before closing is fine too; then the end of the stream.
+            Ok(n) if n > 0 => {
+                tokio::time::timeout(testkit::WAIT, stream.read_to_end(&mut Vec::new()))
+                    .await
+                    .unwrap_or_else(|_| panic!("slow socket {i} is still open"))
+                    .ok();
+            }
+            Ok(_) | Err(_) => {}
+        }
+    }
+}
+
 backend_tests!(
+    slow_loris_neither_stalls_the_server_nor_holds_its_sockets,
     fifo_holds_when_the_rate_limit_refuses_part_of_a_run,
     a_bad_frame_flood_gets_every_answer_then_4429,
     http_and_websocket_share_one_send_budget,

@@ -712,7 +712,9 @@ async fn rows_that_cannot_be_interpreted_are_errors(store: Arc<dyn Store>, datab
         assert!(is_corrupt(pending.await));
     }
     for (i, pending) in around.into_iter().enumerate() {
-        let stored = pending.await.unwrap_or_else(|e| panic!("good {i} failed: {e}"));
+        let stored = pending
+            .await
+            .unwrap_or_else(|e| panic!("good {i} failed: {e}"));
         assert_eq!(stored.message.seq, 3 + i as u64);
     }
 }

@@ -69,6 +69,9 @@ impl Target {
             // A bench device sends far above a person's rate; the limit is not what is measured.
             .env("SURECHAT_SENDS_PER_SECOND_MAX", "1000000")
             .env("SURECHAT_SENDS_BURST_MAX", "1000000")
+            // The bench opens tens of thousands of connections from a few loopback addresses.
+            .env("SURECHAT_CONNECTIONS_PER_ADDRESS_MAX", "1000000")
+            .env("SURECHAT_CONNECTIONS_MAX", "1000000")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
