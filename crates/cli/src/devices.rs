@@ -27,7 +27,7 @@ pub struct DeviceArgs {
 }
 
 impl DeviceArgs {
-    fn start(&self) -> anyhow::Result<(Client, tokio::sync::mpsc::UnboundedReceiver<Event>)> {
+    fn start(&self) -> anyhow::Result<(Client, tokio::sync::mpsc::Receiver<Event>)> {
         let mut url = self.server.trim_end_matches('/').to_owned();
         if let Some(rest) = url.strip_prefix("http") {
             url = format!("ws{rest}");

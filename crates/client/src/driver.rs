@@ -93,7 +93,7 @@ impl Client {
     /// Starts a client (restoring its outbox and cursors from the store) and connects.
     pub fn start(
         mut options: ClientOptions,
-    ) -> Result<(Client, mpsc::UnboundedReceiver<Event>), ClientError> {
+    ) -> Result<(Client, mpsc::Receiver<Event>), ClientError> {
         if options.urls.is_empty() {
             return Err(ClientError::NoUrl);
         }
@@ -112,7 +112,7 @@ impl Client {
         }
         let session = Session::restore(options.config.clone(), options.token.clone(), snapshot);
         let (commands, inbox) = mpsc::unbounded_channel();
-        let (events_tx, events) = mpsc::unbounded_channel();
+        let (events_tx, events) = mpsc::channel(EVENTS_QUEUE_MAX);
         let driver = Driver {
             session,
             urls: options.urls,
@@ -261,13 +261,22 @@ struct Driver {
     store: Option<Arc<Mutex<LocalStore>>>,
     /// Events the store failed to persist, stored again in front of the next ones.
     unsaved: Vec<Event>,
-    events: mpsc::UnboundedSender<Event>,
+    /// Events for the app, at most `EVENTS_QUEUE_MAX` unread.
+    events: mpsc::Sender<Event>,
+    /// The app's calls. Unbounded so that `send` stays a plain call: each command is one call of
+    /// the app (a sent message is in the outbox store before it is queued here), and the driver
+    /// takes them as fast as it loops.
     inbox: mpsc::UnboundedReceiver<Command>,
     opened: (
         mpsc::UnboundedSender<Opened>,
         mpsc::UnboundedReceiver<Opened>,
     ),
 }
+
+/// Events the app has not read yet before the driver waits for it to read (and so stops reading
+/// its socket: the server then closes the connection as too slow, and the driver resumes from its
+/// cursors once the app reads again).
+pub const EVENTS_QUEUE_MAX: usize = 4096;
 
 /// One input of the driver loop.
 enum Input {
@@ -424,7 +433,9 @@ impl Driver {
                 self.session.handle_store_failure(Instant::now());
             }
             for event in events {
-                let _ = self.events.send(event);
+                // An app that stops reading events makes the driver wait here (and stop reading
+                // its socket) rather than buffer without bound.
+                let _ = self.events.send(event).await;
             }
         }
         let mut wrote = false;

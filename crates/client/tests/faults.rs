@@ -11,7 +11,6 @@ use faultproxy::FaultProxy;
 use protocol::Role;
 use server::store::sqlite::{SqliteOptions, SqliteStore};
 use server::{AppState, Config as ServerConfig};
-use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -104,7 +103,7 @@ impl Harness {
 
 struct Device {
     client: Client,
-    events: UnboundedReceiver<Event>,
+    events: tokio::sync::mpsc::Receiver<Event>,
     /// Every event so far, for assertions on sequences.
     seen: Vec<Event>,
 }

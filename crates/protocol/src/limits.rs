@@ -87,6 +87,12 @@ pub const WRITE_QUEUE_BYTES_MAX: usize = 1024 * 1024;
 
 const _: () = assert!(WRITE_QUEUE_HIGH_BYTES + FRAME_BYTES_MAX < WRITE_QUEUE_BYTES_MAX);
 
+/// Writes waiting for a store's writer (SQLite thread, PostgreSQL task) before the store refuses
+/// new ones `unavailable` at once: under an overload the server sheds load with a transient,
+/// retried error instead of queueing without bound (16384 appends of the largest body are about
+/// 256 MiB; at group commits of 1024 it is 16 batches of latency).
+pub const WRITER_QUEUE_MAX: usize = 16_384;
+
 /// How long a closing connection waits for the peer's close frame (and for its queued frames to
 /// be written) before the server drops the socket.
 pub const CLOSE_HANDSHAKE_MS: u64 = 5_000;

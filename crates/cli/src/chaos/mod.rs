@@ -117,7 +117,7 @@ fn start_client(
 async fn read_events(
     client: Client,
     conversation: String,
-    mut events: tokio::sync::mpsc::UnboundedReceiver<Event>,
+    mut events: tokio::sync::mpsc::Receiver<Event>,
 ) {
     while let Some(event) = events.recv().await {
         if let Event::Message(m) = event {

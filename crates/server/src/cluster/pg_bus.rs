@@ -27,14 +27,19 @@ const PAYLOAD_BYTES_MAX: usize = 7_000;
 pub struct PgBus {
     config: Config,
     node: u64,
-    outgoing: mpsc::UnboundedSender<Notice>,
-    queue: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Notice>>>,
+    outgoing: mpsc::Sender<Notice>,
+    queue: std::sync::Mutex<Option<mpsc::Receiver<Notice>>>,
 }
+
+/// Notices waiting to be published, and notifications heard and not yet handled. Beyond either,
+/// notices are dropped: a lost notice only delays (the other nodes' sweeps, or a `Missed` here,
+/// catch up from storage), and the writer that publishes must never wait.
+const NOTICE_QUEUE_MAX: usize = 8192;
 
 impl PgBus {
     /// A bus on the database of `config`, for node `node`.
     pub fn new(config: Config, node: u64) -> Arc<PgBus> {
-        let (outgoing, queue) = mpsc::unbounded_channel();
+        let (outgoing, queue) = mpsc::channel(NOTICE_QUEUE_MAX);
         Arc::new(PgBus {
             config,
             node,
@@ -125,7 +130,11 @@ async fn channel(client: &tokio_postgres::Client) -> Result<String, tokio_postgr
 impl Bus for PgBus {
     fn publish(&self, notices: Vec<Notice>) {
         for notice in notices {
-            let _ = self.outgoing.send(notice);
+            if let Err(mpsc::error::TrySendError::Full(_)) = self.outgoing.try_send(notice) {
+                tracing::warn!(
+                    "notice queue full: a notice is dropped (other nodes' sweeps catch up)"
+                );
+            }
         }
     }
 
@@ -142,7 +151,7 @@ impl PgBus {
     /// Sends queued notices, batching whatever accumulated while the previous NOTIFY ran.
     async fn publish_loop(
         self: Arc<Self>,
-        mut queue: mpsc::UnboundedReceiver<Notice>,
+        mut queue: mpsc::Receiver<Notice>,
         shutdown: CancellationToken,
     ) {
         let mut client: Option<tokio_postgres::Client> = None;
@@ -216,14 +225,21 @@ impl PgBus {
         let mut config = self.config.clone();
         config.application_name(format!("surechat-listen-{}", self.node));
         let (client, mut connection) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
-        let (notes, mut incoming) = mpsc::unbounded_channel();
+        let (notes, mut incoming) = mpsc::channel(NOTICE_QUEUE_MAX);
+        let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let dropping = dropped.clone();
         let driver = tokio::spawn(async move {
             let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
             while let Some(message) = messages.next().await {
                 match message {
                     Ok(AsyncMessage::Notification(n)) => {
-                        if notes.send(n.payload().to_owned()).is_err() {
-                            return;
+                        match notes.try_send(n.payload().to_owned()) {
+                            Ok(()) => {}
+                            // Behind: forget this one, and have every connection reread its state.
+                            Err(mpsc::error::TrySendError::Full(_)) => {
+                                dropping.store(true, std::sync::atomic::Ordering::Release);
+                            }
+                            Err(mpsc::error::TrySendError::Closed(_)) => return,
                         }
                     }
                     Ok(_) => {}
@@ -246,6 +262,9 @@ impl PgBus {
                     Some(payload) => {
                         for notice in self.decode(&payload) {
                             heard(Heard::Notice(notice));
+                        }
+                        if dropped.swap(false, std::sync::atomic::Ordering::AcqRel) {
+                            heard(Heard::Missed);
                         }
                     }
                     None => break Err("the listening connection closed".to_owned()),

@@ -73,7 +73,8 @@ pub enum PgOpenError {
 
 /// The PostgreSQL store.
 pub struct PgStore {
-    writer: mpsc::UnboundedSender<writer::Command>,
+    /// The writer's queue, bounded by `WRITER_QUEUE_MAX`.
+    writer: mpsc::Sender<writer::Command>,
     pool: Arc<Pool>,
     listener: Arc<Listener>,
 }
@@ -142,7 +143,7 @@ impl PgStore {
             .map_err(|e: tokio_postgres::Error| PgOpenError::Url(e.to_string()))?;
         let mut client = connect(&config).await.map_err(PgOpenError::Connect)?;
         migrate(&mut client).await.map_err(PgOpenError::Migrate)?;
-        let (writer, queue) = mpsc::unbounded_channel();
+        let (writer, queue) = mpsc::channel(protocol::limits::WRITER_QUEUE_MAX);
         let listener = Arc::new(Listener::default());
         tokio::spawn(writer::run(
             config.clone(),
@@ -176,10 +177,18 @@ impl PgStore {
         make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> writer::Command,
     ) -> Pending<T> {
         let (reply, answer) = oneshot::channel();
-        let sent = self.writer.send(make(reply));
+        // Never waits: a full queue refuses at once (ordering at call time is kept: what is
+        // queued is queued in call order).
+        let sent = self.writer.try_send(make(reply));
         Box::pin(async move {
-            if sent.is_err() {
-                return Err(StoreError::Unavailable("the writer has stopped".into()));
+            match sent {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    return Err(StoreError::Unavailable("the writer's queue is full".into()))
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    return Err(StoreError::Unavailable("the writer has stopped".into()))
+                }
             }
             answer
                 .await

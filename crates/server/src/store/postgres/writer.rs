@@ -156,7 +156,7 @@ impl Command {
 pub(crate) async fn run(
     config: Config,
     mut client: Client,
-    mut queue: mpsc::UnboundedReceiver<Command>,
+    mut queue: mpsc::Receiver<Command>,
     batch_max: usize,
     listener: Arc<Listener>,
 ) {

@@ -69,7 +69,8 @@ impl Default for SqliteOptions {
 /// The SQLite store.
 pub struct SqliteStore {
     path: PathBuf,
-    writer: mpsc::Sender<write::Job>,
+    /// The writer's queue, bounded by `WRITER_QUEUE_MAX`.
+    writer: mpsc::SyncSender<write::Job>,
     readers: Arc<Mutex<Vec<Connection>>>,
     listener: Arc<Listener>,
     busy_timeout: std::time::Duration,
@@ -112,7 +113,7 @@ impl SqliteStore {
         let busy_timeout = options.busy_timeout;
         let mut conn = open_connection(&path, false, busy_timeout).map_err(sqlite_err)?;
         migrate(&mut conn).map_err(sqlite_err)?;
-        let (writer, queue) = mpsc::channel();
+        let (writer, queue) = mpsc::sync_channel(protocol::limits::WRITER_QUEUE_MAX);
         let listener = Arc::new(Listener::default());
         let thread_listener = listener.clone();
         let batch_max = options.group_commit_max.max(1);
@@ -142,10 +143,17 @@ impl SqliteStore {
             + 'static,
     ) -> Pending<T> {
         let (reply, answer) = oneshot::channel();
-        let sent = self.writer.send(write::job(work, reply));
+        // Never blocks the caller (an async task): a full queue refuses at once.
+        let sent = self.writer.try_send(write::job(work, reply));
         Box::pin(async move {
-            if sent.is_err() {
-                return Err(StoreError::Unavailable("the writer has stopped".into()));
+            match sent {
+                Ok(()) => {}
+                Err(mpsc::TrySendError::Full(_)) => {
+                    return Err(StoreError::Unavailable("the writer's queue is full".into()))
+                }
+                Err(mpsc::TrySendError::Disconnected(_)) => {
+                    return Err(StoreError::Unavailable("the writer has stopped".into()))
+                }
             }
             answer
                 .await
