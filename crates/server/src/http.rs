@@ -56,6 +56,7 @@ pub fn routes() -> Router<Arc<AppState>> {
             post(send_message).get(messages),
         )
         .route("/v1/conversations/{id}/receipts", post(receipts))
+        .route("/v1/users/{id}/revoke", post(revoke_tokens))
         .merge(crate::operators::routes())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async {
@@ -118,10 +119,10 @@ impl FromRequestParts<Arc<AppState>> for User {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<AppState>) -> Result<Self, ApiError> {
         let token = bearer(parts)?;
-        app.auth
-            .verify(token, now_s())
+        app.authenticate(token)
+            .await
             .map(User)
-            .map_err(ApiError::from)
+            .map_err(|(code, detail)| ApiError::new(code, detail))
     }
 }
 
@@ -204,7 +205,10 @@ async fn mint_token(
             format!("ttl_s must be between 1 and {TOKEN_TTL_S_MAX}"),
         ));
     }
-    let now = now_s();
+    // A token minted right after a revocation must not fall under it (it covers tokens issued
+    // at or before its second).
+    let revoked = app.store.tokens_revoked_at(body.user_id.clone()).await?;
+    let now = revoked.map_or(now_s(), |at| now_s().max(at.saturating_add(1)));
     if body.scope.as_deref().is_some_and(|s| s != "all") {
         return Err(ApiError::new(
             ErrorCode::BadRequest,
@@ -218,6 +222,21 @@ async fn mint_token(
         token,
         expires_at: now + ttl_s,
     }))
+}
+
+/// `POST /v1/users/{id}/revoke` (admin): refuses every token of the user issued until now, over
+/// HTTP and at `hello`, and closes the user's live connections with 4401 on every node.
+async fn revoke_tokens(
+    State(app): State<Arc<AppState>>,
+    _: Admin,
+    Path(user_id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    check_user_id(&user_id).map_err(|code| ApiError::new(code, "invalid user id"))?;
+    let now = now_s();
+    app.store.revoke_tokens(user_id.clone(), now).await?;
+    Ok(Json(
+        serde_json::json!({ "user_id": user_id, "revoked_at": now }),
+    ))
 }
 
 fn check_participants(participants: &[ParticipantSpec]) -> Result<(), ApiError> {

@@ -46,6 +46,8 @@ pub enum HubEvent {
     Joined(String),
     /// The connection's user left a conversation.
     Left(String),
+    /// The connection's user's tokens were revoked.
+    Revoked,
 }
 
 /// One connected device as the hub sees it.
@@ -311,6 +313,7 @@ impl CommitListener for Hub {
                 };
                 self.to_conversation(&conversation, event);
             }
+            Committed::Revoked { user_id } => self.to_user(&user_id, HubEvent::Revoked),
             Committed::Missed => {
                 let state = self.lock();
                 for subscriber in state.by_user.values().flatten() {

@@ -135,6 +135,33 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Verifies a user token now, and refuses it when the user's tokens were revoked at or after
+    /// the time it was issued (`POST /v1/users/{id}/revoke`). The one check behind HTTP and the
+    /// WebSocket `hello`.
+    pub async fn authenticate(
+        &self,
+        token: &str,
+    ) -> Result<auth::Claims, (protocol::ErrorCode, String)> {
+        use protocol::ErrorCode;
+        let claims = self
+            .auth
+            .verify(token, now_s())
+            .map_err(|code| (code, code.title().to_owned()))?;
+        match self.store.tokens_revoked_at(claims.sub.clone()).await {
+            Ok(Some(revoked)) if claims.iat <= revoked => Err((
+                ErrorCode::TokenInvalid,
+                "this user's tokens were revoked; get a new one".to_owned(),
+            )),
+            Ok(_) => Ok(claims),
+            Err(_) => Err((
+                ErrorCode::Unavailable,
+                "storage is unavailable; retry later".to_owned(),
+            )),
+        }
+    }
+}
+
 /// The router: the HTTP API plus the WebSocket gateway at `/v1/ws`.
 pub fn app(state: Arc<AppState>) -> Router {
     http::routes()

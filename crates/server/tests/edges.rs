@@ -305,7 +305,74 @@ async fn slow_loris_neither_stalls_the_server_nor_holds_its_sockets(backend: Bac
     }
 }
 
+/// Revocation: every token of the user issued until now is refused (HTTP and `hello`), the
+/// user's live connections close with 4401, a token minted afterwards works, others are untouched.
+async fn revoking_a_users_tokens_closes_their_connections(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.booking("b1").await;
+    let old = server.token("ana", Role::Client);
+    let mut ana = testkit::Device::connect(&server.ws, &old, vec![]).await;
+    let mut olga = server.device("olga", Role::Operator).await;
+    let revoked = server
+        .http
+        .json(
+            "POST",
+            "/v1/users/ana/revoke",
+            Some(common::ADMIN),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    let error = ana.error_for(None).await;
+    assert_eq!(error.code, ErrorCode::TokenInvalid);
+    assert_eq!(ana.closed().await.map(|c| c.0), Some(close::UNAUTHORIZED));
+    let refused = server.http.get("/v1/conversations", Some(&old)).await;
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert_eq!(refused.json()["code"], "token_invalid");
+    // And at `hello`: the error, then 4401.
+    let mut again = testkit::connect_raw(&server.ws).await;
+    let hello = ClientFrame::Hello(frames::Hello {
+        v: protocol::PROTOCOL_VERSION,
+        token: old.clone(),
+        cursors: vec![],
+    });
+    again.send(WsMessage::text(hello.encode())).await.unwrap();
+    match next_frame(&mut again).await {
+        Ok(ServerFrame::Error(error)) => assert_eq!(error.code, ErrorCode::TokenInvalid),
+        other => panic!("expected token_invalid, got {other:?}"),
+    }
+    assert_eq!(
+        next_frame(&mut again).await.err(),
+        Some(Some(close::UNAUTHORIZED))
+    );
+    let minted = server
+        .http
+        .json(
+            "POST",
+            "/v1/tokens",
+            Some(common::ADMIN),
+            &serde_json::json!({"user_id": "ana", "role": "client"}),
+        )
+        .await;
+    let fresh = minted.json()["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        server
+            .http
+            .get("/v1/conversations", Some(&fresh))
+            .await
+            .status,
+        200
+    );
+    let mut ana = testkit::Device::connect(&server.ws, &fresh, vec![]).await;
+    let id = ana.send_message("b1", "back").await;
+    ana.ack(&id).await;
+    // Olga was never affected.
+    let id = olga.send_message("b1", "still here").await;
+    olga.ack(&id).await;
+}
+
 backend_tests!(
+    revoking_a_users_tokens_closes_their_connections,
     slow_loris_neither_stalls_the_server_nor_holds_its_sockets,
     fifo_holds_when_the_rate_limit_refuses_part_of_a_run,
     a_bad_frame_flood_gets_every_answer_then_4429,

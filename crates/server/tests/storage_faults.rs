@@ -125,6 +125,14 @@ impl WorkflowStore for FaultyStore {
     fn lease(&self, name: String, holder: String, ttl_ms: u64, now: u64) -> Pending<bool> {
         self.inner.lease(name, holder, ttl_ms, now)
     }
+
+    fn revoke_tokens(&self, user_id: String, at: u64) -> Pending<()> {
+        self.inner.revoke_tokens(user_id, at)
+    }
+
+    fn tokens_revoked_at(&self, user_id: String) -> Pending<Option<u64>> {
+        self.inner.tokens_revoked_at(user_id)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

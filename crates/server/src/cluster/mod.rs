@@ -52,6 +52,11 @@ pub enum Notice {
         /// Joined or left.
         joined: bool,
     },
+    /// `user_id`'s tokens were revoked: their connections close.
+    Revoked {
+        /// Whose.
+        user_id: String,
+    },
 }
 
 /// What a bus hands to the node: another node's notice, or word that notices may have been lost.
@@ -144,6 +149,9 @@ impl Cluster {
     fn heard(self: &Arc<Self>, store: &Arc<dyn Store>, heard: Heard) {
         match heard {
             Heard::Missed => self.hub.committed(Committed::Missed),
+            Heard::Notice(Notice::Revoked { user_id }) => {
+                self.hub.committed(Committed::Revoked { user_id })
+            }
             Heard::Notice(Notice::Message { conversation, seq }) => {
                 if self.learn_seq(&conversation, seq) {
                     self.hub.committed(Committed::Notice { conversation, seq });
@@ -251,6 +259,9 @@ impl CommitListener for Cluster {
                 conversation: conversation.clone(),
                 user_id: user_id.clone(),
                 joined: false,
+            }),
+            Committed::Revoked { user_id } => Some(Notice::Revoked {
+                user_id: user_id.clone(),
             }),
             Committed::Notice { .. } | Committed::Missed => None,
         };

@@ -66,6 +66,7 @@ impl PgBus {
                 } => {
                     json!([if *joined { "j" } else { "l" }, conversation, user_id])
                 }
+                Notice::Revoked { user_id } => json!(["v", "", user_id]),
             };
             size += entry.to_string().len() + 1;
             entries.push(entry);
@@ -110,6 +111,9 @@ impl PgBus {
                         conversation,
                         user_id: e[2].as_str()?.to_owned(),
                         joined: kind == "j",
+                    },
+                    "v" => Notice::Revoked {
+                        user_id: e[2].as_str()?.to_owned(),
                     },
                     _ => return None,
                 })
@@ -304,6 +308,9 @@ mod tests {
                 conversation: "b2".into(),
                 user_id: "omar".into(),
                 joined: false,
+            },
+            Notice::Revoked {
+                user_id: "mallory".into(),
             },
         ];
         let payloads = bus.encode(&notices);

@@ -243,6 +243,8 @@ impl Driver {
     /// the result to the core.
     async fn authenticate(&mut self, token: &str) {
         let app = self.app.clone();
+        // A first check before taking a place in the hub; the revocation is checked again once
+        // registered, so a revocation committed in between still reaches this connection.
         let claims = match app.auth.verify(token, now_s()) {
             Ok(claims) => claims,
             Err(code) => return self.core.handle_auth_refused(code, code.title().to_owned()),
@@ -261,6 +263,9 @@ impl Driver {
                 .core
                 .handle_auth_refused(ErrorCode::TooManyConnections, message);
         };
+        if let Err((code, message)) = app.authenticate(token).await {
+            return self.core.handle_auth_refused(code, message);
+        }
         // Subscribe before reading state, so whatever commits later is in the state read or
         // arrives as a notice (or both: `pushed` skips duplicates, receipts are cumulative). The
         // device's cursors name its conversations; any others are subscribed after a first read,

@@ -195,6 +195,11 @@ pub enum Committed {
     },
     /// Notices from other nodes may have been lost: every connection rereads its state.
     Missed,
+    /// A user's tokens were revoked: their connections close.
+    Revoked {
+        /// The user.
+        user_id: String,
+    },
 }
 
 /// Receives committed changes (the fan-out hub).
@@ -338,6 +343,13 @@ pub trait WorkflowStore: Send + Sync + 'static {
     /// Takes or renews the lease `name` for `holder` until `now + ttl_ms`, unless another holder
     /// has it. Nodes use it so that one of them delivers webhooks.
     fn lease(&self, name: String, holder: String, ttl_ms: u64, now: u64) -> Pending<bool>;
+
+    /// Revokes every token of `user_id` issued at or before `at` (seconds since the epoch);
+    /// reported as [`Committed::Revoked`] so that live connections close. Never moves back.
+    fn revoke_tokens(&self, user_id: String, at: u64) -> Pending<()>;
+
+    /// Until when `user_id`'s tokens are revoked (tokens issued at or before it are refused).
+    fn tokens_revoked_at(&self, user_id: String) -> Pending<Option<u64>>;
 }
 
 /// A change of a conversation's workflow; `None` fields are left as they are.

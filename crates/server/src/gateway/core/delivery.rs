@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use protocol::api::ConversationView;
 use protocol::frames::{self, ConversationState, MessageKind, ServerFrame};
 use protocol::limits::PAGE_LIMIT_MAX;
-use protocol::Role;
+use protocol::{ErrorCode, Role};
 
 use super::{Core, Metric, Output, Text, WRITE_QUEUE_HIGH_BYTES};
 use crate::hub::HubEvent;
@@ -330,6 +330,18 @@ impl Core {
                 }
             }
             HubEvent::Left(conversation) => self.leave(conversation),
+            HubEvent::Revoked => {
+                self.error(
+                    ErrorCode::TokenInvalid,
+                    "this user's tokens were revoked; sign in again",
+                    None,
+                );
+                return self.close(super::Ending::new(
+                    protocol::close::UNAUTHORIZED,
+                    "token_revoked",
+                    "token_revoked",
+                ));
+            }
         }
         self.delivery_next();
     }

@@ -471,14 +471,18 @@ impl Core {
     /// (`TooManyConnections`: 4429).
     pub fn handle_auth_refused(&mut self, code: ErrorCode, message: String) {
         self.error(code, message, None);
-        self.close(if code == ErrorCode::TooManyConnections {
-            Ending::new(
+        self.close(match code {
+            ErrorCode::TooManyConnections => Ending::new(
                 close::POLICY_VIOLATION,
                 "too many connections",
                 "too_many_connections",
-            )
-        } else {
-            Ending::new(close::UNAUTHORIZED, code.as_str(), "unauthorized")
+            ),
+            ErrorCode::Unavailable => Ending::new(
+                close::SERVICE_RESTART,
+                "storage unavailable",
+                "storage_unavailable",
+            ),
+            _ => Ending::new(close::UNAUTHORIZED, code.as_str(), "unauthorized"),
         });
     }
 

@@ -246,4 +246,17 @@ impl WorkflowStore for MemoryStore {
         }
         Self::ready(Ok(free))
     }
+
+    fn revoke_tokens(&self, user_id: String, at: u64) -> Pending<()> {
+        let mut state = self.lock();
+        let until = state.revocations.entry(user_id.clone()).or_default();
+        *until = (*until).max(at);
+        drop(state);
+        self.listener.notify(Committed::Revoked { user_id });
+        Self::ready(Ok(()))
+    }
+
+    fn tokens_revoked_at(&self, user_id: String) -> Pending<Option<u64>> {
+        Self::ready(Ok(self.lock().revocations.get(&user_id).copied()))
+    }
 }

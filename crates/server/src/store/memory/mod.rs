@@ -36,6 +36,8 @@ struct State {
     flagged: HashSet<String>,
     webhooks: Vec<Webhook>,
     leases: HashMap<String, (String, u64)>,
+    /// User → tokens issued at or before this second are refused.
+    revocations: HashMap<String, u64>,
 }
 
 struct Conversation {

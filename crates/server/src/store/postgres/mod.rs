@@ -34,6 +34,7 @@ use super::{
 const MIGRATIONS: &[&str] = &[
     include_str!("0001_init.sql"),
     include_str!("0002_workflow.sql"),
+    include_str!("0003_revocations.sql"),
 ];
 
 /// Key of the advisory lock held while migrating (any constant; "surechat" in ASCII digits).
@@ -391,6 +392,22 @@ impl WorkflowStore for PgStore {
             ttl_ms,
             now,
             reply,
+        })
+    }
+
+    fn revoke_tokens(&self, user_id: String, at: u64) -> Pending<()> {
+        self.submit(|reply| writer::Command::Revoke { user_id, at, reply })
+    }
+
+    fn tokens_revoked_at(&self, user_id: String) -> Pending<Option<u64>> {
+        self.read(move |c| async move {
+            let row = c
+                .query_opt(
+                    "SELECT revoked_at FROM revocations WHERE user_id = $1",
+                    &[&user_id],
+                )
+                .await?;
+            Ok(row.map(|r| r.get::<_, i64>(0) as u64))
         })
     }
 }

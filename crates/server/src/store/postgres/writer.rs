@@ -73,6 +73,11 @@ pub(crate) enum Command {
         reply: Reply<bool>,
     },
     Ping(Reply<()>),
+    Revoke {
+        user_id: String,
+        at: u64,
+        reply: Reply<()>,
+    },
 }
 
 /// A command's result, held until its batch commits.
@@ -140,7 +145,12 @@ impl Command {
                 },
                 failure,
             ),
-            (Command::UpdateWebhook { reply, .. } | Command::Ping(reply), o) => send(
+            (
+                Command::UpdateWebhook { reply, .. }
+                | Command::Ping(reply)
+                | Command::Revoke { reply, .. },
+                o,
+            ) => send(
                 reply,
                 if let Some(Outcome::Unit(r)) = o {
                     Some(r)
@@ -339,6 +349,18 @@ async fn apply(
             } else {
                 Err(StoreError::NotFound)
             })
+        }
+        Command::Revoke { user_id, at, .. } => {
+            tx.execute(
+                "INSERT INTO revocations (user_id, revoked_at) VALUES ($1, $2)
+                 ON CONFLICT (user_id) DO UPDATE SET revoked_at = GREATEST(revocations.revoked_at, excluded.revoked_at)",
+                &[user_id, &(*at as i64)],
+            )
+            .await?;
+            changes.push(Committed::Revoked {
+                user_id: user_id.clone(),
+            });
+            Outcome::Unit(Ok(()))
         }
         Command::DeleteWebhook { id, .. } => Outcome::Flag(Ok(tx
             .execute("DELETE FROM webhooks WHERE id = $1", &[&(*id as i64)])

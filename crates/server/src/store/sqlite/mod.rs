@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use protocol::api::{ConversationSummary, ConversationView, ParticipantSpec};
 use protocol::frames::{ConversationState, ParticipantState};
-use rusqlite::{Connection, Transaction};
+use rusqlite::{Connection, OptionalExtension, Transaction};
 use tokio::sync::oneshot;
 
 use super::decode::Corrupt;
@@ -31,6 +31,7 @@ use super::{
 const MIGRATIONS: &[&str] = &[
     include_str!("0001_init.sql"),
     include_str!("0002_workflow.sql"),
+    include_str!("0003_revocations.sql"),
 ];
 
 /// Read connections kept open for reuse.
@@ -391,5 +392,25 @@ impl WorkflowStore for SqliteStore {
 
     fn lease(&self, name: String, holder: String, ttl_ms: u64, now: u64) -> Pending<bool> {
         self.submit(move |tx, _| write::lease(tx, &name, &holder, ttl_ms, now))
+    }
+
+    fn revoke_tokens(&self, user_id: String, at: u64) -> Pending<()> {
+        self.submit(move |tx, changes| {
+            tx.prepare_cached(
+                "INSERT INTO revocations (user_id, revoked_at) VALUES (?1, ?2)
+                 ON CONFLICT (user_id) DO UPDATE SET revoked_at = max(revoked_at, excluded.revoked_at)",
+            )?
+            .execute(rusqlite::params![user_id, at])?;
+            changes.push(Committed::Revoked { user_id });
+            Ok(Ok(()))
+        })
+    }
+
+    fn tokens_revoked_at(&self, user_id: String) -> Pending<Option<u64>> {
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT revoked_at FROM revocations WHERE user_id = ?1")?
+                .query_row([user_id], |row| row.get(0))
+                .optional()
+        })
     }
 }
