@@ -1,14 +1,23 @@
-//! The client-frame decoder against mutated input: every wire vector is mutated thousands of
+//! The frame decoders against mutated input (the server's client-frame decoder, and the
+//! server-frame decoder the Rust SDK reads with): every wire vector is mutated thousands of
 //! times (seeded, so a failure reproduces) — bytes flipped, cut, duplicated, spliced with JSON
 //! punctuation. The decoder must never panic, must answer only `malformed_frame` or
 //! `unknown_frame` when it refuses, and whatever it accepts must survive an encode/decode round
 //! trip unchanged. (A coverage-guided fuzzer needs a nightly toolchain; this runs on stable, in
 //! the ordinary test suite.)
 
+use protocol::frames::decode_server_frame;
 use protocol::{decode_client_frame, ErrorCode};
 
 /// Mutations per run; bounded so the test takes well under a second in debug builds.
-const MUTATIONS: usize = 20_000;
+/// `SURECHAT_FUZZ_CASES=5000000 cargo test --release -p surechat-protocol --test decode_mutations`
+/// runs millions.
+fn mutations() -> usize {
+    std::env::var("SURECHAT_FUZZ_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20_000)
+}
 
 struct Rng(u64);
 
@@ -95,7 +104,7 @@ fn mutated_frames_never_panic_and_refusals_are_typed() {
     let seeds = seeds();
     let mut rng = Rng(0x5eed_f00d);
     let (mut accepted, mut refused) = (0, 0);
-    for i in 0..MUTATIONS {
+    for i in 0..mutations() {
         let bytes = mutate(&mut rng, &seeds[i % seeds.len()]);
         // The transport only hands over valid UTF-8 text frames.
         let Ok(text) = String::from_utf8(bytes) else {
@@ -119,6 +128,34 @@ fn mutated_frames_never_panic_and_refusals_are_typed() {
                 );
                 assert!(!err.message.is_empty());
             }
+        }
+    }
+    assert!(
+        accepted > 100 && refused > 1000,
+        "the mutations exercise both paths: {accepted} accepted, {refused} refused"
+    );
+}
+
+/// The server-frame decoder (what a device reads) never panics on mutated frames, and whatever it
+/// accepts survives an encode/decode round trip.
+#[test]
+fn mutated_server_frames_never_panic() {
+    let seeds = seeds();
+    let mut rng = Rng(0xdec0_de5e);
+    let (mut accepted, mut refused) = (0, 0);
+    for i in 0..mutations() {
+        let bytes = mutate(&mut rng, &seeds[i % seeds.len()]);
+        let Ok(text) = String::from_utf8(bytes) else {
+            continue;
+        };
+        match decode_server_frame(&text) {
+            Ok(frame) => {
+                accepted += 1;
+                let again = decode_server_frame(&frame.encode())
+                    .unwrap_or_else(|e| panic!("re-decoding {text:?}: {e:?}"));
+                assert_eq!(again, frame, "round trip of {text:?}");
+            }
+            Err(_) => refused += 1,
         }
     }
     assert!(

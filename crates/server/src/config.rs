@@ -155,6 +155,9 @@ pub enum ConfigError {
     },
 }
 
+/// The longest any duration setting may be, in milliseconds (30 days).
+pub const DURATION_MS_MAX: u64 = 30 * 24 * 3600 * 1000;
+
 /// The keys that may be set from the environment, as `SURECHAT_<KEY>`.
 pub const ENV_KEYS: &[&str] = &[
     "listen",
@@ -317,6 +320,29 @@ impl Config {
         if self.connection_inflight_max == 0 {
             return invalid("connection_inflight_max", "must be at least 1".into());
         }
+        // Every duration is added to clocks: bounded, so no setting can overflow one.
+        for (key, value) in [
+            ("heartbeat_interval_ms", self.heartbeat_interval_ms),
+            ("heartbeat_grace_ms", self.heartbeat_grace_ms),
+            ("connection_write_stall_ms", self.connection_write_stall_ms),
+            (
+                "http_header_read_timeout_ms",
+                self.http_header_read_timeout_ms,
+            ),
+            ("http_body_read_timeout_ms", self.http_body_read_timeout_ms),
+            ("http_idle_timeout_ms", self.http_idle_timeout_ms),
+            ("sqlite_busy_timeout_ms", self.sqlite_busy_timeout_ms),
+            ("sweep_interval_ms", self.sweep_interval_ms),
+            ("unread_timeout_ms", self.unread_timeout_ms),
+            ("webhook_disable_after_ms", self.webhook_disable_after_ms),
+            ("webhook_timeout_ms", self.webhook_timeout_ms),
+            ("webhook_backoff_first_ms", self.webhook_backoff_first_ms),
+            ("presence_leave_delay_ms", self.presence_leave_delay_ms),
+        ] {
+            if value > DURATION_MS_MAX {
+                return invalid(key, format!("must be at most {DURATION_MS_MAX} (30 days)"));
+            }
+        }
         for (key, value) in [
             ("connections_max", self.connections_max),
             (
@@ -471,5 +497,72 @@ mod tests {
             .to_string()
             .contains("message_bytes_max"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Random configuration files and environments (every key, values of every type and edge)
+    /// through parsing and validation: an error that names a key, never a panic.
+    /// `SURECHAT_FUZZ_CASES` scales the count.
+    #[test]
+    fn random_config_files_and_env_never_panic() {
+        let cases: usize = std::env::var("SURECHAT_FUZZ_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(10_000);
+        let mut state = 0xc0f1_9u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        const VALUES: &[&str] = &[
+            "0",
+            "1",
+            "-1",
+            "18446744073709551615",
+            "18446744073709551616",
+            "1e999",
+            "nan",
+            "true",
+            "\"\"",
+            "\"x\"",
+            "\"127.0.0.1:0\"",
+            "[]",
+            "[1, 2]",
+            "{}",
+            "{ a = 1 }",
+            "\"\\u0000\"",
+            "100",
+            "65536",
+            "9223372036854775807",
+            "0.5",
+        ];
+        for _ in 0..cases {
+            let mut text = String::new();
+            let mut env = Vec::new();
+            for _ in 0..next() % 6 {
+                let key = ENV_KEYS[(next() % ENV_KEYS.len() as u64) as usize];
+                let value = VALUES[(next() % VALUES.len() as u64) as usize];
+                if next() % 2 == 0 {
+                    text.push_str(&format!("{key} = {value}\n"));
+                } else {
+                    env.push((format!("SURECHAT_{}", key.to_uppercase()), value.to_owned()));
+                }
+            }
+            if next() % 10 == 0 {
+                text.insert_str((next() as usize) % (text.len() + 1), "[[");
+            }
+            let Ok(mut config) = toml::from_str::<Config>(&text) else {
+                continue;
+            };
+            if config.apply_env(env).is_ok() && config.validate().is_ok() {
+                // What a valid configuration is used for must not overflow either.
+                let now = std::time::Instant::now();
+                let _ =
+                    now + std::time::Duration::from_millis(
+                        config.heartbeat_interval_ms + config.heartbeat_grace_ms,
+                    ) + std::time::Duration::from_millis(config.connection_write_stall_ms);
+            }
+        }
     }
 }
