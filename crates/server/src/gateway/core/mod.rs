@@ -264,16 +264,19 @@ impl Core {
     /// When `handle_timeout` must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let stall = (self.queued_bytes > 0).then(|| self.last_progress + self.write_stall());
-        let timers = match self.phase {
-            Phase::Hello { deadline } => vec![Some(deadline)],
-            Phase::Authenticating | Phase::Closed => vec![],
-            Phase::Open | Phase::Draining => vec![
-                Some(self.next_ping),
-                Some(self.last_heard + self.heartbeat_timeout()),
-                Some(self.token_expires),
-            ],
+        let phase = match self.phase {
+            Phase::Hello { deadline } => Some(deadline),
+            Phase::Authenticating | Phase::Closed => None,
+            Phase::Open | Phase::Draining => Some(
+                self.next_ping
+                    .min(self.last_heard + self.heartbeat_timeout())
+                    .min(self.token_expires),
+            ),
         };
-        timers.into_iter().flatten().chain(stall).min()
+        match (phase, stall) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Whether the driver should read the device's next frame: not before the token is checked,
