@@ -53,8 +53,14 @@ export function h(tag, attrs = {}, children = []) {
   return el;
 }
 
-/** @type {Map<string, CSSStyleSheet>} One constructed sheet per style text, shared by every element. */
-const SHEETS = new Map();
+/**
+ * One constructed sheet per style text, shared by every element. A `var`, made on first use: this
+ * module and `chat-element.js` import each other, so an element can be constructed before this
+ * module's body has run (a `const` would not be initialised yet).
+ * @type {Map<string, CSSStyleSheet> | undefined}
+ */
+// eslint-disable-next-line no-var
+var sheets;
 
 /**
  * Styles a shadow root with `css`. A constructed style sheet, unlike a `<style>` element, is
@@ -66,11 +72,12 @@ const SHEETS = new Map();
  */
 export function adoptStyles(root, css) {
   if ('adoptedStyleSheets' in Document.prototype && 'replaceSync' in CSSStyleSheet.prototype) {
-    let sheet = SHEETS.get(css);
+    sheets ??= new Map();
+    let sheet = sheets.get(css);
     if (!sheet) {
       sheet = new CSSStyleSheet();
       sheet.replaceSync(css);
-      SHEETS.set(css, sheet);
+      sheets.set(css, sheet);
     }
     root.adoptedStyleSheets = [...root.adoptedStyleSheets, sheet];
   } else {
