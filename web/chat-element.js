@@ -2,7 +2,7 @@
 // `token`, `conversation` (and optionally `server`) attributes.
 
 import { SurechatClient } from './client.js';
-import { h } from './components.js';
+import { adoptStyles, h } from './components.js';
 
 const CHAT_CSS = `
 :host { display: flex; flex-direction: column; height: 100%; min-height: 20rem; background: #fff; border: 1px solid #d0d7de; border-radius: .75rem; overflow: hidden; font: 15px/1.4 system-ui, sans-serif; }
@@ -52,8 +52,8 @@ export class ChatElement extends HTMLElement {
     this.sendOptions = {};
     /** A system entry's text. @type {(m: import('./types.js').ChatMessage) => string} */
     this.systemText = (m) => m.body;
+    adoptStyles(root, CHAT_CSS);
     root.append(
-      h('style', {}, [CHAT_CSS]),
       h('header', {}, [this.heading, this.badge]),
       h('div', { class: 'banners' }, [this.offline, this.pending]),
       this.list, this.typingLine, this.error, this.form, this.announcer,

@@ -16,6 +16,10 @@
 import { SurechatClient } from '../client.js';
 import '../components.js';
 
+// The app shell works offline too (registered here rather than in an inline script, which the
+// page's Content-Security-Policy forbids).
+if ('serviceWorker' in navigator) navigator.serviceWorker.register('sw.js').catch(() => {});
+
 const REFRESH_DELAY_MS = 100;
 const ALL_VIEW_POLL_MS = 15000;
 /** System entries newer than this are announced when they arrive. */

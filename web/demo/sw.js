@@ -2,9 +2,9 @@
 // reload without network still opens the chat and shows the messages waiting in IndexedDB.
 // Network first, so a new server binary's SDK is picked up whenever the network is there.
 
-const CACHE = 'surechat-shell-v1';
+const CACHE = 'surechat-shell-v2';
 const SHELL = [
-  'client.html', 'operator.html', 'operator.js', 'demo.css',
+  'client.html', 'client-page.js', 'operator.html', 'operator.js', 'operator.css', 'demo.css',
   '../client.js', '../components.js', '../chat-element.js', '../session.js', '../frames.js',
   '../outbox.js', '../conversation.js', '../store.js', '../types.js', '../index.js',
 ];

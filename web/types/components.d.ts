@@ -6,6 +6,15 @@ import { SurechatClient } from './client.js';
  * @param {(Node | string)[]} [children]
  */
 export declare function h(tag: string, attrs?: Record<string, string>, children?: (Node | string)[]): HTMLElement;
+/**
+ * Styles a shadow root with `css`. A constructed style sheet, unlike a `<style>` element, is
+ * allowed by a strict Content-Security-Policy (`style-src 'self'` without `'unsafe-inline'`), so
+ * the components work on pages that forbid inline styles; browsers without constructed sheets
+ * get a `<style>` element.
+ * @param {ShadowRoot} root
+ * @param {string} css
+ */
+export declare function adoptStyles(root: ShadowRoot, css: string): void;
 /** Base: an open shadow root with the shared styles, and a `client` to follow. */
 declare class Base extends HTMLElement {
     root: ShadowRoot;

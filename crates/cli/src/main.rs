@@ -119,6 +119,8 @@ impl ServerArgs {
         };
         if let (Some(data), None) = (default_data, &self.config) {
             config.data = PathBuf::from(data);
+            // The demo runs on a developer's machine, whose webhook receivers are local.
+            config.webhook_allow_private = true;
         }
         config.apply_env(std::env::vars())?;
         if let Some(listen) = &self.listen {

@@ -11,20 +11,53 @@ use server::{AppState, Config};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// Starts logging to stderr in the configured format; `RUST_LOG` filters (default `info`).
+/// Starts logging to stderr in the configured format; `RUST_LOG` filters (default `info`), but
+/// never below [`library_caps`], whatever it says.
 pub fn init_logs(config: &Config) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(ansi);
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(library_caps());
     if config.log_format == "json" {
-        builder.json().init();
+        registry.with(layer.json()).init();
     } else {
-        builder.init();
+        registry.with(layer).init();
     }
+}
+
+/// The most detailed level of libraries that would log what passes through them: at `trace`,
+/// tungstenite prints every WebSocket frame (a `hello`'s token, every message body), and the
+/// HTTP, TLS and PostgreSQL crates print requests, headers or query parameters. Tokens and
+/// bodies must never reach a log, so these targets stop at `debug` even under `RUST_LOG=trace`
+/// (a second filter beside `RUST_LOG`'s, which an event must pass too). Our own targets log no
+/// token or body at any level.
+pub fn library_caps() -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::LevelFilter;
+    tracing_subscriber::filter::Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_targets(
+            [
+                "tungstenite",
+                "tokio_tungstenite",
+                "axum",
+                "hyper",
+                "hyper_util",
+                "h2",
+                "http",
+                "reqwest",
+                "rustls",
+                "tokio_postgres",
+                "postgres_protocol",
+            ]
+            .map(|target| (target, LevelFilter::DEBUG)),
+        )
 }
 
 /// Runs `surechat serve`.

@@ -84,6 +84,19 @@ pub struct Config {
     /// First retry delay of a failing webhook endpoint (doubling up to 10 minutes), in
     /// milliseconds. Default 1000.
     pub webhook_backoff_first_ms: u64,
+    /// How long connecting to a webhook receiver (TCP and TLS) may take, in milliseconds; part
+    /// of `webhook_timeout_ms`. Default 5000.
+    pub webhook_connect_timeout_ms: u64,
+    /// Let webhooks reach loopback, private, link-local and other non-public addresses. Off by
+    /// default, so an endpoint URL cannot reach the server's own network (SSRF); turn it on for
+    /// local development. Default false.
+    pub webhook_allow_private: bool,
+    /// A PEM file of extra CA certificates trusted for `https://` receivers, besides the usual
+    /// web roots (e.g. a company CA). Default: none.
+    pub webhook_ca_file: Option<PathBuf>,
+    /// Origins allowed to embed the pages under `/web/` in a frame (CSP `frame-ancestors`), space
+    /// separated, e.g. `'self' https://booking.example`. Default `'self'`.
+    pub web_frame_ancestors: String,
     /// How long an operator with no connection still counts as present (so a page reload does
     /// not flap), in milliseconds. Default 15000.
     pub presence_leave_delay_ms: u64,
@@ -121,6 +134,10 @@ impl Default for Config {
             webhook_disable_after_ms: 24 * 3600 * 1000,
             webhook_timeout_ms: 10_000,
             webhook_backoff_first_ms: 1_000,
+            webhook_connect_timeout_ms: 5_000,
+            webhook_allow_private: false,
+            webhook_ca_file: None,
+            web_frame_ancestors: "'self'".into(),
             presence_leave_delay_ms: 15_000,
         }
     }
@@ -189,6 +206,10 @@ pub const ENV_KEYS: &[&str] = &[
     "webhook_disable_after_ms",
     "webhook_timeout_ms",
     "webhook_backoff_first_ms",
+    "webhook_connect_timeout_ms",
+    "webhook_allow_private",
+    "webhook_ca_file",
+    "web_frame_ancestors",
     "presence_leave_delay_ms",
 ];
 
@@ -230,6 +251,16 @@ impl Config {
                 message: format!("`{value}` is not a valid number"),
             })
         }
+        fn boolean(key: &'static str, value: &str) -> Result<bool, ConfigError> {
+            match value.trim() {
+                "true" | "1" | "yes" => Ok(true),
+                "false" | "0" | "no" => Ok(false),
+                _ => Err(ConfigError::Invalid {
+                    key,
+                    message: format!("`{value}` is not true or false"),
+                }),
+            }
+        }
         match key {
             "listen" => {
                 self.listen = value.parse().map_err(|_| ConfigError::Invalid {
@@ -260,22 +291,18 @@ impl Config {
             "log_format" => self.log_format = value.to_owned(),
             "database" => self.database = Some(value.to_owned()).filter(|v| !v.is_empty()),
             "sweep_interval_ms" => self.sweep_interval_ms = num(key, value)?,
-            "round_robin" => {
-                self.round_robin = match value.trim() {
-                    "true" | "1" | "yes" => true,
-                    "false" | "0" | "no" => false,
-                    _ => {
-                        return Err(ConfigError::Invalid {
-                            key,
-                            message: format!("`{value}` is not true or false"),
-                        })
-                    }
-                }
-            }
+            "round_robin" => self.round_robin = boolean(key, value)?,
             "unread_timeout_ms" => self.unread_timeout_ms = num(key, value)?,
             "webhook_disable_after_ms" => self.webhook_disable_after_ms = num(key, value)?,
             "webhook_timeout_ms" => self.webhook_timeout_ms = num(key, value)?,
             "webhook_backoff_first_ms" => self.webhook_backoff_first_ms = num(key, value)?,
+            "webhook_connect_timeout_ms" => self.webhook_connect_timeout_ms = num(key, value)?,
+            "webhook_allow_private" => self.webhook_allow_private = boolean(key, value)?,
+            "webhook_ca_file" => {
+                self.webhook_ca_file =
+                    Some(PathBuf::from(value)).filter(|p| !p.as_os_str().is_empty())
+            }
+            "web_frame_ancestors" => self.web_frame_ancestors = value.to_owned(),
             "presence_leave_delay_ms" => self.presence_leave_delay_ms = num(key, value)?,
             _ => {
                 return Err(ConfigError::Invalid {
@@ -399,6 +426,33 @@ impl Config {
                 );
             }
         }
+        if self.webhook_timeout_ms < 100 {
+            return invalid("webhook_timeout_ms", "must be at least 100".into());
+        }
+        if self.webhook_connect_timeout_ms < 100 {
+            return invalid("webhook_connect_timeout_ms", "must be at least 100".into());
+        }
+        if let Some(path) = &self.webhook_ca_file {
+            crate::webhooks::destination::load_ca_file(path).map_err(|message| {
+                ConfigError::Invalid {
+                    key: "webhook_ca_file",
+                    message,
+                }
+            })?;
+        }
+        // The value lands inside a header: a `;` would start another CSP directive (and a line
+        // break another header), so only source expressions separated by spaces are taken.
+        if self.web_frame_ancestors.trim().is_empty()
+            || self
+                .web_frame_ancestors
+                .chars()
+                .any(|c| c == ';' || c == ',' || c.is_control())
+        {
+            return invalid(
+                "web_frame_ancestors",
+                "must be CSP sources separated by spaces, e.g. `'self' https://booking.example` (or `'none'`)".into(),
+            );
+        }
         if self.log_format != "text" && self.log_format != "json" {
             return invalid("log_format", "must be `text` or `json`".into());
         }
@@ -418,6 +472,16 @@ impl Config {
     }
 }
 
+/// Creates the data directory (and missing parents) with mode 0700: it holds the secrets and every
+/// message. An existing directory is left as it is (its owner may have chosen its mode).
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
 /// Reads a secret file, creating it with 32 random bytes (hex) and mode 0600 if absent.
 fn stored_secret(path: &std::path::Path) -> std::io::Result<String> {
     match std::fs::read_to_string(path) {
@@ -427,7 +491,7 @@ fn stored_secret(path: &std::path::Path) -> std::io::Result<String> {
         Err(err) => return Err(err),
     }
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        create_private_dir(dir)?;
     }
     let secret = crate::auth::random_hex(32);
     let empty_file = path.exists();

@@ -164,8 +164,7 @@ impl AppState {
 
 /// The router: the HTTP API plus the WebSocket gateway at `/v1/ws`.
 pub fn app(state: Arc<AppState>) -> Router {
-    http::routes()
-        .route("/v1/ws", get(gateway::upgrade))
+    let pages = Router::new()
         .route("/web", get(web::root))
         .route(
             "/web/",
@@ -174,6 +173,13 @@ pub fn app(state: Arc<AppState>) -> Router {
             }),
         )
         .route("/web/{*path}", get(web::file))
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            web::secure,
+        ));
+    http::routes()
+        .route("/v1/ws", get(gateway::upgrade))
+        .merge(pages)
         .with_state(state)
 }
 

@@ -355,7 +355,7 @@ async fn create_webhook(
     _: Admin,
     Body(body): Body<CreateWebhook>,
 ) -> Result<Response, ApiError> {
-    crate::webhooks::Target::parse(&body.url)
+    crate::webhooks::destination::parse_url(&body.url)
         .map_err(|why| ApiError::new(ErrorCode::BadRequest, why))?;
     let secret = body.secret.unwrap_or_else(|| crate::auth::random_hex(32));
     if secret.len() < 16 {

@@ -102,11 +102,15 @@ impl SqliteStore {
     /// Opens (creating if needed) the database in `data_dir`, applies migrations and starts the
     /// writer thread.
     pub fn open(data_dir: &Path, options: SqliteOptions) -> Result<Self, OpenError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| OpenError::DataDir {
+        crate::config::create_private_dir(data_dir).map_err(|source| OpenError::DataDir {
             path: data_dir.to_owned(),
             source,
         })?;
         let path = data_dir.join(DATABASE_FILE);
+        create_private_file(&path).map_err(|source| OpenError::DataDir {
+            path: path.clone(),
+            source,
+        })?;
         let sqlite_err = |source| OpenError::Sqlite {
             path: path.clone(),
             source,
@@ -208,6 +212,36 @@ fn store_error(err: &rusqlite::Error) -> StoreError {
         }
     }
     StoreError::Unavailable(err.to_string())
+}
+
+/// Creates the database file empty with mode 0600 before SQLite opens it, so it is never readable
+/// by others, not even for a moment; SQLite gives its `-wal` and `-shm` files the database file's
+/// mode. A file made before this rule is tightened to 0600.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(path)?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    if let Err(err) = std::fs::set_permissions(
+                        path,
+                        std::fs::Permissions::from_mode(mode & 0o700),
+                    ) {
+                        tracing::warn!(%err, path = %path.display(), "cannot make the database private (mode 0600)");
+                    }
+                }
+            }
+            Ok(())
+        }
+        Err(err) => Err(err),
+    }
 }
 
 fn open_connection(

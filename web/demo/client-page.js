@@ -1,0 +1,45 @@
+// The client demo page (`client.html`): one booking's chat. A file of its own, not an inline
+// script, so the page runs under a Content-Security-Policy that allows only the server's files.
+//
+// The token and conversation come in the URL fragment (#token=…&conversation=…), which the
+// browser never sends to the server, so tokens stay out of access logs.
+import { SurechatClient } from '../client.js';
+import '../components.js';
+
+const params = new URLSearchParams(location.hash.slice(1));
+const token = params.get('token');
+const conversation = params.get('conversation');
+const chat = /** @type {import('../chat-element.js').ChatElement} */ (document.getElementById('chat'));
+if (!token || !conversation) {
+  chat.replaceWith(Object.assign(document.createElement('p'), {
+    className: 'problem', textContent: 'Open this page with #token=…&conversation=… (see `surechat demo`).',
+  }));
+} else {
+  const client = new SurechatClient({ token });
+  chat.setAttribute('conversation', conversation);
+  // System entries as the client should read them (never a transfer's internal note).
+  chat.systemText = (m) => {
+    const data = m.data ?? {};
+    if (data.event === 'status') return data.to === 'open' ? 'Conversation reopened' : `Conversation marked ${data.to}`;
+    if (data.event === 'assigned') return data.to ? `${data.to} is handling your conversation` : 'Waiting for an operator';
+    return m.body;
+  };
+  chat.client = client;
+  // "An operator is online": any operator of the conversation available. The server tells
+  // every operator's presence again after each (re)connect, so start over then.
+  /** @type {Map<string, string>} */
+  const operators = new Map();
+  const line = /** @type {HTMLElement} */ (document.getElementById('presence'));
+  const show = () => {
+    const online = [...operators.values()].includes('available');
+    line.hidden = client.status.name !== 'connected';
+    line.dataset.online = String(online);
+    line.textContent = online ? 'An operator is online' : 'No operator online right now';
+  };
+  client.on('presence', (e) => { if (e.conversation === conversation) operators.set(e.user_id, e.status); });
+  client.on('connection_status', (e) => { if (e.status.name === 'connected') operators.clear(); });
+  client.on('change', show);
+  /** @type {any} */ (window).surechat = client; // for the browser tests and curious developers
+}
+// The app shell works offline too: a reload without network still shows pending messages.
+if ('serviceWorker' in navigator) navigator.serviceWorker.register('sw.js').catch(() => {});
