@@ -61,6 +61,10 @@ pub struct Config {
     pub sweep_interval_ms: u64,
     /// Assign new conversations to available operators in turn. Default false.
     pub round_robin: bool,
+    /// Add an operator token's unknown user to the operator directory on first use (named by
+    /// its id), instead of refusing it `unknown_operator`. Default false: only operators the
+    /// admin put in the directory may act as operators. A disabled operator stays refused.
+    pub operators_auto_register: bool,
     /// After how long a message no recipient has read causes `message.unread_timeout`, in
     /// milliseconds; 0 turns it off. Default 900000 (15 minutes).
     pub unread_timeout_ms: u64,
@@ -100,6 +104,7 @@ impl Default for Config {
             database: None,
             sweep_interval_ms: 2_000,
             round_robin: false,
+            operators_auto_register: false,
             unread_timeout_ms: 15 * 60 * 1000,
             webhook_disable_after_ms: 24 * 3600 * 1000,
             webhook_timeout_ms: 10_000,
@@ -160,6 +165,7 @@ pub const ENV_KEYS: &[&str] = &[
     "database",
     "sweep_interval_ms",
     "round_robin",
+    "operators_auto_register",
     "unread_timeout_ms",
     "webhook_disable_after_ms",
     "webhook_timeout_ms",
@@ -205,6 +211,16 @@ impl Config {
                 message: format!("`{value}` is not a valid number"),
             })
         }
+        fn boolean(key: &'static str, value: &str) -> Result<bool, ConfigError> {
+            match value.trim() {
+                "true" | "1" | "yes" => Ok(true),
+                "false" | "0" | "no" => Ok(false),
+                _ => Err(ConfigError::Invalid {
+                    key,
+                    message: format!("`{value}` is not true or false"),
+                }),
+            }
+        }
         match key {
             "listen" => {
                 self.listen = value.parse().map_err(|_| ConfigError::Invalid {
@@ -230,18 +246,8 @@ impl Config {
             "log_format" => self.log_format = value.to_owned(),
             "database" => self.database = Some(value.to_owned()).filter(|v| !v.is_empty()),
             "sweep_interval_ms" => self.sweep_interval_ms = num(key, value)?,
-            "round_robin" => {
-                self.round_robin = match value.trim() {
-                    "true" | "1" | "yes" => true,
-                    "false" | "0" | "no" => false,
-                    _ => {
-                        return Err(ConfigError::Invalid {
-                            key,
-                            message: format!("`{value}` is not true or false"),
-                        })
-                    }
-                }
-            }
+            "round_robin" => self.round_robin = boolean(key, value)?,
+            "operators_auto_register" => self.operators_auto_register = boolean(key, value)?,
             "unread_timeout_ms" => self.unread_timeout_ms = num(key, value)?,
             "webhook_disable_after_ms" => self.webhook_disable_after_ms = num(key, value)?,
             "webhook_timeout_ms" => self.webhook_timeout_ms = num(key, value)?,

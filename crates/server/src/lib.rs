@@ -18,6 +18,7 @@
 pub mod auth;
 pub mod cluster;
 pub mod config;
+pub mod directory;
 pub mod error;
 pub mod gateway;
 pub mod http;

@@ -36,6 +36,8 @@ struct State {
     flagged: HashSet<String>,
     webhooks: Vec<Webhook>,
     leases: HashMap<String, (String, u64)>,
+    /// The operator directory, by id.
+    operators: std::collections::BTreeMap<String, protocol::api::Operator>,
 }
 
 struct Conversation {
