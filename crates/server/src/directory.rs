@@ -140,31 +140,7 @@ async fn put(
     Path(id): Path<String>,
     Body(body): Body<PutOperator>,
 ) -> Result<Response, ApiError> {
-    check_id(&id)?;
-    let name = body.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > NAME_CHARS_MAX {
-        return Err(ApiError::new(
-            ErrorCode::BadRequest,
-            format!("`name` must have 1 to {NAME_CHARS_MAX} characters"),
-        ));
-    }
-    if let Some(url) = &body.avatar_url {
-        let web = url.starts_with("https://") || url.starts_with("http://");
-        if !web || url.len() > AVATAR_URL_BYTES_MAX {
-            return Err(ApiError::new(
-                ErrorCode::BadRequest,
-                format!(
-                    "`avatar_url` must be an http(s) URL of at most {AVATAR_URL_BYTES_MAX} bytes"
-                ),
-            ));
-        }
-    }
-    let operator = Operator {
-        id,
-        name,
-        avatar_url: body.avatar_url,
-        active: body.active.unwrap_or(true),
-    };
+    let operator = entry(id, body).map_err(|(code, detail)| ApiError::new(code, detail))?;
     let created = app.store.put_operator(operator.clone()).await?;
     let status = if created {
         StatusCode::CREATED
@@ -172,6 +148,35 @@ async fn put(
         StatusCode::OK
     };
     Ok((status, Json(operator)).into_response())
+}
+
+/// Checks a directory entry as `PUT /v1/operators/{id}` and `surechat operator add` take it.
+pub fn entry(id: String, body: PutOperator) -> Result<Operator, (ErrorCode, String)> {
+    check_user_id(&id).map_err(|code| (code, "invalid operator id".to_owned()))?;
+    let name = body.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > NAME_CHARS_MAX {
+        return Err((
+            ErrorCode::BadRequest,
+            format!("`name` must have 1 to {NAME_CHARS_MAX} characters"),
+        ));
+    }
+    if let Some(url) = &body.avatar_url {
+        let web = url.starts_with("https://") || url.starts_with("http://");
+        if !web || url.len() > AVATAR_URL_BYTES_MAX {
+            return Err((
+                ErrorCode::BadRequest,
+                format!(
+                    "`avatar_url` must be an http(s) URL of at most {AVATAR_URL_BYTES_MAX} bytes"
+                ),
+            ));
+        }
+    }
+    Ok(Operator {
+        id,
+        name,
+        avatar_url: body.avatar_url,
+        active: body.active.unwrap_or(true),
+    })
 }
 
 /// `DELETE /v1/operators/{id}` (admin). The operator's participant rows stay; they can no
