@@ -52,6 +52,8 @@ export class ChatElement extends HTMLElement {
     this.sendOptions = {};
     /** A system entry's text. @type {(m: import('./types.js').ChatMessage) => string} */
     this.systemText = (m) => m.body;
+    /** The name shown for another participant's message (the app maps operators' ids to names). @type {(m: import('./types.js').ChatMessage) => string} */
+    this.senderName = (m) => m.sender;
     root.append(
       h('style', {}, [CHAT_CSS]),
       h('header', {}, [this.heading, this.badge]),
@@ -154,6 +156,13 @@ export class ChatElement extends HTMLElement {
     this.typingSince = 0;
   }
 
+  /** Builds every row again (after `systemText` or `senderName` learned something new). */
+  rerender() {
+    this.rows.clear();
+    this.list.replaceChildren();
+    this.render();
+  }
+
   /** Brings the list up to date, reusing rows by message id. */
   render() {
     const client = this.client;
@@ -193,7 +202,7 @@ export class ChatElement extends HTMLElement {
   row(m, own) {
     const body = h('div', { class: 'body' });
     body.textContent = m.kind === 'system' ? this.systemText(m) : m.body; // text, never HTML
-    const who = h('span', { class: 'who' }, [own ? 'You' : m.sender]);
+    const who = h('span', { class: 'who' }, [own ? 'You' : this.senderName(m)]);
     const meta = h('div', { class: 'meta' }, [who, h('time')]);
     if (m.kind === 'system') who.remove();
     if (m.kind === 'note') meta.prepend('Private note');
