@@ -52,8 +52,8 @@ export class ChatElement extends HTMLElement {
     this.sendOptions = {};
     /** A system entry's text. @type {(m: import('./types.js').ChatMessage) => string} */
     this.systemText = (m) => m.body;
-    /** The name shown for another participant's message (the app maps operators' ids to names). @type {(m: import('./types.js').ChatMessage) => string} */
-    this.senderName = (m) => m.sender;
+    /** The name shown for another participant, by user id (messages, typing): the app maps ids to names. @type {(userId: string) => string} */
+    this.userName = (userId) => userId;
     root.append(
       h('style', {}, [CHAT_CSS]),
       h('header', {}, [this.heading, this.badge]),
@@ -156,7 +156,7 @@ export class ChatElement extends HTMLElement {
     this.typingSince = 0;
   }
 
-  /** Builds every row again (after `systemText` or `senderName` learned something new). */
+  /** Builds every row again (after `systemText` or `userName` learned something new). */
   rerender() {
     this.rows.clear();
     this.list.replaceChildren();
@@ -189,7 +189,7 @@ export class ChatElement extends HTMLElement {
     // Follow new messages when the reader is at the end, and always after sending one.
     if ((added && atBottom) || ownAdded) this.list.scrollTop = this.list.scrollHeight;
     const typing = client.typing(this.conversation);
-    this.typingLine.textContent = typing.length ? `${typing.join(', ')} ${typing.length === 1 ? 'is' : 'are'} typing…` : '';
+    this.typingLine.textContent = typing.length ? `${typing.map((id) => this.userName(id)).join(', ')} ${typing.length === 1 ? 'is' : 'are'} typing…` : '';
     if (document.visibilityState === 'visible' && messages.some((m) => m.sender !== me)) {
       client.markRead(this.conversation);
     }
@@ -202,7 +202,7 @@ export class ChatElement extends HTMLElement {
   row(m, own) {
     const body = h('div', { class: 'body' });
     body.textContent = m.kind === 'system' ? this.systemText(m) : m.body; // text, never HTML
-    const who = h('span', { class: 'who' }, [own ? 'You' : this.senderName(m)]);
+    const who = h('span', { class: 'who' }, [own ? 'You' : this.userName(m.sender)]);
     const meta = h('div', { class: 'meta' }, [who, h('time')]);
     if (m.kind === 'system') who.remove();
     if (m.kind === 'note') meta.prepend('Private note');

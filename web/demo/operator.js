@@ -52,6 +52,7 @@ const nameOf = (id) => directory.get(id)?.name ?? id;
 
 /** @type {any} */ ($('badge')).client = client;
 chat.client = client;
+chat.userName = (/** @type {string} */ id) => nameOf(id);
 // A transfer's note travels in the entry's data (only operators receive it): show it after the summary.
 chat.systemText = (/** @type {any} */ m) => (m.data && m.data.note ? `${m.body}: ${m.data.note}` : m.body);
 /** @type {any} */ (window).surechat = client; // for the browser tests

@@ -17,8 +17,8 @@ export declare class ChatElement extends HTMLElement {
     };
     /** A system entry's text. @type {(m: import('./types.js').ChatMessage) => string} */
     systemText: (m: import('./types.js').ChatMessage) => string;
-    /** The name shown for another participant's message (the app maps operators' ids to names). @type {(m: import('./types.js').ChatMessage) => string} */
-    senderName: (m: import('./types.js').ChatMessage) => string;
+    /** The name shown for another participant, by user id (messages, typing): the app maps ids to names. @type {(userId: string) => string} */
+    userName: (userId: string) => string;
     /** @type {Map<string, HTMLElement>} */
     rows: Map<string, HTMLElement>;
     /** @type {SurechatClient | null} */
@@ -42,7 +42,7 @@ export declare class ChatElement extends HTMLElement {
     submit(): Promise<void>;
     typed(): void;
     stopTyping(): void;
-    /** Builds every row again (after `systemText` or `senderName` learned something new). */
+    /** Builds every row again (after `systemText` or `userName` learned something new). */
     rerender(): void;
     /** Brings the list up to date, reusing rows by message id. */
     render(): void;

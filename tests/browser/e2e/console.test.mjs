@@ -162,10 +162,16 @@ test('typing indicator both ways, cleared when the message is sent', async (t) =
   await client.locator('surechat-chat textarea').press('Enter');
   await until('the typing line cleared at the operator', async () => (await typingLine(console_).textContent()) === '');
   await console_.locator('surechat-chat textarea').pressSequentially('Yes, it is');
-  await until('olga typing at the client', async () => (await typingLine(client).textContent()) === 'olga is typing…');
+  await until('olga typing at the client', async () => (await typingLine(client).textContent()) === 'Olga is typing…');
   await console_.locator('surechat-chat textarea').press('Enter');
   await until('the typing line cleared at the client', async () => (await typingLine(client).textContent()) === '');
   await until('the answer at the client', async () => (await timeline(client)).find((m) => m.body === 'Yes, it is'));
+  // The client sees the operator by the directory's name, never by the id.
+  const senders = await until('the operator named at the client', async () => {
+    const names = await client.locator('surechat-chat li .who').allTextContents();
+    return names.includes('Olga') && names;
+  });
+  assert.ok(!senders.includes('olga'), JSON.stringify(senders));
 });
 
 test('a private note shows at operators only, never on the client page', async (t) => {
