@@ -1,5 +1,6 @@
 //! The `surechat` binary as a process: a crash right after acks loses nothing, SIGTERM shuts down
-//! gracefully, and `surechat token` mints tokens the server accepts.
+//! gracefully, `surechat token` mints tokens the server accepts, `surechat operator` keeps the
+//! operator directory, and `surechat demo` registers its operator.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -399,6 +400,41 @@ async fn operator_command_keeps_the_directory() {
         .output()
         .unwrap();
     assert!(!bad.status.success(), "an empty name is refused");
+}
+
+/// `surechat demo` puts its operator in the directory, so the operator token it prints works
+/// although operators are not registered on first use by default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_registers_its_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_surechat"))
+        .args(["demo", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path())
+        .env_remove("SURECHAT_OPERATORS_AUTO_REGISTER")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut operator = None;
+    let base = loop {
+        let line = lines.next().unwrap().unwrap();
+        if line.starts_with("operator olga token:") {
+            operator = Some(lines.next().unwrap().unwrap().trim().to_owned());
+        }
+        if let Some(base) = line.strip_prefix("surechat listening on ") {
+            break base.to_owned();
+        }
+    };
+    let served = Served { child, base };
+    let operator = operator.expect("the demo prints the operator's token");
+    let directory = served.http().get("/v1/operators", Some(&operator)).await;
+    assert_eq!(directory.status, 200, "{}", directory.body);
+    assert_eq!(
+        directory.json()["operators"],
+        json!([{"id": "olga", "name": "Olga", "avatar_url": null, "active": true}])
+    );
 }
 
 /// `surechat token` signs with the secret kept in the data directory.
