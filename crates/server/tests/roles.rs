@@ -393,7 +393,34 @@ async fn the_directory_over_http(backend: Backend) {
     );
 }
 
+/// Round-robin picks only active operators of the directory: one disabled while connected (and
+/// available) is passed over, and a conversation is never refused for it.
+async fn round_robin_picks_only_directory_operators(backend: Backend) {
+    let server = TestServer::with_config(backend, |c| c.round_robin = true).await;
+    let _olga = server.device("olga", Role::Operator).await;
+    let _omar = server.device("omar", Role::Operator).await;
+    put_operator(&server, "olga", json!({"name": "Olga", "active": false})).await;
+    for id in ["b2", "b3", "b4"] {
+        let response = server
+            .http
+            .json(
+                "PUT",
+                &format!("/v1/conversations/{id}"),
+                Some(ADMIN),
+                &json!({"participants": [{"user_id": "ana", "role": "client"}]}),
+            )
+            .await;
+        assert_eq!(
+            (response.status, response.json()["assignee"].as_str()),
+            (201, Some("omar")),
+            "{}",
+            response.body
+        );
+    }
+}
+
 backend_tests!(
+    round_robin_picks_only_directory_operators,
     clients_and_strangers_are_never_assigned,
     a_client_token_never_reads_or_writes_notes,
     operator_tokens_need_the_directory,
