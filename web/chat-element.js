@@ -53,6 +53,8 @@ export class ChatElement extends HTMLElement {
     /** A system entry's text. @type {(m: import('./types.js').ChatMessage) => string} */
     this.systemText = (m) => m.body;
     adoptStyles(root, CHAT_CSS);
+    /** The name shown for another participant, by user id (messages, typing): the app maps ids to names. @type {(userId: string) => string} */
+    this.userName = (userId) => userId;
     root.append(
       h('header', {}, [this.heading, this.badge]),
       h('div', { class: 'banners' }, [this.offline, this.pending]),
@@ -154,6 +156,13 @@ export class ChatElement extends HTMLElement {
     this.typingSince = 0;
   }
 
+  /** Builds every row again (after `systemText` or `userName` learned something new). */
+  rerender() {
+    this.rows.clear();
+    this.list.replaceChildren();
+    this.render();
+  }
+
   /** Brings the list up to date, reusing rows by message id. */
   render() {
     const client = this.client;
@@ -180,7 +189,7 @@ export class ChatElement extends HTMLElement {
     // Follow new messages when the reader is at the end, and always after sending one.
     if ((added && atBottom) || ownAdded) this.list.scrollTop = this.list.scrollHeight;
     const typing = client.typing(this.conversation);
-    this.typingLine.textContent = typing.length ? `${typing.join(', ')} ${typing.length === 1 ? 'is' : 'are'} typing…` : '';
+    this.typingLine.textContent = typing.length ? `${typing.map((id) => this.userName(id)).join(', ')} ${typing.length === 1 ? 'is' : 'are'} typing…` : '';
     if (document.visibilityState === 'visible' && messages.some((m) => m.sender !== me)) {
       client.markRead(this.conversation);
     }
@@ -193,7 +202,7 @@ export class ChatElement extends HTMLElement {
   row(m, own) {
     const body = h('div', { class: 'body' });
     body.textContent = m.kind === 'system' ? this.systemText(m) : m.body; // text, never HTML
-    const who = h('span', { class: 'who' }, [own ? 'You' : m.sender]);
+    const who = h('span', { class: 'who' }, [own ? 'You' : this.userName(m.sender)]);
     const meta = h('div', { class: 'meta' }, [who, h('time')]);
     if (m.kind === 'system') who.remove();
     if (m.kind === 'note') meta.prepend('Private note');

@@ -17,13 +17,36 @@ if (!token || !conversation) {
 } else {
   const client = new SurechatClient({ token });
   chat.setAttribute('conversation', conversation);
+  // Operators by the names the server's directory gives them, never by their ids.
+  /** @type {Map<string, string>} */
+  const names = new Map();
+  /** @param {string} id @param {string} [named] */
+  const operatorName = (id, named) => named ?? names.get(id) ?? 'An operator';
+  // The other participants of a client's conversation are its operators.
+  chat.userName = (id) => (id === client.userId ? id : operatorName(id));
   // System entries as the client should read them (never a transfer's internal note).
   chat.systemText = (m) => {
     const data = m.data ?? {};
     if (data.event === 'status') return data.to === 'open' ? 'Conversation reopened' : `Conversation marked ${data.to}`;
-    if (data.event === 'assigned') return data.to ? `${data.to} is handling your conversation` : 'Waiting for an operator';
+    if (data.event === 'assigned') return data.to ? `${operatorName(data.to, data.to_name)} is handling your conversation` : 'Waiting for an operator';
     return m.body;
   };
+  /** Reads the conversation's operators' names (again after a handover); rows follow. */
+  const loadNames = async () => {
+    try {
+      const response = await fetch(`/v1/conversations/${encodeURIComponent(conversation)}/operators`, { headers: { Authorization: `Bearer ${token}` } });
+      if (!response.ok) return;
+      const { operators } = await response.json();
+      const before = JSON.stringify([...names]);
+      for (const o of operators) names.set(o.id, o.name);
+      if (JSON.stringify([...names]) !== before) chat.rerender();
+    } catch {
+      // Offline: messages show "An operator" until the names can be read.
+    }
+  };
+  loadNames();
+  client.on('message', (e) => { if (e.message.conversation === conversation && e.message.data?.event === 'assigned') loadNames(); });
+  client.on('connection_status', (e) => { if (e.status.name === 'connected') loadNames(); });
   chat.client = client;
   // "An operator is online": any operator of the conversation available. The server tells
   // every operator's presence again after each (re)connect, so start over then.

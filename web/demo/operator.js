@@ -21,6 +21,9 @@ import '../components.js';
 if ('serviceWorker' in navigator) navigator.serviceWorker.register('sw.js').catch(() => {});
 
 const REFRESH_DELAY_MS = 100;
+/** Texts of the transfer picker. */
+const PICKER_PROMPT = 'Choose an operator…';
+const PICKER_EMPTY = 'No other active operator';
 const ALL_VIEW_POLL_MS = 15000;
 /** System entries newer than this are announced when they arrive. */
 const ANNOUNCE_WITHIN_MS = 60000;
@@ -46,9 +49,14 @@ let selected = params.get('conversation') ?? '';
 let rows = [];
 /** The selected conversation's state (conversation view, or its inbox row). @type {any} */
 let current = null;
+/** The active operators of the directory, by id (`GET /v1/operators`). @type {Map<string, any>} */
+let directory = new Map();
+/** @param {string} id An operator's display name, or the id while the directory is unknown. */
+const nameOf = (id) => directory.get(id)?.name ?? id;
 
 /** @type {any} */ ($('badge')).client = client;
 chat.client = client;
+chat.userName = (/** @type {string} */ id) => nameOf(id);
 // A transfer's note travels in the entry's data (only operators receive it): show it after the summary.
 chat.systemText = (/** @type {any} */ m) => (m.data && m.data.note ? `${m.body}: ${m.data.note}` : m.body);
 /** @type {any} */ (window).surechat = client; // for the browser tests
@@ -130,7 +138,7 @@ function bookingFacts(metadata) {
 function preview(m) {
   if (!m) return 'No messages yet';
   if (m.kind === 'system') return m.body;
-  return `${m.kind === 'note' ? 'Private note — ' : ''}${m.sender === me ? 'You' : m.sender}: ${m.body}`;
+  return `${m.kind === 'note' ? 'Private note — ' : ''}${m.sender === me ? 'You' : m.role === 'operator' ? nameOf(m.sender) : m.sender}: ${m.body}`;
 }
 
 // ---- the inbox ----------------------------------------------------------------------------
@@ -168,7 +176,7 @@ function renderInbox() {
     const count = el('span', { class: 'unread', 'data-count': String(unread) }, [String(unread), el('span', { class: 'sr' }, [' unread'])]);
     const facts = el('span', { class: 'facts' }, [
       el('span', { class: `chip ${r.status}` }, [r.status]),
-      el('span', { class: 'assignee' }, [r.assignee ? `Assignee: ${r.assignee === me ? `${r.assignee} (you)` : r.assignee}` : 'Unassigned']),
+      el('span', { class: 'assignee' }, [r.assignee ? `Assignee: ${r.assignee === me ? `${nameOf(r.assignee)} (you)` : nameOf(r.assignee)}` : 'Unassigned']),
       r.waiting_since
         ? el('span', { class: 'waiting' }, ['Waiting ', el('time', { datetime: new Date(r.waiting_since).toISOString(), title: new Date(r.waiting_since).toLocaleString() }, [ago(r.waiting_since)])])
         : el('span', {}, ['Answered']),
@@ -214,7 +222,7 @@ function renderCase() {
   if (!c) return;
   const name = guest(c.metadata);
   $('case-title').textContent = name ? `${name} — ${c.id}` : c.id;
-  const facts = [['Status', c.status], ['Assignee', c.assignee ?? 'nobody'], ...bookingFacts(c.metadata)];
+  const facts = [['Status', c.status], ['Assignee', c.assignee ? nameOf(c.assignee) : 'nobody'], ...bookingFacts(c.metadata)];
   if (c.closed) facts.push(['Closed', 'yes']);
   $('facts').replaceChildren(...facts.map(([k, v]) => el('div', {}, [el('dt', {}, [`${k}:`]), el('dd', { 'data-fact': k }, [v])])));
   $('case').dataset.status = c.status;
@@ -224,8 +232,33 @@ function renderCase() {
   }
   /** @type {HTMLButtonElement} */ ($('assign-me')).disabled = c.assignee === me;
   /** @type {HTMLButtonElement} */ ($('unassign')).disabled = !c.assignee;
-  const operators = (c.participants ?? []).filter((/** @type {any} */ p) => p.role === 'operator' && p.user_id !== me);
-  $('operators').replaceChildren(...operators.map((/** @type {any} */ p) => el('option', { value: p.user_id })));
+  renderPicker();
+}
+
+/**
+ * The transfer picker: active operators of the directory by name, without the caller and the
+ * current assignee. A typo cannot pick someone who is not an operator.
+ */
+function renderPicker() {
+  const picker = /** @type {HTMLSelectElement} */ ($('transfer-to'));
+  const chosen = picker.value;
+  const choices = [...directory.values()]
+    .filter((o) => o.id !== me && o.id !== current?.assignee)
+    .sort((a, b) => a.name.localeCompare(b.name));
+  const prompt = el('option', { value: '' }, [choices.length ? PICKER_PROMPT : PICKER_EMPTY]);
+  picker.replaceChildren(prompt, ...choices.map((o) => el('option', { value: o.id }, [o.name])));
+  if (choices.some((o) => o.id === chosen)) picker.value = chosen;
+}
+
+/** Reads the directory again (at start, and whenever the picker is opened). */
+async function loadDirectory() {
+  try {
+    const { operators } = await api('GET', '/v1/operators');
+    directory = new Map(operators.filter((/** @type {any} */ o) => o.active).map((/** @type {any} */ o) => [o.id, o]));
+    renderPicker();
+  } catch {
+    // Offline or refused: the picker keeps what it had.
+  }
 }
 
 /** @param {string} id */
@@ -266,14 +299,16 @@ for (const button of document.querySelectorAll('#status-buttons button')) {
 }
 $('transfer').addEventListener('submit', async (e) => {
   e.preventDefault();
-  const to = /** @type {HTMLInputElement} */ ($('transfer-to'));
+  const to = /** @type {HTMLSelectElement} */ ($('transfer-to'));
   const note = /** @type {HTMLInputElement} */ ($('transfer-note'));
-  const body = note.value.trim() ? { operator_id: to.value.trim(), note: note.value.trim() } : { operator_id: to.value.trim() };
-  if (await change('assign', body, `transfer it to ${to.value}`)) {
+  if (!to.value) return;
+  const body = note.value.trim() ? { operator_id: to.value, note: note.value.trim() } : { operator_id: to.value };
+  if (await change('assign', body, `transfer it to ${nameOf(to.value)}`)) {
     to.value = '';
     note.value = '';
   }
 });
+$('transfer-to').addEventListener('focus', loadDirectory);
 for (const button of document.querySelectorAll('.views button')) {
   button.addEventListener('click', () => {
     view = /** @type {HTMLElement} */ (button).dataset.view ?? 'mine';
@@ -314,6 +349,7 @@ client.on('synced', refresh);
 client.on('connection_status', (e) => { if (e.status.name === 'connected') refresh(); });
 setInterval(() => { if (view === 'all') refresh(); else renderInbox(); }, ALL_VIEW_POLL_MS);
 client.start();
+loadDirectory();
 renderInbox();
 if (selected) select(selected);
 loadInbox();

@@ -17,6 +17,8 @@ export declare class ChatElement extends HTMLElement {
     };
     /** A system entry's text. @type {(m: import('./types.js').ChatMessage) => string} */
     systemText: (m: import('./types.js').ChatMessage) => string;
+    /** The name shown for another participant, by user id (messages, typing): the app maps ids to names. @type {(userId: string) => string} */
+    userName: (userId: string) => string;
     /** @type {Map<string, HTMLElement>} */
     rows: Map<string, HTMLElement>;
     /** @type {SurechatClient | null} */
@@ -40,6 +42,8 @@ export declare class ChatElement extends HTMLElement {
     submit(): Promise<void>;
     typed(): void;
     stopTyping(): void;
+    /** Builds every row again (after `systemText` or `userName` learned something new). */
+    rerender(): void;
     /** Brings the list up to date, reusing rows by message id. */
     render(): void;
     /**

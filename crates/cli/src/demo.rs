@@ -11,6 +11,8 @@ pub const BOOKING: &str = "booking-1001";
 pub const CLIENT: &str = "ana";
 /// The demo operator.
 pub const OPERATOR: &str = "olga";
+/// The demo operator's display name.
+pub const OPERATOR_NAME: &str = "Olga";
 /// Lifetime of the demo tokens: 30 days.
 const TOKEN_TTL_S: u64 = 30 * 24 * 3600;
 
@@ -18,6 +20,17 @@ const TOKEN_TTL_S: u64 = 30 * 24 * 3600;
 pub fn demo(config: Config) -> anyhow::Result<()> {
     super::serve::init_logs(&config);
     super::serve::runtime()?.block_on(super::serve::run(config, |state, base| async move {
+        // The demo operator is in the directory, so its token is accepted and clients see
+        // its name (an entry an admin changed since is kept).
+        if state.store.operator(OPERATOR.into()).await?.is_none() {
+            let olga = protocol::api::Operator {
+                id: OPERATOR.into(),
+                name: OPERATOR_NAME.into(),
+                avatar_url: None,
+                active: true,
+            };
+            state.store.put_operator(olga).await?;
+        }
         let participants = vec![
             ParticipantSpec { user_id: CLIENT.into(), role: Role::Client },
             ParticipantSpec { user_id: OPERATOR.into(), role: Role::Operator },

@@ -6,6 +6,7 @@ mod bench;
 mod chaos;
 mod demo;
 mod devices;
+mod operator;
 mod proxy;
 mod rlimit;
 mod serve;
@@ -36,6 +37,9 @@ enum Command {
     Demo(ServerArgs),
     /// Mint a user token (JWT, HS256) with the server's secret, for development.
     Token(TokenArgs),
+    /// The operator directory (add, list, disable), in the storage the configuration names.
+    #[command(subcommand)]
+    Operator(operator::OperatorCommand),
     /// Send one message; waits until it is durable on the server and prints its seq.
     Send {
         #[command(flatten)]
@@ -148,6 +152,7 @@ fn main() -> anyhow::Result<()> {
         Command::Send { device, text } => serve::runtime()?.block_on(devices::send(device, text)),
         Command::Tail(device) => serve::runtime()?.block_on(devices::tail(device)),
         Command::Chat(device) => serve::runtime()?.block_on(devices::chat(device)),
+        Command::Operator(command) => operator::run(command),
         Command::Proxy(args) => proxy::run(args),
         Command::Chaos(args) => chaos::run(args),
         Command::Bench(args) => bench::run(args),

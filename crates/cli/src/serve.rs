@@ -102,27 +102,15 @@ where
     Fut: Future<Output = anyhow::Result<()>>,
 {
     let shutdown = CancellationToken::new();
-    let state = match config.database.clone() {
-        Some(url) => {
-            let options = PgOptions {
-                group_commit_max: config.group_commit_max,
-                ..PgOptions::default()
-            };
-            let store = PgStore::connect(&url, options).await?;
+    let state = match open_store(&config).await? {
+        Opened::Postgres(store) => {
             let node = u64::from_str_radix(&server::auth::random_hex(8), 16).expect("hex");
             tracing::info!(node, "storage open on PostgreSQL");
             let bus = PgBus::new(store.config().clone(), node);
             let sweep = std::time::Duration::from_millis(config.sweep_interval_ms);
             AppState::clustered(config, Arc::new(store), bus, sweep, shutdown.clone())
         }
-        None => {
-            let store = SqliteStore::open(
-                &config.data,
-                SqliteOptions {
-                    group_commit_max: config.group_commit_max,
-                    busy_timeout: std::time::Duration::from_millis(config.sqlite_busy_timeout_ms),
-                },
-            )?;
+        Opened::Sqlite(store) => {
             tracing::info!(path = %store.path().display(), "storage open");
             AppState::new(config, Arc::new(store), shutdown.clone())
         }
@@ -162,4 +150,43 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Storage as the configuration names it.
+pub enum Opened {
+    /// `database` is set.
+    Postgres(PgStore),
+    /// SQLite under `data`.
+    Sqlite(SqliteStore),
+}
+
+impl Opened {
+    /// As the `Store` every command speaks to.
+    pub fn into_store(self) -> Arc<dyn server::store::Store> {
+        match self {
+            Opened::Postgres(store) => Arc::new(store),
+            Opened::Sqlite(store) => Arc::new(store),
+        }
+    }
+}
+
+/// Opens (and migrates) the storage `config` names: PostgreSQL when `database` is set, else
+/// SQLite under `data`. Used by `serve` and by commands that work on the data directly.
+pub async fn open_store(config: &Config) -> anyhow::Result<Opened> {
+    Ok(match config.database.clone() {
+        Some(url) => {
+            let options = PgOptions {
+                group_commit_max: config.group_commit_max,
+                ..PgOptions::default()
+            };
+            Opened::Postgres(PgStore::connect(&url, options).await?)
+        }
+        None => Opened::Sqlite(SqliteStore::open(
+            &config.data,
+            SqliteOptions {
+                group_commit_max: config.group_commit_max,
+                busy_timeout: std::time::Duration::from_millis(config.sqlite_busy_timeout_ms),
+            },
+        )?),
+    })
 }

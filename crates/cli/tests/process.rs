@@ -1,5 +1,6 @@
 //! The `surechat` binary as a process: a crash right after acks loses nothing, SIGTERM shuts down
-//! gracefully, and `surechat token` mints tokens the server accepts.
+//! gracefully, `surechat token` mints tokens the server accepts, `surechat operator` keeps the
+//! operator directory, and `surechat demo` registers its operator.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -27,6 +28,8 @@ impl Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_surechat"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
+            // The tests' operators join the directory on first use, unless a test says otherwise.
+            .env("SURECHAT_OPERATORS_AUTO_REGISTER", "true")
             .envs(env.iter().copied())
             .env("SURECHAT_ADMIN_KEY", ADMIN)
             .env("SURECHAT_JWT_SECRET", SECRET)
@@ -312,6 +315,128 @@ async fn sigterm_while_sending_acks_every_stored_message_then_1012() {
     );
 }
 
+/// Runs `surechat ARGS DATA` and returns its stdout; panics unless it succeeds.
+fn surechat(args: &[&str], data: &std::path::Path) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_surechat"))
+        .args(args)
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "surechat {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// `surechat operator add|list|disable` keep the directory in the data directory, also while
+/// the server runs: a disabled operator's token is refused at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_command_keeps_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let added = surechat(
+        &[
+            "operator",
+            "add",
+            "olga",
+            "--name",
+            "Olga Petrova",
+            "--data",
+        ],
+        dir.path(),
+    );
+    assert_eq!(added.trim(), "added operator olga (Olga Petrova)");
+    let served = Served::start_with(dir.path(), &[("SURECHAT_OPERATORS_AUTO_REGISTER", "false")]);
+    let http = served.http();
+    let olga = token(&http, "olga", Role::Operator).await;
+    let zed = token(&http, "zed", Role::Operator).await;
+    assert_eq!(http.get("/v1/conversations", Some(&olga)).await.status, 200);
+    let refused = http.get("/v1/conversations", Some(&zed)).await;
+    assert_eq!(
+        (refused.status, refused.problem_code().as_str()),
+        (422, "unknown_operator")
+    );
+    let added = surechat(
+        &[
+            "operator",
+            "add",
+            "zed",
+            "--name",
+            "Zed",
+            "--avatar-url",
+            "https://example.com/zed.png",
+            "--data",
+        ],
+        dir.path(),
+    );
+    assert_eq!(added.trim(), "added operator zed (Zed)");
+    assert_eq!(http.get("/v1/conversations", Some(&zed)).await.status, 200);
+    assert_eq!(
+        surechat(&["operator", "list", "--data"], dir.path()),
+        "olga\tactive\tOlga Petrova\t\nzed\tactive\tZed\thttps://example.com/zed.png\n"
+    );
+    let disabled = surechat(&["operator", "disable", "olga", "--data"], dir.path());
+    assert_eq!(disabled.trim(), "disabled operator olga");
+    assert_eq!(http.get("/v1/conversations", Some(&olga)).await.status, 422);
+    assert!(surechat(&["operator", "list", "--data"], dir.path()).starts_with("olga\tdisabled\t"));
+    // Adding again makes active again.
+    let again = surechat(
+        &["operator", "add", "olga", "--name", "Olga", "--data"],
+        dir.path(),
+    );
+    assert_eq!(again.trim(), "updated operator olga (Olga)");
+    assert_eq!(http.get("/v1/conversations", Some(&olga)).await.status, 200);
+    let missing = Command::new(env!("CARGO_BIN_EXE_surechat"))
+        .args(["operator", "disable", "nobody", "--data"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no operator `nobody`"));
+    let bad = Command::new(env!("CARGO_BIN_EXE_surechat"))
+        .args(["operator", "add", "x", "--name", "", "--data"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!bad.status.success(), "an empty name is refused");
+}
+
+/// `surechat demo` puts its operator in the directory, so the operator token it prints works
+/// although operators are not registered on first use by default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_registers_its_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_surechat"))
+        .args(["demo", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path())
+        .env_remove("SURECHAT_OPERATORS_AUTO_REGISTER")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut operator = None;
+    let base = loop {
+        let line = lines.next().unwrap().unwrap();
+        if line.starts_with("operator olga token:") {
+            operator = Some(lines.next().unwrap().unwrap().trim().to_owned());
+        }
+        if let Some(base) = line.strip_prefix("surechat listening on ") {
+            break base.to_owned();
+        }
+    };
+    let served = Served { child, base };
+    let operator = operator.expect("the demo prints the operator's token");
+    let directory = served.http().get("/v1/operators", Some(&operator)).await;
+    assert_eq!(directory.status, 200, "{}", directory.body);
+    assert_eq!(
+        directory.json()["operators"],
+        json!([{"id": "olga", "name": "Olga", "avatar_url": null, "active": true}])
+    );
+}
+
 /// `surechat token` signs with the secret kept in the data directory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_command_mints_tokens_the_server_accepts() {
@@ -329,6 +454,11 @@ async fn token_command_mints_tokens_the_server_accepts() {
     let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
     let secret = std::fs::read_to_string(dir.path().join("jwt-secret")).unwrap();
     assert!(secret.len() >= 32);
+    // An operator token needs its operator in the directory.
+    surechat(
+        &["operator", "add", "olga", "--name", "Olga", "--data"],
+        dir.path(),
+    );
     // A server on the same data directory (no secret in the environment) accepts it.
     let mut child = Command::new(env!("CARGO_BIN_EXE_surechat"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
@@ -486,6 +616,7 @@ async fn killing_a_node_moves_its_devices_to_another() {
                 "--data",
             ])
             .arg(dir.path().join(n))
+            .env("SURECHAT_OPERATORS_AUTO_REGISTER", "true")
             .env("SURECHAT_ADMIN_KEY", ADMIN)
             .env("SURECHAT_JWT_SECRET", SECRET)
             .env("RUST_LOG", "warn")

@@ -32,6 +32,8 @@ impl Harness {
             heartbeat_grace_ms: 300,
             sends_per_second_max: 10_000,
             sends_burst_max: 10_000,
+            // olga joins the operator directory when she first connects.
+            operators_auto_register: true,
             ..ServerConfig::default()
         };
         let store = SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap();

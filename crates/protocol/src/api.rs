@@ -76,6 +76,40 @@ pub struct AssignBody {
     pub note: Option<String>,
 }
 
+/// An operator of the directory: the only users who can be operators of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Operator {
+    /// User id (the `sub` of the operator's tokens).
+    pub id: String,
+    /// The name clients and other operators see instead of the id.
+    pub name: String,
+    /// A picture of the operator, if any.
+    #[serde(default)]
+    pub avatar_url: Option<String>,
+    /// Only active operators may connect, be assigned or receive transfers.
+    pub active: bool,
+}
+
+/// `PUT /v1/operators/{id}` (admin): create or replace a directory entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PutOperator {
+    /// The display name (1 to 100 characters).
+    pub name: String,
+    /// A picture of the operator (an `https:` or `http:` URL).
+    #[serde(default)]
+    pub avatar_url: Option<String>,
+    /// Defaults to `true`.
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+/// `GET /v1/operators`: the directory, by id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct OperatorList {
+    /// The operators.
+    pub operators: Vec<Operator>,
+}
+
 /// `POST /v1/conversations/{id}/status` (operator or admin).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StatusBody {

@@ -52,6 +52,9 @@ pub enum ErrorCode {
     ParticipantConflict,
     /// The message id is already used by a different message (other body, sender or conversation).
     IdConflict,
+    /// The user id is not an active operator of the operator directory: an operator token for
+    /// it, an assignment or a transfer to it is refused.
+    UnknownOperator,
     /// A token's requested lifetime is zero or longer than allowed.
     InvalidTtl,
     /// The conversation is closed to new messages.
@@ -97,6 +100,7 @@ impl ErrorCode {
         ErrorCode::TooManyParticipants,
         ErrorCode::ParticipantConflict,
         ErrorCode::IdConflict,
+        ErrorCode::UnknownOperator,
         ErrorCode::InvalidTtl,
         ErrorCode::ConversationClosed,
         ErrorCode::OutOfOrder,
@@ -132,6 +136,7 @@ impl ErrorCode {
             ErrorCode::TooManyParticipants => "too_many_participants",
             ErrorCode::ParticipantConflict => "participant_conflict",
             ErrorCode::IdConflict => "id_conflict",
+            ErrorCode::UnknownOperator => "unknown_operator",
             ErrorCode::InvalidTtl => "invalid_ttl",
             ErrorCode::ConversationClosed => "conversation_closed",
             ErrorCode::OutOfOrder => "out_of_order",
@@ -155,6 +160,7 @@ impl ErrorCode {
             | ErrorCode::OutOfOrder
             | ErrorCode::ConversationClosed => 409,
             ErrorCode::MessageTooLarge | ErrorCode::FrameTooLarge => 413,
+            ErrorCode::UnknownOperator => 422,
             ErrorCode::RateLimited | ErrorCode::TooManyConnections => 429,
             ErrorCode::Internal => 500,
             ErrorCode::Unavailable | ErrorCode::ShuttingDown => 503,
@@ -215,6 +221,7 @@ impl ErrorCode {
             ErrorCode::TooManyParticipants => "Too many participants",
             ErrorCode::ParticipantConflict => "Participant has another role",
             ErrorCode::IdConflict => "Message id already used",
+            ErrorCode::UnknownOperator => "Not an active operator",
             ErrorCode::InvalidTtl => "Invalid token lifetime",
             ErrorCode::ConversationClosed => "Conversation closed",
             ErrorCode::OutOfOrder => "An earlier message was not stored",

@@ -41,6 +41,7 @@ fn commit(c: &mut Criterion) {
                 let pending: Vec<_> = (0..burst)
                     .map(|_| {
                         store.append(AppendRequest {
+                            role: Role::Operator,
                             conversation: "c1".into(),
                             id: uuid::Uuid::new_v4().to_string(),
                             sender: "ana".into(),

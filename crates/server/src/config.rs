@@ -73,6 +73,10 @@ pub struct Config {
     pub sweep_interval_ms: u64,
     /// Assign new conversations to available operators in turn. Default false.
     pub round_robin: bool,
+    /// Add an operator token's unknown user to the operator directory on first use (named by
+    /// its id), instead of refusing it `unknown_operator`. Default false: only operators the
+    /// admin put in the directory may act as operators. A disabled operator stays refused.
+    pub operators_auto_register: bool,
     /// After how long a message no recipient has read causes `message.unread_timeout`, in
     /// milliseconds; 0 turns it off. Default 900000 (15 minutes).
     pub unread_timeout_ms: u64,
@@ -130,6 +134,7 @@ impl Default for Config {
             database: None,
             sweep_interval_ms: 2_000,
             round_robin: false,
+            operators_auto_register: false,
             unread_timeout_ms: 15 * 60 * 1000,
             webhook_disable_after_ms: 24 * 3600 * 1000,
             webhook_timeout_ms: 10_000,
@@ -202,6 +207,7 @@ pub const ENV_KEYS: &[&str] = &[
     "database",
     "sweep_interval_ms",
     "round_robin",
+    "operators_auto_register",
     "unread_timeout_ms",
     "webhook_disable_after_ms",
     "webhook_timeout_ms",
@@ -292,6 +298,7 @@ impl Config {
             "database" => self.database = Some(value.to_owned()).filter(|v| !v.is_empty()),
             "sweep_interval_ms" => self.sweep_interval_ms = num(key, value)?,
             "round_robin" => self.round_robin = boolean(key, value)?,
+            "operators_auto_register" => self.operators_auto_register = boolean(key, value)?,
             "unread_timeout_ms" => self.unread_timeout_ms = num(key, value)?,
             "webhook_disable_after_ms" => self.webhook_disable_after_ms = num(key, value)?,
             "webhook_timeout_ms" => self.webhook_timeout_ms = num(key, value)?,

@@ -58,6 +58,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/v1/conversations/{id}/receipts", post(receipts))
         .route("/v1/users/{id}/revoke", post(revoke_tokens))
         .merge(crate::operators::routes())
+        .merge(crate::directory::routes())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -119,10 +120,14 @@ impl FromRequestParts<Arc<AppState>> for User {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<AppState>) -> Result<Self, ApiError> {
         let token = bearer(parts)?;
-        app.authenticate(token)
+        let claims = app
+            .authenticate(token)
             .await
-            .map(User)
-            .map_err(|(code, detail)| ApiError::new(code, detail))
+            .map_err(|(code, detail)| ApiError::new(code, detail))?;
+        crate::directory::admit(app, &claims)
+            .await
+            .map_err(|(code, detail)| ApiError::new(code, detail))?;
+        Ok(User(claims))
     }
 }
 
@@ -337,8 +342,42 @@ async fn my_conversations(
     State(app): State<Arc<AppState>>,
     User(claims): User,
 ) -> Result<Json<ConversationList>, ApiError> {
-    let conversations = app.store.conversations_of(claims.sub).await?;
+    let mut conversations = app.store.conversations_of(claims.sub).await?;
+    if claims.role == Role::Client {
+        for summary in &mut conversations {
+            as_client(&app, summary).await?;
+        }
+    }
     Ok(Json(ConversationList { conversations }))
+}
+
+/// A client token's view of a summary the store made from an operator participant row: the
+/// last message a client may see, never a note.
+async fn as_client(
+    app: &AppState,
+    summary: &mut protocol::api::ConversationSummary,
+) -> Result<(), ApiError> {
+    if summary.role == Role::Client {
+        return Ok(());
+    }
+    summary.role = Role::Client;
+    if summary
+        .last_message
+        .as_ref()
+        .is_some_and(|m| m.kind == MessageKind::Note)
+    {
+        let window = u64::from(PAGE_LIMIT_MAX);
+        let tail = app
+            .store
+            .messages_since(
+                summary.id.clone(),
+                summary.last_seq.saturating_sub(window),
+                PAGE_LIMIT_MAX,
+            )
+            .await?;
+        summary.last_message = tail.into_iter().rev().find(|m| m.kind == MessageKind::Text);
+    }
+    Ok(())
 }
 
 async fn send_message(
@@ -369,6 +408,7 @@ async fn send_message(
             conversation,
             id,
             sender: claims.sub,
+            role: claims.role,
             body: body.body,
             ts: now_ms(),
             after: None,
@@ -443,8 +483,9 @@ async fn messages(
         .store
         .messages_since(conversation.clone(), after, limit as u32)
         .await?;
-    // Private notes are for operators: a client's history has gaps where they are.
-    if me.role == Role::Client {
+    // Private notes are for operators: a client's history has gaps where they are. A client
+    // token reads as a client whatever its participant row says.
+    if crate::store::lesser(me.role, claims.role) == Role::Client {
         messages.retain(|m| m.kind != MessageKind::Note);
         for m in &mut messages {
             if let Some(shown) = crate::store::workflow::for_clients(m) {

@@ -19,6 +19,7 @@
 pub mod auth;
 pub mod cluster;
 pub mod config;
+pub mod directory;
 pub mod edge;
 pub mod error;
 pub mod gateway;

@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 
 use protocol::api::{
     AssignBody, ConversationList, ConversationView, CreateConversation, CreateWebhook, Inbox,
-    MessagePage, MintToken, ParticipantSpec, Problem, ReceiptBody, SendMessage, StatusBody,
-    TokenResponse, UpsertConversation,
+    MessagePage, MintToken, Operator, OperatorList, ParticipantSpec, Problem, PutOperator,
+    ReceiptBody, SendMessage, StatusBody, TokenResponse, UpsertConversation,
 };
 use protocol::frames::{Message, ParticipantState};
 use protocol::ErrorCode;
@@ -77,10 +77,15 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
         Op { method: "get", path: "/v1/conversations/{id}/messages", summary: "Messages with seq > after, ascending (query: after, limit ≤ 1000).", auth: User, request: Option::None, responses: vec![(200, "a page", Some(schema::<MessagePage>(g)))], errors: &[E::InvalidCursor, E::CursorOutOfRange, E::NotFound] },
         Op { method: "post", path: "/v1/conversations/{id}/receipts", summary: "Move the caller's delivered/read cursors forward.", auth: User, request: Some(schema::<ReceiptBody>(g)), responses: vec![(200, "the cursors now", Some(schema::<ParticipantState>(g)))], errors: &[E::CursorOutOfRange, E::NotFound] },
         Op { method: "post", path: "/v1/conversations/{id}/close", summary: "Close to new messages.", auth: Admin, request: Option::None, responses: vec![(200, "closed", Some(schema::<ConversationView>(g)))], errors: &[E::NotFound] },
-        Op { method: "post", path: "/v1/conversations/{id}/assign", summary: "Assign, transfer (with a note) or unassign.", auth: AdminOrOperator, request: Some(schema::<AssignBody>(g)), responses: vec![(200, "the conversation", Some(schema::<ConversationView>(g)))], errors: &[E::NotFound, E::Forbidden, E::ParticipantConflict] },
+        Op { method: "post", path: "/v1/conversations/{id}/assign", summary: "Assign, transfer (with a note) or unassign.", auth: AdminOrOperator, request: Some(schema::<AssignBody>(g)), responses: vec![(200, "the conversation", Some(schema::<ConversationView>(g)))], errors: &[E::NotFound, E::Forbidden, E::ParticipantConflict, E::UnknownOperator] },
         Op { method: "post", path: "/v1/conversations/{id}/status", summary: "Set open, pending or resolved.", auth: AdminOrOperator, request: Some(schema::<StatusBody>(g)), responses: vec![(200, "the conversation", Some(schema::<ConversationView>(g)))], errors: &[E::NotFound, E::Forbidden] },
         Op { method: "get", path: "/v1/inbox", summary: "The operator inbox (query: view = mine | unassigned | all).", auth: User, request: Option::None, responses: vec![(200, "the inbox", Some(schema::<Inbox>(g)))], errors: &[E::Forbidden, E::BadRequest] },
         Op { method: "get", path: "/v1/events", summary: "Business events with id > after, in order (query: after, limit ≤ 1000).", auth: Admin, request: Option::None, responses: vec![(200, "events", Some(events))], errors: &[E::InvalidCursor] },
+        Op { method: "get", path: "/v1/operators", summary: "The operator directory (admin, or an operator: the console's transfer picker).", auth: AdminOrOperator, request: Option::None, responses: vec![(200, "the directory, by id", Some(schema::<OperatorList>(g)))], errors: &[E::UnknownOperator] },
+        Op { method: "get", path: "/v1/operators/{id}", summary: "One operator of the directory.", auth: Admin, request: Option::None, responses: vec![(200, "the operator", Some(schema::<Operator>(g)))], errors: &[E::InvalidUserId, E::NotFound] },
+        Op { method: "put", path: "/v1/operators/{id}", summary: "Create or replace an operator of the directory (`active: false` disables).", auth: Admin, request: Some(schema::<PutOperator>(g)), responses: vec![(201, "created", Some(schema::<Operator>(g))), (200, "replaced", Some(schema::<Operator>(g)))], errors: &[E::InvalidUserId, E::BadRequest] },
+        Op { method: "delete", path: "/v1/operators/{id}", summary: "Remove an operator from the directory.", auth: Admin, request: Option::None, responses: vec![(204, "removed", Option::None)], errors: &[E::InvalidUserId, E::NotFound] },
+        Op { method: "get", path: "/v1/conversations/{id}/operators", summary: "The conversation's operators as the directory names them (a participant).", auth: User, request: Option::None, responses: vec![(200, "the operators", Some(schema::<OperatorList>(g)))], errors: &[E::NotFound] },
         Op { method: "post", path: "/v1/webhooks", summary: "Add a webhook endpoint (the secret is returned once).", auth: Admin, request: Some(schema::<CreateWebhook>(g)), responses: vec![(201, "created", Some(created_webhook))], errors: &[E::BadRequest] },
         Op { method: "get", path: "/v1/webhooks", summary: "Webhook endpoints and their delivery state.", auth: Admin, request: Option::None, responses: vec![(200, "endpoints", Some(webhooks))], errors: &[] },
         Op { method: "delete", path: "/v1/webhooks/{id}", summary: "Remove an endpoint.", auth: Admin, request: Option::None, responses: vec![(204, "removed", Option::None)], errors: &[E::NotFound] },

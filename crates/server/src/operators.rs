@@ -133,7 +133,19 @@ pub async fn upsert(
         ..Default::default()
     };
     if created && app.config.round_robin {
-        update.assignee = app.presence.next_available().map(Some);
+        // Only active operators of the directory: one disabled while connected is passed over.
+        let active: Vec<String> = app
+            .store
+            .operators()
+            .await?
+            .into_iter()
+            .filter(|o| o.active)
+            .map(|o| o.id)
+            .collect();
+        update.assignee = app
+            .presence
+            .next_available(|user| active.iter().any(|id| id == user))
+            .map(Some);
         update.by = "round-robin".into();
     }
     let Json(view) = change(&app, id, update).await?;
@@ -172,18 +184,11 @@ async fn assign(
     Body(body): Body<AssignBody>,
 ) -> Result<Json<ConversationView>, ApiError> {
     actor.check(&app, &id).await?;
+    // The store checks, in the change's transaction, that the assignee is an active operator
+    // of the directory (`unknown_operator`) and not a client participant here.
     if let Some(operator) = &body.operator_id {
         protocol::ids::check_user_id(operator)
             .map_err(|code| ApiError::new(code, "invalid operator id"))?;
-        // An assignee who takes part already must be an operator there.
-        if let Some(p) = app.store.participant(id.clone(), operator.clone()).await? {
-            if p.role != Role::Operator {
-                return Err(ApiError::new(
-                    ErrorCode::ParticipantConflict,
-                    "only operators can be assigned",
-                ));
-            }
-        }
     }
     let update = ConversationChange {
         assignee: Some(body.operator_id),

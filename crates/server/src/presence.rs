@@ -93,12 +93,15 @@ impl Presence {
             .map_or(PresenceStatus::Offline, |e| e.published)
     }
 
-    /// The next available operator in rotation, if any (round-robin assignment).
-    pub fn next_available(&self) -> Option<String> {
+    /// The next available operator in rotation among those `eligible` accepts (the directory's
+    /// active operators), if any (round-robin assignment).
+    pub fn next_available(&self, eligible: impl Fn(&str) -> bool) -> Option<String> {
         let mut available: Vec<String> = self
             .lock()
             .iter()
-            .filter(|(_, e)| e.connections > 0 && e.switch == PresenceStatus::Available)
+            .filter(|(user, e)| {
+                e.connections > 0 && e.switch == PresenceStatus::Available && eligible(user)
+            })
             .map(|(user, _)| user.clone())
             .collect();
         available.sort();

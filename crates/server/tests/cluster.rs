@@ -31,6 +31,8 @@ async fn node(schema: &Schema) -> Node {
         jwt_secret: Some(SECRET.into()),
         sends_per_second_max: 10_000,
         sends_burst_max: 10_000,
+        // The nodes' operators join the shared directory when they first connect.
+        operators_auto_register: true,
         ..Config::default()
     };
     let store = PgStore::connect(&schema.url, PgOptions::default())
@@ -279,6 +281,15 @@ async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
     let mut pages = Vec::new();
     {
         let sqlite = SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap();
+        sqlite
+            .put_operator(protocol::api::Operator {
+                id: "olga".into(),
+                name: "Olga Petrova".into(),
+                avatar_url: Some("https://example.com/olga.png".into()),
+                active: true,
+            })
+            .await
+            .unwrap();
         for c in 0..3 {
             let id = format!("booking-{c}");
             let participants = vec![
@@ -302,6 +313,7 @@ async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
                     format!("client-{c}")
                 };
                 let request = AppendRequest {
+                    role: Role::Operator,
                     conversation: id.clone(),
                     id: testkit::uuid(),
                     sender,
@@ -314,6 +326,7 @@ async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
             }
             // The workflow travels too: notes, assignment and status entries, metadata.
             let note = AppendRequest {
+                role: Role::Operator,
                 conversation: id.clone(),
                 id: testkit::uuid(),
                 sender: "olga".into(),
@@ -377,9 +390,20 @@ async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
     assert!(views
         .iter()
         .all(|v| v.assignee.as_deref() == Some("olga") && v.metadata.is_some()));
+    assert_eq!(
+        pg.operators().await.unwrap(),
+        vec![protocol::api::Operator {
+            id: "olga".into(),
+            name: "Olga Petrova".into(),
+            avatar_url: Some("https://example.com/olga.png".into()),
+            active: true,
+        }],
+        "the operator directory"
+    );
     // The new storage carries on where the old one stopped.
     let next = pg
         .append(AppendRequest {
+            role: Role::Operator,
             conversation: "booking-1".into(),
             id: testkit::uuid(),
             sender: "olga".into(),

@@ -448,6 +448,97 @@ async fn the_document_matches_the_answers(backend: Backend) {
         "/v1/events",
         &http.get("/v1/events?after=x", Some(ADMIN)).await,
     );
+    let bob = http
+        .json(
+            "PUT",
+            "/v1/operators/bob",
+            Some(ADMIN),
+            &json!({"name": "Bob Stone"}),
+        )
+        .await;
+    c.check("put", "/v1/operators/{id}", &bob);
+    c.check(
+        "put",
+        "/v1/operators/{id}",
+        &http
+            .json(
+                "PUT",
+                "/v1/operators/bob",
+                Some(ADMIN),
+                &json!({"name": "Bob", "avatar_url": "https://example.com/b.png", "active": false}),
+            )
+            .await,
+    );
+    c.check(
+        "put",
+        "/v1/operators/{id}",
+        &http
+            .json(
+                "PUT",
+                "/v1/operators/bob",
+                Some(ADMIN),
+                &json!({"name": ""}),
+            )
+            .await,
+    );
+    c.check(
+        "get",
+        "/v1/operators",
+        &http.get("/v1/operators", Some(&olga)).await,
+    );
+    c.check(
+        "get",
+        "/v1/operators",
+        &http.get("/v1/operators", Some(&ana)).await,
+    );
+    c.check(
+        "get",
+        "/v1/operators/{id}",
+        &http.get("/v1/operators/bob", Some(ADMIN)).await,
+    );
+    c.check(
+        "get",
+        "/v1/operators/{id}",
+        &http.get("/v1/operators/nobody", Some(ADMIN)).await,
+    );
+    c.check(
+        "get",
+        "/v1/conversations/{id}/operators",
+        &http.get("/v1/conversations/b1/operators", Some(&ana)).await,
+    );
+    c.check(
+        "get",
+        "/v1/conversations/{id}/operators",
+        &http
+            .get("/v1/conversations/nope/operators", Some(&ana))
+            .await,
+    );
+    c.check(
+        "delete",
+        "/v1/operators/{id}",
+        &http
+            .raw("DELETE", "/v1/operators/bob", Some(ADMIN), None)
+            .await,
+    );
+    c.check(
+        "delete",
+        "/v1/operators/{id}",
+        &http
+            .raw("DELETE", "/v1/operators/bob", Some(ADMIN), None)
+            .await,
+    );
+    c.check(
+        "post",
+        "/v1/conversations/{id}/assign",
+        &http
+            .json(
+                "POST",
+                "/v1/conversations/b1/assign",
+                Some(&olga),
+                &json!({"operator_id": "ana"}),
+            )
+            .await,
+    );
     let created = http
         .json(
             "POST",

@@ -122,6 +122,18 @@ impl WorkflowStore for FaultyStore {
     fn delete_webhook(&self, id: u64) -> Pending<bool> {
         self.inner.delete_webhook(id)
     }
+    fn operators(&self) -> Pending<Vec<protocol::api::Operator>> {
+        self.inner.operators()
+    }
+    fn operator(&self, id: String) -> Pending<Option<protocol::api::Operator>> {
+        self.inner.operator(id)
+    }
+    fn put_operator(&self, operator: protocol::api::Operator) -> Pending<bool> {
+        self.inner.put_operator(operator)
+    }
+    fn delete_operator(&self, id: String) -> Pending<bool> {
+        self.inner.delete_operator(id)
+    }
     fn lease(&self, name: String, holder: String, ttl_ms: u64, now: u64) -> Pending<bool> {
         self.inner.lease(name, holder, ttl_ms, now)
     }

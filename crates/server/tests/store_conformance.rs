@@ -21,6 +21,7 @@ fn spec(user: &str, role: Role) -> ParticipantSpec {
 
 fn request(conversation: &str, sender: &str, body: &str) -> AppendRequest {
     AppendRequest {
+        role: Role::Operator,
         conversation: conversation.into(),
         id: uuid::Uuid::new_v4().to_string(),
         sender: sender.into(),
@@ -554,6 +555,127 @@ async fn closed_forbidden_and_reopen(store: Arc<dyn Store>) {
     );
 }
 
+fn operator(id: &str, name: &str, active: bool) -> protocol::api::Operator {
+    protocol::api::Operator {
+        id: id.into(),
+        name: name.into(),
+        avatar_url: None,
+        active,
+    }
+}
+
+async fn the_operator_directory_is_kept(store: Arc<dyn Store>) {
+    assert_eq!(store.operators().await.unwrap(), vec![]);
+    assert!(store
+        .put_operator(operator("olga", "Olga", true))
+        .await
+        .unwrap());
+    let bob = protocol::api::Operator {
+        avatar_url: Some("https://example.com/bob.png".into()),
+        ..operator("bob", "Bob Stone", true)
+    };
+    assert!(store.put_operator(bob.clone()).await.unwrap(), "created");
+    let disabled = operator("olga", "Olga P.", false);
+    assert!(
+        !store.put_operator(disabled.clone()).await.unwrap(),
+        "replaced"
+    );
+    assert_eq!(
+        store.operators().await.unwrap(),
+        vec![bob.clone(), disabled.clone()],
+        "by id"
+    );
+    assert_eq!(store.operator("olga".into()).await.unwrap(), Some(disabled));
+    assert_eq!(store.operator("nobody".into()).await.unwrap(), None);
+    assert!(store.delete_operator("olga".into()).await.unwrap());
+    assert!(!store.delete_operator("olga".into()).await.unwrap());
+    assert_eq!(store.operators().await.unwrap(), vec![bob]);
+}
+
+async fn only_active_directory_operators_are_assigned(store: Arc<dyn Store>) {
+    use server::store::ConversationChange;
+    booking(&*store, "c1").await;
+    store
+        .put_operator(operator("olga", "Olga", true))
+        .await
+        .unwrap();
+    store
+        .put_operator(operator("bob", "Bob Stone", true))
+        .await
+        .unwrap();
+    store
+        .put_operator(operator("otto", "Otto", false))
+        .await
+        .unwrap();
+    let assign = |to: &str| ConversationChange {
+        assignee: Some(Some(to.into())),
+        by: "olga".into(),
+        ..ConversationChange::default()
+    };
+    for to in ["ana", "bbo", "otto"] {
+        assert_eq!(
+            store
+                .change_conversation("c1".into(), assign(to), 2)
+                .await
+                .unwrap_err(),
+            StoreError::UnknownOperator,
+            "{to}"
+        );
+    }
+    let view = store.conversation("c1".into()).await.unwrap().unwrap();
+    assert_eq!((view.assignee, view.last_seq), (None, 0), "nothing written");
+    assert!(
+        view.participants
+            .iter()
+            .all(|p| p.user_id != "ana" || p.role == Role::Client),
+        "the client stays a client"
+    );
+    let view = store
+        .change_conversation("c1".into(), assign("bob"), 3)
+        .await
+        .unwrap();
+    assert_eq!(view.assignee.as_deref(), Some("bob"));
+    assert!(view
+        .participants
+        .iter()
+        .any(|p| p.user_id == "bob" && p.role == Role::Operator));
+    let entry = &store.messages_since("c1".into(), 0, 10).await.unwrap()[0];
+    assert_eq!(entry.body, "Olga assigned the conversation to Bob Stone");
+    assert_eq!(entry.data.as_ref().unwrap()["to"], "bob");
+}
+
+async fn a_client_token_never_writes_a_note(store: Arc<dyn Store>) {
+    use protocol::frames::MessageKind;
+    // A client's id with an operator participant row, planted directly.
+    store
+        .create_conversation(
+            "c1".into(),
+            vec![spec("ana", Role::Operator), spec("olga", Role::Operator)],
+            8,
+            1,
+        )
+        .await
+        .unwrap();
+    let as_client = |kind| AppendRequest {
+        role: Role::Client,
+        kind,
+        ..request("c1", "ana", "from a client token")
+    };
+    assert_eq!(
+        store
+            .append(as_client(MessageKind::Note))
+            .await
+            .unwrap_err(),
+        StoreError::Forbidden
+    );
+    let text = store.append(as_client(MessageKind::Text)).await.unwrap();
+    assert_eq!(
+        (text.message.seq, text.message.role),
+        (1, Role::Client),
+        "stored as a client's message"
+    );
+}
+
 macro_rules! conformance {
     ($name:ident, $backend:expr) => {
         mod $name {
@@ -570,6 +692,9 @@ macro_rules! conformance {
                 listener_hears_commits_in_order,
                 concurrent_appends_from_many_tasks_stay_gap_free,
                 closed_forbidden_and_reopen,
+                the_operator_directory_is_kept,
+                only_active_directory_operators_are_assigned,
+                a_client_token_never_writes_a_note,
             );
         }
     };

@@ -88,14 +88,16 @@ test('assign to me, then transfer with a note: rows, case and both operators\' t
   await console_.locator('.views button[data-view="mine"]').click();
   await console_.locator(`#inbox [data-conversation="${id}"][data-assignee="olga"]`).waitFor({ timeout: WAIT_MS });
   await until('the assignment entry in olga\'s timeline', async () => (await timeline(console_))
-    .find((m) => m.kind === 'system' && /assigned the conversation to olga/.test(m.body)));
+    .find((m) => m.kind === 'system' && /Olga assigned the conversation to Olga/.test(m.body)));
 
   // Bob is not in the conversation yet: the transfer adds him, and his console follows.
   const bobConsole = await open(t, server.operatorUrl(bob, id, 'mine'));
-  await console_.locator('#transfer-to').fill('bob');
+  // The picker offers active operators by name: bob (not olga herself).
+  await until('bob in the transfer picker', async () => (await console_.locator('#transfer-to option').allTextContents()).includes('Bob'));
+  await console_.locator('#transfer-to').selectOption({ label: 'Bob' });
   await console_.locator('#transfer-note').fill('VIP guest, call back before noon');
   await console_.locator('#transfer button[type="submit"]').click();
-  const transferred = (m) => m.kind === 'system' && /transferred the conversation from olga to bob: VIP guest, call back before noon/.test(m.body);
+  const transferred = (m) => m.kind === 'system' && /Olga transferred the conversation from Olga to Bob: VIP guest, call back before noon/.test(m.body);
   await until('the transfer entry at olga', async () => (await timeline(console_)).find(transferred));
   await until('the transfer entry at bob', async () => (await timeline(bobConsole)).find(transferred));
   await bobConsole.locator(`#inbox [data-conversation="${id}"][data-assignee="bob"]`).waitFor({ timeout: WAIT_MS });
@@ -103,7 +105,7 @@ test('assign to me, then transfer with a note: rows, case and both operators\' t
   await console_.locator('#case[data-assignee="bob"]').waitFor({ timeout: WAIT_MS });
   assert.match(await console_.locator('#announce').textContent(), /transferred/);
   // The client sees who handles the conversation, as text, and never the operators' note.
-  await until('the handover at the client', async () => (await timeline(client)).find((m) => m.kind === 'system' && m.body === 'bob is handling your conversation'));
+  await until('the handover at the client', async () => (await timeline(client)).find((m) => m.kind === 'system' && m.body === 'Bob is handling your conversation'));
   assert.ok(!(await timeline(client)).some((m) => /VIP/.test(m.body)));
 });
 
@@ -160,10 +162,16 @@ test('typing indicator both ways, cleared when the message is sent', async (t) =
   await client.locator('surechat-chat textarea').press('Enter');
   await until('the typing line cleared at the operator', async () => (await typingLine(console_).textContent()) === '');
   await console_.locator('surechat-chat textarea').pressSequentially('Yes, it is');
-  await until('olga typing at the client', async () => (await typingLine(client).textContent()) === 'olga is typing…');
+  await until('olga typing at the client', async () => (await typingLine(client).textContent()) === 'Olga is typing…');
   await console_.locator('surechat-chat textarea').press('Enter');
   await until('the typing line cleared at the client', async () => (await typingLine(client).textContent()) === '');
   await until('the answer at the client', async () => (await timeline(client)).find((m) => m.body === 'Yes, it is'));
+  // The client sees the operator by the directory's name, never by the id.
+  const senders = await until('the operator named at the client', async () => {
+    const names = await client.locator('surechat-chat li .who').allTextContents();
+    return names.includes('Olga') && names;
+  });
+  assert.ok(!senders.includes('olga'), JSON.stringify(senders));
 });
 
 test('a private note shows at operators only, never on the client page', async (t) => {

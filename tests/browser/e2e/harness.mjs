@@ -117,13 +117,19 @@ export class Server {
     await this.admin('POST', '/v1/conversations', {
       id, participants: [{ user_id: 'ana', role: 'client' }, { user_id: 'olga', role: 'operator' }],
     });
-    const ana = (await this.admin('POST', '/v1/tokens', { user_id: 'ana', role: 'client' })).token;
-    const olga = (await this.admin('POST', '/v1/tokens', { user_id: 'olga', role: 'operator' })).token;
+    const ana = await this.token('ana', 'client');
+    const olga = await this.token('olga', 'operator');
     return { id, ana, olga };
   }
 
-  /** A user token; `scope: 'all'` lets an operator see every conversation. */
+  /**
+   * A user token; `scope: 'all'` lets an operator see every conversation. An operator is put in
+   * the operator directory first, named by the id capitalised (olga → Olga).
+   */
   async token(user_id, role, scope) {
+    if (role === 'operator') {
+      await this.admin('PUT', `/v1/operators/${user_id}`, { name: user_id[0].toUpperCase() + user_id.slice(1) });
+    }
     return (await this.admin('POST', '/v1/tokens', { user_id, role, ...(scope ? { scope } : {}) })).token;
   }
 

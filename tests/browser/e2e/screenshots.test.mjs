@@ -31,11 +31,12 @@ test('screenshots: client page and operator console, desktop and 360 px', async 
     await server.admin('PUT', `/v1/conversations/${id}`, { metadata: { guest, apartment, dates, guests: 2 } });
   }
   // The console with every view (scope `all`); olga takes booking-1001 and leaves a note.
-  const olga = (await server.admin('POST', '/v1/tokens', { user_id: 'olga', role: 'operator', scope: 'all' })).token;
+  const olga = await server.token('olga', 'operator', 'all');
   const asOlga = (path, body) => fetch(`${server.base}${path}`, {
     method: 'POST', headers: { Authorization: `Bearer ${olga}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body),
   });
   await asOlga(`/v1/conversations/${booking.id}/assign`, { operator_id: 'olga' });
+  await server.admin('PUT', '/v1/operators/bob', { name: 'Bob' });
   await server.admin('POST', '/v1/conversations/booking-1003/participants', { user_id: 'bob', role: 'operator' });
   await asOlga('/v1/conversations/booking-1003/assign', { operator_id: 'bob', note: 'late check-in, key box code sent' });
   for (const [viewport, suffix] of [[{ width: 1100, height: 720 }, 'desktop'], [{ width: 360, height: 740 }, '360']]) {

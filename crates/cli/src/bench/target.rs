@@ -66,6 +66,8 @@ impl Target {
             .arg(data.path())
             .env("SURECHAT_ADMIN_KEY", ADMIN_KEY)
             .env("SURECHAT_JWT_SECRET", JWT_SECRET)
+            // Bench operators are generated: they join the directory when they connect.
+            .env("SURECHAT_OPERATORS_AUTO_REGISTER", "true")
             // A bench device sends far above a person's rate; the limit is not what is measured.
             .env("SURECHAT_SENDS_PER_SECOND_MAX", "1000000")
             .env("SURECHAT_SENDS_BURST_MAX", "1000000")

@@ -143,6 +143,8 @@ impl Node {
         let mut child = command
             .env("SURECHAT_ADMIN_KEY", &settings.admin_key)
             .env("SURECHAT_JWT_SECRET", &settings.jwt_secret)
+            // The pairs' operators are generated: they join the directory when they connect.
+            .env("SURECHAT_OPERATORS_AUTO_REGISTER", "true")
             // Short heartbeats so stalled connections are found within seconds.
             .env("SURECHAT_HEARTBEAT_INTERVAL_MS", "1000")
             .env("SURECHAT_HEARTBEAT_GRACE_MS", "1000")

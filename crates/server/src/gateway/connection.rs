@@ -249,6 +249,9 @@ impl Driver {
             Ok(claims) => claims,
             Err(code) => return self.core.handle_auth_refused(code, code.title().to_owned()),
         };
+        if let Err((code, message)) = crate::directory::admit(&app, &claims).await {
+            return self.core.handle_auth_refused(code, message);
+        }
         let config = &app.config;
         let Ok(registration) = app.hub.register(
             &claims.sub,

@@ -118,6 +118,24 @@ pub async fn sqlite_to_postgres(sqlite: &Path, url: &str) -> Result<MigrateRepor
         "isssiiini",
     )
     .map_err(err)?;
+    // A database written before the operator directory existed has no such table.
+    let has_operators: bool = source
+        .query_row(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'operators'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(err)?;
+    let operators = if has_operators {
+        read_rows(
+            &source,
+            "SELECT id, name, avatar_url, active FROM operators ORDER BY id",
+            "ssnb",
+        )
+        .map_err(err)?
+    } else {
+        Vec::new()
+    };
     // Connecting the store applies the schema migrations.
     let store = PgStore::connect(url, PgOptions::default()).await?;
     let mut client = super::postgres::connect(store.config())
@@ -157,6 +175,13 @@ pub async fn sqlite_to_postgres(sqlite: &Path, url: &str) -> Result<MigrateRepor
         "webhooks (id, url, secret, state, delivered_up_to, failing_since, failures, last_error, created_at)",
         9,
         &webhooks,
+    )
+    .await?;
+    copy(
+        &tx,
+        "operators (id, name, avatar_url, active)",
+        4,
+        &operators,
     )
     .await?;
     // Ids continue after the copied ones.

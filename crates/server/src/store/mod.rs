@@ -32,7 +32,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
-use protocol::api::{ConversationSummary, ConversationView, ParticipantSpec};
+use protocol::api::{ConversationSummary, ConversationView, Operator, ParticipantSpec};
 use protocol::frames::{
     ConversationState, ConversationStatus, Message, MessageKind, ParticipantState,
 };
@@ -65,6 +65,9 @@ pub enum StoreError {
     /// The participant may not do this (a client writing a private note).
     #[error("only operators may do this")]
     Forbidden,
+    /// The user is not an active operator of the directory (assignment, transfer).
+    #[error("not an active operator")]
+    UnknownOperator,
     /// The append's FIFO guard (`after`) names a message that is not stored.
     #[error(
         "an earlier message from this device in this conversation was not stored; resend it first"
@@ -98,6 +101,7 @@ impl StoreError {
             StoreError::OutOfOrder => ErrorCode::OutOfOrder,
             StoreError::Closed => ErrorCode::ConversationClosed,
             StoreError::Forbidden => ErrorCode::Forbidden,
+            StoreError::UnknownOperator => ErrorCode::UnknownOperator,
             StoreError::TooManyParticipants => ErrorCode::TooManyParticipants,
             StoreError::ParticipantConflict(_) => ErrorCode::ParticipantConflict,
             StoreError::CursorOutOfRange { .. } => ErrorCode::CursorOutOfRange,
@@ -115,6 +119,10 @@ pub struct AppendRequest {
     pub id: String,
     /// Sender's user id; must be a participant.
     pub sender: String,
+    /// The role of the sender's token. The message is written with the lesser of it and the
+    /// sender's participant role, so a client token never writes as an operator (a note, say),
+    /// whatever its participant row says.
+    pub role: Role,
     /// Body, already checked against the size limit.
     pub body: String,
     /// Server time, in milliseconds since the Unix epoch.
@@ -340,6 +348,19 @@ pub trait WorkflowStore: Send + Sync + 'static {
     /// Removes an endpoint. Returns whether it existed.
     fn delete_webhook(&self, id: u64) -> Pending<bool>;
 
+    /// The operator directory, by id.
+    fn operators(&self) -> Pending<Vec<Operator>>;
+
+    /// One operator of the directory, active or not.
+    fn operator(&self, id: String) -> Pending<Option<Operator>>;
+
+    /// Creates or replaces a directory entry. Returns whether it was created.
+    fn put_operator(&self, operator: Operator) -> Pending<bool>;
+
+    /// Removes a directory entry. Returns whether it existed. Conversations keep the participant
+    /// rows of a removed operator, who can no longer connect or be assigned.
+    fn delete_operator(&self, id: String) -> Pending<bool>;
+
     /// Takes or renews the lease `name` for `holder` until `now + ttl_ms`, unless another holder
     /// has it. Nodes use it so that one of them delivers webhooks.
     fn lease(&self, name: String, holder: String, ttl_ms: u64, now: u64) -> Pending<bool>;
@@ -419,6 +440,16 @@ pub fn new_epoch() -> u64 {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).expect("the OS random source is available");
     (u64::from_le_bytes(bytes) & ((1 << 53) - 1)).max(1)
+}
+
+/// The lesser of two roles: a client token never acts as an operator, whatever a participant
+/// row says, and a client participant never acts as an operator, whatever the token says.
+pub fn lesser(a: Role, b: Role) -> Role {
+    if a == Role::Client || b == Role::Client {
+        Role::Client
+    } else {
+        Role::Operator
+    }
 }
 
 /// The `ConversationState` of a view.

@@ -3,12 +3,12 @@
 //! events a message or a receipt causes. Pure functions; each store applies the plan in its own
 //! transaction.
 
-use protocol::api::ConversationView;
+use protocol::api::{ConversationView, Operator};
 use protocol::frames::{ConversationStatus, MessageKind};
 use protocol::Role;
 use serde_json::{json, Value};
 
-use super::{ConversationChange, StoredMessage};
+use super::{ConversationChange, StoreError, StoredMessage};
 
 /// A system message to append.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,8 +32,50 @@ pub(crate) struct Plan {
     pub add_operator: Option<String>,
 }
 
-/// Plans `change` against the conversation as it is.
-pub(crate) fn plan_change(current: &ConversationView, change: &ConversationChange) -> Plan {
+/// The operators a change names (its author, the current and the new assignee): a store reads
+/// their directory entries ([`ChangeFacts`]) before planning.
+pub(crate) fn named_operators(
+    current: &ConversationView,
+    change: &ConversationChange,
+) -> Vec<String> {
+    let mut ids = vec![change.by.clone()];
+    ids.extend(current.assignee.clone());
+    if let Some(Some(to)) = &change.assignee {
+        ids.push(to.clone());
+    }
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// What a store reads before a change: the directory entries of [`named_operators`] that exist.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ChangeFacts {
+    pub operators: Vec<Operator>,
+}
+
+impl ChangeFacts {
+    fn entry(&self, id: &str) -> Option<&Operator> {
+        self.operators.iter().find(|o| o.id == id)
+    }
+
+    /// The name people see for `id`: its display name when it is in the directory.
+    fn name(&self, id: &str) -> String {
+        self.entry(id)
+            .map_or_else(|| id.to_owned(), |o| o.name.clone())
+    }
+}
+
+/// Plans `change` against the conversation as it is. A new assignee must be an active operator
+/// of the directory ([`StoreError::UnknownOperator`] otherwise: a client's id can never become
+/// an operator participant this way) and, if already a participant, one with the operator role
+/// ([`StoreError::ParticipantConflict`]). Timeline entries name operators by their display names
+/// (the ids stay in `data`), since clients read them.
+pub(crate) fn plan_change(
+    current: &ConversationView,
+    change: &ConversationChange,
+    facts: &ChangeFacts,
+) -> Result<Plan, StoreError> {
     let mut plan = Plan {
         status: current.status,
         assignee: current.assignee.clone(),
@@ -43,21 +85,34 @@ pub(crate) fn plan_change(current: &ConversationView, change: &ConversationChang
         events: Vec::new(),
         add_operator: None,
     };
+    let by = facts.name(&change.by);
     if let Some(to) = &change.assignee {
         if *to != current.assignee {
+            if let Some(to) = to {
+                if !facts.entry(to).is_some_and(|o| o.active) {
+                    return Err(StoreError::UnknownOperator);
+                }
+                if let Some(p) = current.participants.iter().find(|p| &p.user_id == to) {
+                    if p.role != Role::Operator {
+                        return Err(StoreError::ParticipantConflict(p.role));
+                    }
+                }
+            }
             let from = current.assignee.clone();
-            let body = match (&from, to) {
-                (None, Some(to)) => format!("{} assigned the conversation to {to}", change.by),
-                (Some(from), Some(to)) => format!(
-                    "{} transferred the conversation from {from} to {to}",
-                    change.by
-                ),
-                (Some(from), None) => format!("{} unassigned {from}", change.by),
+            let from_name = from.as_deref().map(|id| facts.name(id));
+            let to_name = to.as_deref().map(|id| facts.name(id));
+            let body = match (&from_name, &to_name) {
+                (None, Some(to)) => format!("{by} assigned the conversation to {to}"),
+                (Some(from), Some(to)) => {
+                    format!("{by} transferred the conversation from {from} to {to}")
+                }
+                (Some(from), None) => format!("{by} unassigned {from}"),
                 (None, None) => unreachable!("no change"),
             };
             // The note stays in `data` for operators (and the business's events); the body,
             // which clients read too, does not carry it.
-            let data = json!({"event": "assigned", "from": from, "to": to, "by": change.by, "note": change.note});
+            let data = json!({"event": "assigned", "from": from, "to": to, "by": change.by,
+                "from_name": from_name, "to_name": to_name, "by_name": by, "note": change.note});
             plan.entries.push(SystemEntry {
                 body,
                 data: data.clone(),
@@ -74,7 +129,7 @@ pub(crate) fn plan_change(current: &ConversationView, change: &ConversationChang
     if let Some(to) = change.status {
         if to != current.status {
             plan.entries
-                .push(status_entry(current.status, to, &change.by));
+                .push(status_entry(current.status, to, &change.by, &by));
             plan.events.push((
                 "conversation.status_changed",
                 status_data(current.status, to, &change.by),
@@ -82,17 +137,22 @@ pub(crate) fn plan_change(current: &ConversationView, change: &ConversationChang
             plan.status = to;
         }
     }
-    plan
+    Ok(plan)
 }
 
 fn status_data(from: ConversationStatus, to: ConversationStatus, by: &str) -> Value {
     json!({"event": "status", "from": from, "to": to, "by": by})
 }
 
-fn status_entry(from: ConversationStatus, to: ConversationStatus, by: &str) -> SystemEntry {
+fn status_entry(
+    from: ConversationStatus,
+    to: ConversationStatus,
+    by: &str,
+    by_name: &str,
+) -> SystemEntry {
     SystemEntry {
         body: format!(
-            "{by} changed the status from {} to {}",
+            "{by_name} changed the status from {} to {}",
             from.as_str(),
             to.as_str()
         ),
@@ -113,7 +173,7 @@ pub(crate) fn reopen(
     }
     let to = ConversationStatus::Open;
     Some((
-        status_entry(status, to, sender),
+        status_entry(status, to, sender, sender),
         (
             "conversation.status_changed",
             status_data(status, to, sender),

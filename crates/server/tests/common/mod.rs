@@ -144,6 +144,9 @@ pub struct TestServer {
     _keep: Keep,
 }
 
+/// The operators every test server has in its directory.
+pub const DIRECTORY: &[&str] = &["olga", "omar", "oscar", "boss"];
+
 impl TestServer {
     /// Starts a server with the default configuration.
     pub async fn start(backend: Backend) -> TestServer {
@@ -166,6 +169,18 @@ impl TestServer {
             .expect("binding");
         let address = listener.local_addr().unwrap();
         let (store, keep) = backend.store(dir.path()).await;
+        // The operators the tests use are in the directory, named by their ids.
+        for id in DIRECTORY {
+            store
+                .put_operator(protocol::api::Operator {
+                    id: (*id).into(),
+                    name: (*id).into(),
+                    avatar_url: None,
+                    active: true,
+                })
+                .await
+                .expect("registering an operator");
+        }
         let state = AppState::new(config, store, CancellationToken::new());
         let task = tokio::spawn(server::run(listener, state.clone()));
         let base = format!("http://{address}");

@@ -735,12 +735,4 @@ impl Core {
     }
 }
 
-/// The lesser of two roles: a client token never acts as an operator, whatever a participant
-/// row says, and an operator token acts as a client where it is a client.
-fn lesser(a: Role, b: Role) -> Role {
-    if a == Role::Client || b == Role::Client {
-        Role::Client
-    } else {
-        Role::Operator
-    }
-}
+pub(crate) use crate::store::lesser;

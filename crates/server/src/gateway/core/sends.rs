@@ -161,6 +161,7 @@ impl Core {
             conversation: conversation.clone(),
             id: id.clone(),
             sender: self.user_id.clone(),
+            role: self.role,
             body: send.body,
             ts: crate::now_ms(),
             after,

@@ -88,7 +88,8 @@ pub(crate) struct Writes {
 /// 3. participation: [`StoreError::NotFound`] for a missing conversation or a non-participant;
 /// 4. [`StoreError::Closed`] for a closed conversation;
 /// 5. [`StoreError::Forbidden`] unless the sender's role may write the kind
-///    ([`workflow::may_write`]).
+///    ([`workflow::may_write`]). The sender's role is the lesser of the participant's role and
+///    the token's (`request.role`), and the message is stored with it.
 ///
 /// Then the message gets `last_seq + 1`; a client's text to a resolved conversation reopens it,
 /// with a system entry (id from `new_id`, `seq + 1`) and a `conversation.status_changed` event.
@@ -112,9 +113,11 @@ pub(crate) fn plan_append(
     if request.after.is_some() && !facts.after_stored {
         return Err(StoreError::OutOfOrder);
     }
-    let Some(sender) = facts.sender else {
+    let Some(mut sender) = facts.sender else {
         return Err(StoreError::NotFound);
     };
+    // The token's role caps the participant's: a client token writes as a client everywhere.
+    sender.role = super::lesser(sender.role, request.role);
     if sender.closed {
         return Err(StoreError::Closed);
     }

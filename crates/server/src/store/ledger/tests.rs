@@ -14,6 +14,8 @@ fn request(kind: MessageKind, after: Option<&str>) -> AppendRequest {
         conversation: "c1".into(),
         id: "m-new".into(),
         sender: "ana".into(),
+        // The token's role caps the participant's; an operator token leaves it as it is.
+        role: Role::Operator,
         body: "hello".into(),
         ts: 1_000,
         kind,
@@ -501,4 +503,133 @@ fn the_participant_limit_counts_those_there_and_those_added() {
     );
     // Someone already there does not count twice.
     assert!(plan_participants(Some(&existing), &[spec("ana", Role::Client)], 2, false).is_ok());
+}
+
+#[test]
+fn a_client_token_writes_as_a_client_whatever_its_participant_row_says() {
+    let client_token = AppendRequest {
+        role: Role::Client,
+        ..request(MessageKind::Note, None)
+    };
+    assert_eq!(
+        plan(&client_token, facts(Some(sender(Role::Operator)))),
+        Err(StoreError::Forbidden),
+        "a client token never writes a note"
+    );
+    let text = AppendRequest {
+        kind: MessageKind::Text,
+        ..client_token
+    };
+    let writes = writes(plan(&text, facts(Some(sender(Role::Operator)))));
+    assert_eq!(writes.messages[0].role, Role::Client, "shown as a client's");
+}
+
+mod changes {
+    use protocol::api::{ConversationView, Operator};
+
+    use super::*;
+    use crate::store::workflow::{named_operators, plan_change, ChangeFacts};
+    use crate::store::ConversationChange;
+
+    fn view(assignee: Option<&str>) -> ConversationView {
+        ConversationView {
+            id: "c1".into(),
+            epoch: 1,
+            last_seq: 0,
+            created_at: 0,
+            participants: vec![
+                participant("ana", Role::Client, 0, 0),
+                participant("olga", Role::Operator, 0, 0),
+            ],
+            status: ConversationStatus::Open,
+            assignee: assignee.map(str::to_owned),
+            metadata: None,
+            closed: false,
+        }
+    }
+
+    fn operator(id: &str, name: &str, active: bool) -> Operator {
+        Operator {
+            id: id.into(),
+            name: name.into(),
+            avatar_url: None,
+            active,
+        }
+    }
+
+    fn assign(to: &str) -> ConversationChange {
+        ConversationChange {
+            assignee: Some(Some(to.into())),
+            by: "olga".into(),
+            ..Default::default()
+        }
+    }
+
+    fn directory() -> ChangeFacts {
+        ChangeFacts {
+            operators: vec![
+                operator("olga", "Olga", true),
+                operator("bob", "Bob Stone", true),
+                operator("otto", "Otto", false),
+                // An operator of the directory who is a client of this conversation.
+                operator("ana", "Ana", true),
+            ],
+        }
+    }
+
+    #[test]
+    fn only_active_directory_operators_are_assigned() {
+        for to in ["bbo", "otto"] {
+            assert_eq!(
+                plan_change(&view(None), &assign(to), &directory()),
+                Err(StoreError::UnknownOperator),
+                "{to}"
+            );
+        }
+        assert_eq!(
+            plan_change(&view(None), &assign("ana"), &directory()),
+            Err(StoreError::ParticipantConflict(Role::Client)),
+            "a client participant is never made an operator"
+        );
+        let plan = plan_change(&view(None), &assign("bob"), &directory()).unwrap();
+        assert_eq!(plan.add_operator.as_deref(), Some("bob"));
+    }
+
+    #[test]
+    fn a_client_id_is_an_unknown_operator() {
+        let facts = ChangeFacts {
+            operators: vec![operator("olga", "Olga", true)],
+        };
+        assert_eq!(
+            plan_change(&view(Some("olga")), &assign("ana"), &facts),
+            Err(StoreError::UnknownOperator)
+        );
+    }
+
+    #[test]
+    fn entries_name_operators_by_their_display_names() {
+        let plan = plan_change(&view(Some("olga")), &assign("bob"), &directory()).unwrap();
+        let entry = &plan.entries[0];
+        assert_eq!(
+            entry.body,
+            "Olga transferred the conversation from Olga to Bob Stone"
+        );
+        assert_eq!(entry.data["to"], "bob");
+        assert_eq!(entry.data["to_name"], "Bob Stone");
+        assert_eq!(
+            named_operators(&view(Some("olga")), &assign("bob")),
+            vec!["bob".to_owned(), "olga".to_owned()]
+        );
+    }
+
+    #[test]
+    fn unassigning_needs_no_directory() {
+        let change = ConversationChange {
+            assignee: Some(None),
+            by: "admin".into(),
+            ..Default::default()
+        };
+        let plan = plan_change(&view(Some("gone")), &change, &ChangeFacts::default()).unwrap();
+        assert_eq!(plan.entries[0].body, "admin unassigned gone");
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use protocol::api::{ConversationSummary, ConversationView, ParticipantSpec};
+use protocol::api::{ConversationSummary, ConversationView, Operator, ParticipantSpec};
 use protocol::frames::{MessageKind, ParticipantState};
 use protocol::Role;
 
@@ -108,7 +108,16 @@ impl WorkflowStore for MemoryStore {
         let Some(current) = state.conversations.get(&id).map(|c| c.view(&id)) else {
             return Self::ready(Err(StoreError::NotFound));
         };
-        let plan = workflow::plan_change(&current, &change);
+        let facts = workflow::ChangeFacts {
+            operators: workflow::named_operators(&current, &change)
+                .iter()
+                .filter_map(|id| state.operators.get(id).cloned())
+                .collect(),
+        };
+        let plan = match workflow::plan_change(&current, &change, &facts) {
+            Ok(plan) => plan,
+            Err(err) => return Self::ready(Err(err)),
+        };
         let c = state.conversations.get_mut(&id).expect("exists");
         if let Some(operator) = &plan.add_operator {
             c.participants.push(ParticipantState {
@@ -233,6 +242,27 @@ impl WorkflowStore for MemoryStore {
         let before = state.webhooks.len();
         state.webhooks.retain(|w| w.id != id);
         Self::ready(Ok(state.webhooks.len() < before))
+    }
+
+    fn operators(&self) -> Pending<Vec<Operator>> {
+        Self::ready(Ok(self.lock().operators.values().cloned().collect()))
+    }
+
+    fn operator(&self, id: String) -> Pending<Option<Operator>> {
+        Self::ready(Ok(self.lock().operators.get(&id).cloned()))
+    }
+
+    fn put_operator(&self, operator: Operator) -> Pending<bool> {
+        let mut state = self.lock();
+        let created = state
+            .operators
+            .insert(operator.id.clone(), operator)
+            .is_none();
+        Self::ready(Ok(created))
+    }
+
+    fn delete_operator(&self, id: String) -> Pending<bool> {
+        Self::ready(Ok(self.lock().operators.remove(&id).is_some()))
     }
 
     fn lease(&self, name: String, holder: String, ttl_ms: u64, now: u64) -> Pending<bool> {

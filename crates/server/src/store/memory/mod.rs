@@ -38,6 +38,8 @@ struct State {
     leases: HashMap<String, (String, u64)>,
     /// User → tokens issued at or before this second are refused.
     revocations: HashMap<String, u64>,
+    /// The operator directory, by id.
+    operators: std::collections::BTreeMap<String, protocol::api::Operator>,
 }
 
 struct Conversation {

@@ -34,7 +34,8 @@ use super::{
 const MIGRATIONS: &[&str] = &[
     include_str!("0001_init.sql"),
     include_str!("0002_workflow.sql"),
-    include_str!("0003_revocations.sql"),
+    include_str!("0003_operators.sql"),
+    include_str!("0004_revocations.sql"),
 ];
 
 /// Key of the advisory lock held while migrating (any constant; "surechat" in ASCII digits).
@@ -383,6 +384,22 @@ impl WorkflowStore for PgStore {
 
     fn delete_webhook(&self, id: u64) -> Pending<bool> {
         self.submit(|reply| writer::Command::DeleteWebhook { id, reply })
+    }
+
+    fn operators(&self) -> Pending<Vec<protocol::api::Operator>> {
+        self.read(|c| async move { read::operators(&*c, None).await })
+    }
+
+    fn operator(&self, id: String) -> Pending<Option<protocol::api::Operator>> {
+        self.read(move |c| async move { Ok(read::operators(&*c, Some(&id)).await?.pop()) })
+    }
+
+    fn put_operator(&self, operator: protocol::api::Operator) -> Pending<bool> {
+        self.submit(|reply| writer::Command::PutOperator { operator, reply })
+    }
+
+    fn delete_operator(&self, id: String) -> Pending<bool> {
+        self.submit(|reply| writer::Command::DeleteOperator { id, reply })
     }
 
     fn lease(&self, name: String, holder: String, ttl_ms: u64, now: u64) -> Pending<bool> {

@@ -228,3 +228,25 @@ pub(crate) async fn webhooks<C: GenericClient>(c: &C) -> Result<Vec<Webhook>, Fa
         })
         .collect())
 }
+
+/// The operator directory by id (`only`: just that operator).
+pub(crate) async fn operators<C: GenericClient>(
+    c: &C,
+    only: Option<&str>,
+) -> Result<Vec<protocol::api::Operator>, Fault> {
+    let rows = c
+        .query(
+            "SELECT id, name, avatar_url, active FROM operators WHERE $1::TEXT IS NULL OR id = $1 ORDER BY id",
+            &[&only],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| protocol::api::Operator {
+            id: row.get(0),
+            name: row.get(1),
+            avatar_url: row.get(2),
+            active: row.get(3),
+        })
+        .collect())
+}

@@ -65,6 +65,14 @@ pub(crate) enum Command {
         id: u64,
         reply: Reply<bool>,
     },
+    PutOperator {
+        operator: protocol::api::Operator,
+        reply: Reply<bool>,
+    },
+    DeleteOperator {
+        id: String,
+        reply: Reply<bool>,
+    },
     Lease {
         name: String,
         holder: String,
@@ -134,6 +142,8 @@ impl Command {
             (
                 Command::RemoveParticipant { reply, .. }
                 | Command::DeleteWebhook { reply, .. }
+                | Command::PutOperator { reply, .. }
+                | Command::DeleteOperator { reply, .. }
                 | Command::Lease { reply, .. },
                 o,
             ) => send(
@@ -364,6 +374,23 @@ async fn apply(
         }
         Command::DeleteWebhook { id, .. } => Outcome::Flag(Ok(tx
             .execute("DELETE FROM webhooks WHERE id = $1", &[&(*id as i64)])
+            .await?
+            > 0)),
+        Command::PutOperator { operator: o, .. } => {
+            // xmax = 0 only on a row this statement inserted.
+            let created: bool = tx
+                .query_one(
+                    "INSERT INTO operators (id, name, avatar_url, active) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (id) DO UPDATE SET name = $2, avatar_url = $3, active = $4
+                     RETURNING (xmax = 0)",
+                    &[&o.id, &o.name, &o.avatar_url, &o.active],
+                )
+                .await?
+                .get(0);
+            Outcome::Flag(Ok(created))
+        }
+        Command::DeleteOperator { id, .. } => Outcome::Flag(Ok(tx
+            .execute("DELETE FROM operators WHERE id = $1", &[id])
             .await?
             > 0)),
         Command::Lease {

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-use protocol::api::{ConversationSummary, ConversationView, ParticipantSpec};
+use protocol::api::{ConversationSummary, ConversationView, Operator, ParticipantSpec};
 use protocol::frames::{ConversationState, ParticipantState};
 use rusqlite::{Connection, OptionalExtension, Transaction};
 use tokio::sync::oneshot;
@@ -31,7 +31,8 @@ use super::{
 const MIGRATIONS: &[&str] = &[
     include_str!("0001_init.sql"),
     include_str!("0002_workflow.sql"),
-    include_str!("0003_revocations.sql"),
+    include_str!("0003_operators.sql"),
+    include_str!("0004_revocations.sql"),
 ];
 
 /// Read connections kept open for reuse.
@@ -420,6 +421,39 @@ impl WorkflowStore for SqliteStore {
         self.submit(move |tx, _| {
             Ok(Ok(tx
                 .execute("DELETE FROM webhooks WHERE id = ?1", [id])?
+                > 0))
+        })
+    }
+
+    fn operators(&self) -> Pending<Vec<Operator>> {
+        self.read(|conn| read::operators(conn, None))
+    }
+
+    fn operator(&self, id: String) -> Pending<Option<Operator>> {
+        self.read(move |conn| Ok(read::operators(conn, Some(&id))?.pop()))
+    }
+
+    fn put_operator(&self, operator: Operator) -> Pending<bool> {
+        self.submit(move |tx, _| {
+            let created = read::operators(tx, Some(&operator.id))?.is_empty();
+            tx.prepare_cached(
+                "INSERT INTO operators (id, name, avatar_url, active) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET name = ?2, avatar_url = ?3, active = ?4",
+            )?
+            .execute(rusqlite::params![
+                operator.id,
+                operator.name,
+                operator.avatar_url,
+                operator.active
+            ])?;
+            Ok(Ok(created))
+        })
+    }
+
+    fn delete_operator(&self, id: String) -> Pending<bool> {
+        self.submit(move |tx, _| {
+            Ok(Ok(tx
+                .execute("DELETE FROM operators WHERE id = ?1", [id])?
                 > 0))
         })
     }

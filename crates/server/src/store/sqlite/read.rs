@@ -237,3 +237,22 @@ pub(super) fn webhooks(conn: &Connection) -> rusqlite::Result<Vec<Webhook>> {
     })?
     .collect()
 }
+
+/// The operator directory by id (`only`: just that operator).
+pub(super) fn operators(
+    conn: &Connection,
+    only: Option<&str>,
+) -> rusqlite::Result<Vec<protocol::api::Operator>> {
+    conn.prepare_cached(
+        "SELECT id, name, avatar_url, active FROM operators WHERE ?1 IS NULL OR id = ?1 ORDER BY id",
+    )?
+    .query_map([only], |row| {
+        Ok(protocol::api::Operator {
+            id: row.get(0)?,
+            name: row.get(1)?,
+            avatar_url: row.get(2)?,
+            active: row.get(3)?,
+        })
+    })?
+    .collect()
+}

@@ -412,7 +412,16 @@ pub(super) fn change_conversation(
     let Some(current) = read::conversation_view(tx, id)? else {
         return Ok(Err(StoreError::NotFound));
     };
-    let plan = workflow::plan_change(&current, change);
+    let mut facts = workflow::ChangeFacts::default();
+    for operator in workflow::named_operators(&current, change) {
+        facts
+            .operators
+            .extend(read::operators(tx, Some(&operator))?);
+    }
+    let plan = match workflow::plan_change(&current, change, &facts) {
+        Ok(plan) => plan,
+        Err(err) => return Ok(Err(err)),
+    };
     if let Some(operator) = &plan.add_operator {
         insert_participant(tx, id, operator, Role::Operator, now, changes)?;
     }
