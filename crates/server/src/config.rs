@@ -579,7 +579,7 @@ mod tests {
             .ok()
             .and_then(|n| n.parse().ok())
             .unwrap_or(10_000);
-        let mut state = 0xc0f1_9u64;
+        let mut state = 0x000c_0f19_u64;
         let mut next = move || {
             state ^= state << 13;
             state ^= state >> 7;
