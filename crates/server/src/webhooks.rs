@@ -59,11 +59,20 @@ impl Target {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
-        if authority.is_empty()
-            || authority.contains('@')
-            || authority.contains(char::is_whitespace)
-        {
-            return Err(format!("`{url}` has no valid host"));
+        // As `protocol::api::WEBHOOK_URL_PATTERN` says: host characters of RFC 3986 (no user
+        // info), and a path of visible ASCII, which goes into the request line as it is.
+        let host_char = |c: u8| c.is_ascii_alphanumeric() || b"._~%!$&'()*+,;=:[]-".contains(&c);
+        if authority.is_empty() || !authority.bytes().all(host_char) {
+            return Err(format!(
+                "`{}` has no valid host",
+                crate::validate::truncate(url)
+            ));
+        }
+        if !path.bytes().all(|c| c.is_ascii_graphic()) {
+            return Err(format!(
+                "the path of `{}` must be visible ASCII (percent-encode the rest)",
+                crate::validate::truncate(url)
+            ));
         }
         let authority = if authority
             .rsplit_once(':')
