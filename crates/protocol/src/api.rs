@@ -10,6 +10,7 @@ use crate::{ErrorCode, Role};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ParticipantSpec {
     /// User id.
+    #[schemars(regex(pattern = crate::ids::USER_ID_PATTERN), length(min = 1, max = 128))]
     pub user_id: String,
     /// Role in the conversation.
     pub role: Role,
@@ -19,6 +20,7 @@ pub struct ParticipantSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreateConversation {
     /// External id, e.g. the booking id.
+    #[schemars(regex(pattern = crate::ids::CONVERSATION_ID_PATTERN), length(min = 1, max = 128))]
     pub id: String,
     /// Initial participants.
     #[serde(default)]
@@ -70,6 +72,7 @@ pub struct UpsertConversation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AssignBody {
     /// The operator to assign to; `null` unassigns.
+    #[schemars(regex(pattern = crate::ids::USER_ID_PATTERN), length(min = 1, max = 128))]
     pub operator_id: Option<String>,
     /// An optional note shown in the timeline (e.g. why it was transferred).
     #[serde(default)]
@@ -87,14 +90,17 @@ pub struct StatusBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MintToken {
     /// The `sub` claim.
+    #[schemars(regex(pattern = crate::ids::USER_ID_PATTERN), length(min = 1, max = 128))]
     pub user_id: String,
     /// The `role` claim.
     pub role: Role,
     /// Lifetime in seconds; defaults to one day, at most 30 days.
     #[serde(default)]
+    #[schemars(range(min = 1, max = crate::limits::TOKEN_TTL_S_MAX))]
     pub ttl_s: Option<u64>,
     /// `all` lets an operator see every conversation in the inbox (`view=all`, `unassigned`).
     #[serde(default)]
+    #[schemars(extend("enum" = ["all", null]))]
     pub scope: Option<String>,
 }
 
@@ -130,13 +136,19 @@ pub struct Inbox {
     pub conversations: Vec<InboxRow>,
 }
 
+/// The JSON Schema `pattern` of a webhook URL: `http://`, a host (with an optional port) and an
+/// optional path of visible ASCII characters, which go into the request line as they are.
+pub const WEBHOOK_URL_PATTERN: &str = r"^http://[A-Za-z0-9._~%!$&'()*+,;=:\[\]-]+(/[!-~]*)?$";
+
 /// `POST /v1/webhooks` (admin).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreateWebhook {
     /// Where to POST events (`http://host:port/path`).
+    #[schemars(regex(pattern = WEBHOOK_URL_PATTERN))]
     pub url: String,
-    /// Signing secret; generated (and returned once) when absent.
+    /// Signing secret, at least 16 characters; generated (and returned once) when absent.
     #[serde(default)]
+    #[schemars(length(min = 16))]
     pub secret: Option<String>,
 }
 
@@ -182,8 +194,10 @@ pub struct ConversationList {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SendMessage {
     /// The message id, a UUID chosen by the caller: the idempotency key.
+    #[schemars(regex(pattern = crate::ids::MESSAGE_ID_PATTERN), length(min = 36, max = 36))]
     pub id: String,
-    /// The text.
+    /// The text (at most `message_bytes_max` bytes).
+    #[schemars(length(min = 1))]
     pub body: String,
     /// `note` for a private note between operators (operators only).
     #[serde(default, skip_serializing_if = "crate::frames::MessageKind::is_text")]
@@ -208,9 +222,11 @@ pub struct MessagePage {
 pub struct ReceiptBody {
     /// Delivered up to this `seq`.
     #[serde(default)]
+    #[schemars(range(max = crate::ids::NUMBER_MAX))]
     pub delivered: Option<u64>,
     /// Read up to this `seq`.
     #[serde(default)]
+    #[schemars(range(max = crate::ids::NUMBER_MAX))]
     pub read: Option<u64>,
 }
 
