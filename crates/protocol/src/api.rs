@@ -6,6 +6,24 @@ use serde::{Deserialize, Serialize};
 use crate::frames::{ConversationStatus, Message, ParticipantState};
 use crate::{ErrorCode, Role};
 
+/// An optional non-negative integer, also when written with a zero fraction (`1.0`): JSON Schema,
+/// and so the API description, counts that as the integer it equals.
+fn integer<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    use serde::de::Error;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if let Some(n) = number.as_u64() {
+        return Ok(Some(n));
+    }
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && (0.0..2f64.powi(64)).contains(&f) => Ok(Some(f as u64)),
+        _ => Err(D::Error::custom(format!(
+            "invalid value: {number}, expected a non-negative integer"
+        ))),
+    }
+}
+
 /// A participant to add: `{"user_id": "...", "role": "client" | "operator"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ParticipantSpec {
@@ -95,7 +113,7 @@ pub struct MintToken {
     /// The `role` claim.
     pub role: Role,
     /// Lifetime in seconds; defaults to one day, at most 30 days.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integer")]
     #[schemars(range(min = 1, max = crate::limits::TOKEN_TTL_S_MAX))]
     pub ttl_s: Option<u64>,
     /// `all` lets an operator see every conversation in the inbox (`view=all`, `unassigned`).
@@ -221,11 +239,11 @@ pub struct MessagePage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct ReceiptBody {
     /// Delivered up to this `seq`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integer")]
     #[schemars(range(max = crate::ids::NUMBER_MAX))]
     pub delivered: Option<u64>,
     /// Read up to this `seq`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integer")]
     #[schemars(range(max = crate::ids::NUMBER_MAX))]
     pub read: Option<u64>,
 }
@@ -259,6 +277,23 @@ impl Problem {
             detail: detail.into(),
             code,
             retry_after_ms: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_may_have_a_zero_fraction() {
+        let body: ReceiptBody = serde_json::from_str(r#"{"delivered": 3.0, "read": 2}"#).unwrap();
+        assert_eq!((body.delivered, body.read), (Some(3), Some(2)));
+        let body: ReceiptBody = serde_json::from_str(r#"{"read": null}"#).unwrap();
+        assert_eq!(body, ReceiptBody::default());
+        for bad in ["1.5", "-1", "-1.0", "1e30", "\"1\""] {
+            let text = format!(r#"{{"delivered": {bad}}}"#);
+            assert!(serde_json::from_str::<ReceiptBody>(&text).is_err(), "{bad}");
         }
     }
 }
