@@ -57,6 +57,12 @@ pub fn routes() -> Router<Arc<AppState>> {
         )
         .route("/v1/conversations/{id}/receipts", post(receipts))
         .merge(crate::operators::routes())
+}
+
+/// Answers for what no route takes, as problem documents: an unknown path (404) and a method a
+/// path does not answer (405). Applied last, so they cover every route of [`crate::app`].
+pub fn fallbacks(router: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
+    router
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         // The method router adds the `Allow` header listing the methods the path answers.
         .method_not_allowed_fallback(|| async {

@@ -129,17 +129,15 @@ impl AppState {
 
 /// The router: the HTTP API plus the WebSocket gateway at `/v1/ws`.
 pub fn app(state: Arc<AppState>) -> Router {
-    http::routes()
+    let routes = http::routes()
         .route("/v1/ws", get(gateway::upgrade))
         .route("/web", get(web::root))
         .route(
             "/web/",
-            get(|headers: axum::http::HeaderMap| {
-                web::file(axum::extract::Path(String::new()), headers)
-            }),
+            get(|headers: axum::http::HeaderMap| web::file(http::Path(String::new()), headers)),
         )
-        .route("/web/{*path}", get(web::file))
-        .with_state(state)
+        .route("/web/{*path}", get(web::file));
+    http::fallbacks(routes).with_state(state)
 }
 
 /// Serves `listener` until `state.shutdown` is cancelled, then shuts down gracefully: stops

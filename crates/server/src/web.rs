@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
 
-use axum::extract::Path;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use include_dir::{include_dir, Dir, File};
 use protocol::ErrorCode;
 
 use crate::error::ApiError;
+use crate::http::Path;
 
 /// The contents of `web/` at build time.
 static WEB: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../web");

@@ -665,6 +665,8 @@ async fn the_router_answers_problems(backend: Backend) {
         ("TRACE", "/v1/webhooks/1", "DELETE"),
         ("GET", "/v1/tokens", "POST"),
         ("DELETE", "/v1/conversations", "GET,POST"),
+        ("POST", "/v1/ws", "GET"),
+        ("PUT", "/web/session.js", "GET"),
     ] {
         let answer = http.raw(method, path, Some(ADMIN), None).await;
         assert_eq!(answer.status, 405, "{method} {path}: {}", answer.body);
@@ -683,9 +685,21 @@ async fn the_router_answers_problems(backend: Backend) {
         listed.sort();
         assert_eq!(listed.join(","), allow, "{method} {path}");
     }
-    let answer = http.get("/v1/nothing/here", Some(ADMIN)).await;
-    assert_eq!(answer.status, 404);
-    assert_eq!(answer.json()["code"], "not_found");
+    for (path, status, code) in [
+        ("/v1/nothing/here", 404, "not_found"),
+        // Not a WebSocket handshake.
+        ("/v1/ws", 400, "bad_request"),
+        // Not UTF-8 once decoded.
+        ("/web/%FF", 400, "bad_request"),
+    ] {
+        let answer = http.get(path, Some(ADMIN)).await;
+        assert_eq!(answer.status, status, "{path}: {}", answer.body);
+        assert_eq!(
+            answer.header("content-type"),
+            Some("application/problem+json")
+        );
+        assert_eq!(answer.json()["code"], code, "{path}");
+    }
 }
 
 backend_tests!(
