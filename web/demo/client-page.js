@@ -26,6 +26,7 @@ if (!token || !conversation) {
   chat.userName = (id) => (id === client.userId ? id : operatorName(id));
   // System entries as the client should read them (never a transfer's internal note).
   chat.systemText = (m) => {
+    /** @type {{ event?: string, to?: string, to_name?: string }} */
     const data = m.data ?? {};
     if (data.event === 'status') return data.to === 'open' ? 'Conversation reopened' : `Conversation marked ${data.to}`;
     if (data.event === 'assigned') return data.to ? `${operatorName(data.to, data.to_name)} is handling your conversation` : 'Waiting for an operator';

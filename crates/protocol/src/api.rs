@@ -6,10 +6,29 @@ use serde::{Deserialize, Serialize};
 use crate::frames::{ConversationStatus, Message, ParticipantState};
 use crate::{ErrorCode, Role};
 
+/// An optional non-negative integer, also when written with a zero fraction (`1.0`): JSON Schema,
+/// and so the API description, counts that as the integer it equals.
+fn integer<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    use serde::de::Error;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if let Some(n) = number.as_u64() {
+        return Ok(Some(n));
+    }
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && (0.0..2f64.powi(64)).contains(&f) => Ok(Some(f as u64)),
+        _ => Err(D::Error::custom(format!(
+            "invalid value: {number}, expected a non-negative integer"
+        ))),
+    }
+}
+
 /// A participant to add: `{"user_id": "...", "role": "client" | "operator"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ParticipantSpec {
     /// User id.
+    #[schemars(regex(pattern = crate::ids::USER_ID_PATTERN), length(min = 1, max = 128))]
     pub user_id: String,
     /// Role in the conversation.
     pub role: Role,
@@ -19,6 +38,7 @@ pub struct ParticipantSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreateConversation {
     /// External id, e.g. the booking id.
+    #[schemars(regex(pattern = crate::ids::CONVERSATION_ID_PATTERN), length(min = 1, max = 128))]
     pub id: String,
     /// Initial participants.
     #[serde(default)]
@@ -70,6 +90,7 @@ pub struct UpsertConversation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AssignBody {
     /// The operator to assign to; `null` unassigns.
+    #[schemars(regex(pattern = crate::ids::USER_ID_PATTERN), length(min = 1, max = 128))]
     pub operator_id: Option<String>,
     /// An optional note shown in the timeline (e.g. why it was transferred).
     #[serde(default)]
@@ -121,14 +142,17 @@ pub struct StatusBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MintToken {
     /// The `sub` claim.
+    #[schemars(regex(pattern = crate::ids::USER_ID_PATTERN), length(min = 1, max = 128))]
     pub user_id: String,
     /// The `role` claim.
     pub role: Role,
     /// Lifetime in seconds; defaults to one day, at most 30 days.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integer")]
+    #[schemars(range(min = 1, max = crate::limits::TOKEN_TTL_S_MAX))]
     pub ttl_s: Option<u64>,
     /// `all` lets an operator see every conversation in the inbox (`view=all`, `unassigned`).
     #[serde(default)]
+    #[schemars(extend("enum" = ["all", null]))]
     pub scope: Option<String>,
 }
 
@@ -164,13 +188,21 @@ pub struct Inbox {
     pub conversations: Vec<InboxRow>,
 }
 
+/// The JSON Schema `pattern` of a webhook URL: `https://` or `http://`, a host name whose last
+/// label starts with a letter (so a URL parser never reads it as an IPv4 address), an optional
+/// port, and an optional path of visible ASCII characters. (The server also takes IP literals;
+/// the destination policy decides where deliveries may go.)
+pub const WEBHOOK_URL_PATTERN: &str = r"^https?://([A-Za-z0-9][A-Za-z0-9-]{0,62}\.){0,8}[A-Za-z][A-Za-z0-9-]{0,62}(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[!-~]*)?$";
+
 /// `POST /v1/webhooks` (admin).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CreateWebhook {
-    /// Where to POST events (`http://host:port/path`).
+    /// Where to POST events (`https://host[:port]/path`, or `http://`).
+    #[schemars(regex(pattern = WEBHOOK_URL_PATTERN))]
     pub url: String,
-    /// Signing secret; generated (and returned once) when absent.
+    /// Signing secret, at least 16 characters; generated (and returned once) when absent.
     #[serde(default)]
+    #[schemars(length(min = 16))]
     pub secret: Option<String>,
 }
 
@@ -216,8 +248,10 @@ pub struct ConversationList {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SendMessage {
     /// The message id, a UUID chosen by the caller: the idempotency key.
+    #[schemars(regex(pattern = crate::ids::MESSAGE_ID_PATTERN), length(min = 36, max = 36))]
     pub id: String,
-    /// The text.
+    /// The text (at most `message_bytes_max` bytes).
+    #[schemars(length(min = 1))]
     pub body: String,
     /// `note` for a private note between operators (operators only).
     #[serde(default, skip_serializing_if = "crate::frames::MessageKind::is_text")]
@@ -241,10 +275,12 @@ pub struct MessagePage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct ReceiptBody {
     /// Delivered up to this `seq`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integer")]
+    #[schemars(range(max = crate::ids::NUMBER_MAX))]
     pub delivered: Option<u64>,
     /// Read up to this `seq`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integer")]
+    #[schemars(range(max = crate::ids::NUMBER_MAX))]
     pub read: Option<u64>,
 }
 
@@ -277,6 +313,23 @@ impl Problem {
             detail: detail.into(),
             code,
             retry_after_ms: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_may_have_a_zero_fraction() {
+        let body: ReceiptBody = serde_json::from_str(r#"{"delivered": 3.0, "read": 2}"#).unwrap();
+        assert_eq!((body.delivered, body.read), (Some(3), Some(2)));
+        let body: ReceiptBody = serde_json::from_str(r#"{"read": null}"#).unwrap();
+        assert_eq!(body, ReceiptBody::default());
+        for bad in ["1.5", "-1", "-1.0", "1e30", "\"1\""] {
+            let text = format!(r#"{{"delivered": {bad}}}"#);
+            assert!(serde_json::from_str::<ReceiptBody>(&text).is_err(), "{bad}");
         }
     }
 }

@@ -18,8 +18,11 @@ pub enum ErrorCode {
     Forbidden,
     /// No such conversation, or the user is not one of its participants (the two look the same).
     NotFound,
-    /// The request body is not valid JSON or lacks a required field.
+    /// The request body is not valid JSON or lacks a required field; or a path or query parameter
+    /// is outside its documented domain.
     BadRequest,
+    /// The HTTP method is not one the route answers (the `Allow` header lists those it does).
+    MethodNotAllowed,
     /// A WebSocket frame is not valid JSON or lacks a required field.
     MalformedFrame,
     /// A WebSocket frame has a `type` this protocol version does not know.
@@ -84,6 +87,7 @@ impl ErrorCode {
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
         ErrorCode::BadRequest,
+        ErrorCode::MethodNotAllowed,
         ErrorCode::MalformedFrame,
         ErrorCode::UnknownFrame,
         ErrorCode::HelloRequired,
@@ -120,6 +124,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",
             ErrorCode::BadRequest => "bad_request",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::MalformedFrame => "malformed_frame",
             ErrorCode::UnknownFrame => "unknown_frame",
             ErrorCode::HelloRequired => "hello_required",
@@ -154,6 +159,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized | ErrorCode::TokenInvalid | ErrorCode::TokenExpired => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
             ErrorCode::IdConflict
             | ErrorCode::ParticipantConflict
             | ErrorCode::TooManyParticipants
@@ -205,6 +211,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "Not allowed",
             ErrorCode::NotFound => "Not found",
             ErrorCode::BadRequest => "Bad request",
+            ErrorCode::MethodNotAllowed => "Method not allowed",
             ErrorCode::MalformedFrame => "Malformed frame",
             ErrorCode::UnknownFrame => "Unknown frame type",
             ErrorCode::HelloRequired => "Expected exactly one hello first",

@@ -5,6 +5,23 @@
 use crate::limits::{CONVERSATION_ID_BYTES_MAX, USER_ID_BYTES_MAX};
 use crate::ErrorCode;
 
+/// The JSON Schema `pattern` of a conversation id (and its `minLength`/`maxLength`:
+/// 1 … [`CONVERSATION_ID_BYTES_MAX`]), as [`check_conversation_id`] checks it.
+pub const CONVERSATION_ID_PATTERN: &str = "^[A-Za-z0-9._:@-]{1,128}$";
+
+/// The JSON Schema `pattern` of a user id (and its `minLength`/`maxLength`: 1 …
+/// [`USER_ID_BYTES_MAX`]), as [`check_user_id`] checks it.
+pub const USER_ID_PATTERN: &str = "^[A-Za-z0-9._:@-]{1,128}$";
+
+/// The JSON Schema `pattern` of a message id: a hyphenated UUID, any case, as
+/// [`parse_message_id`] accepts it.
+pub const MESSAGE_ID_PATTERN: &str =
+    "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$";
+
+/// The largest `seq`, cursor or numeric id the stores hold (a signed 64-bit integer in SQLite and
+/// PostgreSQL): numbers above it in a request are rejected as bad input, never sent to storage.
+pub const NUMBER_MAX: u64 = i64::MAX as u64;
+
 /// Whether `c` may appear in a conversation or user id: ASCII letters, digits and `-_.:@`.
 fn id_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':' | b'@')
@@ -53,6 +70,14 @@ mod tests {
         assert_eq!(
             parse_message_id("0190f3c27a3b7c4d8e5f1a2b3c4d5e6f"),
             Err(ErrorCode::InvalidId)
+        );
+        assert_eq!(
+            CONVERSATION_ID_PATTERN,
+            format!("^[A-Za-z0-9._:@-]{{1,{CONVERSATION_ID_BYTES_MAX}}}$")
+        );
+        assert_eq!(
+            USER_ID_PATTERN,
+            format!("^[A-Za-z0-9._:@-]{{1,{USER_ID_BYTES_MAX}}}$")
         );
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,7 +17,7 @@ use protocol::api::{
     SendMessage, TokenResponse,
 };
 use protocol::frames::MessageKind;
-use protocol::ids::{check_conversation_id, check_user_id};
+use protocol::ids::{check_conversation_id, check_user_id, NUMBER_MAX};
 use protocol::limits::{FRAME_BYTES_MAX, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, TOKEN_TTL_S_MAX};
 use protocol::{ErrorCode, Role};
 use serde::de::DeserializeOwned;
@@ -59,13 +59,89 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/v1/users/{id}/revoke", post(revoke_tokens))
         .merge(crate::operators::routes())
         .merge(crate::directory::routes())
+}
+
+/// Answers for what no route takes, as problem documents: an unknown path (404) and a method a
+/// path does not answer (405). Applied last, so they cover every route of [`crate::app`].
+pub fn fallbacks(router: Router<Arc<AppState>>) -> Router<Arc<AppState>> {
+    router
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
+        // The method router adds the `Allow` header listing the methods the path answers.
         .method_not_allowed_fallback(|| async {
             ApiError::new(
-                ErrorCode::BadRequest,
-                "this method is not allowed on this route",
+                ErrorCode::MethodNotAllowed,
+                "this method is not allowed on this route (see the Allow header)",
             )
         })
+}
+
+/// Path parameters whose rejections (a segment that is not valid UTF-8 once decoded, a number
+/// that does not parse) are problem documents with code `bad_request`.
+pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Path(value))
+            .map_err(|rejection| {
+                ApiError::new(
+                    ErrorCode::BadRequest,
+                    format!("invalid path parameter: {}", rejection.body_text()),
+                )
+            })
+    }
+}
+
+/// The query string as name → value (the last value of a repeated name wins); a query that does
+/// not decode is a problem document with code `bad_request`.
+pub struct Query(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Query {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(map)| Query(map))
+            .map_err(|rejection| {
+                ApiError::new(
+                    ErrorCode::BadRequest,
+                    format!("invalid query string: {}", rejection.body_text()),
+                )
+            })
+    }
+}
+
+/// A numeric query parameter: `default` when absent, else an integer in `min..=max`, or
+/// `invalid_cursor`. Every number a request carries is checked here, before it reaches storage
+/// (which holds at most [`protocol::ids::NUMBER_MAX`]).
+pub(crate) fn number_param(
+    query: &HashMap<String, String>,
+    name: &str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ApiError> {
+    let Some(text) = query.get(name) else {
+        return Ok(default);
+    };
+    match text.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::new(
+            ErrorCode::InvalidCursor,
+            format!(
+                "`{name}` must be an integer from {min} to {max}, not `{}`",
+                crate::validate::truncate(text)
+            ),
+        )),
+    }
 }
 
 /// The caller of an admin route.
@@ -146,6 +222,14 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for Body<T> {
                     format!("request body is over the limit of {FRAME_BYTES_MAX} bytes"),
                 )
             })?;
+        // Every body is a JSON object: serde would also read a struct from an array of its
+        // fields in order, which no client means and the schema does not allow.
+        if bytes.trim_ascii_start().first() != Some(&b'{') {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "the request body must be a JSON object",
+            ));
+        }
         serde_json::from_slice(&bytes).map(Body).map_err(|err| {
             ApiError::new(ErrorCode::BadRequest, format!("invalid JSON body: {err}"))
         })
@@ -331,6 +415,12 @@ async fn remove_participant(
     Path((id, user_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     conversation_id(&id)?;
+    check_user_id(&user_id).map_err(|code| {
+        ApiError::new(
+            code,
+            format!("invalid user id `{}`", crate::validate::truncate(&user_id)),
+        )
+    })?;
     if app.store.remove_participant(id, user_id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -434,39 +524,20 @@ async fn send_message(
     Ok((status, Json((*appended.message).clone())).into_response())
 }
 
-fn cursor_param(
-    query: &HashMap<String, String>,
-    name: &str,
-    default: u64,
-) -> Result<u64, ApiError> {
-    match query.get(name) {
-        None => Ok(default),
-        Some(text) => text.parse::<u64>().map_err(|_| {
-            ApiError::new(
-                ErrorCode::InvalidCursor,
-                format!(
-                    "`{name}` must be a non-negative integer, not `{}`",
-                    crate::validate::truncate(text)
-                ),
-            )
-        }),
-    }
-}
-
 async fn messages(
     State(app): State<Arc<AppState>>,
     User(claims): User,
     Path(conversation): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    Query(query): Query,
 ) -> Result<Json<MessagePage>, ApiError> {
-    let after = cursor_param(&query, "after", 0)?;
-    let limit = cursor_param(&query, "limit", PAGE_LIMIT_DEFAULT as u64)?;
-    if limit == 0 || limit > PAGE_LIMIT_MAX as u64 {
-        return Err(ApiError::new(
-            ErrorCode::InvalidCursor,
-            format!("`limit` must be between 1 and {PAGE_LIMIT_MAX}"),
-        ));
-    }
+    let after = number_param(&query, "after", 0, 0, NUMBER_MAX)?;
+    let limit = number_param(
+        &query,
+        "limit",
+        PAGE_LIMIT_DEFAULT.into(),
+        1,
+        PAGE_LIMIT_MAX.into(),
+    )?;
     let me = require_participant(&app, &conversation, &claims).await?;
     let view = app
         .store
@@ -508,6 +579,16 @@ async fn receipts(
     Body(body): Body<ReceiptBody>,
 ) -> Result<Response, ApiError> {
     conversation_id(&conversation)?;
+    if body
+        .delivered
+        .max(body.read)
+        .is_some_and(|n| n > NUMBER_MAX)
+    {
+        return Err(ApiError::new(
+            ErrorCode::InvalidCursor,
+            format!("`delivered` and `read` are at most {NUMBER_MAX}"),
+        ));
+    }
     let outcome = app
         .store
         .record_receipt(ReceiptRequest {

@@ -169,19 +169,17 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/web", get(web::root))
         .route(
             "/web/",
-            get(|headers: axum::http::HeaderMap| {
-                web::file(axum::extract::Path(String::new()), headers)
-            }),
+            get(|headers: axum::http::HeaderMap| web::file(http::Path(String::new()), headers)),
         )
         .route("/web/{*path}", get(web::file))
         .layer(axum::middleware::map_response_with_state(
             state.clone(),
             web::secure,
         ));
-    http::routes()
+    let routes = http::routes()
         .route("/v1/ws", get(gateway::upgrade))
-        .merge(pages)
-        .with_state(state)
+        .merge(pages);
+    http::fallbacks(routes).with_state(state)
 }
 
 /// Serves `listener` until `state.shutdown` is cancelled, then shuts down gracefully: stops

@@ -3,7 +3,9 @@
 //! themselves (`schemars`), so a changed type changes the document. `tests/openapi.rs` calls
 //! every operation and checks each answer against the schema documented for its status.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::State;
 
 use protocol::api::{
     AssignBody, ConversationList, ConversationView, CreateConversation, CreateWebhook, Inbox,
@@ -11,11 +13,12 @@ use protocol::api::{
     ReceiptBody, SendMessage, StatusBody, TokenResponse, UpsertConversation,
 };
 use protocol::frames::{Message, ParticipantState};
-use protocol::ErrorCode;
+use protocol::{ids, limits, ErrorCode};
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
 use crate::store::{EventRecord, Webhook};
+use crate::{AppState, Config};
 
 /// Who may call an operation.
 #[derive(Clone, Copy)]
@@ -27,16 +30,65 @@ enum Auth {
     AdminOrUser,
 }
 
-/// One operation.
+/// One operation. Adding a route to the document is adding a row to [`operations`]: path
+/// parameters are described from their names ([`path_parameter`]), and the errors every operation
+/// of its kind can answer are added by [`build`]: with auth, `unauthorized`, `token_invalid`,
+/// `token_expired` and `forbidden`; with a body, `bad_request` and `frame_too_large`; with path or
+/// query parameters, `bad_request` and the parameters' own codes. `errors` lists the rest.
 struct Op {
     method: &'static str,
     path: &'static str,
     summary: &'static str,
     auth: Auth,
     request: Option<Value>,
+    /// Query parameters, from [`query`].
+    query: Vec<Value>,
     /// (status, description, body schema).
     responses: Vec<(u16, &'static str, Option<Value>)>,
     errors: &'static [ErrorCode],
+}
+
+/// A conversation id's schema (what `protocol::ids::check_conversation_id` accepts).
+fn conversation_id() -> Value {
+    json!({"type": "string", "pattern": ids::CONVERSATION_ID_PATTERN, "minLength": 1, "maxLength": limits::CONVERSATION_ID_BYTES_MAX})
+}
+
+/// A user id's schema (what `protocol::ids::check_user_id` accepts).
+fn user_id() -> Value {
+    json!({"type": "string", "pattern": ids::USER_ID_PATTERN, "minLength": 1, "maxLength": limits::USER_ID_BYTES_MAX})
+}
+
+/// The schema of path parameter `name` of `path`, and the code its rejection carries. Every name
+/// a route uses must be known here, so no parameter goes undescribed.
+fn path_parameter(path: &str, name: &str) -> (Value, ErrorCode) {
+    match name {
+        "id" if path.starts_with("/v1/conversations/") => {
+            (conversation_id(), ErrorCode::InvalidConversationId)
+        }
+        "id" if path.starts_with("/v1/webhooks/") => (
+            json!({"type": "integer", "format": "int64", "minimum": 0, "maximum": ids::NUMBER_MAX}),
+            ErrorCode::BadRequest,
+        ),
+        "id" if path.starts_with("/v1/operators/") || path.starts_with("/v1/users/") => {
+            (user_id(), ErrorCode::InvalidUserId)
+        }
+        "user_id" | "operator_id" => (user_id(), ErrorCode::InvalidUserId),
+        _ => panic!("path parameter `{name}` of {path} has no schema in openapi::path_parameter"),
+    }
+}
+
+/// An optional query parameter.
+fn query(name: &str, description: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
+}
+
+/// An integer query parameter in `min..=max` (answered `invalid_cursor` otherwise).
+fn number(name: &str, description: &str, min: u64, max: u64, default: u64) -> Value {
+    query(
+        name,
+        description,
+        json!({"type": "integer", "format": "int64", "minimum": min, "maximum": max, "default": default}),
+    )
 }
 
 /// A `$ref` to `T`'s schema, registering it in the generator.
@@ -61,42 +113,69 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
         &["webhooks"],
     );
     let created_webhook = json!({"allOf": [schema::<Webhook>(g), object(json!({"secret": {"type": "string"}}), &["secret"])]});
+    let after = |what: &str| number("after", what, 0, ids::NUMBER_MAX, 0);
+    let page_limit = number(
+        "limit",
+        "At most this many messages.",
+        1,
+        limits::PAGE_LIMIT_MAX.into(),
+        limits::PAGE_LIMIT_DEFAULT.into(),
+    );
+    let events_limit = number(
+        "limit",
+        "At most this many events.",
+        1,
+        crate::operators::EVENTS_LIMIT_MAX,
+        crate::operators::EVENTS_LIMIT_DEFAULT,
+    );
+    let view = query(
+        "view",
+        "Which conversations: assigned to the caller, unassigned, or all (needs scope `all`).",
+        json!({"type": "string", "enum": ["mine", "unassigned", "all"], "default": "mine"}),
+    );
     vec![
-        Op { method: "get", path: "/healthz", summary: "The process is up.", auth: None, request: Option::None, responses: vec![(200, "ok", text.clone())], errors: &[] },
-        Op { method: "get", path: "/readyz", summary: "Storage answers (read path and writer); 503 while shutting down.", auth: None, request: Option::None, responses: vec![(200, "ready", text.clone())], errors: &[E::Unavailable, E::ShuttingDown] },
-        Op { method: "get", path: "/metrics", summary: "Prometheus metrics (text exposition format).", auth: None, request: Option::None, responses: vec![(200, "metrics", text)], errors: &[] },
-        Op { method: "get", path: "/v1/openapi.json", summary: "This document.", auth: None, request: Option::None, responses: vec![(200, "the OpenAPI document", Some(json!({"type": "object"})))], errors: &[] },
-        Op { method: "post", path: "/v1/tokens", summary: "Mint a user token (JWT, HS256).", auth: Admin, request: Some(schema::<MintToken>(g)), responses: vec![(200, "the token", Some(schema::<TokenResponse>(g)))], errors: &[E::InvalidUserId, E::InvalidTtl, E::BadRequest] },
-        Op { method: "post", path: "/v1/conversations", summary: "Create a conversation (repeating it is not an error).", auth: Admin, request: Some(schema::<CreateConversation>(g)), responses: vec![(201, "created", Some(schema::<ConversationView>(g))), (200, "already there (missing participants added)", Some(schema::<ConversationView>(g)))], errors: &[E::InvalidConversationId, E::InvalidUserId, E::TooManyParticipants, E::ParticipantConflict] },
-        Op { method: "get", path: "/v1/conversations", summary: "The caller's conversations with cursors and unread counts.", auth: User, request: Option::None, responses: vec![(200, "the list", Some(schema::<ConversationList>(g)))], errors: &[] },
-        Op { method: "put", path: "/v1/conversations/{id}", summary: "Create or update a booking's conversation (participants, metadata, closed), idempotently.", auth: Admin, request: Some(schema::<UpsertConversation>(g)), responses: vec![(201, "created", Some(schema::<ConversationView>(g))), (200, "updated", Some(schema::<ConversationView>(g)))], errors: &[E::InvalidConversationId, E::ParticipantConflict, E::TooManyParticipants] },
-        Op { method: "get", path: "/v1/conversations/{id}", summary: "A conversation (admin, or a participant).", auth: AdminOrUser, request: Option::None, responses: vec![(200, "the conversation", Some(schema::<ConversationView>(g)))], errors: &[E::NotFound] },
-        Op { method: "post", path: "/v1/conversations/{id}/participants", summary: "Add a participant.", auth: Admin, request: Some(schema::<ParticipantSpec>(g)), responses: vec![(201, "added", Some(schema::<ConversationView>(g))), (200, "already there", Some(schema::<ConversationView>(g)))], errors: &[E::NotFound, E::ParticipantConflict, E::TooManyParticipants] },
-        Op { method: "delete", path: "/v1/conversations/{id}/participants/{user_id}", summary: "Remove a participant.", auth: Admin, request: Option::None, responses: vec![(204, "removed", Option::None)], errors: &[E::NotFound] },
-        Op { method: "post", path: "/v1/conversations/{id}/messages", summary: "Send a message; idempotent by its id.", auth: User, request: Some(schema::<SendMessage>(g)), responses: vec![(201, "stored now", Some(schema::<Message>(g))), (200, "stored before under this id", Some(schema::<Message>(g)))], errors: &[E::InvalidId, E::EmptyMessage, E::MessageTooLarge, E::NotFound, E::IdConflict, E::ConversationClosed, E::Forbidden] },
-        Op { method: "get", path: "/v1/conversations/{id}/messages", summary: "Messages with seq > after, ascending (query: after, limit ≤ 1000).", auth: User, request: Option::None, responses: vec![(200, "a page", Some(schema::<MessagePage>(g)))], errors: &[E::InvalidCursor, E::CursorOutOfRange, E::NotFound] },
-        Op { method: "post", path: "/v1/conversations/{id}/receipts", summary: "Move the caller's delivered/read cursors forward.", auth: User, request: Some(schema::<ReceiptBody>(g)), responses: vec![(200, "the cursors now", Some(schema::<ParticipantState>(g)))], errors: &[E::CursorOutOfRange, E::NotFound] },
-        Op { method: "post", path: "/v1/conversations/{id}/close", summary: "Close to new messages.", auth: Admin, request: Option::None, responses: vec![(200, "closed", Some(schema::<ConversationView>(g)))], errors: &[E::NotFound] },
-        Op { method: "post", path: "/v1/conversations/{id}/assign", summary: "Assign, transfer (with a note) or unassign.", auth: AdminOrOperator, request: Some(schema::<AssignBody>(g)), responses: vec![(200, "the conversation", Some(schema::<ConversationView>(g)))], errors: &[E::NotFound, E::Forbidden, E::ParticipantConflict, E::UnknownOperator] },
-        Op { method: "post", path: "/v1/conversations/{id}/status", summary: "Set open, pending or resolved.", auth: AdminOrOperator, request: Some(schema::<StatusBody>(g)), responses: vec![(200, "the conversation", Some(schema::<ConversationView>(g)))], errors: &[E::NotFound, E::Forbidden] },
-        Op { method: "get", path: "/v1/inbox", summary: "The operator inbox (query: view = mine | unassigned | all).", auth: User, request: Option::None, responses: vec![(200, "the inbox", Some(schema::<Inbox>(g)))], errors: &[E::Forbidden, E::BadRequest] },
-        Op { method: "get", path: "/v1/events", summary: "Business events with id > after, in order (query: after, limit ≤ 1000).", auth: Admin, request: Option::None, responses: vec![(200, "events", Some(events))], errors: &[E::InvalidCursor] },
-        Op { method: "get", path: "/v1/operators", summary: "The operator directory (admin, or an operator: the console's transfer picker).", auth: AdminOrOperator, request: Option::None, responses: vec![(200, "the directory, by id", Some(schema::<OperatorList>(g)))], errors: &[E::UnknownOperator] },
-        Op { method: "get", path: "/v1/operators/{id}", summary: "One operator of the directory.", auth: Admin, request: Option::None, responses: vec![(200, "the operator", Some(schema::<Operator>(g)))], errors: &[E::InvalidUserId, E::NotFound] },
-        Op { method: "put", path: "/v1/operators/{id}", summary: "Create or replace an operator of the directory (`active: false` disables).", auth: Admin, request: Some(schema::<PutOperator>(g)), responses: vec![(201, "created", Some(schema::<Operator>(g))), (200, "replaced", Some(schema::<Operator>(g)))], errors: &[E::InvalidUserId, E::BadRequest] },
-        Op { method: "delete", path: "/v1/operators/{id}", summary: "Remove an operator from the directory.", auth: Admin, request: Option::None, responses: vec![(204, "removed", Option::None)], errors: &[E::InvalidUserId, E::NotFound] },
-        Op { method: "get", path: "/v1/conversations/{id}/operators", summary: "The conversation's operators as the directory names them (a participant).", auth: User, request: Option::None, responses: vec![(200, "the operators", Some(schema::<OperatorList>(g)))], errors: &[E::NotFound] },
-        Op { method: "post", path: "/v1/webhooks", summary: "Add a webhook endpoint (the secret is returned once).", auth: Admin, request: Some(schema::<CreateWebhook>(g)), responses: vec![(201, "created", Some(created_webhook))], errors: &[E::BadRequest] },
-        Op { method: "get", path: "/v1/webhooks", summary: "Webhook endpoints and their delivery state.", auth: Admin, request: Option::None, responses: vec![(200, "endpoints", Some(webhooks))], errors: &[] },
-        Op { method: "delete", path: "/v1/webhooks/{id}", summary: "Remove an endpoint.", auth: Admin, request: Option::None, responses: vec![(204, "removed", Option::None)], errors: &[E::NotFound] },
-        Op { method: "post", path: "/v1/webhooks/{id}/enable", summary: "Re-enable a disabled endpoint; delivery resumes where it stopped.", auth: Admin, request: Option::None, responses: vec![(200, "the endpoint", Some(schema::<Webhook>(g)))], errors: &[E::NotFound] },
+        Op { method: "get", path: "/healthz", summary: "The process is up.", auth: None, request: Option::None, query: vec![], responses: vec![(200, "ok", text.clone())], errors: &[] },
+        Op { method: "get", path: "/readyz", summary: "Storage answers (read path and writer); 503 while shutting down.", auth: None, request: Option::None, query: vec![], responses: vec![(200, "ready", text.clone())], errors: &[E::Unavailable, E::ShuttingDown] },
+        Op { method: "get", path: "/metrics", summary: "Prometheus metrics (text exposition format).", auth: None, request: Option::None, query: vec![], responses: vec![(200, "metrics", text)], errors: &[] },
+        Op { method: "get", path: "/v1/openapi.json", summary: "This document.", auth: None, request: Option::None, query: vec![], responses: vec![(200, "the OpenAPI document", Some(json!({"type": "object"})))], errors: &[] },
+        Op { method: "post", path: "/v1/tokens", summary: "Mint a user token (JWT, HS256).", auth: Admin, request: Some(schema::<MintToken>(g)), query: vec![], responses: vec![(200, "the token", Some(schema::<TokenResponse>(g)))], errors: &[E::InvalidUserId, E::InvalidTtl, E::Unavailable] },
+        Op { method: "post", path: "/v1/conversations", summary: "Create a conversation (repeating it is not an error).", auth: Admin, request: Some(schema::<CreateConversation>(g)), query: vec![], responses: vec![(201, "created", Some(schema::<ConversationView>(g))), (200, "already there (missing participants added)", Some(schema::<ConversationView>(g)))], errors: &[E::InvalidConversationId, E::InvalidUserId, E::TooManyParticipants, E::ParticipantConflict, E::Unavailable] },
+        Op { method: "get", path: "/v1/conversations", summary: "The caller's conversations with cursors and unread counts.", auth: User, request: Option::None, query: vec![], responses: vec![(200, "the list", Some(schema::<ConversationList>(g)))], errors: &[E::Unavailable] },
+        Op { method: "put", path: "/v1/conversations/{id}", summary: "Create or update a booking's conversation (participants, metadata, closed), idempotently.", auth: Admin, request: Some(schema::<UpsertConversation>(g)), query: vec![], responses: vec![(201, "created", Some(schema::<ConversationView>(g))), (200, "updated", Some(schema::<ConversationView>(g)))], errors: &[E::InvalidUserId, E::ParticipantConflict, E::TooManyParticipants, E::Unavailable] },
+        Op { method: "get", path: "/v1/conversations/{id}", summary: "A conversation (admin, or a participant).", auth: AdminOrUser, request: Option::None, query: vec![], responses: vec![(200, "the conversation", Some(schema::<ConversationView>(g)))], errors: &[E::NotFound, E::Unavailable] },
+        Op { method: "post", path: "/v1/conversations/{id}/participants", summary: "Add a participant.", auth: Admin, request: Some(schema::<ParticipantSpec>(g)), query: vec![], responses: vec![(201, "added", Some(schema::<ConversationView>(g))), (200, "already there", Some(schema::<ConversationView>(g)))], errors: &[E::InvalidUserId, E::NotFound, E::ParticipantConflict, E::TooManyParticipants, E::Unavailable] },
+        Op { method: "delete", path: "/v1/conversations/{id}/participants/{user_id}", summary: "Remove a participant.", auth: Admin, request: Option::None, query: vec![], responses: vec![(204, "removed", Option::None)], errors: &[E::NotFound, E::Unavailable] },
+        Op { method: "post", path: "/v1/conversations/{id}/messages", summary: "Send a message; idempotent by its id.", auth: User, request: Some(schema::<SendMessage>(g)), query: vec![], responses: vec![(201, "stored now", Some(schema::<Message>(g))), (200, "stored before under this id", Some(schema::<Message>(g)))], errors: &[E::InvalidId, E::EmptyMessage, E::MessageTooLarge, E::NotFound, E::IdConflict, E::ConversationClosed, E::Forbidden, E::RateLimited, E::Unavailable] },
+        Op { method: "get", path: "/v1/conversations/{id}/messages", summary: "Messages with seq > after, ascending.", auth: User, request: Option::None, query: vec![after("Messages with a seq above this one (at most the conversation's last seq)."), page_limit], responses: vec![(200, "a page", Some(schema::<MessagePage>(g)))], errors: &[E::InvalidCursor, E::CursorOutOfRange, E::NotFound, E::Unavailable] },
+        Op { method: "post", path: "/v1/conversations/{id}/receipts", summary: "Move the caller's delivered/read cursors forward.", auth: User, request: Some(schema::<ReceiptBody>(g)), query: vec![], responses: vec![(200, "the cursors now", Some(schema::<ParticipantState>(g)))], errors: &[E::InvalidCursor, E::CursorOutOfRange, E::NotFound, E::Unavailable] },
+        Op { method: "post", path: "/v1/conversations/{id}/close", summary: "Close to new messages.", auth: Admin, request: Option::None, query: vec![], responses: vec![(200, "closed", Some(schema::<ConversationView>(g)))], errors: &[E::NotFound, E::Unavailable] },
+        Op { method: "post", path: "/v1/conversations/{id}/assign", summary: "Assign, transfer (with a note) or unassign.", auth: AdminOrOperator, request: Some(schema::<AssignBody>(g)), query: vec![], responses: vec![(200, "the conversation", Some(schema::<ConversationView>(g)))], errors: &[E::InvalidUserId, E::NotFound, E::ParticipantConflict, E::UnknownOperator, E::Unavailable] },
+        Op { method: "post", path: "/v1/conversations/{id}/status", summary: "Set open, pending or resolved.", auth: AdminOrOperator, request: Some(schema::<StatusBody>(g)), query: vec![], responses: vec![(200, "the conversation", Some(schema::<ConversationView>(g)))], errors: &[E::NotFound, E::Unavailable] },
+        Op { method: "get", path: "/v1/inbox", summary: "The operator inbox.", auth: User, request: Option::None, query: vec![view], responses: vec![(200, "the inbox", Some(schema::<Inbox>(g)))], errors: &[E::Unavailable] },
+        Op { method: "get", path: "/v1/events", summary: "Business events with id > after, in order.", auth: Admin, request: Option::None, query: vec![after("Events with an id above this one."), events_limit], responses: vec![(200, "events", Some(events))], errors: &[E::InvalidCursor, E::Unavailable] },
+        Op { method: "get", path: "/v1/operators", summary: "The operator directory (admin, or an operator: the console's transfer picker).", auth: AdminOrOperator, request: Option::None, query: vec![], responses: vec![(200, "the directory, by id", Some(schema::<OperatorList>(g)))], errors: &[E::UnknownOperator, E::Unavailable] },
+        Op { method: "get", path: "/v1/operators/{id}", summary: "One operator of the directory.", auth: Admin, request: Option::None, query: vec![], responses: vec![(200, "the operator", Some(schema::<Operator>(g)))], errors: &[E::NotFound, E::Unavailable] },
+        Op { method: "put", path: "/v1/operators/{id}", summary: "Create or replace an operator of the directory (`active: false` disables).", auth: Admin, request: Some(schema::<PutOperator>(g)), query: vec![], responses: vec![(201, "created", Some(schema::<Operator>(g))), (200, "replaced", Some(schema::<Operator>(g)))], errors: &[E::Unavailable] },
+        Op { method: "delete", path: "/v1/operators/{id}", summary: "Remove an operator from the directory.", auth: Admin, request: Option::None, query: vec![], responses: vec![(204, "removed", Option::None)], errors: &[E::NotFound, E::Unavailable] },
+        Op { method: "get", path: "/v1/conversations/{id}/operators", summary: "The conversation's operators as the directory names them (a participant).", auth: User, request: Option::None, query: vec![], responses: vec![(200, "the operators", Some(schema::<OperatorList>(g)))], errors: &[E::NotFound, E::Unavailable] },
+        Op { method: "post", path: "/v1/users/{id}/revoke", summary: "Revoke every token of a user issued until now, and close the user's connections.", auth: Admin, request: Option::None, query: vec![], responses: vec![(200, "revoked", Some(json!({"type": "object", "required": ["user_id", "revoked_at"], "properties": {"user_id": {"type": "string"}, "revoked_at": {"type": "integer", "minimum": 0}}})))], errors: &[E::Unavailable] },
+        Op { method: "post", path: "/v1/webhooks", summary: "Add a webhook endpoint (the secret is returned once).", auth: Admin, request: Some(schema::<CreateWebhook>(g)), query: vec![], responses: vec![(201, "created", Some(created_webhook))], errors: &[E::Unavailable] },
+        Op { method: "get", path: "/v1/webhooks", summary: "Webhook endpoints and their delivery state.", auth: Admin, request: Option::None, query: vec![], responses: vec![(200, "endpoints", Some(webhooks))], errors: &[E::Unavailable] },
+        Op { method: "delete", path: "/v1/webhooks/{id}", summary: "Remove an endpoint.", auth: Admin, request: Option::None, query: vec![], responses: vec![(204, "removed", Option::None)], errors: &[E::NotFound, E::Unavailable] },
+        Op { method: "post", path: "/v1/webhooks/{id}/enable", summary: "Re-enable a disabled endpoint; delivery resumes where it stopped.", auth: Admin, request: Option::None, query: vec![], responses: vec![(200, "the endpoint", Some(schema::<Webhook>(g)))], errors: &[E::NotFound, E::Unavailable] },
     ]
 }
 
-/// The document (built once).
-pub fn document() -> &'static Value {
-    static DOCUMENT: OnceLock<Value> = OnceLock::new();
-    DOCUMENT.get_or_init(build)
+/// The document for a server with `config`: the generated part is built once; the limits a
+/// server may configure (`message_bytes_max`) are filled in from `config`.
+pub fn document(config: &Config) -> Value {
+    static BASE: OnceLock<Value> = OnceLock::new();
+    let mut document = BASE.get_or_init(build).clone();
+    let body = &mut document["components"]["schemas"]["SendMessage"]["properties"]["body"];
+    assert!(body.is_object(), "SendMessage has a body");
+    // Bytes on the server; a JSON Schema counts characters, which are at least one byte each.
+    body["maxLength"] = json!(config.message_bytes_max);
+    document
 }
 
 fn build() -> Value {
@@ -119,24 +198,45 @@ fn build() -> Value {
             }
             responses.insert(status.to_string(), response);
         }
-        let mut statuses: Vec<u16> = op.errors.iter().map(|e| e.http_status()).collect();
-        if !matches!(op.auth, Auth::None) {
-            statuses.extend([401, 403]);
+        let mut parameters = Vec::new();
+        let mut errors: Vec<ErrorCode> = op.errors.to_vec();
+        for name in op
+            .path
+            .split('/')
+            .filter_map(|part| part.strip_prefix('{').and_then(|p| p.strip_suffix('}')))
+        {
+            let (schema, code) = path_parameter(op.path, name);
+            parameters
+                .push(json!({"name": name, "in": "path", "required": true, "schema": schema}));
+            errors.extend([ErrorCode::BadRequest, code]);
         }
+        if !op.query.is_empty() {
+            parameters.extend(op.query.iter().cloned());
+            errors.push(ErrorCode::BadRequest);
+        }
+        if op.request.is_some() {
+            errors.extend([ErrorCode::BadRequest, ErrorCode::FrameTooLarge]);
+        }
+        if !matches!(op.auth, Auth::None) {
+            errors.extend([
+                ErrorCode::Unauthorized,
+                ErrorCode::TokenInvalid,
+                ErrorCode::TokenExpired,
+                ErrorCode::Forbidden,
+            ]);
+        }
+        let mut seen = std::collections::HashSet::new();
+        errors.retain(|code| seen.insert(*code));
+        let mut statuses: Vec<u16> = errors.iter().map(|e| e.http_status()).collect();
         statuses.sort_unstable();
         statuses.dedup();
         for status in statuses {
-            let codes: Vec<&str> = op
-                .errors
+            let codes: Vec<String> = errors
                 .iter()
                 .filter(|e| e.http_status() == status)
-                .map(|e| e.as_str())
+                .map(|e| format!("`{}`", e.as_str()))
                 .collect();
-            let description = if codes.is_empty() {
-                "rejected (see `code`)".to_owned()
-            } else {
-                format!("codes: {}", codes.join(", "))
-            };
+            let description = format!("a problem document; code {}", codes.join(", "));
             responses.insert(status.to_string(), json!({"description": description, "content": {"application/problem+json": {"schema": problem}}}));
         }
         let security = match op.auth {
@@ -147,12 +247,6 @@ fn build() -> Value {
         };
         let mut operation =
             json!({"summary": op.summary, "security": security, "responses": responses});
-        let parameters: Vec<Value> = op
-            .path
-            .split('/')
-            .filter_map(|part| part.strip_prefix('{').and_then(|p| p.strip_suffix('}')))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
-            .collect();
         if !parameters.is_empty() {
             operation["parameters"] = Value::Array(parameters);
         }
@@ -181,6 +275,6 @@ fn build() -> Value {
 }
 
 /// `GET /v1/openapi.json`.
-pub async fn serve() -> axum::Json<Value> {
-    axum::Json(document().clone())
+pub async fn serve(State(app): State<Arc<AppState>>) -> axum::Json<Value> {
+    axum::Json(document(&app.config))
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -14,16 +14,20 @@ use protocol::api::{
     AssignBody, ConversationView, CreateWebhook, Inbox, InboxRow, StatusBody, UpsertConversation,
 };
 use protocol::frames::MessageKind;
+use protocol::ids::NUMBER_MAX;
 use protocol::{ErrorCode, Role};
 use serde_json::json;
 
 use crate::error::ApiError;
-use crate::http::{conversation_id, Admin, Body, User};
+use crate::http::{conversation_id, number_param, Admin, Body, Path, Query, User};
 use crate::store::{ConversationChange, Webhook};
 use crate::{now_ms, AppState};
 
 /// Most rows of an inbox view.
 const INBOX_ROWS_MAX: u32 = 1000;
+/// Events of one `GET /v1/events` page, by default and at most.
+pub(crate) const EVENTS_LIMIT_DEFAULT: u64 = 100;
+pub(crate) const EVENTS_LIMIT_MAX: u64 = 1000;
 /// Messages read back to find how long a client has been waiting.
 const WAITING_WINDOW: u64 = 200;
 
@@ -223,7 +227,7 @@ async fn status(
 async fn inbox(
     State(app): State<Arc<AppState>>,
     User(claims): User,
-    Query(query): Query<HashMap<String, String>>,
+    Query(query): Query,
 ) -> Result<Json<Inbox>, ApiError> {
     if claims.role != Role::Operator {
         return Err(ApiError::new(
@@ -321,28 +325,23 @@ async fn inbox(
 async fn events(
     State(app): State<Arc<AppState>>,
     _: Admin,
-    Query(query): Query<HashMap<String, String>>,
+    Query(query): Query,
 ) -> Result<Response, ApiError> {
-    let number = |name: &str, default: u64| -> Result<u64, ApiError> {
-        query.get(name).map_or(Ok(default), |v| {
-            v.parse().map_err(|_| {
-                ApiError::new(
-                    ErrorCode::InvalidCursor,
-                    format!("`{name}` must be a non-negative integer"),
-                )
-            })
-        })
-    };
-    let after = number("after", 0)?;
-    let limit = number("limit", 100)?;
-    if limit == 0 || limit > 1000 {
-        return Err(ApiError::new(
-            ErrorCode::InvalidCursor,
-            "`limit` must be between 1 and 1000",
-        ));
-    }
+    let after = number_param(&query, "after", 0, 0, NUMBER_MAX)?;
+    let limit = number_param(&query, "limit", EVENTS_LIMIT_DEFAULT, 1, EVENTS_LIMIT_MAX)?;
     let events = app.store.events_since(after, limit as u32).await?;
     Ok(Json(json!({ "events": events })).into_response())
+}
+
+/// Webhook ids are at most [`NUMBER_MAX`], like every number storage holds.
+fn webhook_id(id: u64) -> Result<(), ApiError> {
+    if id > NUMBER_MAX {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("webhook ids are at most {NUMBER_MAX}"),
+        ));
+    }
+    Ok(())
 }
 
 fn webhook_json(webhook: &Webhook, secret: bool) -> serde_json::Value {
@@ -363,10 +362,11 @@ async fn create_webhook(
     crate::webhooks::destination::parse_url(&body.url)
         .map_err(|why| ApiError::new(ErrorCode::BadRequest, why))?;
     let secret = body.secret.unwrap_or_else(|| crate::auth::random_hex(32));
-    if secret.len() < 16 {
+    // Characters, as the schema's `minLength` counts them (16 characters are at least 16 bytes).
+    if secret.chars().count() < 16 {
         return Err(ApiError::new(
             ErrorCode::BadRequest,
-            "a webhook secret must be at least 16 bytes",
+            "a webhook secret must be at least 16 characters",
         ));
     }
     let webhook = app.store.create_webhook(body.url, secret, now_ms()).await?;
@@ -390,6 +390,7 @@ async fn delete_webhook(
     _: Admin,
     Path(id): Path<u64>,
 ) -> Result<StatusCode, ApiError> {
+    webhook_id(id)?;
     if app.store.delete_webhook(id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -403,6 +404,7 @@ async fn enable_webhook(
     _: Admin,
     Path(id): Path<u64>,
 ) -> Result<Response, ApiError> {
+    webhook_id(id)?;
     let Some(mut webhook) = app.store.webhooks().await?.into_iter().find(|w| w.id == id) else {
         return Err(ApiError::new(ErrorCode::NotFound, "no such webhook"));
     };

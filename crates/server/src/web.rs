@@ -12,13 +12,14 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use include_dir::{include_dir, Dir, File};
 use protocol::ErrorCode;
 
 use crate::error::ApiError;
+use crate::http::Path;
 use crate::AppState;
 
 /// The contents of `web/` at build time.

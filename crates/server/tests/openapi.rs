@@ -592,6 +592,85 @@ async fn the_document_matches_the_answers(backend: Backend) {
             .raw("DELETE", &format!("/v1/webhooks/{id}"), Some(ADMIN), None)
             .await,
     );
+    // Parameters outside their documented domain are problems, never storage errors.
+    let huge = u64::MAX;
+    c.check(
+        "get",
+        "/v1/events",
+        &http
+            .get(&format!("/v1/events?after={huge}"), Some(ADMIN))
+            .await,
+    );
+    c.check(
+        "get",
+        "/v1/conversations/{id}/messages",
+        &http
+            .get("/v1/conversations/b1/messages?limit=0", Some(&ana))
+            .await,
+    );
+    c.check(
+        "delete",
+        "/v1/webhooks/{id}",
+        &http
+            .raw("DELETE", &format!("/v1/webhooks/{huge}"), Some(ADMIN), None)
+            .await,
+    );
+    c.check(
+        "post",
+        "/v1/webhooks/{id}/enable",
+        &http
+            .raw("POST", "/v1/webhooks/x/enable", Some(ADMIN), None)
+            .await,
+    );
+    c.check(
+        "delete",
+        "/v1/conversations/{id}/participants/{user_id}",
+        &http
+            .raw(
+                "DELETE",
+                "/v1/conversations/b1/participants/a%20b",
+                Some(ADMIN),
+                None,
+            )
+            .await,
+    );
+    c.check(
+        "get",
+        "/v1/conversations/{id}",
+        &http.get("/v1/conversations/%FF", Some(ADMIN)).await,
+    );
+    c.check(
+        "post",
+        "/v1/conversations/{id}/receipts",
+        &http
+            .raw(
+                "POST",
+                "/v1/conversations/b1/receipts",
+                Some(&olga),
+                Some("[1, 1]"),
+            )
+            .await,
+    );
+    c.check(
+        "post",
+        "/v1/conversations/{id}/receipts",
+        &http
+            .json(
+                "POST",
+                "/v1/conversations/b1/receipts",
+                Some(&olga),
+                &json!({"read": huge}),
+            )
+            .await,
+    );
+    let oversized = format!("{{\"id\": \"{}\"}}", "x".repeat(500_000));
+    c.check(
+        "post",
+        "/v1/conversations",
+        &http
+            .raw("POST", "/v1/conversations", Some(ADMIN), Some(&oversized))
+            .await,
+    );
     // Every documented operation was called.
     let documented: BTreeSet<(String, String)> = c.doc["paths"]
         .as_object()
@@ -608,4 +687,113 @@ async fn the_document_matches_the_answers(backend: Backend) {
     assert!(missing.is_empty(), "operations never called: {missing:?}");
 }
 
-backend_tests!(the_document_matches_the_answers);
+/// What the document promises of itself: every parameter and operation described with its real
+/// constraints and every status it can answer.
+#[test]
+fn the_document_describes_constraints_and_statuses() {
+    let doc = server::openapi::document(&server::Config::default());
+    let problem = json!({"$ref": "#/components/schemas/Problem"});
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let at = format!("{method} {path}");
+            let responses = op["responses"].as_object().unwrap();
+            let mut needs: Vec<&str> = Vec::new();
+            for parameter in op["parameters"].as_array().into_iter().flatten() {
+                let schema = &parameter["schema"];
+                let constrained = schema.get("pattern").is_some()
+                    || schema.get("enum").is_some()
+                    || (schema["type"] == "integer" && schema.get("maximum").is_some());
+                assert!(constrained, "{at}: parameter {parameter} is unconstrained");
+                needs.push("400");
+            }
+            if op.get("requestBody").is_some() {
+                needs.extend(["400", "413"]);
+            }
+            if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                needs.extend(["401", "403"]);
+            }
+            for status in needs {
+                assert!(
+                    responses.contains_key(status),
+                    "{at}: {status} undocumented"
+                );
+            }
+            for (status, response) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert_eq!(
+                        response["content"]["application/problem+json"]["schema"], problem,
+                        "{at}: {status} is not a problem document"
+                    );
+                }
+            }
+        }
+    }
+    let schemas = &doc["components"]["schemas"];
+    let send = &schemas["SendMessage"]["properties"];
+    assert_eq!(send["id"]["pattern"], protocol::ids::MESSAGE_ID_PATTERN);
+    assert_eq!(send["body"]["minLength"], 1);
+    assert_eq!(
+        send["body"]["maxLength"],
+        protocol::limits::MESSAGE_BYTES_MAX
+    );
+    assert_eq!(
+        schemas["CreateConversation"]["properties"]["id"]["pattern"],
+        protocol::ids::CONVERSATION_ID_PATTERN
+    );
+    assert_eq!(
+        schemas["MintToken"]["properties"]["ttl_s"]["maximum"],
+        protocol::limits::TOKEN_TTL_S_MAX
+    );
+}
+
+/// Requests the router itself refuses are problem documents too: 405 with `Allow` for a method a
+/// path does not answer, 404 for an unknown path.
+async fn the_router_answers_problems(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let http = &server.http;
+    for (method, path, allow) in [
+        ("PATCH", "/v1/conversations/b1", "GET,PUT"),
+        ("TRACE", "/v1/webhooks/1", "DELETE"),
+        ("GET", "/v1/tokens", "POST"),
+        ("DELETE", "/v1/conversations", "GET,POST"),
+        ("POST", "/v1/ws", "GET"),
+        ("PUT", "/web/session.js", "GET"),
+    ] {
+        let answer = http.raw(method, path, Some(ADMIN), None).await;
+        assert_eq!(answer.status, 405, "{method} {path}: {}", answer.body);
+        assert_eq!(
+            answer.header("content-type"),
+            Some("application/problem+json")
+        );
+        assert_eq!(answer.json()["code"], "method_not_allowed");
+        let mut listed: Vec<String> = answer
+            .header("allow")
+            .unwrap_or_default()
+            .split(',')
+            .map(|m| m.trim().to_owned())
+            .filter(|m| m != "HEAD")
+            .collect();
+        listed.sort();
+        assert_eq!(listed.join(","), allow, "{method} {path}");
+    }
+    for (path, status, code) in [
+        ("/v1/nothing/here", 404, "not_found"),
+        // Not a WebSocket handshake.
+        ("/v1/ws", 400, "bad_request"),
+        // Not UTF-8 once decoded.
+        ("/web/%FF", 400, "bad_request"),
+    ] {
+        let answer = http.get(path, Some(ADMIN)).await;
+        assert_eq!(answer.status, status, "{path}: {}", answer.body);
+        assert_eq!(
+            answer.header("content-type"),
+            Some("application/problem+json")
+        );
+        assert_eq!(answer.json()["code"], code, "{path}");
+    }
+}
+
+backend_tests!(
+    the_document_matches_the_answers,
+    the_router_answers_problems
+);

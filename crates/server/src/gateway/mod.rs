@@ -8,11 +8,14 @@ pub mod limiter;
 
 use std::sync::Arc;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use protocol::limits::TRANSPORT_BYTES_MAX;
+use protocol::ErrorCode;
 
+use crate::error::ApiError;
 use crate::AppState;
 
 /// Bytes read from a socket at once. tungstenite zero-fills its whole read buffer (128 KiB by
@@ -21,7 +24,21 @@ use crate::AppState;
 const READ_BUFFER_BYTES: usize = 512;
 
 /// `GET /v1/ws`: upgrades to a WebSocket and runs the connection until it closes.
-pub async fn upgrade(State(app): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(app): State<Arc<AppState>>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    // A request that is not a WebSocket handshake gets a problem document like any other.
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => {
+            return ApiError::new(
+                ErrorCode::BadRequest,
+                format!("not a WebSocket handshake: {}", rejection.body_text()),
+            )
+            .into_response()
+        }
+    };
     let tracker = app.connections.clone();
     ws.max_message_size(TRANSPORT_BYTES_MAX)
         .max_frame_size(TRANSPORT_BYTES_MAX)
