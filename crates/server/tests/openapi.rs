@@ -671,6 +671,16 @@ async fn the_document_matches_the_answers(backend: Backend) {
             .raw("POST", "/v1/conversations", Some(ADMIN), Some(&oversized))
             .await,
     );
+    // Revoking a user no later call uses, then as a user (401).
+    for token in [ADMIN, ana.as_str()] {
+        c.check(
+            "post",
+            "/v1/users/{id}/revoke",
+            &http
+                .json("POST", "/v1/users/mallory/revoke", Some(token), &json!({}))
+                .await,
+        );
+    }
     // Every documented operation was called.
     let documented: BTreeSet<(String, String)> = c.doc["paths"]
         .as_object()
