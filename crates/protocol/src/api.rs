@@ -114,10 +114,12 @@ pub struct Operator {
 /// `PUT /v1/operators/{id}` (admin): create or replace a directory entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PutOperator {
-    /// The display name (1 to 100 characters).
+    /// The display name (1 to 100 characters, not only spaces).
+    #[schemars(length(min = 1, max = 100), regex(pattern = r"\S"))]
     pub name: String,
-    /// A picture of the operator (an `https:` or `http:` URL).
+    /// A picture of the operator (an `https:` or `http:` URL of visible ASCII, at most 2048).
     #[serde(default)]
+    #[schemars(length(max = 2048), regex(pattern = r"^https?://[!-~]*$"))]
     pub avatar_url: Option<String>,
     /// Defaults to `true`.
     #[serde(default)]
@@ -192,7 +194,7 @@ pub struct Inbox {
 /// label starts with a letter (so a URL parser never reads it as an IPv4 address), an optional
 /// port, and an optional path of visible ASCII characters. (The server also takes IP literals;
 /// the destination policy decides where deliveries may go.)
-pub const WEBHOOK_URL_PATTERN: &str = r"^https?://([A-Za-z0-9][A-Za-z0-9-]{0,62}\.){0,8}[A-Za-z][A-Za-z0-9-]{0,62}(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[!-~]*)?$";
+pub const WEBHOOK_URL_PATTERN: &str = r"^https?://(([A-Za-z0-9][A-Za-z0-9-]{0,62}\.){0,30}[A-Za-z][A-Za-z0-9-]{0,62}|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[!-~]*)?$";
 
 /// `POST /v1/webhooks` (admin).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -153,8 +153,9 @@ async fn put(
 /// Checks a directory entry as `PUT /v1/operators/{id}` and `surechat operator add` take it.
 pub fn entry(id: String, body: PutOperator) -> Result<Operator, (ErrorCode, String)> {
     check_user_id(&id).map_err(|code| (code, "invalid operator id".to_owned()))?;
+    // Counted as given (the document's limit), stored trimmed.
     let name = body.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > NAME_CHARS_MAX {
+    if name.is_empty() || body.name.chars().count() > NAME_CHARS_MAX {
         return Err((
             ErrorCode::BadRequest,
             format!("`name` must have 1 to {NAME_CHARS_MAX} characters"),
@@ -162,7 +163,7 @@ pub fn entry(id: String, body: PutOperator) -> Result<Operator, (ErrorCode, Stri
     }
     if let Some(url) = &body.avatar_url {
         let web = url.starts_with("https://") || url.starts_with("http://");
-        if !web || url.len() > AVATAR_URL_BYTES_MAX {
+        if !web || url.len() > AVATAR_URL_BYTES_MAX || !url.bytes().all(|b| b.is_ascii_graphic()) {
             return Err((
                 ErrorCode::BadRequest,
                 format!(

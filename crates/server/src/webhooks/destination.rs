@@ -22,8 +22,11 @@ use rustls::pki_types::CertificateDer;
 
 use crate::Config;
 
-/// Parses and checks an endpoint URL: `http://` or `https://`, a host, no credentials.
+/// Parses and checks an endpoint URL: `http://` or `https://`, a host, no credentials — the shape
+/// `protocol::api::WEBHOOK_URL_PATTERN` documents, checked on the text (a URL parser would
+/// normalise away what the document refuses).
 pub fn parse_url(url: &str) -> Result<Url, String> {
+    check_shape(url).map_err(|why| format!("`{}`: {why}", crate::validate::truncate(url)))?;
     let parsed = Url::parse(url).map_err(|e| format!("`{url}` is not a valid URL: {e}"))?;
     if parsed.scheme() != "http" && parsed.scheme() != "https" {
         return Err("webhook URLs must start with https:// or http://".into());
@@ -35,6 +38,60 @@ pub fn parse_url(url: &str) -> Result<Url, String> {
         return Err("webhook URLs must not carry credentials; the signature authenticates".into());
     }
     Ok(parsed)
+}
+
+/// The documented shape: a scheme, a host name (labels of letters, digits and hyphens, the last
+/// one starting with a letter), an IPv4 address or a bracketed IPv6 one, an optional port 1–65535
+/// without leading zeros, and a path of visible ASCII.
+fn check_shape(url: &str) -> Result<(), &'static str> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or("webhook URLs must start with https:// or http://")?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    if !path.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("the path must be visible ASCII (percent-encode the rest)");
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
+            if host.starts_with('[') && !host.ends_with(']') {
+                (authority, None)
+            } else {
+                (host, Some(port))
+            }
+        }
+        _ => (authority, None),
+    };
+    if let Some(port) = port {
+        let valid = !port.starts_with('0')
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && port.parse::<u32>().is_ok_and(|p| (1..=65_535).contains(&p));
+        if !valid {
+            return Err("the port must be 1 to 65535");
+        }
+    }
+    if host.starts_with('[') && host.ends_with(']') {
+        return host[1..host.len() - 1]
+            .parse::<std::net::Ipv6Addr>()
+            .map(drop)
+            .map_err(|_| "not an IPv6 address");
+    }
+    if host.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Ok(());
+    }
+    let labels: Vec<&str> = host.split('.').collect();
+    let label_ok = |l: &&str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+    };
+    let last_is_name = labels
+        .last()
+        .is_some_and(|l| l.bytes().next().is_some_and(|b| b.is_ascii_alphabetic()));
+    if labels.len() > 31 || !labels.iter().all(label_ok) || !last_is_name {
+        return Err("the host must be a name of letters, digits and hyphens, or an IP address");
+    }
+    Ok(())
 }
 
 /// Why `ip` is refused as a webhook destination (its kind, e.g. "loopback"), or `None` for a
@@ -235,6 +292,26 @@ mod tests {
         assert!(parse_url("http://").is_err());
         assert!(parse_url("not a url").is_err());
         assert!(parse_url("https://user:pw@example.test/").is_err());
+        for refused in [
+            "https://host*.test/",
+            "https://example.test:0/",
+            "https://example.test:080/",
+            "https://example.test:65536/",
+            "https://1.2/",
+            "https://example.test./",
+            "https://-x.test/",
+            "https://example.test/with space",
+            "https://[::1/",
+        ] {
+            assert!(parse_url(refused).is_err(), "{refused}");
+        }
+        for accepted in [
+            "https://a.b-c.example:8443/p?q=1#f",
+            "http://10.0.0.1/",
+            "http://[::1]:80/",
+        ] {
+            assert!(parse_url(accepted).is_ok(), "{accepted}");
+        }
     }
 
     #[test]
