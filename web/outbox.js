@@ -108,6 +108,17 @@ export class Outbox {
   }
 
   /**
+   * Whether an earlier message of the same conversation is still pending (not failed).
+   * @param {string} id
+   */
+  behindAnother(id) {
+    const at = this.entries.findIndex((e) => e.id === id);
+    if (at < 0) return false;
+    const { conversation } = this.entries[at];
+    return this.entries.slice(0, at).some((e) => e.conversation === conversation && e.state !== 'failed');
+  }
+
+  /**
    * A transient refusal: queue again, not before `at`.
    * @param {string} id
    * @param {number | null} at

@@ -564,8 +564,10 @@ export class Session {
     }
     const unit = this.jitter.unit();
     // out_of_order is a consequence of an earlier message's refusal, not a failure of its own:
-    // it goes again right behind that one.
-    const delay = error.code === 'out_of_order' && entry.attempts === 0 ? 0
+    // it goes again right behind that one (which sets the pace). Only with no earlier message of
+    // this device pending does a repeat back off: the one the server waits for may not come.
+    const consequence = entry.attempts === 0 || this.outbox.behindAnother(ref);
+    const delay = error.code === 'out_of_order' && consequence ? 0
       : error.retry_after_ms ?? backoff(this.config, entry.attempts, unit);
     this.outbox.retryLater(ref, delay === 0 ? null : now + delay);
   }

@@ -83,6 +83,11 @@ export declare class Outbox {
      */
     fail(id: string, code: string, message: string): Entry;
     /**
+     * Whether an earlier message of the same conversation is still pending (not failed).
+     * @param {string} id
+     */
+    behindAnother(id: string): boolean;
+    /**
      * A transient refusal: queue again, not before `at`.
      * @param {string} id
      * @param {number | null} at

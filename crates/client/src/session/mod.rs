@@ -765,9 +765,14 @@ impl Session {
             let attempts = self.outbox.get(&reference).map_or(0, |e| e.attempts);
             let delay = match (error.code, error.retry_after_ms) {
                 // A consequence of an earlier message's refusal, not a failure of its own: it
-                // goes again right behind that one.
-                // (On a repeat, back off: the earlier message may not be coming.)
-                (ErrorCode::OutOfOrder, _) if attempts == 0 => Duration::ZERO,
+                // goes again right behind that one (which sets the pace). Only when no earlier
+                // message of this device is pending does a repeat back off: the earlier message
+                // the server waits for may not be coming.
+                (ErrorCode::OutOfOrder, _)
+                    if attempts == 0 || self.outbox.behind_another(&reference) =>
+                {
+                    Duration::ZERO
+                }
                 (_, Some(ms)) => Duration::from_millis(ms),
                 (_, None) => self.config.backoff(attempts, unit),
             };

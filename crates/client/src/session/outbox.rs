@@ -104,6 +104,18 @@ impl Outbox {
         self.entries.iter().find(|e| e.id == id)
     }
 
+    /// Whether an earlier message of the same conversation is still pending (not failed): then
+    /// an `out_of_order` refusal of `id` is only a consequence of that one's.
+    pub(crate) fn behind_another(&self, id: &str) -> bool {
+        let Some(at) = self.entries.iter().position(|e| e.id == id) else {
+            return false;
+        };
+        let conversation = &self.entries[at].conversation;
+        self.entries[..at].iter().any(|e| {
+            &e.conversation == conversation && !matches!(e.state, EntryState::Failed { .. })
+        })
+    }
+
     fn get_mut(&mut self, id: &str) -> Option<&mut Entry> {
         self.entries.iter_mut().find(|e| e.id == id)
     }
