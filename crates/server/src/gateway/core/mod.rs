@@ -140,7 +140,7 @@ pub enum Output {
     },
     /// Perform a read; answer with the matching `handle_*`.
     Read(Read),
-    /// Start or stop notices for a conversation.
+    /// Start notices for a conversation (the hub subscription; idempotent).
     Subscribe(String),
     /// Stop notices for a conversation.
     Unsubscribe(String),

@@ -179,6 +179,30 @@ fn is_repeat(request: &AppendRequest, existing: &StoredMessage) -> bool {
         && existing.kind == request.kind
 }
 
+/// What a planned workflow change writes after `last_seq`: its timeline entries as system
+/// messages by `by`, and its events. The one step every store applies the same way.
+pub(crate) fn change_writes(
+    conversation: &str,
+    last_seq: u64,
+    by: &str,
+    plan: workflow::Plan,
+    ts: u64,
+) -> Writes {
+    Writes {
+        messages: system_messages(
+            conversation,
+            last_seq,
+            by,
+            Role::Operator,
+            plan.entries,
+            ts,
+            workflow::system_id,
+        ),
+        status: None,
+        events: plan.events,
+    }
+}
+
 /// System messages for `entries` (a workflow change's timeline), numbered after `last_seq`, each
 /// with an id from `new_id`.
 pub(crate) fn system_messages(

@@ -8,7 +8,7 @@ use protocol::frames::{MessageKind, ParticipantState};
 use protocol::Role;
 
 use super::{sort_summaries, MemoryStore};
-use crate::store::ledger::{self, Writes};
+use crate::store::ledger;
 use crate::store::workflow;
 use crate::store::{
     Committed, ConversationChange, EventRecord, Pending, StoreError, StoredMessage, Webhook,
@@ -139,19 +139,7 @@ impl WorkflowStore for MemoryStore {
                 user_id: operator,
             });
         }
-        let writes = Writes {
-            messages: ledger::system_messages(
-                &id,
-                current.last_seq,
-                &change.by,
-                Role::Operator,
-                plan.entries,
-                now,
-                workflow::system_id,
-            ),
-            status: None,
-            events: plan.events,
-        };
+        let writes = ledger::change_writes(&id, current.last_seq, &change.by, plan, now);
         state.apply(&self.listener, &id, writes, now);
         let view = state.conversations[&id].view(&id);
         Self::ready(Ok(view))

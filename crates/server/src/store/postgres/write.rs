@@ -144,19 +144,7 @@ pub(super) async fn change_conversation(
         &[&id, &plan.status.as_str(), &plan.assignee, &plan.metadata.as_ref().map(Value::to_string), &plan.closed],
     )
     .await?;
-    let writes = Writes {
-        messages: ledger::system_messages(
-            id,
-            current.last_seq,
-            &change.by,
-            Role::Operator,
-            plan.entries,
-            now,
-            workflow::system_id,
-        ),
-        status: None,
-        events: plan.events,
-    };
+    let writes = ledger::change_writes(id, current.last_seq, &change.by, plan, now);
     apply_writes(tx, id, &writes, now, changes).await?;
     Ok(Ok(read::conversation_view(tx, id).await?.expect("exists")))
 }

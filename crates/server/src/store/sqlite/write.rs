@@ -432,19 +432,7 @@ pub(super) fn change_conversation(
         plan.metadata.as_ref().map(Value::to_string),
         plan.closed
     ])?;
-    let writes = Writes {
-        messages: ledger::system_messages(
-            id,
-            current.last_seq,
-            &change.by,
-            Role::Operator,
-            plan.entries,
-            now,
-            workflow::system_id,
-        ),
-        status: None,
-        events: plan.events,
-    };
+    let writes = ledger::change_writes(id, current.last_seq, &change.by, plan, now);
     apply(tx, id, &writes, now, changes)?;
     Ok(Ok(read::conversation_view(tx, id)?.expect("exists")))
 }
