@@ -594,6 +594,7 @@ async fn receipts(
         .record_receipt(ReceiptRequest {
             conversation,
             user_id: claims.sub,
+            role: claims.role,
             delivered: body.delivered,
             read: body.read,
         })

@@ -102,8 +102,10 @@ impl Actor {
 async fn change(
     app: &AppState,
     id: String,
-    change: ConversationChange,
+    mut change: ConversationChange,
 ) -> Result<Json<ConversationView>, ApiError> {
+    // An assignee joins as a participant: the limit holds on this path as on every other.
+    change.participants_max = Some(app.config.participants_max);
     Ok(Json(
         app.store.change_conversation(id, change, now_ms()).await?,
     ))

@@ -6,7 +6,7 @@ mod common;
 use common::{Backend, TestServer, ADMIN};
 use protocol::frames::{self, ClientFrame, ServerFrame};
 use protocol::{close, ErrorCode, Role};
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// Stores two messages and returns the conversation's messages as JSON, to compare later.
 async fn seed(server: &TestServer) -> serde_json::Value {
@@ -352,6 +352,54 @@ async fn participant_limit(backend: Backend) {
     );
     let response = server.http.get("/v1/conversations/big", Some(ADMIN)).await;
     assert_eq!(response.status, 404, "nothing was created");
+
+    // Assigning adds the assignee as a participant: the limit holds there too.
+    let full: Vec<_> = (0..3)
+        .map(|i| json!({"user_id": format!("u{i}"), "role": "client"}))
+        .collect();
+    let response = server
+        .http
+        .json(
+            "POST",
+            "/v1/conversations",
+            Some(ADMIN),
+            &json!({"id": "full", "participants": full}),
+        )
+        .await;
+    assert_eq!(response.status, 201, "{}", response.body);
+    let response = server
+        .http
+        .json(
+            "PUT",
+            "/v1/operators/omar",
+            Some(ADMIN),
+            &json!({"name": "Omar"}),
+        )
+        .await;
+    assert!(response.status < 300, "{}", response.body);
+    let response = server
+        .http
+        .json(
+            "POST",
+            "/v1/conversations/full/assign",
+            Some(ADMIN),
+            &json!({"operator_id": "omar"}),
+        )
+        .await;
+    assert_eq!(
+        (response.status, response.problem_code().as_str()),
+        (409, "too_many_participants"),
+        "{}",
+        response.body
+    );
+    let view = server
+        .http
+        .get("/v1/conversations/full", Some(ADMIN))
+        .await
+        .json();
+    assert_eq!(view["assignee"], Value::Null, "{view}");
+    assert_eq!(view["participants"].as_array().unwrap().len(), 3);
+    assert_eq!(view["last_seq"], 0, "nothing in the timeline");
 }
 
 /// Sends over the rate are refused as transient with a retry time; the rest go through.

@@ -350,6 +350,7 @@ async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
             let receipt = ReceiptRequest {
                 conversation: id.clone(),
                 user_id: "olga".into(),
+                role: Role::Operator,
                 delivered: Some(4),
                 read: Some(2),
             };

@@ -182,6 +182,7 @@ async fn only_participants_write(store: Arc<dyn Store>) {
     let receipt = ReceiptRequest {
         conversation: "c1".into(),
         user_id: "mallory".into(),
+        role: Role::Client,
         delivered: Some(0),
         read: None,
     };
@@ -255,6 +256,7 @@ async fn receipts_only_move_forward(store: Arc<dyn Store>) {
     let receipt = |delivered, read| ReceiptRequest {
         conversation: "c1".into(),
         user_id: "olga".into(),
+        role: Role::Operator,
         delivered,
         read,
     };
@@ -319,6 +321,7 @@ async fn summaries_count_unread_from_others(store: Arc<dyn Store>) {
     let receipt = ReceiptRequest {
         conversation: "c1".into(),
         user_id: "olga".into(),
+        role: Role::Operator,
         delivered: None,
         read: Some(1),
     };
@@ -429,6 +432,7 @@ async fn listener_hears_commits_in_order(store: Arc<dyn Store>) {
     let receipt = ReceiptRequest {
         conversation: "c1".into(),
         user_id: "olga".into(),
+        role: Role::Operator,
         delivered: Some(2),
         read: None,
     };

@@ -152,6 +152,9 @@ pub struct ReceiptRequest {
     pub conversation: String,
     /// The participant.
     pub user_id: String,
+    /// The role of the participant's token. Events name the lesser of it and the participant's
+    /// role, as messages do.
+    pub role: Role,
     /// New delivered cursor, if any.
     pub delivered: Option<u64>,
     /// New read cursor, if any (implies delivered up to it).
@@ -388,6 +391,9 @@ pub struct ConversationChange {
     pub note: Option<String>,
     /// Who made the change (a user id, or `admin`).
     pub by: String,
+    /// The participant limit a new assignee joining as a participant must fit in
+    /// ([`StoreError::TooManyParticipants`]); `None` leaves it unchecked (seeding tools).
+    pub participants_max: Option<usize>,
 }
 
 /// A business event, as `GET /v1/events` and webhooks deliver it.

@@ -120,6 +120,12 @@ pub(crate) fn plan_change(
             plan.events.push(("conversation.assigned", data));
             if let Some(to) = to {
                 if !current.participants.iter().any(|p| &p.user_id == to) {
+                    if change
+                        .participants_max
+                        .is_some_and(|max| current.participants.len() >= max)
+                    {
+                        return Err(StoreError::TooManyParticipants);
+                    }
                     plan.add_operator = Some(to.clone());
                 }
             }

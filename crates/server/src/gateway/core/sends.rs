@@ -68,7 +68,7 @@ struct Coalesced {
 /// The send side of a connection.
 #[derive(Debug, Default)]
 pub(super) struct Sends {
-    fifo: Fifo,
+    pub(super) fifo: Fifo,
     answers: VecDeque<Slot>,
     next_ticket: u64,
     /// Per conversation with a receipt (without `ref`) being stored: the ones that came since.
@@ -208,6 +208,7 @@ impl Core {
         let request = ReceiptRequest {
             conversation: receipt.conversation,
             user_id: self.user_id.clone(),
+            role: self.role,
             delivered: receipt.delivered,
             read: receipt.read,
         };

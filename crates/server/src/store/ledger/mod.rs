@@ -301,7 +301,8 @@ pub(crate) fn plan_receipt(
     debug_assert!(after.1 <= after.0 && after.0 <= facts.last_seq.max(before.0));
     let changed = after != before;
     let events = if changed {
-        workflow::receipt_events(&request.user_id, current.role, before, after)
+        let role = super::lesser(current.role, request.role);
+        workflow::receipt_events(&request.user_id, role, before, after)
     } else {
         Vec::new()
     };

@@ -355,6 +355,7 @@ fn receipt(delivered: Option<u64>, read: Option<u64>) -> ReceiptRequest {
     ReceiptRequest {
         conversation: "c1".into(),
         user_id: "olga".into(),
+        role: Role::Operator,
         delivered,
         read,
     }
@@ -401,6 +402,19 @@ fn cursors_only_move_forward_and_read_implies_delivered() {
     );
     assert_eq!(plan.events[0].1["up_to"], 4);
     assert_eq!(plan.events[0].1["role"], "operator");
+}
+
+#[test]
+fn receipt_events_name_the_lesser_role() {
+    let request = ReceiptRequest {
+        role: Role::Client,
+        ..receipt(Some(4), None)
+    };
+    let plan = plan_receipt(&request, receipt_facts(0, 0)).unwrap();
+    assert_eq!(
+        plan.events[0].1["role"], "client",
+        "a client token acts as a client, whatever its participant row says"
+    );
 }
 
 #[test]
@@ -593,6 +607,36 @@ mod changes {
         );
         let plan = plan_change(&view(None), &assign("bob"), &directory()).unwrap();
         assert_eq!(plan.add_operator.as_deref(), Some("bob"));
+    }
+
+    #[test]
+    fn an_assignee_who_joins_must_fit_the_participant_limit() {
+        let limited = |max| ConversationChange {
+            participants_max: Some(max),
+            ..assign("bob")
+        };
+        assert_eq!(
+            plan_change(&view(None), &limited(2), &directory()),
+            Err(StoreError::TooManyParticipants),
+            "ana and olga fill a limit of 2"
+        );
+        let plan = plan_change(&view(None), &limited(3), &directory()).unwrap();
+        assert_eq!(plan.add_operator.as_deref(), Some("bob"));
+        let plan = plan_change(
+            &view(None),
+            &ConversationChange {
+                participants_max: Some(2),
+                ..assign("olga")
+            },
+            &directory(),
+        )
+        .unwrap();
+        assert_eq!(
+            plan.assignee.as_deref(),
+            Some("olga"),
+            "a participant already"
+        );
+        assert_eq!(plan.add_operator, None);
     }
 
     #[test]
