@@ -79,6 +79,9 @@ pub fn run(command: OperatorCommand) -> anyhow::Result<()> {
                 };
                 operator.active = false;
                 store.put_operator(operator).await?;
+                // Their tokens stop working now; on PostgreSQL the running nodes hear of it and
+                // close the operator's connections.
+                store.revoke_tokens(id.clone(), server::now_s()).await?;
                 println!("disabled operator {id}");
             }
         }

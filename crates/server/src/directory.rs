@@ -142,6 +142,13 @@ async fn put(
 ) -> Result<Response, ApiError> {
     let operator = entry(id, body).map_err(|(code, detail)| ApiError::new(code, detail))?;
     let created = app.store.put_operator(operator.clone()).await?;
+    if !operator.active {
+        // Disabled means signed out now, not at the next reconnect: the tokens issued so far
+        // are revoked, which closes the operator's live connections (4401) on every node.
+        app.store
+            .revoke_tokens(operator.id.clone(), crate::now_s())
+            .await?;
+    }
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -188,7 +195,9 @@ async fn delete_operator(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     check_id(&id)?;
-    if app.store.delete_operator(id).await? {
+    if app.store.delete_operator(id.clone()).await? {
+        // As for a disabled operator: their live connections close now.
+        app.store.revoke_tokens(id, crate::now_s()).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::new(ErrorCode::NotFound, "no such operator"))
