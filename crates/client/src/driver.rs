@@ -234,6 +234,11 @@ impl Client {
         self.query(move |s| s.messages(&conversation)).await
     }
 
+    /// A one-screen account of the session's state, for diagnostics (see [`Session::describe`]).
+    pub async fn describe(&self) -> Result<String, ClientError> {
+        self.query(|s| s.describe(Instant::now())).await
+    }
+
     /// The connection status.
     pub async fn status(&self) -> Result<ConnectionStatus, ClientError> {
         self.query(|s| s.status()).await

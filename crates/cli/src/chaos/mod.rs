@@ -338,6 +338,17 @@ async fn chaos(args: ChaosArgs) -> anyhow::Result<()> {
     let converged =
         check::wait_for_convergence(&devices, Duration::from_secs(args.converge_timeout)).await;
     let convergence = healed.elapsed();
+    if converged.is_err() {
+        // What each device was doing when the wait ran out: the first thing to read when a
+        // seed does not converge.
+        for device in &devices {
+            let client = device.client.lock().await.clone();
+            match client.describe().await {
+                Ok(state) => println!("{}: {state}", device.user),
+                Err(err) => println!("{}: {err}", device.user),
+            }
+        }
+    }
     for node in &mut nodes {
         node.stop().await?;
     }

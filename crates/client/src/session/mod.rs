@@ -197,6 +197,43 @@ impl Session {
         self.outbox.failed_count()
     }
 
+    /// A one-screen account of the session's state — connection, timers and each outbox entry —
+    /// for diagnosing a device that does not make progress. Not a stable format.
+    pub fn describe(&self, now: Instant) -> String {
+        use std::fmt::Write;
+        let at = |t: Option<Instant>| match t {
+            Some(t) if t >= now => format!("in {} ms", (t - now).as_millis()),
+            Some(t) => format!("{} ms ago", (now - t).as_millis()),
+            None => "-".into(),
+        };
+        let mut out = format!(
+            "status {:?}, transport {:?}, wanted {}, network {}, attempt {} (id {}), next attempt {}, \
+             connect deadline {}, heartbeat deadline {}, outbox {}\n",
+            self.status,
+            self.transport,
+            self.wanted,
+            self.network_up,
+            self.attempt,
+            self.attempt_id,
+            at(self.next_attempt_at),
+            at(self.connect_deadline),
+            at(self.heartbeat_deadline),
+            self.outbox.len(),
+        );
+        for entry in self.outbox.entries() {
+            let _ = writeln!(
+                out,
+                "  {} {} {:?} attempts {} not before {}",
+                entry.conversation,
+                entry.id,
+                entry.state,
+                entry.attempts,
+                at(entry.not_before)
+            );
+        }
+        out
+    }
+
     /// Whether attempt `attempt` is the one the session is waiting to open (a driver drops a
     /// socket that opens for an attempt the session has given up on).
     pub fn is_opening(&self, attempt: u64) -> bool {

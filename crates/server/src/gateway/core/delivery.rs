@@ -141,8 +141,17 @@ impl Core {
             subscription.pushed = message.seq;
             let role = subscription.role;
             page.sent += 1;
+            self.own_message_pushed(&message);
             let frame = for_device(role, &message).unwrap_or(ServerFrame::Message(message));
             self.send_frame(&frame);
+        }
+    }
+
+    /// The device now knows `message` is stored: if it is its own, the FIFO guard stops waiting
+    /// for a resend of it (the device drops it from its outbox rather than resend it).
+    fn own_message_pushed(&mut self, message: &StoredMessage) {
+        if message.sender == self.user_id {
+            self.sends.fifo.stored(&message.conversation, &message.id);
         }
     }
 
@@ -302,6 +311,7 @@ impl Core {
                         None => self.send_text(Text::Shared(frame)),
                         Some(instead) => self.send_frame(&instead),
                     }
+                    self.own_message_pushed(&message);
                 } else if message.seq > subscription.pushed {
                     // A gap, or the device is behind on reading: storage fills it later.
                     self.mark_catch_up(&message.conversation, message.seq);

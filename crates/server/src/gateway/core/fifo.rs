@@ -17,11 +17,19 @@
 //! the blocker was *stored* (the old rule) let sends that arrived during that store be refused
 //! without a trace while the next one after it was accepted — ahead of them.
 //!
+//! A blocker can also turn out to be stored already: a copy sent on an earlier connection was
+//! committed and its ack lost, and the device learns of it when the message comes back in a
+//! catch-up — and then drops it from its outbox instead of resending it (protocol §5). Once this
+//! connection has pushed a message of the lane to the device, it is no blocker (nothing can
+//! overtake a stored message: later ones get later seqs), and a transient failure of a copy of it
+//! still being answered is no failure either. Without this the lane waited forever for a resend
+//! that never came (found by `surechat chaos --refusals`).
+//!
 //! **Invariant:** for messages A before B sent by one connection to one conversation, if both
 //! are stored then `seq(A) < seq(B)` — given a device that resends from the refused message in
 //! order, as the protocol says.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// What to do with a send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +64,35 @@ struct Lane {
     retaken: bool,
     /// Sends taken and not answered yet.
     taken: usize,
+    /// Of those, how many copies of each id.
+    taken_ids: HashMap<String, usize>,
+    /// Taken ids known to be stored (pushed to the device): their answers settle them.
+    stored: HashSet<String>,
+}
+
+impl Lane {
+    fn take(&mut self, id: &str) {
+        self.taken += 1;
+        *self.taken_ids.entry(id.to_owned()).or_default() += 1;
+    }
+
+    /// One copy of `id` answered; whether it is known to be stored.
+    fn untake(&mut self, id: &str) -> bool {
+        self.taken -= 1;
+        let known = self.stored.contains(id);
+        if let Some(copies) = self.taken_ids.get_mut(id) {
+            *copies -= 1;
+            if *copies == 0 {
+                self.taken_ids.remove(id);
+                self.stored.remove(id);
+            }
+        }
+        known
+    }
+
+    fn is_idle(&self) -> bool {
+        self.taken == 0 && self.blocker.is_none()
+    }
 }
 
 /// The FIFO guard of one connection.
@@ -78,7 +115,7 @@ impl Fifo {
             // nothing that counts is in flight ahead of it. Later sends chain behind it.
             lane.retaken = true;
             lane.predecessor = Some((id.to_owned(), None));
-            lane.taken += 1;
+            lane.take(id);
             return Admission::Take { after: None };
         }
         // A repeat of the predecessor is guarded like the predecessor was: by the one before it
@@ -89,7 +126,7 @@ impl Fifo {
             None => None,
         };
         lane.predecessor = Some((id.to_owned(), after.clone()));
-        lane.taken += 1;
+        lane.take(id);
         Admission::Take { after }
     }
 
@@ -99,7 +136,11 @@ impl Fifo {
             debug_assert!(false, "an answer for a send that was never taken");
             return;
         };
-        lane.taken -= 1;
+        let answer = if lane.untake(id) {
+            Answer::Settled
+        } else {
+            answer
+        };
         // The predecessor is the last send taken, so it is answered last. (Comparing ids would
         // let the answer of an earlier transmission of the same id clear a later one.)
         if lane.taken == 0 {
@@ -118,11 +159,29 @@ impl Fifo {
             }
             Answer::Settled => {}
         }
-        if lane.taken == 0 && lane.blocker.is_none() {
+        if lane.is_idle() {
             debug_assert!(
                 lane.predecessor.is_none(),
                 "the last answer clears the predecessor"
             );
+            self.lanes.remove(conversation);
+        }
+    }
+
+    /// The message `id` of `conversation` went out to the device as stored (a catch-up or a live
+    /// notice): it is no blocker, and answers still due for copies of it settle it.
+    pub fn stored(&mut self, conversation: &str, id: &str) {
+        let Some(lane) = self.lanes.get_mut(conversation) else {
+            return;
+        };
+        if lane.blocker.as_deref() == Some(id) {
+            lane.blocker = None;
+            lane.retaken = false;
+        }
+        if lane.taken_ids.contains_key(id) {
+            lane.stored.insert(id.to_owned());
+        }
+        if lane.is_idle() {
             self.lanes.remove(conversation);
         }
     }
@@ -222,6 +281,43 @@ mod tests {
                 blocker: "a".into()
             }
         );
+    }
+
+    /// Found by `surechat chaos --refusals`: the blocker was stored through an earlier
+    /// connection, and the device, seeing it come back stored, never resends it.
+    #[test]
+    fn a_blocker_pushed_to_the_device_as_stored_releases_the_lane() {
+        let mut fifo = Fifo::default();
+        fifo.admit("c", "a");
+        fifo.admit("c", "b");
+        fifo.answered("c", "a", Answer::Retry);
+        fifo.answered("c", "b", Answer::Retry);
+        assert_eq!(fifo.blocker("c"), Some("a"));
+        fifo.stored("c", "a");
+        assert_eq!(fifo.blocker("c"), None);
+        assert_eq!(fifo.admit("c", "b"), take(None));
+        fifo.stored("c", "zzz"); // not of this lane's business
+        fifo.answered("c", "b", Answer::Settled);
+        assert!(fifo.lanes.is_empty());
+    }
+
+    /// The same, when the message comes back before the refusal of its copy here is answered:
+    /// that refusal makes no blocker.
+    #[test]
+    fn a_refusal_of_a_message_known_stored_blocks_nothing() {
+        let mut fifo = Fifo::default();
+        fifo.admit("c", "a");
+        fifo.admit("c", "b");
+        fifo.stored("c", "b");
+        fifo.answered("c", "a", Answer::Settled);
+        fifo.answered("c", "b", Answer::Retry);
+        assert_eq!(fifo.blocker("c"), None);
+        assert_eq!(fifo.admit("c", "c"), take(None));
+        // Knowing it stored lasts only while copies of it are being answered.
+        fifo.answered("c", "c", Answer::Settled);
+        fifo.admit("c", "b");
+        fifo.answered("c", "b", Answer::Retry);
+        assert_eq!(fifo.blocker("c"), Some("b"));
     }
 
     #[test]

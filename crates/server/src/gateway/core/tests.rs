@@ -459,3 +459,38 @@ fn a_client_token_sees_notes_as_skips_whatever_its_participant_row_says() {
     assert_eq!(lesser(Role::Operator, Role::Client), Role::Client);
     assert_eq!(lesser(Role::Operator, Role::Operator), Role::Operator);
 }
+
+/// Found by `surechat chaos --refusals`: a message refused here but stored through an earlier
+/// connection (whose ack was lost) comes back to the device in a catch-up, and the device drops
+/// it from its outbox instead of resending it. Its refusal must not block the messages after it.
+#[test]
+fn a_refused_message_that_comes_back_stored_blocks_nothing() {
+    let mut h = Harness::connected(0);
+    for n in 1..=4 {
+        h.send(n); // burst 3: 4 is rate limited
+    }
+    h.answer(Ok(1));
+    h.answer(Ok(2));
+    h.answer(Ok(3));
+    assert_eq!(h.answers()[3], format!("rate_limited {}", id(4)));
+    // 4 was stored at seq 4 through the device's earlier connection: the hub wakes this one,
+    // which catches the device up, 4 included.
+    h.core.handle_notice(HubEvent::Wake {
+        conversation: CONVERSATION.into(),
+        seq: 4,
+    });
+    h.drain();
+    h.answer_page((1..=4).map(|n| message_with(&id(n), n as u64)).collect());
+    h.frames.clear();
+    h.advance(2_000);
+    h.send(5);
+    assert_eq!(
+        h.appends.len(),
+        1,
+        "5 is taken, not refused behind 4: {:?}",
+        h.answers()
+    );
+    assert_eq!(h.appends[0].1.after, None);
+    h.answer(Ok(5));
+    assert_eq!(h.answers(), [format!("ack {}", id(5))]);
+}
