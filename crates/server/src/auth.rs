@@ -218,7 +218,7 @@ mod tests {
     }
 
     /// Random claims and clocks through every token path: nothing panics, and the answer is the
-    /// one the claims call for.
+    /// one the claims call for. `SURECHAT_FUZZ_CASES` scales the count.
     #[test]
     fn random_claims_and_clocks_never_panic() {
         let secret = b"0123456789abcdef0123456789abcdef";
@@ -235,7 +235,11 @@ mod tests {
                 _ => state,
             }
         };
-        for _ in 0..20_000 {
+        let cases: usize = std::env::var("SURECHAT_FUZZ_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(20_000);
+        for _ in 0..cases {
             let (iat, exp, now, ttl) = (next(), next(), next(), next());
             let nbf = (next() % 2 == 0).then(&mut next);
             let token = signed(secret, iat, nbf, exp);
