@@ -378,6 +378,13 @@ async fn operator_command_keeps_the_directory() {
     );
     let disabled = surechat(&["operator", "disable", "olga", "--data"], dir.path());
     assert_eq!(disabled.trim(), "disabled operator olga");
+    // Disabling revoked the tokens issued so far; a new one meets the directory.
+    let refused = http.get("/v1/conversations", Some(&olga)).await;
+    assert_eq!(
+        (refused.status, refused.problem_code().as_str()),
+        (401, "token_invalid")
+    );
+    let olga = token(&http, "olga", Role::Operator).await;
     assert_eq!(http.get("/v1/conversations", Some(&olga)).await.status, 422);
     assert!(surechat(&["operator", "list", "--data"], dir.path()).starts_with("olga\tdisabled\t"));
     // Adding again makes active again.
