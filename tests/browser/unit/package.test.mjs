@@ -1,8 +1,8 @@
 // The npm package of the browser SDK (web/package.json): what its tarball holds, that every entry
 // point has its module and its declarations, that `sideEffects` names exactly the modules that
-// register custom elements, that React is the only (optional) dependency, and that the app that
-// installs the tarball (the React example) refers to it so that `npm ci` always installs the
-// freshly packed one.
+// register custom elements, that React is the only (optional) dependency, and that the apps that
+// install the tarball (the React example, the TypeScript consumer check) refer to it so that
+// `npm ci` always installs the freshly packed one.
 // Run with: node --test tests/browser/unit/
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -82,7 +82,7 @@ test('React is the only dependency, optional, and only react.js imports it', () 
 // npm records an `integrity` for a local tarball when it first adds one; `npm ci` then installs
 // whatever its cache holds under that hash (a stale SDK) or, with an empty cache, fails once web/
 // has changed. Without it, `npm ci` reads the tarball that was just packed.
-for (const app of ['examples/react-booking']) {
+for (const app of ['examples/react-booking', 'tests/browser/consumer']) {
   test(`${app} installs the packed tarball, and its lock file pins no hash of it`, () => {
     const spec = json(`${app}/package.json`).dependencies.surechat;
     const tarball = `target/npm/${pkg.name}-${pkg.version}.tgz`;
