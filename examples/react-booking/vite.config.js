@@ -1,13 +1,11 @@
-// Run with: npm ci && npm run dev   (or npm run build; the browser tests serve dist/)
+// Run with: npm ci && npm run dev   (or npm run build; the browser tests serve dist/), after
+// packing the SDK (README.md). The SDK is the `surechat` package installed from that tarball, like
+// any other dependency: no alias into the repository.
 import { defineConfig } from 'vite';
-import { fileURLToPath } from 'node:url';
 
 export default defineConfig({
   // Relative asset paths, so dist/ works from any directory or static server.
   base: './',
-  // The SDK straight from the repository's web/ (an app would import its copy of it).
-  // dedupe: web/react.js lives outside this app, so its 'react' import resolves to this app's.
-  resolve: { alias: { surechat: fileURLToPath(new URL('../../web', import.meta.url)) }, dedupe: ['react', 'react-dom'] },
   // JSX without a plugin: esbuild's automatic runtime.
   esbuild: { jsx: 'automatic' },
   build: { outDir: 'dist', emptyOutDir: true },

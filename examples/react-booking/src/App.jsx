@@ -2,7 +2,7 @@
 // pending banner with "Retry", and a composer. The web components would do the same in one tag;
 // this shows the hook for apps that render everything themselves.
 import { useState } from 'react';
-import { useChatWithDelivery } from 'surechat/react.js';
+import { useChatWithDelivery } from 'surechat/react';
 
 const TICKS = { sending: '🕓 Sending', sent: '✓ Sent', delivered: '✓✓ Delivered', read: '✓✓ Read', failed: '✗ Failed' };
 
