@@ -20,16 +20,17 @@
 //! A blocker can also turn out to be stored already: a copy sent on an earlier connection was
 //! committed and its ack lost, and the device learns of it when the message comes back in a
 //! catch-up — and then drops it from its outbox instead of resending it (protocol §5). Once this
-//! connection has pushed a message of the lane to the device, it is no blocker (nothing can
-//! overtake a stored message: later ones get later seqs), and a transient failure of a copy of it
-//! still being answered is no failure either. Without this the lane waited forever for a resend
-//! that never came (found by `surechat chaos --refusals`).
+//! connection has pushed one of the device's own messages to it, that message is no blocker
+//! (nothing can overtake a stored message: later ones get later seqs), and a transient refusal of
+//! a copy of it — sent before the device saw it come back, answered before or after the push — is
+//! no failure either. Without this the lane waited forever for a resend that never came (found by
+//! `surechat chaos --refusals`, in both orders).
 //!
 //! **Invariant:** for messages A before B sent by one connection to one conversation, if both
 //! are stored then `seq(A) < seq(B)` — given a device that resends from the refused message in
 //! order, as the protocol says.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 /// What to do with a send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,41 +65,25 @@ struct Lane {
     retaken: bool,
     /// Sends taken and not answered yet.
     taken: usize,
-    /// Of those, how many copies of each id.
-    taken_ids: HashMap<String, usize>,
-    /// Taken ids known to be stored (pushed to the device): their answers settle them.
-    stored: HashSet<String>,
 }
 
 impl Lane {
-    fn take(&mut self, id: &str) {
-        self.taken += 1;
-        *self.taken_ids.entry(id.to_owned()).or_default() += 1;
-    }
-
-    /// One copy of `id` answered; whether it is known to be stored.
-    fn untake(&mut self, id: &str) -> bool {
-        self.taken -= 1;
-        let known = self.stored.contains(id);
-        if let Some(copies) = self.taken_ids.get_mut(id) {
-            *copies -= 1;
-            if *copies == 0 {
-                self.taken_ids.remove(id);
-                self.stored.remove(id);
-            }
-        }
-        known
-    }
-
     fn is_idle(&self) -> bool {
         self.taken == 0 && self.blocker.is_none()
     }
 }
 
+/// How many of the device's own messages pushed to it are remembered as stored: the SDKs' send
+/// window, since the copies still to be answered are at most a window's worth.
+pub const KNOWN_STORED_MAX: usize = 256;
+
 /// The FIFO guard of one connection.
 #[derive(Debug, Default)]
 pub struct Fifo {
     lanes: HashMap<String, Lane>,
+    /// `(conversation, id)` of the device's own messages pushed to it as stored, oldest first.
+    known_stored: VecDeque<(String, String)>,
+    known_stored_set: HashSet<(String, String)>,
 }
 
 impl Fifo {
@@ -115,7 +100,7 @@ impl Fifo {
             // nothing that counts is in flight ahead of it. Later sends chain behind it.
             lane.retaken = true;
             lane.predecessor = Some((id.to_owned(), None));
-            lane.take(id);
+            lane.taken += 1;
             return Admission::Take { after: None };
         }
         // A repeat of the predecessor is guarded like the predecessor was: by the one before it
@@ -126,21 +111,23 @@ impl Fifo {
             None => None,
         };
         lane.predecessor = Some((id.to_owned(), after.clone()));
-        lane.take(id);
+        lane.taken += 1;
         Admission::Take { after }
     }
 
     /// Records the answer of a taken send. Answers arrive in the order sends were taken.
     pub fn answered(&mut self, conversation: &str, id: &str, answer: Answer) {
-        let Some(lane) = self.lanes.get_mut(conversation).filter(|l| l.taken > 0) else {
-            debug_assert!(false, "an answer for a send that was never taken");
-            return;
-        };
-        let answer = if lane.untake(id) {
+        // A copy of a message known stored: its failure fails nothing.
+        let answer = if self.is_known_stored(conversation, id) {
             Answer::Settled
         } else {
             answer
         };
+        let Some(lane) = self.lanes.get_mut(conversation).filter(|l| l.taken > 0) else {
+            debug_assert!(false, "an answer for a send that was never taken");
+            return;
+        };
+        lane.taken -= 1;
         // The predecessor is the last send taken, so it is answered last. (Comparing ids would
         // let the answer of an earlier transmission of the same id clear a later one.)
         if lane.taken == 0 {
@@ -171,6 +158,14 @@ impl Fifo {
     /// The message `id` of `conversation` went out to the device as stored (a catch-up or a live
     /// notice): it is no blocker, and answers still due for copies of it settle it.
     pub fn stored(&mut self, conversation: &str, id: &str) {
+        let key = (conversation.to_owned(), id.to_owned());
+        if self.known_stored_set.insert(key.clone()) {
+            self.known_stored.push_back(key);
+            if self.known_stored.len() > KNOWN_STORED_MAX {
+                let oldest = self.known_stored.pop_front().expect("not empty");
+                self.known_stored_set.remove(&oldest);
+            }
+        }
         let Some(lane) = self.lanes.get_mut(conversation) else {
             return;
         };
@@ -178,12 +173,17 @@ impl Fifo {
             lane.blocker = None;
             lane.retaken = false;
         }
-        if lane.taken_ids.contains_key(id) {
-            lane.stored.insert(id.to_owned());
-        }
         if lane.is_idle() {
             self.lanes.remove(conversation);
         }
+    }
+
+    fn is_known_stored(&self, conversation: &str, id: &str) -> bool {
+        // Most connections never get their own messages pushed back: no key to build then.
+        !self.known_stored.is_empty()
+            && self
+                .known_stored_set
+                .contains(&(conversation.to_owned(), id.to_owned()))
     }
 
     /// The blocker of `conversation`, if any.
@@ -313,11 +313,33 @@ mod tests {
         fifo.answered("c", "b", Answer::Retry);
         assert_eq!(fifo.blocker("c"), None);
         assert_eq!(fifo.admit("c", "c"), take(None));
-        // Knowing it stored lasts only while copies of it are being answered.
+        // A copy sent before the device saw it come back, refused after the push: no blocker.
         fifo.answered("c", "c", Answer::Settled);
         fifo.admit("c", "b");
         fifo.answered("c", "b", Answer::Retry);
+        assert_eq!(fifo.blocker("c"), None);
+        // What is remembered is bounded: the oldest is forgotten first.
+        for n in 0..KNOWN_STORED_MAX {
+            fifo.stored("c", &format!("m{n}"));
+        }
+        fifo.admit("c", "b");
+        fifo.answered("c", "b", Answer::Retry);
         assert_eq!(fifo.blocker("c"), Some("b"));
+        assert_eq!(fifo.known_stored.len(), KNOWN_STORED_MAX);
+    }
+
+    /// Found by `surechat chaos --refusals` after the first fix: the catch-up pushed the message
+    /// before its resent copy even arrived here; that copy was then refused by the send budget.
+    #[test]
+    fn a_copy_arriving_after_its_message_was_pushed_blocks_nothing() {
+        let mut fifo = Fifo::default();
+        fifo.stored("c", "a");
+        assert_eq!(fifo.admit("c", "a"), take(None));
+        assert_eq!(fifo.admit("c", "b"), take(Some("a")));
+        fifo.answered("c", "a", Answer::Retry); // rate limited
+        fifo.answered("c", "b", Answer::Retry); // behind it
+        assert_eq!(fifo.blocker("c"), Some("b"), "b is the one to resend");
+        assert_eq!(fifo.admit("c", "b"), take(None));
     }
 
     #[test]
