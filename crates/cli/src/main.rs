@@ -18,10 +18,27 @@ use clap::{Args, Parser, Subcommand};
 use protocol::Role;
 use server::Config;
 
+/// `surechat --version`: the release and the protocol versions it speaks, so an operator can tell
+/// which SDK versions can talk to it.
+fn version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        let spoken: Vec<String> = protocol::PROTOCOL_VERSIONS
+            .iter()
+            .map(u32::to_string)
+            .collect();
+        format!(
+            "{} (protocol {})",
+            env!("CARGO_PKG_VERSION"),
+            spoken.join(", ")
+        )
+    })
+}
+
 #[derive(Parser)]
 #[command(
     name = "surechat",
-    version,
+    version = version(),
     about = "Real-time chat where no message is lost, duplicated or reordered"
 )]
 struct Cli {

@@ -702,3 +702,25 @@ async fn killing_a_node_moves_its_devices_to_another() {
         .await
         .unwrap();
 }
+
+/// `surechat --version` names the release and every protocol version it speaks.
+#[test]
+fn version_names_the_protocol_versions() {
+    let output = Command::new(env!("CARGO_BIN_EXE_surechat"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let spoken: Vec<String> = protocol::PROTOCOL_VERSIONS
+        .iter()
+        .map(u32::to_string)
+        .collect();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!(
+            "surechat {} (protocol {})",
+            env!("CARGO_PKG_VERSION"),
+            spoken.join(", ")
+        )
+    );
+}

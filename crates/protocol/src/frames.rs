@@ -557,9 +557,34 @@ impl ClientFrame {
     }
 }
 
-/// Decodes a server frame (used by devices).
+/// Decodes a server frame (used by devices). An `error` with a code this build does not know (a
+/// newer server's) is read by its `permanent` flag, as `docs/protocol.md` §13 promises: it
+/// becomes `bad_request` (permanent) or `unavailable` (transient), its message naming the code.
 pub fn decode_server_frame(text: &str) -> Result<ServerFrame, serde_json::Error> {
-    serde_json::from_str(text)
+    serde_json::from_str(text).or_else(|err| {
+        let Ok(serde_json::Value::Object(mut value)) = serde_json::from_str(text) else {
+            return Err(err);
+        };
+        let unknown_code = value.get("type").and_then(|t| t.as_str()) == Some("error")
+            && value
+                .get("code")
+                .and_then(|c| c.as_str())
+                .is_some_and(|c| serde_json::from_value::<ErrorCode>(c.into()).is_err());
+        let permanent = value.get("permanent").and_then(|p| p.as_bool());
+        let (true, Some(permanent)) = (unknown_code, permanent) else {
+            return Err(err);
+        };
+        let code = value["code"].as_str().unwrap_or_default().to_owned();
+        let known = if permanent {
+            ErrorCode::BadRequest
+        } else {
+            ErrorCode::Unavailable
+        };
+        let message = value.get("message").and_then(|m| m.as_str()).unwrap_or("");
+        value.insert("message".into(), format!("{code}: {message}").into());
+        value.insert("code".into(), known.as_str().into());
+        serde_json::from_value(serde_json::Value::Object(value)).map_err(|_| err)
+    })
 }
 
 #[cfg(test)]

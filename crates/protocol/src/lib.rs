@@ -28,6 +28,10 @@ pub use frames::{decode_client_frame, ClientFrame, DecodeError, ServerFrame};
 /// [`close::PROTOCOL_ERROR`].
 pub const PROTOCOL_VERSION: u32 = 1;
 
+/// Every protocol version this build speaks: the current one and, while it is supported, the
+/// one before (`docs/protocol.md`, "Versions"). A `hello` with another `v` is refused.
+pub const PROTOCOL_VERSIONS: &[u32] = &[PROTOCOL_VERSION];
+
 /// Role of a participant in a conversation.
 #[derive(
     Debug,

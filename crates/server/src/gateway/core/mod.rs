@@ -42,7 +42,7 @@ use protocol::frames::{
     self, ClientFrame, ConversationState, ErrorFrame, PresenceStatus, ServerFrame,
 };
 use protocol::limits::{BAD_FRAMES_BURST_MAX, FRAME_BYTES_MAX, HELLO_TIMEOUT_MS};
-use protocol::{close, decode_client_frame, ErrorCode, Role, PROTOCOL_VERSION};
+use protocol::{close, decode_client_frame, ErrorCode, Role, PROTOCOL_VERSION, PROTOCOL_VERSIONS};
 
 use super::limiter::{Bucket, SendBudget};
 use crate::auth::Claims;
@@ -452,9 +452,11 @@ impl Core {
                 return self.close(protocol_error);
             }
         };
-        if hello.v != PROTOCOL_VERSION {
+        if !PROTOCOL_VERSIONS.contains(&hello.v) {
+            let spoken: Vec<String> = PROTOCOL_VERSIONS.iter().map(u32::to_string).collect();
             let message = format!(
-                "this server speaks protocol version {PROTOCOL_VERSION}, not {}",
+                "this server speaks protocol version {}, not {}",
+                spoken.join(" and "),
                 hello.v
             );
             self.error(ErrorCode::VersionUnsupported, message, None);
