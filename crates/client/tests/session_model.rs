@@ -1,8 +1,11 @@
 //! The SDK's [`Session`] against the server's connection [`Core`] and a real store, on simulated
 //! time: two devices type messages while connections drop, storage refuses writes, the send
-//! budget refuses sends and frames sit in flight both ways. Then the faults stop (the budget
-//! stays) and every outbox must drain — a liveness property no single-side test can show — and
-//! storage must hold every message once, in each sender's order, under the seq its ack named.
+//! budget refuses sends, frames sit in flight both ways and writes of dropped connections commit
+//! late. The faults end with each connection cut while acks are on their way, so the devices
+//! resend stored messages that the catch-up then shows them. Then every outbox must drain — a
+//! liveness property no single-side test can show (it caught the FIFO guard waiting forever for a
+//! blocker the device had seen stored) — and storage must hold every message once, in each
+//! sender's order, under the seq its ack named.
 //!
 //! Both sides are the production code: the session decides what to resend and when, the core
 //! decides what to take, refuse and answer. `SURECHAT_MODEL_SEEDS=n` runs more seeds;
@@ -239,7 +242,8 @@ impl Model {
                 device.session.handle_close(self.now, attempt, None);
             }
             _ if choice < 20 => {
-                if sending && device.sent.len() < MESSAGES_PER_DEVICE {
+                // Typing is spread over the fault phase and beyond.
+                if sending && device.sent.len() < MESSAGES_PER_DEVICE && self.rng.chance(4) {
                     let id = uuid::Uuid::new_v4().to_string();
                     let body = format!("{} {}", device.user, device.sent.len());
                     device
@@ -396,6 +400,7 @@ async fn run(seed: u64) {
         })
     };
     let mut steps = 0;
+    let mut final_cut = [false; 2];
     while !done(&devices) {
         steps += 1;
         if steps >= STEPS_MAX {
@@ -410,6 +415,26 @@ async fn run(seed: u64) {
         }
         let faults = steps < FAULT_STEPS;
         FAULTS.with(|f| *f.borrow_mut() = faults);
+        // The faults end with each device's connection cut while at least two acks are on
+        // their way to it: the device resends messages that are stored, on a new connection,
+        // while the catch-up shows them to it, and the send budget refuses some of the copies.
+        if !faults {
+            for (d, device) in devices.iter_mut().enumerate() {
+                let lost_acks = device.connection.as_ref().map_or(0, |c| {
+                    c.down
+                        .iter()
+                        .filter(|d| matches!(d, Down::Frame(ServerFrame::Ack(_))))
+                        .count()
+                });
+                if !final_cut[d] && lost_acks >= 2 {
+                    final_cut[d] = true;
+                    let attempt = device.connection.as_ref().expect("connected").attempt;
+                    model.drop_connection(device);
+                    device.session.handle_close(model.now, attempt, None);
+                    model.pump(device).await;
+                }
+            }
+        }
         let d = model.rng.below(devices.len());
         model.step(&mut devices[d], faults, true).await;
         announce(&mut model, &mut devices);
@@ -460,7 +485,7 @@ async fn outboxes_drain_in_order_under_refusals() {
     let seeds: u64 = std::env::var("SURECHAT_MODEL_SEEDS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(120);
     let only: Option<u64> = std::env::var("MODEL_SEED")
         .ok()
         .and_then(|s| s.parse().ok());
