@@ -230,3 +230,96 @@ async fn tokens_and_bodies_never_reach_the_log() {
         );
     }
 }
+
+/// One HTTP/1.1 GET over a fresh socket, with `extra` header lines; the whole answer.
+async fn raw_get(base: &str, path: &str, extra: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {address}\r\n{extra}Connection: close\r\n\r\n");
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).await.unwrap();
+    answer
+}
+
+fn header<'a>(answer: &'a str, name: &str) -> Option<&'a str> {
+    answer
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| {
+            l.split_once(": ")
+                .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        })
+        .map(|(_, v)| v)
+}
+
+/// Every answer has an `x-request-id` (the caller's when it is a plain short token), and the
+/// JSON log lines of the request — and of a WebSocket connection, by its upgrade — carry it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_on_answers_and_in_log_lines() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("stderr.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let served = serve(
+        &dir.path().join("data"),
+        &[
+            ("SURECHAT_ADMIN_KEY", ADMIN),
+            ("SURECHAT_JWT_SECRET", SECRET),
+            ("SURECHAT_LOG_FORMAT", "json"),
+            ("RUST_LOG", "debug"),
+        ],
+        Stdio::from(log),
+    );
+    let answer = raw_get(&served.base, "/healthz", "X-Request-Id: lb-probe-1234\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(header(&answer, "x-request-id"), Some("lb-probe-1234"));
+    // A missing or unfit id is replaced by a new one, on problem answers too.
+    for extra in ["", "X-Request-Id: has space\r\n", "X-Request-Id: a=b\r\n"] {
+        let answer = raw_get(&served.base, "/v1/nothing-here", extra).await;
+        assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+        let id = header(&answer, "x-request-id").expect("an id");
+        assert!(
+            id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{id}"
+        );
+    }
+    // A WebSocket connection's lines carry its upgrade's id.
+    let token = booking(&Http::new(&served.base), ADMIN).await;
+    let url = served.base.replacen("http", "ws", 1) + "/v1/ws";
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("x-request-id", "ws-probe-5678".parse().unwrap());
+    let (mut ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(
+        response.headers().get("x-request-id").unwrap(),
+        "ws-probe-5678"
+    );
+    let hello = format!(r#"{{"type":"hello","v":1,"token":"{token}","cursors":[]}}"#);
+    ws.send(tokio_tungstenite::tungstenite::Message::text(hello))
+        .await
+        .unwrap();
+    use futures_util::StreamExt;
+    let welcome = ws.next().await.unwrap().unwrap();
+    assert!(welcome.to_text().unwrap().contains("\"welcome\""));
+    ws.close(None).await.unwrap();
+    // Read the rest until the server closes: the connection's last line is written by then.
+    while let Some(Ok(_)) = ws.next().await {}
+    drop(served);
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<serde_json::Value> = logged
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    let with = |id: &str, message: &str| {
+        lines.iter().any(|l| {
+            l["fields"]["message"] == message && l.to_string().contains(&format!("\"{id}\""))
+        })
+    };
+    assert!(with("lb-probe-1234", "answered"), "{logged}");
+    assert!(with("ws-probe-5678", "connection closed"), "{logged}");
+}

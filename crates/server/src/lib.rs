@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod operators;
 pub mod presence;
+pub mod request_id;
 pub mod store;
 pub mod validate;
 pub mod web;
@@ -190,10 +191,12 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>) -> std::io::Result
     let connections = state.connections.clone();
     let deliveries = tokio::spawn(webhooks::run(state.clone()));
     let config = state.config.clone();
-    let router = app(state).layer(axum::middleware::from_fn_with_state(
-        config.clone(),
-        edge::body_deadline,
-    ));
+    let router = app(state)
+        .layer(axum::middleware::from_fn_with_state(
+            config.clone(),
+            edge::body_deadline,
+        ))
+        .layer(axum::middleware::from_fn(request_id::layer));
     edge::serve(listener, router, config, shutdown).await?;
     connections.close();
     connections.wait().await;

@@ -40,10 +40,17 @@ pub async fn upgrade(
         }
     };
     let tracker = app.connections.clone();
+    // The connection's lines carry the id of its upgrade request.
+    let span = tracing::info_span!("connection");
     ws.max_message_size(TRANSPORT_BYTES_MAX)
         .max_frame_size(TRANSPORT_BYTES_MAX)
         .read_buffer_size(READ_BUFFER_BYTES)
         // Each frame is written and flushed on its own: no buffer to keep between writes.
         .write_buffer_size(0)
-        .on_upgrade(move |socket| tracker.track_future(connection::run(socket, app)))
+        .on_upgrade(move |socket| {
+            tracker.track_future(tracing::Instrument::instrument(
+                connection::run(socket, app),
+                span,
+            ))
+        })
 }
