@@ -24,6 +24,7 @@ use server::auth::Claims;
 use server::gateway::core::{Authenticated, Core, Output, StoreOutcome};
 use server::store::{Store, StoreError};
 use server::Config;
+use testkit::Rng;
 
 const CONVERSATION: &str = "booking-model";
 const MESSAGES_PER_DEVICE: usize = 40;
@@ -36,27 +37,6 @@ macro_rules! trace {
             eprintln!($($arg)*);
         }
     };
-}
-
-/// splitmix64: small, seedable, good enough to pick faults.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 type StoreFuture = Pin<Box<dyn Future<Output = StoreOutcome> + Send>>;

@@ -17,15 +17,10 @@ use protocol::Role;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-/// Requests per run (body and query mutations together); bounded so the test stays quick in
-/// debug builds.
-fn cases() -> usize {
-    std::env::var("SURECHAT_FUZZ_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(12_000)
-}
+/// Requests per run (body and query mutations together), sized for debug builds.
+const CASES: usize = 12_000;
 
+/// xorshift64: the mutations' own stream, seeded below.
 struct Rng(u64);
 
 impl Rng {
@@ -295,19 +290,31 @@ async fn mutated_requests_are_refused_cleanly_and_change_nothing_accepted() {
         let id = ana.send_message("b1", &format!("kept {i}")).await;
         ana.ack(&id).await;
     }
-    let before = server
-        .http
-        .get(
-            "/v1/conversations/b1/messages?after=0&limit=100",
-            Some(&client),
-        )
-        .await
-        .json();
+    // The messages accepted before the run, as (id, seq, body).
+    let kept = || async {
+        let page = server
+            .http
+            .get(
+                "/v1/conversations/b1/messages?after=0&limit=100",
+                Some(&client),
+            )
+            .await
+            .json();
+        page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["body"].as_str().is_some_and(|b| b.starts_with("kept ")))
+            .map(|m| (m["id"].clone(), m["seq"].clone(), m["body"].clone()))
+            .collect::<Vec<_>>()
+    };
+    let before = kept().await;
+    assert_eq!(before.len(), 3);
     let app = server::app(server.state.clone());
     let seeds = seeds();
     let mut rng = Rng(0x005e_ed0f_4774_u64);
     let mut answered: std::collections::BTreeMap<u16, usize> = Default::default();
-    for case in 0..cases() {
+    for case in 0..testkit::fuzz_cases(CASES) {
         let (method, target, caller, body) = &seeds[case % seeds.len()];
         let token = match caller {
             Caller::Admin => ADMIN,
@@ -380,29 +387,7 @@ async fn mutated_requests_are_refused_cleanly_and_change_nothing_accepted() {
         answered.keys().any(|s| *s < 300) && answered.get(&400).is_some_and(|n| *n > 100),
         "both accepted and refused requests: {answered:?}"
     );
-    let after = server
-        .http
-        .get(
-            "/v1/conversations/b1/messages?after=0&limit=100",
-            Some(&client),
-        )
-        .await
-        .json();
-    let kept = |page: &Value| -> Vec<(Value, Value, Value)> {
-        page["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|m| m["body"].as_str().is_some_and(|b| b.starts_with("kept ")))
-            .map(|m| (m["id"].clone(), m["seq"].clone(), m["body"].clone()))
-            .collect()
-    };
-    assert_eq!(kept(&before).len(), 3);
-    assert_eq!(
-        kept(&after),
-        kept(&before),
-        "what was accepted is unchanged"
-    );
+    assert_eq!(kept().await, before, "what was accepted is unchanged");
     assert_eq!(
         server.http.get("/healthz", None).await.status,
         StatusCode::OK.as_u16()
