@@ -23,7 +23,7 @@ const STATE = {
 
 /** Client frames (device → server), fields in canonical order. @type {Record<string, Shape>} */
 export const CLIENT_FRAMES = {
-  hello: { v: 'uint', token: 'str', cursors: [CURSOR] },
+  hello: { v: 'uint', token: 'str', cursors: [CURSOR], offline_ms: '?uint', pending: '?uint' },
   send: { id: 'str', conversation: 'str', body: 'str', kind: '?str' },
   receipt: { ref: '?str', conversation: 'str', delivered: '?uint', read: '?uint' },
   typing: { conversation: 'str', active: 'bool' },

@@ -43,6 +43,8 @@ export class Session {
     /** @type {number | null} */ this.nextAttemptAt = null;
     /** @type {number | null} */ this.connectDeadline = null;
     /** @type {number | null} */ this.heartbeatDeadline = null;
+    /** When the last welcomed connection was lost (reported in the next hello). @type {number | null} */
+    this.lostAt = null;
     this.heartbeatTimeout = this.config.heartbeatTimeoutMs;
     /** @type {string | null} */
     this.user = snapshot.user_id ?? null;
@@ -266,7 +268,10 @@ export class Session {
     this.heartbeatDeadline = now + this.heartbeatTimeout;
     const cursors = [...this.conversations.values()].map((c) => (
       c.epoch === null ? { conversation: c.id, seq: c.cursor } : { conversation: c.id, seq: c.cursor, epoch: c.epoch }));
-    this.transmits.push({ type: 'hello', v: PROTOCOL_VERSION, token: this.token, cursors });
+    /** @type {import('./types.js').ClientFrame} */
+    const hello = { type: 'hello', v: PROTOCOL_VERSION, token: this.token, cursors, pending: this.outbox.length };
+    if (this.lostAt !== null) hello.offline_ms = Math.max(0, Math.round(now - this.lostAt));
+    this.transmits.push(hello);
   }
 
   /**
@@ -482,11 +487,12 @@ export class Session {
   /**
    * Forgets the transport: frames not yet written are dropped, messages in flight go back to
    * the queue (they are resent with the same ids). `tellDriver` asks the driver to close it.
-   * @param {number} _now
+   * @param {number} now
    * @param {boolean} tellDriver
    */
-  dropTransport(_now, tellDriver) {
+  dropTransport(now, tellDriver) {
     if (this.transport === 'idle') return;
+    if (this.transport === 'ready') this.lostAt = now;
     if (tellDriver) this.actions.push({ type: 'disconnect' });
     this.transport = 'idle';
     this.transmits = [];
@@ -532,6 +538,7 @@ export class Session {
    */
   welcome(now, welcome) {
     this.transport = 'ready';
+    this.lostAt = null;
     this.connectDeadline = null;
     this.attempt = 0;
     this.heartbeatTimeout = Math.max(welcome.timeout_ms, 1);

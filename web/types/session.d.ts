@@ -32,6 +32,8 @@ export declare class Session {
     /** @type {number | null} */ nextAttemptAt: number | null;
     /** @type {number | null} */ connectDeadline: number | null;
     /** @type {number | null} */ heartbeatDeadline: number | null;
+    /** When the last welcomed connection was lost (reported in the next hello). @type {number | null} */
+    lostAt: number | null;
     heartbeatTimeout: number;
     /** @type {string | null} */
     user: string | null;
@@ -171,10 +173,10 @@ export declare class Session {
     /**
      * Forgets the transport: frames not yet written are dropped, messages in flight go back to
      * the queue (they are resent with the same ids). `tellDriver` asks the driver to close it.
-     * @param {number} _now
+     * @param {number} now
      * @param {boolean} tellDriver
      */
-    dropTransport(_now: number, tellDriver: boolean): void;
+    dropTransport(now: number, tellDriver: boolean): void;
     /** @param {number} now */
     scheduleReconnect(now: number): void;
     /**

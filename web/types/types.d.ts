@@ -437,6 +437,8 @@ export type ClientFrame = {
         seq: number;
         epoch?: number;
     }[];
+    offline_ms?: number;
+    pending?: number;
 } | {
     type: 'send';
     id: string;
@@ -501,7 +503,8 @@ export type ClientFrame = {
 /**
  * A frame a device sends (docs/protocol.md, section 3).
  * @typedef {{ type: 'hello', v: number, token: string,
- *     cursors: { conversation: string, seq: number, epoch?: number }[] }
+ *     cursors: { conversation: string, seq: number, epoch?: number }[],
+ *     offline_ms?: number, pending?: number }
  *   | { type: 'send', id: string, conversation: string, body: string, kind?: string }
  *   | { type: 'presence', status: string }
  *   | { type: 'receipt', ref?: string, conversation: string, delivered?: number, read?: number }

@@ -256,6 +256,8 @@ async fn sigterm_while_sending_acks_every_stored_message_then_1012() {
         v: 1,
         token: token.clone(),
         cursors: vec![],
+        offline_ms: None,
+        pending: None,
     });
     sink.send(WsMessage::text(hello.encode())).await.unwrap();
     // The device sends without pause until the connection goes, and reads on its own.

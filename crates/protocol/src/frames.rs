@@ -66,6 +66,13 @@ pub struct Hello {
     /// conversation of the user that is not listed starts at 0 (everything is sent).
     #[serde(default)]
     pub cursors: Vec<Cursor>,
+    /// How long the device was without a connection before this one, in milliseconds; absent on
+    /// its first connection. Only reported in the server's metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_ms: Option<u64>,
+    /// Messages in the device's outbox as it says hello. Only reported in the server's metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<u64>,
 }
 
 /// A device's position in one conversation.

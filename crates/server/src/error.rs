@@ -68,6 +68,8 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        // For the refusal counter (`crate::metrics`), which sees responses, not errors.
+        response.extensions_mut().insert(self.code);
         if let Some(ms) = self.retry_after_ms {
             // Whole seconds, rounded up: `Retry-After` has no finer unit.
             let seconds = ms.div_ceil(1000).max(1);

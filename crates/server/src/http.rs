@@ -276,9 +276,29 @@ async fn readyz(State(app): State<Arc<AppState>>) -> Result<&'static str, ApiErr
     Ok("ready\n")
 }
 
+/// How long `/metrics` waits on storage to report readiness.
+const READY_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 async fn metrics(State(app): State<Arc<AppState>>) -> Response {
-    let text = app.metrics.render();
+    let ready = !app.shutdown.is_cancelled()
+        && matches!(
+            tokio::time::timeout(READY_PROBE_TIMEOUT, app.store.health()).await,
+            Ok(Ok(()))
+        );
+    let text = app.metrics.render(&crate::metrics::Snapshot {
+        ready,
+        operators_available: app.presence.available(),
+        writer: app.store.writer_stats(),
+    });
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// Counts every HTTP error answer by its code (set by [`ApiError`] on the response).
+pub async fn count_refusal(State(app): State<Arc<AppState>>, response: Response) -> Response {
+    if let Some(code) = response.extensions().get::<ErrorCode>() {
+        app.metrics.refusal(*code, crate::metrics::Via::Http);
+    }
+    response
 }
 
 async fn mint_token(

@@ -10,10 +10,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use protocol::frames::{self, ServerFrame};
+use std::time::Instant;
+
+use protocol::frames::{self, MessageKind, ServerFrame};
 use protocol::Role;
 use tokio::sync::{mpsc, Notify};
 
+use crate::metrics::Metrics;
 use crate::store::{CommitListener, Committed, StoredMessage};
 
 /// What the hub tells a connection.
@@ -73,10 +76,16 @@ impl Subscriber {
         self.lag.notified().await;
     }
 
-    fn deliver(&self, event: HubEvent) {
-        if self.queue.try_send(event).is_err() && !self.lagging.swap(true, Ordering::AcqRel) {
+    /// Queues `event`; `false` if the queue was full and it was dropped (the connection is then
+    /// lagging and closes).
+    fn deliver(&self, event: HubEvent) -> bool {
+        if self.queue.try_send(event).is_ok() {
+            return true;
+        }
+        if !self.lagging.swap(true, Ordering::AcqRel) {
             self.lag.notify_one();
         }
+        false
     }
 }
 
@@ -91,6 +100,7 @@ struct HubState {
 pub struct Hub {
     state: Mutex<HubState>,
     next_id: AtomicU64,
+    metrics: Arc<Metrics>,
 }
 
 /// Why a connection could not register.
@@ -152,9 +162,24 @@ fn remove_from(map: &mut HashMap<String, Vec<Arc<Subscriber>>>, key: &str, id: u
 }
 
 impl Hub {
-    /// A hub with no connections.
+    /// A hub with no connections, counting into metrics of its own.
     pub fn new() -> Arc<Self> {
         Arc::new(Hub::default())
+    }
+
+    /// A hub with no connections, counting drops and delivery times into `metrics`.
+    pub fn with_metrics(metrics: Arc<Metrics>) -> Arc<Self> {
+        Arc::new(Hub {
+            metrics,
+            ..Hub::default()
+        })
+    }
+
+    /// Queues `event` for `subscriber`, counting it if dropped.
+    fn deliver(&self, subscriber: &Subscriber, event: HubEvent) {
+        if !subscriber.deliver(event) {
+            self.metrics.hub_drops.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HubState> {
@@ -215,7 +240,7 @@ impl Hub {
             .flatten()
         {
             if Some(subscriber.user_id.as_str()) != except_user {
-                subscriber.deliver(event.clone());
+                self.deliver(subscriber, event.clone());
             }
         }
     }
@@ -242,7 +267,7 @@ impl Hub {
             .flatten()
         {
             if subscriber.user_id != user_id {
-                subscriber.deliver(event.clone());
+                self.deliver(subscriber, event.clone());
             }
         }
     }
@@ -255,14 +280,14 @@ impl Hub {
             .into_iter()
             .flatten()
         {
-            subscriber.deliver(event.clone());
+            self.deliver(subscriber, event.clone());
         }
     }
 
     fn to_user(&self, user_id: &str, event: HubEvent) {
         let state = self.lock();
         for subscriber in state.by_user.get(user_id).into_iter().flatten() {
-            subscriber.deliver(event.clone());
+            self.deliver(subscriber, event.clone());
         }
     }
 }
@@ -271,6 +296,14 @@ impl CommitListener for Hub {
     fn committed(&self, change: Committed) {
         match change {
             Committed::Message(message) => {
+                if message.kind == MessageKind::Text {
+                    self.metrics.message_stored(
+                        &message.conversation,
+                        message.seq,
+                        &message.sender,
+                        Instant::now(),
+                    );
+                }
                 let frame: Arc<str> = ServerFrame::Message((*message).clone()).encode().into();
                 let conversation = message.conversation.clone();
                 self.to_conversation(&conversation, HubEvent::Message { message, frame });
@@ -279,6 +312,13 @@ impl CommitListener for Hub {
                 conversation,
                 state,
             } => {
+                self.metrics.cursors_moved(
+                    &conversation,
+                    &state.user_id,
+                    state.delivered,
+                    state.read,
+                    Instant::now(),
+                );
                 let frame: Arc<str> = ServerFrame::Receipt(frames::Receipt {
                     conversation: conversation.clone(),
                     user_id: state.user_id,
@@ -317,9 +357,41 @@ impl CommitListener for Hub {
             Committed::Missed => {
                 let state = self.lock();
                 for subscriber in state.by_user.values().flatten() {
-                    subscriber.deliver(HubEvent::Refresh);
+                    self.deliver(subscriber, HubEvent::Refresh);
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(seq: u64) -> Committed {
+        Committed::Message(Arc::new(StoredMessage {
+            conversation: "b1".into(),
+            id: format!("m{seq}"),
+            seq,
+            sender: "ana".into(),
+            role: Role::Client,
+            body: "hi".into(),
+            ts: 0,
+            kind: MessageKind::Text,
+            data: None,
+        }))
+    }
+
+    #[test]
+    fn a_full_queue_marks_the_connection_lagging_and_counts_every_drop() {
+        let metrics = Arc::new(Metrics::default());
+        let hub = Hub::with_metrics(metrics.clone());
+        let registration = hub.register("olga", 2, 8).unwrap();
+        registration.subscribe("b1");
+        for seq in 1..=5 {
+            hub.committed(message(seq));
+        }
+        assert!(registration.subscriber().lagging.load(Ordering::Acquire));
+        assert_eq!(metrics.hub_drops.load(Ordering::Relaxed), 3);
     }
 }

@@ -61,8 +61,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// Tokens and the admin key.
     pub auth: Auth,
-    /// Counters.
-    pub metrics: Metrics,
+    /// Counters, shared with the hub, the cluster layer and the webhook loop.
+    pub metrics: Arc<Metrics>,
     /// Operators' availability on this node.
     pub presence: Arc<presence::Presence>,
     /// Every user's send budget (WebSocket and HTTP together).
@@ -78,9 +78,10 @@ impl AppState {
     /// for this process only (callers that need them to persist use
     /// [`Config::resolve_secrets`] first).
     pub fn new(config: Config, store: Arc<dyn Store>, shutdown: CancellationToken) -> Arc<Self> {
-        let hub = Hub::new();
+        let metrics = Arc::new(Metrics::default());
+        let hub = Hub::with_metrics(metrics.clone());
         store.attach(hub.clone());
-        Self::with_hub(config, store, hub, shutdown)
+        Self::with_hub(config, store, hub, metrics, shutdown)
     }
 
     /// State of one node of several sharing `store`: its commits are published on `bus`, other
@@ -92,21 +93,24 @@ impl AppState {
         sweep_interval: std::time::Duration,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
-        let hub = Hub::new();
+        let metrics = Arc::new(Metrics::default());
+        let hub = Hub::with_metrics(metrics.clone());
         cluster::Cluster::start(
             store.clone(),
             hub.clone(),
             bus,
             sweep_interval,
+            metrics.clone(),
             shutdown.clone(),
         );
-        Self::with_hub(config, store, hub, shutdown)
+        Self::with_hub(config, store, hub, metrics, shutdown)
     }
 
     fn with_hub(
         config: Config,
         store: Arc<dyn Store>,
         hub: Arc<Hub>,
+        metrics: Arc<Metrics>,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         let jwt_secret = config
@@ -130,7 +134,7 @@ impl AppState {
             store,
             hub,
             auth: Auth::new(&jwt_secret, &admin_key),
-            metrics: Metrics::default(),
+            metrics,
             shutdown,
             connections: TaskTracker::new(),
         })
@@ -180,7 +184,12 @@ pub fn app(state: Arc<AppState>) -> Router {
     let routes = http::routes()
         .route("/v1/ws", get(gateway::upgrade))
         .merge(pages);
-    http::fallbacks(routes).with_state(state)
+    http::fallbacks(routes)
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            http::count_refusal,
+        ))
+        .with_state(state)
 }
 
 /// Serves `listener` until `state.shutdown` is cancelled, then shuts down gracefully: stops

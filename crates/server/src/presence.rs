@@ -93,6 +93,14 @@ impl Presence {
             .map_or(PresenceStatus::Offline, |e| e.published)
     }
 
+    /// Operators connected to this node whose status is available.
+    pub fn available(&self) -> usize {
+        self.lock()
+            .values()
+            .filter(|e| e.connections > 0 && e.switch == PresenceStatus::Available)
+            .count()
+    }
+
     /// The next available operator in rotation among those `eligible` accepts (the directory's
     /// active operators), if any (round-robin assignment).
     pub fn next_available(&self, eligible: impl Fn(&str) -> bool) -> Option<String> {

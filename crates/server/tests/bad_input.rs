@@ -131,6 +131,8 @@ async fn bad_frames_get_errors_and_the_connection_stays(backend: Backend) {
         v: 1,
         token: "t".into(),
         cursors: vec![],
+        offline_ms: None,
+        pending: None,
     }))
     .await;
     assert_eq!(ana.error_for(None).await.code, ErrorCode::HelloRequired);
@@ -500,6 +502,8 @@ async fn hello_is_checked(backend: Backend) {
                 v: 99,
                 token: token.clone(),
                 cursors: vec![],
+                offline_ms: None,
+                pending: None,
             })
             .encode(),
             ErrorCode::VersionUnsupported,

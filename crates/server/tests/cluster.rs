@@ -11,6 +11,8 @@ use common::{Schema, ADMIN, SECRET};
 use protocol::frames::{self, ClientFrame, ServerFrame};
 use protocol::Role;
 use server::cluster::pg_bus::PgBus;
+use server::cluster::{Bus, Heard, Notice};
+use server::metrics::Snapshot;
 use server::store::postgres::{PgOptions, PgStore};
 use server::{AppState, Config};
 use testkit::Device;
@@ -25,6 +27,31 @@ struct Node {
 
 /// A node with a random id (tests run in parallel against one PostgreSQL server).
 async fn node(schema: &Schema) -> Node {
+    node_on(schema, None).await
+}
+
+/// A bus that carries nothing: only sweeps tell its node of other nodes' commits.
+struct SilentBus;
+
+impl Bus for SilentBus {
+    fn publish(&self, _: Vec<Notice>) {}
+    fn run(self: Arc<Self>, _: Arc<dyn Fn(Heard) + Send + Sync>, _: CancellationToken) {}
+}
+
+/// A counter of a node's metrics, as `/metrics` renders it (`key` with its labels).
+fn counter(node: &Node, key: &str) -> u64 {
+    let text = node.state.metrics.render(&Snapshot {
+        ready: true,
+        operators_available: 0,
+        writer: None,
+    });
+    text.lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A node on `bus`, or on PostgreSQL's LISTEN/NOTIFY.
+async fn node_on(schema: &Schema, bus: Option<Arc<dyn Bus>>) -> Node {
     let id = u64::from_str_radix(&server::auth::random_hex(6), 16).unwrap();
     let config = Config {
         admin_key: Some(ADMIN.into()),
@@ -38,7 +65,7 @@ async fn node(schema: &Schema) -> Node {
     let store = PgStore::connect(&schema.url, PgOptions::default())
         .await
         .unwrap();
-    let bus = PgBus::new(store.config().clone(), id);
+    let bus = bus.unwrap_or_else(|| PgBus::new(store.config().clone(), id) as Arc<dyn Bus>);
     let state = AppState::clustered(
         config,
         Arc::new(store),
@@ -135,6 +162,50 @@ async fn devices_on_two_nodes_talk_in_real_time() {
         .await;
     assert_eq!(joined, "b1");
     assert_eq!(omar.until_synced("b1").await.0.len(), 2);
+    // Each node told the other of its commits, and heard of the other's.
+    let published = "surechat_cluster_notices_total{direction=\"published\"}";
+    let heard = "surechat_cluster_notices_total{direction=\"heard\"}";
+    assert!(counter(&one, published) >= 3, "message, receipt, join");
+    assert!(counter(&two, published) >= 2, "receipt, message");
+    assert!(counter(&two, heard) >= 1);
+    assert!(counter(&one, heard) >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweeps_catch_up_what_no_notice_brought() {
+    let schema = Schema::new().await;
+    let one = node_on(&schema, Some(Arc::new(SilentBus))).await;
+    let two = node_on(&schema, Some(Arc::new(SilentBus))).await;
+    booking(&one, "b1").await;
+    let mut olga = device(&two, "olga", Role::Operator).await;
+    let mut ana = device(&one, "ana", Role::Client).await;
+    // Node two knows the conversation from a commit of its own, so what a sweep brings after is a
+    // catch-up. (Node one first learns of the conversation by a sweep: that is not counted.)
+    let first = olga.send_message("b1", "hello from node 2").await;
+    olga.ack(&first).await;
+    ana.wait_for("olga's message, by a sweep", |f| match f {
+        ServerFrame::Message(m) if m.id == first => Some(()),
+        _ => None,
+    })
+    .await;
+    let id = ana.send_message("b1", "only a sweep carries this").await;
+    ana.ack(&id).await;
+    olga.wait_for("ana's message, by a sweep", |f| match f {
+        ServerFrame::Message(m) if m.id == id => Some(()),
+        _ => None,
+    })
+    .await;
+    assert!(counter(&two, "surechat_cluster_sweep_catchups_total") >= 1);
+    assert_eq!(
+        counter(&two, "surechat_cluster_notices_total{direction=\"heard\"}"),
+        0
+    );
+    assert!(
+        counter(
+            &one,
+            "surechat_cluster_notices_total{direction=\"published\"}"
+        ) >= 1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -463,6 +463,8 @@ async fn expired_tokens_are_refused(backend: Backend) {
         v: 1,
         token: expired,
         cursors: vec![],
+        offline_ms: None,
+        pending: None,
     });
     futures_util::SinkExt::send(
         &mut ws,
@@ -624,6 +626,8 @@ async fn silent_device_is_closed_by_heartbeat(backend: Backend) {
         v: 1,
         token: server.token("ana", Role::Client),
         cursors: vec![],
+        offline_ms: None,
+        pending: None,
     });
     futures_util::SinkExt::send(
         &mut ws,

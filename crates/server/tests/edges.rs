@@ -22,6 +22,8 @@ async fn hello(server: &TestServer, user: &str, role: Role) -> testkit::Ws {
         v: protocol::PROTOCOL_VERSION,
         token: server.token(user, role),
         cursors: vec![],
+        offline_ms: None,
+        pending: None,
     });
     ws.send(WsMessage::text(hello.encode())).await.unwrap();
     loop {
@@ -335,6 +337,8 @@ async fn revoking_a_users_tokens_closes_their_connections(backend: Backend) {
         v: protocol::PROTOCOL_VERSION,
         token: old.clone(),
         cursors: vec![],
+        offline_ms: None,
+        pending: None,
     });
     again.send(WsMessage::text(hello.encode())).await.unwrap();
     match next_frame(&mut again).await {

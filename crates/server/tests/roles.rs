@@ -214,6 +214,8 @@ async fn operator_tokens_need_the_directory(backend: Backend) {
         v: protocol::PROTOCOL_VERSION,
         token: zed.clone(),
         cursors: vec![],
+        offline_ms: None,
+        pending: None,
     });
     ws.send(tokio_tungstenite::tungstenite::Message::text(
         hello.encode(),

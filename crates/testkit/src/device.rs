@@ -34,12 +34,23 @@ pub type Closed = Option<(u16, String)>;
 impl Device {
     /// Connects and says `hello` with `token` and `cursors`; panics unless `welcome` comes back.
     pub async fn connect(url: &str, token: &str, cursors: Vec<Cursor>) -> Device {
+        Device::greet(
+            url,
+            frames::Hello {
+                v: protocol::PROTOCOL_VERSION,
+                token: token.into(),
+                cursors,
+                offline_ms: None,
+                pending: None,
+            },
+        )
+        .await
+    }
+
+    /// Connects and says this `hello`; panics unless `welcome` comes back.
+    pub async fn greet(url: &str, hello: frames::Hello) -> Device {
         let mut ws = connect_raw(url).await;
-        let hello = ClientFrame::Hello(frames::Hello {
-            v: protocol::PROTOCOL_VERSION,
-            token: token.into(),
-            cursors,
-        });
+        let hello = ClientFrame::Hello(hello);
         ws.send(WsMessage::text(hello.encode()))
             .await
             .expect("sending hello");

@@ -114,6 +114,8 @@ pub struct Session {
     next_attempt_at: Option<Instant>,
     connect_deadline: Option<Instant>,
     heartbeat_deadline: Option<Instant>,
+    /// When the last welcomed connection was lost (reported in the next `hello`).
+    lost_at: Option<Instant>,
     heartbeat_timeout: Duration,
     user_id: Option<String>,
     conversations: BTreeMap<String, Conversation>,
@@ -156,6 +158,7 @@ impl Session {
             next_attempt_at: None,
             connect_deadline: None,
             heartbeat_deadline: None,
+            lost_at: None,
             heartbeat_timeout,
             user_id: snapshot.user_id.clone(),
             conversations: BTreeMap::new(),
@@ -404,6 +407,10 @@ impl Session {
             v: PROTOCOL_VERSION,
             token: self.token.clone(),
             cursors,
+            offline_ms: self
+                .lost_at
+                .map(|at| now.saturating_duration_since(at).as_millis() as u64),
+            pending: Some(self.outbox.len() as u64),
         }));
     }
 
@@ -697,9 +704,12 @@ impl Session {
 
     /// Forgets the transport: frames not yet written are dropped, messages in flight go back to
     /// the queue (they are resent with the same ids). `tell_driver` asks the driver to close it.
-    fn drop_transport(&mut self, _now: Instant, tell_driver: bool) {
+    fn drop_transport(&mut self, now: Instant, tell_driver: bool) {
         if self.transport == Transport::Idle {
             return;
+        }
+        if self.transport == Transport::Ready {
+            self.lost_at = Some(now);
         }
         if tell_driver {
             self.actions.push_back(Action::Disconnect);
@@ -761,6 +771,7 @@ impl Session {
 
     fn welcome(&mut self, now: Instant, welcome: frames::Welcome) {
         self.transport = Transport::Ready;
+        self.lost_at = None;
         self.connect_deadline = None;
         self.attempt = 0;
         self.heartbeat_timeout = Duration::from_millis(welcome.timeout_ms.max(1));

@@ -17,6 +17,7 @@
 pub mod pg_bus;
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,6 +25,7 @@ use protocol::frames::ParticipantState;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::Hub;
+use crate::metrics::Metrics;
 use crate::store::{CommitListener, Committed, Store};
 
 /// A small notice of a change committed by some node.
@@ -88,6 +90,7 @@ struct Known {
 pub struct Cluster {
     hub: Arc<Hub>,
     bus: Arc<dyn Bus>,
+    metrics: Arc<Metrics>,
     known: Mutex<HashMap<String, Known>>,
 }
 
@@ -99,11 +102,13 @@ impl Cluster {
         hub: Arc<Hub>,
         bus: Arc<dyn Bus>,
         sweep_interval: Duration,
+        metrics: Arc<Metrics>,
         shutdown: CancellationToken,
     ) -> Arc<Cluster> {
         let cluster = Arc::new(Cluster {
             hub,
             bus: bus.clone(),
+            metrics,
             known: Mutex::default(),
         });
         store.attach(cluster.clone());
@@ -147,6 +152,11 @@ impl Cluster {
 
     /// Another node's notice (or a possible loss).
     fn heard(self: &Arc<Self>, store: &Arc<dyn Store>, heard: Heard) {
+        if matches!(heard, Heard::Missed) {
+            self.metrics.cluster_missed.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.metrics.cluster_notices(true, 1);
+        }
         match heard {
             Heard::Missed => self.hub.committed(Committed::Missed),
             Heard::Notice(Notice::Revoked { user_id }) => {
@@ -205,19 +215,31 @@ impl Cluster {
             return;
         };
         for state in states {
-            if self.learn_seq(&state.id, state.last_seq) {
+            // A conversation this node knew nothing of is learned, not caught up on.
+            let known = self.lock().contains_key(&state.id);
+            let seq_news = self.learn_seq(&state.id, state.last_seq);
+            let moved: Vec<ParticipantState> = state
+                .participants
+                .into_iter()
+                .filter(|p| self.learn_cursors(&state.id, p))
+                .collect();
+            // Counted before devices are told, so whoever sees the news sees it counted.
+            if known && (seq_news || !moved.is_empty()) {
+                self.metrics
+                    .cluster_catchups
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            if seq_news {
                 self.hub.committed(Committed::Notice {
                     conversation: state.id.clone(),
                     seq: state.last_seq,
                 });
             }
-            for participant in state.participants {
-                if self.learn_cursors(&state.id, &participant) {
-                    self.hub.committed(Committed::Receipt {
-                        conversation: state.id.clone(),
-                        state: participant,
-                    });
-                }
+            for participant in moved {
+                self.hub.committed(Committed::Receipt {
+                    conversation: state.id.clone(),
+                    state: participant,
+                });
             }
         }
     }
@@ -267,6 +289,7 @@ impl CommitListener for Cluster {
         };
         self.hub.committed(change);
         if let Some(notice) = notice {
+            self.metrics.cluster_notices(false, 1);
             self.bus.publish(vec![notice]);
         }
     }

@@ -39,6 +39,7 @@ use tokio::sync::{mpsc, Notify};
 
 use super::core::{Authenticated, Core, Ending, Metric, Output, Read, StoreOutcome, Text};
 use crate::hub::Registration;
+use crate::metrics::{Side, Via};
 use crate::store::{StoreError, StoredMessage};
 use crate::{now_s, AppState};
 
@@ -70,6 +71,7 @@ pub async fn run(socket: WebSocket, app: Arc<AppState>) {
         stores: FuturesUnordered::new(),
         read: None,
         app: app.clone(),
+        peer_close: None,
     };
     let ending = driver.serve(&mut stream).await;
     let authenticated = driver.registration.is_some();
@@ -80,6 +82,8 @@ pub async fn run(socket: WebSocket, app: Arc<AppState>) {
     // Notices stop here; the closing handshake only finishes the transport.
     driver.registration = None;
     app.metrics.disconnect(ending.label);
+    let (side, code) = closed_by(&ending, driver.peer_close);
+    app.metrics.close(side, code);
     driver.writer.finish(&mut stream, ending).await;
     let unwritten = driver.core.queued_bytes() as i64;
     app.metrics
@@ -95,6 +99,9 @@ struct Driver {
     registration: Option<Registration>,
     stores: FuturesUnordered<Boxed<(u64, StoreOutcome)>>,
     read: Option<Boxed<ReadDone>>,
+    /// How the device closed, if it did: the code of its close frame, 1005 for a close frame
+    /// without one, 1006 for a transport that just ended (RFC 6455, section 7.1.5).
+    peer_close: Option<u16>,
 }
 
 impl Driver {
@@ -148,7 +155,14 @@ impl Driver {
                         Some(Ok(WsMessage::Text(text))) => self.core.handle_text(now, text.as_str()),
                         Some(Ok(WsMessage::Binary(_))) => self.core.handle_binary(now),
                         Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => self.core.handle_heard(now),
-                        Some(Ok(WsMessage::Close(_))) | None => self.core.handle_peer_closed(false),
+                        Some(Ok(WsMessage::Close(frame))) => {
+                            self.peer_close = Some(frame.map_or(1005, |f| f.code));
+                            self.core.handle_peer_closed(false);
+                        }
+                        None => {
+                            self.peer_close = Some(1006);
+                            self.core.handle_peer_closed(false);
+                        }
                         Some(Err(err)) => {
                             let text = err.to_string().to_ascii_lowercase();
                             let too_big = text.contains("too long") || text.contains("size");
@@ -362,12 +376,24 @@ async fn poll_read(read: &mut Option<Boxed<ReadDone>>) -> ReadDone {
     }
 }
 
+/// Who closed, and with which code: the device's own code when it closed first, 1006 when the
+/// transport failed under us, else the server's close code.
+fn closed_by(ending: &Ending, peer_close: Option<u16>) -> (Side, u16) {
+    match (ending.label, peer_close) {
+        ("client_closed", code) => (Side::Client, code.unwrap_or(1006)),
+        ("io_error", _) => (Side::Client, 1006),
+        _ => (Side::Server, ending.code),
+    }
+}
+
 fn count(app: &AppState, metric: Metric) {
     let metrics = &app.metrics;
     match metric {
-        Metric::Connected => {
+        Metric::Connected { offline, pending } => {
             metrics.connects.fetch_add(1, Ordering::Relaxed);
+            metrics.resumed(offline, pending);
         }
+        Metric::Refused(code) => metrics.refusal(code, Via::Ws),
         Metric::Ack(label) => metrics.ack(label),
         Metric::Stored(elapsed) => {
             metrics.send_to_ack(elapsed);

@@ -253,6 +253,11 @@ pub trait MessageStore: Send + Sync + 'static {
     /// Attaches the listener told about every committed change.
     fn attach(&self, listener: Arc<dyn CommitListener>);
 
+    /// The writer's queue, batch and commit counters, for stores with a writer.
+    fn writer_stats(&self) -> Option<&crate::metrics::WriterStats> {
+        None
+    }
+
     /// Stores a message with the next `seq` of its conversation, or returns the message already
     /// stored under the same id. Ordered at call time (see the module's invariants).
     fn append(&self, request: AppendRequest) -> Pending<Appended>;

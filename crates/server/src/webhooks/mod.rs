@@ -21,12 +21,14 @@
 pub mod destination;
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::task::JoinHandle;
 
+use crate::metrics::Failure;
 use crate::store::{EventRecord, Webhook};
 use crate::{now_ms, AppState};
 
@@ -61,10 +63,10 @@ async fn deliver(
     allow_private: bool,
     webhook: &Webhook,
     event: &EventRecord,
-) -> Result<(), String> {
-    let url = destination::parse_url(&webhook.url)?;
+) -> Result<(), (Failure, String)> {
+    let url = destination::parse_url(&webhook.url).map_err(|why| (Failure::Refused, why))?;
     if !allow_private {
-        destination::check_literal(&url).map_err(|e| e.to_string())?;
+        destination::check_literal(&url).map_err(|e| (Failure::Refused, e.to_string()))?;
     }
     let body = serde_json::to_vec(event).expect("events serialise");
     let timestamp = now_ms() / 1000;
@@ -80,33 +82,40 @@ async fn deliver(
         .send()
         .await
         .map_err(describe)?;
-    if response.status().is_success() {
+    let status = response.status();
+    if status.is_success() {
         Ok(())
     } else {
-        Err(format!("HTTP {}", response.status().as_u16()))
+        let class = if status.is_client_error() {
+            Failure::Http4xx
+        } else {
+            Failure::Http5xx
+        };
+        Err((class, format!("HTTP {}", status.as_u16())))
     }
 }
 
 /// A delivery error in one line: the policy's refusal as it is, otherwise the kind and the
-/// innermost cause (reqwest's own message only says "error sending request").
-fn describe(err: reqwest::Error) -> String {
-    let kind = if err.is_timeout() {
-        "timed out"
+/// innermost cause (reqwest's own message only says "error sending request"); with its class
+/// for the metrics.
+fn describe(err: reqwest::Error) -> (Failure, String) {
+    let (class, kind) = if err.is_timeout() {
+        (Failure::Timeout, "timed out")
     } else if err.is_connect() {
-        "connect"
+        (Failure::Connect, "connect")
     } else {
-        "request"
+        (Failure::Other, "request")
     };
     let mut innermost = err.to_string();
     let mut source = std::error::Error::source(&err);
     while let Some(cause) = source {
         if let Some(refused) = cause.downcast_ref::<destination::Refused>() {
-            return refused.to_string();
+            return (Failure::Refused, refused.to_string());
         }
         innermost = cause.to_string();
         source = cause.source();
     }
-    format!("{kind}: {innermost}")
+    (class, format!("{kind}: {innermost}"))
 }
 
 /// Runs the delivery loop until shutdown: finds endpoints with work, holds the lease, and starts
@@ -159,15 +168,22 @@ pub async fn run(app: Arc<AppState>) {
                 && retry_at.get(&webhook.id).is_none_or(|at| *at <= now)
         };
         let mut pending = !rounds.is_empty();
-        for webhook in webhooks.iter().filter(idle) {
-            if pending {
-                break;
-            }
-            if matches!(app.store.events_since(webhook.delivered_up_to, 1).await, Ok(e) if !e.is_empty())
-            {
-                pending = true;
+        let mut lag_ms = 0;
+        for webhook in webhooks.iter().filter(|w| w.state == "active") {
+            // The oldest event this endpoint has not had: its age is the lag, and if the
+            // endpoint is free to be served, there is work.
+            if let Ok(events) = app.store.events_since(webhook.delivered_up_to, 1).await {
+                if let Some(oldest) = events.first() {
+                    lag_ms = lag_ms.max(now.saturating_sub(oldest.created_at));
+                    pending |= idle(&webhook);
+                }
             }
         }
+        let disabled = webhooks.iter().filter(|w| w.state == "disabled").count();
+        app.metrics.webhook_lag_ms.store(lag_ms, Ordering::Relaxed);
+        app.metrics
+            .webhooks_disabled
+            .store(disabled as u64, Ordering::Relaxed);
         let unread_due = app.config.unread_timeout_ms > 0 && now >= next_unread_check;
         if !pending && !unread_due {
             continue;
@@ -230,6 +246,7 @@ async fn serve_endpoint(
         }
         match deliver(&client, app.config.webhook_allow_private, &webhook, &event).await {
             Ok(()) => {
+                app.metrics.webhook_delivered();
                 webhook.delivered_up_to = event.id;
                 webhook.failures = 0;
                 webhook.failing_since = 0;
@@ -239,7 +256,8 @@ async fn serve_endpoint(
                     return None;
                 }
             }
-            Err(why) => {
+            Err((class, why)) => {
+                app.metrics.webhook_failed(class);
                 let now = now_ms();
                 webhook.failures += 1;
                 if webhook.failing_since == 0 {

@@ -99,8 +99,16 @@ impl Ending {
 /// A counter or timing for the metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Metric {
-    /// The connection was authenticated.
-    Connected,
+    /// The connection was authenticated; what the device reported of its time offline and of its
+    /// outbox.
+    Connected {
+        /// Time without a connection before this one.
+        offline: Option<Duration>,
+        /// Messages in its outbox.
+        pending: Option<u64>,
+    },
+    /// An error frame was sent.
+    Refused(ErrorCode),
     /// A send was answered with this outcome (`stored`, `duplicate` or an error code).
     Ack(&'static str),
     /// A message was newly stored; time from its frame to its ack.
@@ -211,6 +219,8 @@ pub struct Core {
     config: Arc<Config>,
     phase: Phase,
     cursors: Vec<frames::Cursor>,
+    /// What `hello` reported for the metrics: time offline, outbox size.
+    reported: (Option<Duration>, Option<u64>),
     user_id: String,
     /// The user's role, from the token.
     role: Role,
@@ -239,6 +249,7 @@ impl Core {
                 deadline: now + Duration::from_millis(HELLO_TIMEOUT_MS),
             },
             cursors: Vec::new(),
+            reported: (None, None),
             user_id: String::new(),
             role: Role::Client,
             conversations: HashMap::new(),
@@ -326,6 +337,10 @@ impl Core {
     // ---- outputs ----
 
     fn send_frame(&mut self, frame: &ServerFrame) {
+        if let (ServerFrame::Error(error), false) = (frame, self.phase == Phase::Closed) {
+            self.outputs
+                .push_back(Output::Metric(Metric::Refused(error.code)));
+        }
         self.send_text(Text::Owned(frame.encode()));
     }
 
@@ -468,6 +483,7 @@ impl Core {
         }
         self.phase = Phase::Authenticating;
         self.cursors = hello.cursors;
+        self.reported = (hello.offline_ms.map(Duration::from_millis), hello.pending);
         self.outputs
             .push_back(Output::Authenticate { token: hello.token });
     }
@@ -510,7 +526,9 @@ impl Core {
         self.last_heard = now;
         self.next_ping = now + Duration::from_millis(self.config.heartbeat_interval_ms);
         self.phase = Phase::Open;
-        self.outputs.push_back(Output::Metric(Metric::Connected));
+        let (offline, pending) = self.reported;
+        self.outputs
+            .push_back(Output::Metric(Metric::Connected { offline, pending }));
         let cursors = std::mem::take(&mut self.cursors);
         for cursor in &cursors {
             if !states.iter().any(|s| s.id == cursor.conversation) {

@@ -434,7 +434,11 @@ fn a_first_frame_other_than_hello_closes_4400() {
     core.handle_text(now, r#"{"type":"ping"}"#);
     let outputs: Vec<Output> = std::iter::from_fn(|| core.poll_output()).collect();
     assert!(matches!(outputs.last(), Some(Output::Close(e)) if e.code == close::PROTOCOL_ERROR));
-    let Output::Send(text) = &outputs[0] else {
+    assert_eq!(
+        outputs[0],
+        Output::Metric(Metric::Refused(ErrorCode::HelloRequired))
+    );
+    let Output::Send(text) = &outputs[1] else {
         panic!("an error frame first")
     };
     let ServerFrame::Error(error) = decode_server_frame(text.as_str()).unwrap() else {

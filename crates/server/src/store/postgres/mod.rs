@@ -29,6 +29,7 @@ use super::{
     MessageStore, Pending, ReceiptOutcome, ReceiptRequest, StoreError, StoredMessage, Webhook,
     WorkflowStore,
 };
+use crate::metrics::WriterStats;
 
 /// Schema migrations, in order.
 const MIGRATIONS: &[&str] = &[
@@ -79,6 +80,7 @@ pub struct PgStore {
     writer: mpsc::Sender<writer::Command>,
     pool: Arc<Pool>,
     listener: Arc<Listener>,
+    stats: Arc<WriterStats>,
 }
 
 /// Read connections, used round-robin (each pipelines many requests) and reopened when lost.
@@ -147,12 +149,14 @@ impl PgStore {
         migrate(&mut client).await.map_err(PgOpenError::Migrate)?;
         let (writer, queue) = mpsc::channel(protocol::limits::WRITER_QUEUE_MAX);
         let listener = Arc::new(Listener::default());
+        let stats = Arc::new(WriterStats::default());
         tokio::spawn(writer::run(
             config.clone(),
             client,
             queue,
             options.group_commit_max.max(1),
             listener.clone(),
+            stats.clone(),
         ));
         let readers = (0..options.read_connections.max(1))
             .map(|_| Mutex::new(None))
@@ -166,6 +170,7 @@ impl PgStore {
             writer,
             pool,
             listener,
+            stats,
         })
     }
 
@@ -180,8 +185,13 @@ impl PgStore {
     ) -> Pending<T> {
         let (reply, answer) = oneshot::channel();
         // Never waits: a full queue refuses at once (ordering at call time is kept: what is
-        // queued is queued in call order).
+        // queued is queued in call order). Counted before sending so that the writer's
+        // decrement never comes first.
+        self.stats.queue_depth.fetch_add(1, Ordering::Relaxed);
         let sent = self.writer.try_send(make(reply));
+        if sent.is_err() {
+            self.stats.queue_depth.fetch_sub(1, Ordering::Relaxed);
+        }
         Box::pin(async move {
             match sent {
                 Ok(()) => {}
@@ -215,6 +225,10 @@ impl PgStore {
 impl MessageStore for PgStore {
     fn attach(&self, listener: Arc<dyn CommitListener>) {
         self.listener.attach(listener);
+    }
+
+    fn writer_stats(&self) -> Option<&WriterStats> {
+        Some(&self.stats)
     }
 
     fn append(&self, request: AppendRequest) -> Pending<Appended> {

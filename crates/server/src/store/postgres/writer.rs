@@ -1,7 +1,9 @@
 //! The writer task of the PostgreSQL store: group commit, with whole-batch retries on conflicts
 //! with other nodes. What each command writes is in [`super::write`].
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use protocol::api::{ConversationView, ParticipantSpec};
 use tokio::sync::{mpsc, oneshot};
@@ -9,6 +11,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, Transaction};
 
 use super::{unavailable, write, Fault};
+use crate::metrics::WriterStats;
 use crate::store::{
     AppendRequest, Appended, Committed, ConversationChange, Listener, ReceiptOutcome,
     ReceiptRequest, StoreError, Webhook,
@@ -179,6 +182,7 @@ pub(crate) async fn run(
     mut queue: mpsc::Receiver<Command>,
     batch_max: usize,
     listener: Arc<Listener>,
+    stats: Arc<WriterStats>,
 ) {
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
@@ -188,6 +192,11 @@ pub(crate) async fn run(
                 Err(_) => break,
             }
         }
+        let writes = batch.len();
+        stats
+            .queue_depth
+            .fetch_sub(writes as i64, Ordering::Relaxed);
+        let started = Instant::now();
         let mut conflicts = 0;
         let result = loop {
             if client.is_closed() {
@@ -213,6 +222,7 @@ pub(crate) async fn run(
                 Err((_, err)) => break Err(unavailable(err)),
             }
         };
+        stats.batch(writes, started.elapsed(), result.is_ok());
         match result {
             Ok((outcomes, changes)) => {
                 for change in changes {

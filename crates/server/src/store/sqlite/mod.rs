@@ -12,6 +12,7 @@ mod read;
 mod write;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -26,6 +27,7 @@ use super::{
     MessageStore, Pending, ReceiptOutcome, ReceiptRequest, StoreError, StoredMessage, Webhook,
     WorkflowStore,
 };
+use crate::metrics::WriterStats;
 
 /// Schema migrations, applied in order at open; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -76,6 +78,7 @@ pub struct SqliteStore {
     readers: Arc<Mutex<Vec<Connection>>>,
     listener: Arc<Listener>,
     busy_timeout: std::time::Duration,
+    stats: Arc<WriterStats>,
 }
 
 /// Failure to open the database.
@@ -123,9 +126,11 @@ impl SqliteStore {
         let listener = Arc::new(Listener::default());
         let thread_listener = listener.clone();
         let batch_max = options.group_commit_max.max(1);
+        let stats = Arc::new(WriterStats::default());
+        let thread_stats = stats.clone();
         std::thread::Builder::new()
             .name("surechat-sqlite-writer".into())
-            .spawn(move || write::run(conn, queue, batch_max, &thread_listener))
+            .spawn(move || write::run(conn, queue, batch_max, &thread_listener, &thread_stats))
             .expect("spawning the writer thread");
         Ok(SqliteStore {
             path,
@@ -133,6 +138,7 @@ impl SqliteStore {
             readers: Arc::new(Mutex::new(Vec::new())),
             listener,
             busy_timeout,
+            stats,
         })
     }
 
@@ -149,8 +155,13 @@ impl SqliteStore {
             + 'static,
     ) -> Pending<T> {
         let (reply, answer) = oneshot::channel();
-        // Never blocks the caller (an async task): a full queue refuses at once.
+        // Never blocks the caller (an async task): a full queue refuses at once. Counted before
+        // sending so that the writer's decrement never comes first.
+        self.stats.queue_depth.fetch_add(1, Ordering::Relaxed);
         let sent = self.writer.try_send(write::job(work, reply));
+        if sent.is_err() {
+            self.stats.queue_depth.fetch_sub(1, Ordering::Relaxed);
+        }
         Box::pin(async move {
             match sent {
                 Ok(()) => {}
@@ -277,6 +288,10 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 }
 
 impl MessageStore for SqliteStore {
+    fn writer_stats(&self) -> Option<&WriterStats> {
+        Some(&self.stats)
+    }
+
     fn attach(&self, listener: Arc<dyn CommitListener>) {
         self.listener.attach(listener);
     }

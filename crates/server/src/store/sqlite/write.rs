@@ -2,8 +2,10 @@
 //! transaction. Logical rejections are returned as `Ok(Err(..))` and write nothing; SQLite
 //! errors abort (and roll back) the whole batch.
 
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::Arc;
+use std::time::Instant;
 
 use protocol::api::{ConversationView, ParticipantSpec};
 use protocol::frames::ParticipantState;
@@ -13,6 +15,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 use super::read;
+use crate::metrics::WriterStats;
 use crate::store::ledger::{self, AppendFacts, AppendPlan, ReceiptFacts, SenderFacts, Writes};
 use crate::store::workflow;
 use crate::store::{
@@ -59,6 +62,7 @@ pub(super) fn run(
     queue: mpsc::Receiver<Job>,
     batch_max: usize,
     listener: &Listener,
+    stats: &WriterStats,
 ) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
@@ -68,12 +72,19 @@ pub(super) fn run(
                 Err(_) => break,
             }
         }
-        write_batch(&mut conn, batch, listener);
+        let writes = batch.len();
+        stats
+            .queue_depth
+            .fetch_sub(writes as i64, Ordering::Relaxed);
+        let started = Instant::now();
+        let committed = write_batch(&mut conn, batch, listener);
+        stats.batch(writes, started.elapsed(), committed);
     }
     tracing::debug!("sqlite writer stopped: every queued write is committed");
 }
 
-fn write_batch(conn: &mut Connection, batch: Vec<Job>, listener: &Listener) {
+/// Runs and commits one batch; `false` if it failed as a whole.
+fn write_batch(conn: &mut Connection, batch: Vec<Job>, listener: &Listener) -> bool {
     let mut repliers = Vec::with_capacity(batch.len());
     let mut changes = Vec::new();
     let outcome = (|| -> rusqlite::Result<()> {
@@ -107,6 +118,7 @@ fn write_batch(conn: &mut Connection, batch: Vec<Job>, listener: &Listener) {
             for reply in repliers {
                 reply(None);
             }
+            true
         }
         Err(err) => {
             // The transaction itself failed (commit, or a savepoint could not be rolled back):
@@ -116,6 +128,7 @@ fn write_batch(conn: &mut Connection, batch: Vec<Job>, listener: &Listener) {
             for reply in repliers {
                 reply(Some(&failure));
             }
+            false
         }
     }
 }
