@@ -726,3 +726,62 @@ fn version_names_the_protocol_versions() {
         )
     );
 }
+
+/// Two nodes on PostgreSQL: an operator connected to node 1 is available to a guest on node 2;
+/// when node 1 is SIGKILLed (no chance to withdraw), node 2 sees the operator go offline once
+/// node 1's presence rows expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_takes_its_operators_presence_with_it() {
+    let database = std::env::var("SURECHAT_TEST_DATABASE")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+    let (url, schema) = server::store::postgres::fresh_schema(&database, "surechat_test")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("SURECHAT_DATABASE", url.as_str()),
+        ("SURECHAT_PRESENCE_HEARTBEAT_MS", "100"),
+        ("SURECHAT_PRESENCE_TTL_MS", "600"),
+    ];
+    let mut one = Served::start_with(&dir.path().join("one"), &env);
+    let two = Served::start_with(&dir.path().join("two"), &env);
+    let created = two
+        .http()
+        .json("POST", "/v1/conversations", Some(ADMIN), &json!({"id": "b1", "participants": [{"user_id": "ana", "role": "client"}, {"user_id": "olga", "role": "operator"}]}))
+        .await;
+    assert_eq!(created.status, 201);
+    let mut ana = Device::connect(
+        &two.ws(),
+        &token(&two.http(), "ana", Role::Client).await,
+        vec![],
+    )
+    .await;
+    let _olga = Device::connect(
+        &one.ws(),
+        &token(&one.http(), "olga", Role::Operator).await,
+        vec![],
+    )
+    .await;
+    let presence = |f: &ServerFrame| match f {
+        ServerFrame::Presence(p) if p.user_id == "olga" => Some(p.status),
+        _ => None,
+    };
+    let seen = ana.wait_for("olga available via node 1", presence).await;
+    assert_eq!(seen, frames::PresenceStatus::Available);
+    let killed = std::time::Instant::now();
+    one.child.kill().unwrap();
+    one.child.wait().unwrap();
+    let seen = ana.wait_for("olga offline after the kill", presence).await;
+    assert_eq!(seen, frames::PresenceStatus::Offline);
+    // The documented bound is presence_ttl_ms + presence_heartbeat_ms (700 ms here); the margin
+    // is for a loaded machine, while the default bound (20 s) would be far beyond it.
+    assert!(
+        killed.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        killed.elapsed()
+    );
+    drop(two);
+    server::store::postgres::drop_schema(&database, &schema)
+        .await
+        .unwrap();
+}

@@ -104,6 +104,13 @@ pub struct Config {
     /// How long an operator with no connection still counts as present (so a page reload does
     /// not flap), in milliseconds. Default 15000.
     pub presence_leave_delay_ms: u64,
+    /// With several nodes: how often a node renews its operators' presence in storage and reads
+    /// everyone's back, in milliseconds. Default 5000.
+    pub presence_heartbeat_ms: u64,
+    /// With several nodes: how long a node's word on its operators holds without renewal, in
+    /// milliseconds; a node that dies takes its operators' presence with it after this. Default
+    /// 15000; more than `presence_heartbeat_ms`.
+    pub presence_ttl_ms: u64,
 }
 
 impl Default for Config {
@@ -144,6 +151,8 @@ impl Default for Config {
             webhook_ca_file: None,
             web_frame_ancestors: "'self'".into(),
             presence_leave_delay_ms: 15_000,
+            presence_heartbeat_ms: 5_000,
+            presence_ttl_ms: 15_000,
         }
     }
 }
@@ -217,6 +226,8 @@ pub const ENV_KEYS: &[&str] = &[
     "webhook_ca_file",
     "web_frame_ancestors",
     "presence_leave_delay_ms",
+    "presence_heartbeat_ms",
+    "presence_ttl_ms",
 ];
 
 impl Config {
@@ -311,6 +322,8 @@ impl Config {
             }
             "web_frame_ancestors" => self.web_frame_ancestors = value.to_owned(),
             "presence_leave_delay_ms" => self.presence_leave_delay_ms = num(key, value)?,
+            "presence_heartbeat_ms" => self.presence_heartbeat_ms = num(key, value)?,
+            "presence_ttl_ms" => self.presence_ttl_ms = num(key, value)?,
             _ => {
                 return Err(ConfigError::Invalid {
                     key,
@@ -348,6 +361,16 @@ impl Config {
         if self.heartbeat_interval_ms < 100 {
             return invalid("heartbeat_interval_ms", "must be at least 100".into());
         }
+        if self.presence_heartbeat_ms < 50 {
+            return invalid("presence_heartbeat_ms", "must be at least 50".into());
+        }
+        if self.presence_ttl_ms <= self.presence_heartbeat_ms {
+            return invalid(
+                "presence_ttl_ms",
+                "must be more than presence_heartbeat_ms (rows would expire between renewals)"
+                    .into(),
+            );
+        }
         if self.connection_queue_frames < 16 {
             return invalid("connection_queue_frames", "must be at least 16".into());
         }
@@ -372,6 +395,8 @@ impl Config {
             ("webhook_timeout_ms", self.webhook_timeout_ms),
             ("webhook_backoff_first_ms", self.webhook_backoff_first_ms),
             ("presence_leave_delay_ms", self.presence_leave_delay_ms),
+            ("presence_heartbeat_ms", self.presence_heartbeat_ms),
+            ("presence_ttl_ms", self.presence_ttl_ms),
         ] {
             if value > DURATION_MS_MAX {
                 return invalid(key, format!("must be at most {DURATION_MS_MAX} (30 days)"));

@@ -81,7 +81,7 @@ impl AppState {
         let metrics = Arc::new(Metrics::default());
         let hub = Hub::with_metrics(metrics.clone());
         store.attach(hub.clone());
-        Self::with_hub(config, store, hub, metrics, shutdown)
+        Self::with_hub(config, store, hub, metrics, None, shutdown)
     }
 
     /// State of one node of several sharing `store`: its commits are published on `bus`, other
@@ -95,15 +95,29 @@ impl AppState {
     ) -> Arc<Self> {
         let metrics = Arc::new(Metrics::default());
         let hub = Hub::with_metrics(metrics.clone());
+        let heard = Arc::new(tokio::sync::Notify::new());
         cluster::Cluster::start(
             store.clone(),
             hub.clone(),
-            bus,
+            bus.clone(),
             sweep_interval,
             metrics.clone(),
+            heard.clone(),
             shutdown.clone(),
         );
-        Self::with_hub(config, store, hub, metrics, shutdown)
+        let announcer = metrics.clone();
+        let sharing = presence::Sharing {
+            store: store.clone(),
+            announce: Arc::new(move || {
+                announcer.cluster_notices(false, 1);
+                bus.publish(vec![cluster::Notice::Presence]);
+            }),
+            heard,
+            node: auth::random_hex(8),
+            heartbeat: std::time::Duration::from_millis(config.presence_heartbeat_ms),
+            ttl: std::time::Duration::from_millis(config.presence_ttl_ms),
+        };
+        Self::with_hub(config, store, hub, metrics, Some(sharing), shutdown)
     }
 
     fn with_hub(
@@ -111,21 +125,25 @@ impl AppState {
         store: Arc<dyn Store>,
         hub: Arc<Hub>,
         metrics: Arc<Metrics>,
+        sharing: Option<presence::Sharing>,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         let jwt_secret = config
             .jwt_secret
             .clone()
             .unwrap_or_else(|| auth::random_hex(32));
+        let leave_delay = std::time::Duration::from_millis(config.presence_leave_delay_ms);
         let admin_key = config
             .admin_key
             .clone()
             .unwrap_or_else(|| auth::random_hex(32));
         Arc::new(AppState {
-            presence: presence::Presence::new(
-                hub.clone(),
-                std::time::Duration::from_millis(config.presence_leave_delay_ms),
-            ),
+            presence: match sharing {
+                Some(sharing) => {
+                    presence::Presence::shared(hub.clone(), leave_delay, sharing, shutdown.clone())
+                }
+                None => presence::Presence::new(hub.clone(), leave_delay),
+            },
             send_budget: Arc::new(gateway::limiter::SendBudget::new(
                 config.sends_burst_max,
                 config.sends_per_second_max,

@@ -151,6 +151,7 @@ pub async fn upsert(
         update.assignee = app
             .presence
             .next_available(|user| active.iter().any(|id| id == user))
+            .await
             .map(Some);
         update.by = "round-robin".into();
     }

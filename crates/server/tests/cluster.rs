@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Schema, ADMIN, SECRET};
-use protocol::frames::{self, ClientFrame, ServerFrame};
+use protocol::frames::{self, ClientFrame, PresenceStatus, ServerFrame};
 use protocol::Role;
 use server::cluster::pg_bus::PgBus;
 use server::cluster::{Bus, Heard, Notice};
@@ -18,16 +18,18 @@ use server::{AppState, Config};
 use testkit::Device;
 use tokio_util::sync::CancellationToken;
 
-/// One node: its state and WebSocket URL.
+/// One node: its state, addresses and shutdown.
 struct Node {
     state: Arc<AppState>,
     ws: String,
+    http: testkit::Http,
     id: u64,
+    shutdown: CancellationToken,
 }
 
 /// A node with a random id (tests run in parallel against one PostgreSQL server).
 async fn node(schema: &Schema) -> Node {
-    node_on(schema, None).await
+    node_on(schema, None, |_| {}).await
 }
 
 /// A bus that carries nothing: only sweeps tell its node of other nodes' commits.
@@ -50,10 +52,14 @@ fn counter(node: &Node, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// A node on `bus`, or on PostgreSQL's LISTEN/NOTIFY.
-async fn node_on(schema: &Schema, bus: Option<Arc<dyn Bus>>) -> Node {
+/// A node on `bus`, or on PostgreSQL's LISTEN/NOTIFY, with `adjust` applied to its settings.
+async fn node_on(
+    schema: &Schema,
+    bus: Option<Arc<dyn Bus>>,
+    adjust: impl FnOnce(&mut Config),
+) -> Node {
     let id = u64::from_str_radix(&server::auth::random_hex(6), 16).unwrap();
-    let config = Config {
+    let mut config = Config {
         admin_key: Some(ADMIN.into()),
         jwt_secret: Some(SECRET.into()),
         sends_per_second_max: 10_000,
@@ -62,6 +68,8 @@ async fn node_on(schema: &Schema, bus: Option<Arc<dyn Bus>>) -> Node {
         operators_auto_register: true,
         ..Config::default()
     };
+    adjust(&mut config);
+    let shutdown = CancellationToken::new();
     let store = PgStore::connect(&schema.url, PgOptions::default())
         .await
         .unwrap();
@@ -71,12 +79,18 @@ async fn node_on(schema: &Schema, bus: Option<Arc<dyn Bus>>) -> Node {
         Arc::new(store),
         bus,
         Duration::from_millis(500),
-        CancellationToken::new(),
+        shutdown.clone(),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let ws = format!("ws://{}/v1/ws", listener.local_addr().unwrap());
+    let address = listener.local_addr().unwrap();
     tokio::spawn(server::run(listener, state.clone()));
-    Node { state, ws, id }
+    Node {
+        state,
+        ws: format!("ws://{address}/v1/ws"),
+        http: testkit::Http::new(&format!("http://{address}")),
+        id,
+        shutdown,
+    }
 }
 
 async fn booking(node: &Node, id: &str) {
@@ -174,8 +188,8 @@ async fn devices_on_two_nodes_talk_in_real_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sweeps_catch_up_what_no_notice_brought() {
     let schema = Schema::new().await;
-    let one = node_on(&schema, Some(Arc::new(SilentBus))).await;
-    let two = node_on(&schema, Some(Arc::new(SilentBus))).await;
+    let one = node_on(&schema, Some(Arc::new(SilentBus)), |_| {}).await;
+    let two = node_on(&schema, Some(Arc::new(SilentBus)), |_| {}).await;
     booking(&one, "b1").await;
     let mut olga = device(&two, "olga", Role::Operator).await;
     let mut ana = device(&one, "ana", Role::Client).await;
@@ -501,4 +515,96 @@ async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
             .last_seq,
         1408
     );
+}
+
+/// Nodes whose presence is renewed every 100 ms and valid for 500 ms, assigning round-robin.
+async fn presence_node(schema: &Schema) -> Node {
+    node_on(schema, None, |c| {
+        c.presence_heartbeat_ms = 100;
+        c.presence_ttl_ms = 500;
+        c.presence_leave_delay_ms = 100;
+        c.round_robin = true;
+    })
+    .await
+}
+
+/// Waits (bounded) until `node` sees `user` as `status`.
+async fn until_status(node: &Node, user: &str, status: PresenceStatus) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while node.state.presence.status(user) != status {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{user} never became {status:?} on node {}",
+            node.id
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Creates conversation `id` with ana through `node`'s HTTP API; returns its assignee.
+async fn assigned(node: &Node, id: &str) -> Option<String> {
+    let created = node
+        .http
+        .json(
+            "PUT",
+            &format!("/v1/conversations/{id}"),
+            Some(ADMIN),
+            &serde_json::json!({"participants": [{"user_id": "ana", "role": "client"}]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    created.json()["assignee"].as_str().map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_and_round_robin_span_the_nodes() {
+    let schema = Schema::new().await;
+    let (one, two) = (presence_node(&schema).await, presence_node(&schema).await);
+    booking(&one, "b1").await;
+    // ana follows b1 on node two; olga connects to node one.
+    let mut ana = device(&two, "ana", Role::Client).await;
+    let olga = device(&one, "olga", Role::Operator).await;
+    let seen = ana
+        .wait_for("olga available, from the other node", |f| match f {
+            ServerFrame::Presence(p) if p.user_id == "olga" => Some(p.status),
+            _ => None,
+        })
+        .await;
+    assert_eq!(seen, PresenceStatus::Available);
+    // Round-robin on node two finds the operator connected to node one.
+    assert_eq!(assigned(&two, "b2").await.as_deref(), Some("olga"));
+
+    // Two operators on two nodes, assignments from both nodes at once: turns are shared, so
+    // each operator gets every other conversation.
+    let omar = device(&two, "omar", Role::Operator).await;
+    until_status(&one, "omar", PresenceStatus::Available).await;
+    until_status(&two, "olga", PresenceStatus::Available).await;
+    let ids: Vec<String> = (0..10).map(|i| format!("rr{i}")).collect();
+    let tasks = ids.iter().enumerate().map(|(i, id)| {
+        let node = if i % 2 == 0 { &one } else { &two };
+        assigned(node, id)
+    });
+    let assignees = futures_util::future::join_all(tasks).await;
+    let to_olga = assignees
+        .iter()
+        .filter(|a| a.as_deref() == Some("olga"))
+        .count();
+    let to_omar = assignees
+        .iter()
+        .filter(|a| a.as_deref() == Some("omar"))
+        .count();
+    assert_eq!((to_olga, to_omar), (5, 5), "{assignees:?}");
+
+    // olga's node shuts down: it withdraws her at once, and node two tells ana.
+    drop(olga);
+    drop(omar);
+    one.shutdown.cancel();
+    let seen = ana
+        .wait_for("olga offline", |f| match f {
+            ServerFrame::Presence(p) if p.user_id == "olga" => Some(p.status),
+            _ => None,
+        })
+        .await;
+    assert_eq!(seen, PresenceStatus::Offline);
+    assert_eq!(two.state.presence.status("olga"), PresenceStatus::Offline);
 }

@@ -137,6 +137,15 @@ impl WorkflowStore for FaultyStore {
     fn lease(&self, name: String, holder: String, ttl_ms: u64, now: u64) -> Pending<bool> {
         self.inner.lease(name, holder, ttl_ms, now)
     }
+    fn put_presence(&self, node: String, o: Vec<(String, bool)>, until: u64) -> Pending<()> {
+        self.inner.put_presence(node, o, until)
+    }
+    fn presence(&self, now: u64) -> Pending<Vec<(String, bool)>> {
+        self.inner.presence(now)
+    }
+    fn next_turn(&self, name: String) -> Pending<u64> {
+        self.inner.next_turn(name)
+    }
 
     fn revoke_tokens(&self, user_id: String, at: u64) -> Pending<()> {
         self.inner.revoke_tokens(user_id, at)

@@ -680,6 +680,63 @@ async fn a_client_token_never_writes_a_note(store: Arc<dyn Store>) {
     );
 }
 
+/// Each node's word on its operators replaces its previous one; expired rows are ignored; an
+/// operator available on any node is available.
+async fn presence_rows_expire_and_available_wins(store: Arc<dyn Store>) {
+    let rows = |v: &[(&str, bool)]| -> Vec<(String, bool)> {
+        v.iter().map(|(u, a)| (u.to_string(), *a)).collect()
+    };
+    store
+        .put_presence("n1".into(), rows(&[("olga", false), ("omar", true)]), 2_000)
+        .await
+        .unwrap();
+    store
+        .put_presence("n2".into(), rows(&[("olga", true)]), 1_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.presence(500).await.unwrap(),
+        rows(&[("olga", true), ("omar", true)])
+    );
+    // n2's row expired: olga is only away on n1.
+    assert_eq!(
+        store.presence(1_000).await.unwrap(),
+        rows(&[("olga", false), ("omar", true)])
+    );
+    // n1 now reports omar alone; then withdraws everything.
+    store
+        .put_presence("n1".into(), rows(&[("omar", false)]), 3_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.presence(1_500).await.unwrap(),
+        rows(&[("omar", false)])
+    );
+    store
+        .put_presence("n1".into(), Vec::new(), 0)
+        .await
+        .unwrap();
+    assert_eq!(store.presence(1_500).await.unwrap(), rows(&[]));
+}
+
+/// Concurrent callers of a counter never get the same value, and no value is skipped.
+async fn turns_are_handed_out_once_each(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.next_turn("round_robin".into()).await.unwrap()
+        }));
+    }
+    let mut turns = Vec::new();
+    for task in tasks {
+        turns.push(task.await.unwrap());
+    }
+    turns.sort_unstable();
+    assert_eq!(turns, (1..=20).collect::<Vec<u64>>());
+    assert_eq!(store.next_turn("other".into()).await.unwrap(), 1);
+}
+
 macro_rules! conformance {
     ($name:ident, $backend:expr) => {
         mod $name {
@@ -699,6 +756,8 @@ macro_rules! conformance {
                 the_operator_directory_is_kept,
                 only_active_directory_operators_are_assigned,
                 a_client_token_never_writes_a_note,
+                presence_rows_expire_and_available_wins,
+                turns_are_handed_out_once_each,
             );
         }
     };

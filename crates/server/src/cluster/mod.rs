@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use protocol::frames::ParticipantState;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::Hub;
@@ -59,6 +60,8 @@ pub enum Notice {
         /// Whose.
         user_id: String,
     },
+    /// Some node's operators changed availability: read presence again.
+    Presence,
 }
 
 /// What a bus hands to the node: another node's notice, or word that notices may have been lost.
@@ -91,6 +94,8 @@ pub struct Cluster {
     hub: Arc<Hub>,
     bus: Arc<dyn Bus>,
     metrics: Arc<Metrics>,
+    /// Woken when another node announces a presence change.
+    presence: Arc<Notify>,
     known: Mutex<HashMap<String, Known>>,
 }
 
@@ -103,12 +108,14 @@ impl Cluster {
         bus: Arc<dyn Bus>,
         sweep_interval: Duration,
         metrics: Arc<Metrics>,
+        presence: Arc<Notify>,
         shutdown: CancellationToken,
     ) -> Arc<Cluster> {
         let cluster = Arc::new(Cluster {
             hub,
             bus: bus.clone(),
             metrics,
+            presence,
             known: Mutex::default(),
         });
         store.attach(cluster.clone());
@@ -158,7 +165,12 @@ impl Cluster {
             self.metrics.cluster_notices(true, 1);
         }
         match heard {
-            Heard::Missed => self.hub.committed(Committed::Missed),
+            Heard::Missed => {
+                // Presence announcements may be lost too.
+                self.presence.notify_one();
+                self.hub.committed(Committed::Missed)
+            }
+            Heard::Notice(Notice::Presence) => self.presence.notify_one(),
             Heard::Notice(Notice::Revoked { user_id }) => {
                 self.hub.committed(Committed::Revoked { user_id })
             }

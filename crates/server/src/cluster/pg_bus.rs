@@ -67,6 +67,7 @@ impl PgBus {
                     json!([if *joined { "j" } else { "l" }, conversation, user_id])
                 }
                 Notice::Revoked { user_id } => json!(["v", "", user_id]),
+                Notice::Presence => json!(["p", ""]),
             };
             size += entry.to_string().len() + 1;
             entries.push(entry);
@@ -115,6 +116,7 @@ impl PgBus {
                     "v" => Notice::Revoked {
                         user_id: e[2].as_str()?.to_owned(),
                     },
+                    "p" => Notice::Presence,
                     _ => return None,
                 })
             })
@@ -312,6 +314,7 @@ mod tests {
             Notice::Revoked {
                 user_id: "mallory".into(),
             },
+            Notice::Presence,
         ];
         let payloads = bus.encode(&notices);
         assert_eq!(payloads.len(), 1);

@@ -373,6 +373,23 @@ pub trait WorkflowStore: Send + Sync + 'static {
     /// has it. Nodes use it so that one of them delivers webhooks.
     fn lease(&self, name: String, holder: String, ttl_ms: u64, now: u64) -> Pending<bool>;
 
+    /// Replaces what `node` reports of the operators connected to it: each `(user, available)`
+    /// holds until `expires_at` (ms since the epoch); an empty list withdraws them all.
+    fn put_presence(
+        &self,
+        node: String,
+        operators: Vec<(String, bool)>,
+        expires_at: u64,
+    ) -> Pending<()>;
+
+    /// Every operator some live node reports (rows not expired at `now`), with whether any node
+    /// has them available (otherwise they are connected but away).
+    fn presence(&self, now: u64) -> Pending<Vec<(String, bool)>>;
+
+    /// The next value of the shared counter `name`: 1, 2, 3, … across every node, each value
+    /// handed out once.
+    fn next_turn(&self, name: String) -> Pending<u64>;
+
     /// Revokes every token of `user_id` issued at or before `at` (seconds since the epoch);
     /// reported as [`Committed::Revoked`] so that live connections close. Never moves back.
     fn revoke_tokens(&self, user_id: String, at: u64) -> Pending<()>;

@@ -265,6 +265,39 @@ impl WorkflowStore for MemoryStore {
         Self::ready(Ok(free))
     }
 
+    fn put_presence(
+        &self,
+        node: String,
+        operators: Vec<(String, bool)>,
+        expires_at: u64,
+    ) -> Pending<()> {
+        let mut state = self.lock();
+        state.presence.retain(|(n, _), _| *n != node);
+        for (user, available) in operators {
+            state
+                .presence
+                .insert((node.clone(), user), (available, expires_at));
+        }
+        Self::ready(Ok(()))
+    }
+
+    fn presence(&self, now: u64) -> Pending<Vec<(String, bool)>> {
+        let mut users: std::collections::BTreeMap<String, bool> = Default::default();
+        for ((_, user), (available, expires_at)) in &self.lock().presence {
+            if *expires_at > now {
+                *users.entry(user.clone()).or_default() |= *available;
+            }
+        }
+        Self::ready(Ok(users.into_iter().collect()))
+    }
+
+    fn next_turn(&self, name: String) -> Pending<u64> {
+        let mut state = self.lock();
+        let value = state.counters.entry(name).or_default();
+        *value += 1;
+        Self::ready(Ok(*value))
+    }
+
     fn revoke_tokens(&self, user_id: String, at: u64) -> Pending<()> {
         let mut state = self.lock();
         let until = state.revocations.entry(user_id.clone()).or_default();

@@ -36,6 +36,9 @@ struct State {
     flagged: HashSet<String>,
     webhooks: Vec<Webhook>,
     leases: HashMap<String, (String, u64)>,
+    /// (node, operator) → (available, expires at).
+    presence: HashMap<(String, String), (bool, u64)>,
+    counters: HashMap<String, u64>,
     /// User → tokens issued at or before this second are refused.
     revocations: HashMap<String, u64>,
     /// The operator directory, by id.

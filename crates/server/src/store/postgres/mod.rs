@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0002_workflow.sql"),
     include_str!("0003_operators.sql"),
     include_str!("0004_revocations.sql"),
+    include_str!("0005_presence.sql"),
 ];
 
 /// Key of the advisory lock held while migrating (any constant; "surechat" in ASCII digits).
@@ -423,6 +424,62 @@ impl WorkflowStore for PgStore {
             ttl_ms,
             now,
             reply,
+        })
+    }
+
+    // Presence and counters are written on a pooled connection, outside the writer: they are
+    // not part of the delivery contract, and a heartbeat must not wait behind a batch of messages.
+    fn put_presence(
+        &self,
+        node: String,
+        operators: Vec<(String, bool)>,
+        expires_at: u64,
+    ) -> Pending<()> {
+        self.read(move |c| async move {
+            let (users, available): (Vec<String>, Vec<bool>) = operators.into_iter().unzip();
+            // Renew first, then withdraw the node's other operators: a reader in between sees
+            // one operator too many for a moment, never one too few.
+            c.execute(
+                "INSERT INTO presence (node, user_id, status, expires_at)
+                 SELECT $1, u, CASE WHEN a THEN 'available' ELSE 'away' END, $4
+                 FROM unnest($2::text[], $3::bool[]) AS t(u, a)
+                 ON CONFLICT (node, user_id) DO UPDATE
+                 SET status = excluded.status, expires_at = excluded.expires_at",
+                &[&node, &users, &available, &(expires_at as i64)],
+            )
+            .await?;
+            c.execute(
+                "DELETE FROM presence WHERE node = $1 AND NOT (user_id = ANY($2))",
+                &[&node, &users],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn presence(&self, now: u64) -> Pending<Vec<(String, bool)>> {
+        self.read(move |c| async move {
+            let rows = c
+                .query(
+                    "SELECT user_id, bool_or(status = 'available') FROM presence
+                     WHERE expires_at > $1 GROUP BY user_id ORDER BY user_id",
+                    &[&(now as i64)],
+                )
+                .await?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
+    fn next_turn(&self, name: String) -> Pending<u64> {
+        self.read(move |c| async move {
+            let row = c
+                .query_one(
+                    "INSERT INTO counters (name, value) VALUES ($1, 1)
+                     ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
+                    &[&name],
+                )
+                .await?;
+            Ok(row.get::<_, i64>(0) as u64)
         })
     }
 

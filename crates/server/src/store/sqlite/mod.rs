@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0002_workflow.sql"),
     include_str!("0003_operators.sql"),
     include_str!("0004_revocations.sql"),
+    include_str!("0005_presence.sql"),
 ];
 
 /// Read connections kept open for reuse.
@@ -475,6 +476,51 @@ impl WorkflowStore for SqliteStore {
 
     fn lease(&self, name: String, holder: String, ttl_ms: u64, now: u64) -> Pending<bool> {
         self.submit(move |tx, _| write::lease(tx, &name, &holder, ttl_ms, now))
+    }
+
+    fn put_presence(
+        &self,
+        node: String,
+        operators: Vec<(String, bool)>,
+        expires_at: u64,
+    ) -> Pending<()> {
+        self.submit(move |tx, _| {
+            tx.prepare_cached("DELETE FROM presence WHERE node = ?1")?
+                .execute([&node])?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO presence (node, user_id, status, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (user, available) in operators {
+                let status = if available { "available" } else { "away" };
+                insert.execute(rusqlite::params![node, user, status, expires_at as i64])?;
+            }
+            Ok(Ok(()))
+        })
+    }
+
+    fn presence(&self, now: u64) -> Pending<Vec<(String, bool)>> {
+        self.read(move |conn| {
+            let mut query = conn.prepare_cached(
+                "SELECT user_id, MAX(status = 'available') FROM presence
+                 WHERE expires_at > ?1 GROUP BY user_id ORDER BY user_id",
+            )?;
+            let rows = query.query_map([now as i64], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, bool>(1)?))
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn next_turn(&self, name: String) -> Pending<u64> {
+        self.submit(move |tx, _| {
+            let value: i64 = tx
+                .prepare_cached(
+                    "INSERT INTO counters (name, value) VALUES (?1, 1)
+                     ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+                )?
+                .query_row([name], |row| row.get(0))?;
+            Ok(Ok(value as u64))
+        })
     }
 
     fn revoke_tokens(&self, user_id: String, at: u64) -> Pending<()> {
