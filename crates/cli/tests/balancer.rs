@@ -41,8 +41,9 @@ struct Node {
 }
 
 impl Node {
-    /// Starts a node listening on `listen` (`127.0.0.1:0` for any free port).
-    fn start(listen: &str, database: &str, data: &std::path::Path) -> Node {
+    /// Starts a node listening on `listen` (`127.0.0.1:0` for any free port), with `env` on top
+    /// of the test's settings.
+    fn start(listen: &str, database: &str, data: &std::path::Path, env: &[(&str, &str)]) -> Node {
         let mut child = Command::new(env!("CARGO_BIN_EXE_surechat"))
             .args([
                 "serve",
@@ -57,6 +58,7 @@ impl Node {
             .env("SURECHAT_ADMIN_KEY", ADMIN)
             .env("SURECHAT_JWT_SECRET", SECRET)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -224,16 +226,22 @@ impl Balancer {
     /// Waits for HAProxy to log that `server` of the example's backend changed to `state`
     /// (`DOWN` or `UP`), as its health checks decide.
     async fn until_server(&mut self, server: &str, state: &str) {
-        let wanted = format!("Server surechat_nodes/{server} is {state}");
+        self.until_servers(&[server], state).await;
+    }
+
+    /// Waits for HAProxy to log that each of `servers` changed to `state`, in any order.
+    async fn until_servers(&mut self, servers: &[&str], state: &str) {
+        let mut wanted: Vec<String> = servers
+            .iter()
+            .map(|server| format!("Server surechat_nodes/{server} is {state}"))
+            .collect();
         let deadline = deadline();
-        loop {
+        while !wanted.is_empty() {
             let line = tokio::time::timeout_at(deadline, self.log.recv())
                 .await
-                .unwrap_or_else(|_| panic!("haproxy logs `{wanted}` in time"))
+                .unwrap_or_else(|_| panic!("haproxy logs {wanted:?} in time"))
                 .expect("haproxy is running");
-            if line.contains(&wanted) {
-                return;
-            }
+            wanted.retain(|w| !line.contains(w.as_str()));
         }
     }
 }
@@ -375,8 +383,8 @@ async fn killing_a_node_behind_haproxy_loses_and_doubles_nothing() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut nodes = [
-        Node::start("127.0.0.1:0", &url, &dir.path().join("node1")),
-        Node::start("127.0.0.1:0", &url, &dir.path().join("node2")),
+        Node::start("127.0.0.1:0", &url, &dir.path().join("node1"), &[]),
+        Node::start("127.0.0.1:0", &url, &dir.path().join("node2"), &[]),
     ];
     let mut balancer = Balancer::start([nodes[0].addr(), nodes[1].addr()]).await;
     let lb = balancer.http();
@@ -461,7 +469,7 @@ async fn killing_a_node_behind_haproxy_loses_and_doubles_nothing() {
     // The node comes back on its address: the checks put it back in the rotation, and a device
     // that lands on it gets the whole conversation from storage.
     let addr = nodes[victim].addr().to_owned();
-    nodes[victim] = Node::start(&addr, &url, &dir.path().join(&victim_name));
+    nodes[victim] = Node::start(&addr, &url, &dir.path().join(&victim_name), &[]);
     balancer.until_server(&victim_name, "UP").await;
     // Round robin over two nodes: of two connections in a row, one lands on the restarted node.
     let mut laptops = Vec::new();
@@ -483,6 +491,60 @@ async fn killing_a_node_behind_haproxy_loses_and_doubles_nothing() {
         client.stop().await;
     }
     for (client, _) in &laptops {
+        client.stop().await;
+    }
+    drop(balancer);
+    drop(nodes);
+    server::store::postgres::drop_schema(&database, &schema)
+        .await
+        .unwrap();
+}
+
+/// Behind a balancer every connection a node accepts comes from the balancer's address, its
+/// health checks included, so `connections_per_address_max` caps the devices of a node: a node
+/// that holds that many fails its checks and HAProxy takes it out, and with every node full a
+/// new device is refused. `docs/operations.md` says to raise the cap behind a balancer; this
+/// shows why, with a cap of 2 (the default is 1024).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_per_address_cap_counts_the_balancer_as_one_client() {
+    let database = std::env::var("SURECHAT_TEST_DATABASE")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+    let (url, schema) = server::store::postgres::fresh_schema(&database, "surechat_test")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cap = [("SURECHAT_CONNECTIONS_PER_ADDRESS_MAX", "2")];
+    let nodes = [
+        Node::start("127.0.0.1:0", &url, &dir.path().join("node1"), &cap),
+        Node::start("127.0.0.1:0", &url, &dir.path().join("node2"), &cap),
+    ];
+    let mut balancer = Balancer::start([nodes[0].addr(), nodes[1].addr()]).await;
+    // From a node directly: through the balancer, HAProxy would keep the connection open for
+    // reuse, holding one of the node's two places.
+    let ana_token = token(&Http::new(&nodes[0].base), "ana", Role::Client).await;
+    // Four devices fill both nodes; a connect that meets a check holding a place is closed at
+    // once, and the device tries again.
+    let mut devices = Vec::new();
+    for _ in 0..4 {
+        devices.push(device(&balancer.ws(), &ana_token).await);
+    }
+    // Full nodes refuse the checks' connections: HAProxy takes both out.
+    balancer.until_servers(&["node1", "node2"], "DOWN").await;
+    // No node has a place left: a fifth device is refused, whether HAProxy still tries a node
+    // (which closes the connection at once: 502) or has none up (503).
+    let refused = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(balancer.ws()))
+        .await
+        .expect("haproxy answers in time");
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert!(
+            [502, 503].contains(&response.status().as_u16()),
+            "a fifth device is refused: {}",
+            response.status()
+        ),
+        other => panic!("a fifth device is refused with 502 or 503, not {other:?}"),
+    }
+
+    for (client, _) in &devices {
         client.stop().await;
     }
     drop(balancer);
