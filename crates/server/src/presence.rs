@@ -307,20 +307,23 @@ impl Presence {
             mine.sort();
             mine
         };
-        let expires_at = now_ms() + sharing.ttl.as_millis() as u64;
-        match sharing
-            .store
-            .put_presence(sharing.node.clone(), mine.clone(), expires_at)
-            .await
-        {
-            Ok(()) if written.as_ref() != Some(&mine) => {
-                *written = Some(mine);
-                (sharing.announce)();
-            }
-            Ok(()) => {}
-            Err(err) => {
-                tracing::warn!(%err, "cannot share operators' presence; retrying at the next heartbeat");
-                *written = None;
+        // Renewed while there is something to renew; a node without operators writes once.
+        if !(mine.is_empty() && written.as_ref().is_some_and(Vec::is_empty)) {
+            let expires_at = now_ms() + sharing.ttl.as_millis() as u64;
+            match sharing
+                .store
+                .put_presence(sharing.node.clone(), mine.clone(), expires_at)
+                .await
+            {
+                Ok(()) if written.as_ref() != Some(&mine) => {
+                    *written = Some(mine);
+                    (sharing.announce)();
+                }
+                Ok(()) => {}
+                Err(err) => {
+                    tracing::warn!(%err, "cannot share operators' presence; retrying at the next heartbeat");
+                    *written = None;
+                }
             }
         }
         let Ok(rows) = sharing.store.presence(now_ms()).await else {
