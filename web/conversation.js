@@ -55,11 +55,14 @@ export class Conversation {
       const seq = saved.seq;
       if (seq === null || seq > stored.cursor) break;
       const own = me === saved.sender;
-      const message = { ...saved, status: own ? /** @type {DeliveryStatus} */ ({ name: 'sent', seq }) : null };
-      if (own) {
-        conversation.undeliveredOwn.set(seq, message.id);
-        conversation.unreadOwn.set(seq, message.id);
-      }
+      // Ticks never go back: a stored `delivered` or `read` stays; anything else restarts from
+      // `sent` and moves on with the next receipts.
+      const keptStatus = saved.status?.name === 'delivered' || saved.status?.name === 'read' ? saved.status : null;
+      /** @type {DeliveryStatus | null} */
+      const status = own ? keptStatus ?? { name: 'sent', seq } : null;
+      const message = { ...saved, status };
+      if (own && rank(/** @type {DeliveryStatus} */ (status)) < rank({ name: 'delivered' })) conversation.undeliveredOwn.set(seq, message.id);
+      if (own && rank(/** @type {DeliveryStatus} */ (status)) < rank({ name: 'read' })) conversation.unreadOwn.set(seq, message.id);
       conversation.ids.set(message.id, seq);
       conversation.messages.set(seq, message);
     }

@@ -3,7 +3,16 @@
 // messages are stored before the receipt that reports them. Tabs: docs/architecture.md (web/).
 
 /** Version of the records' format. An upgrade migrates pending messages, never drops them. */
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
+
+/**
+ * The status kept with a held message: only `delivered` and `read` (anything else restarts from
+ * `sent`), so that ticks shown before a reload are shown after it, also offline.
+ * @param {import('./types.js').DeliveryStatus | null | undefined} status
+ */
+function kept(status) {
+  return status && (status.name === 'delivered' || status.name === 'read') ? { name: status.name } : null;
+}
 
 /**
  * An outbox record.
@@ -59,6 +68,9 @@ export class Store {
       if (!db.objectStoreNames.contains('outbox')) db.createObjectStore('outbox', { keyPath: 'id' });
       if (!db.objectStoreNames.contains('messages')) db.createObjectStore('messages', { keyPath: ['conversation', 'seq'] });
       if (!db.objectStoreNames.contains('conversations')) db.createObjectStore('conversations', { keyPath: 'id' });
+      // Version 2: held messages found by id, to keep their `delivered` / `read` status.
+      const messages = /** @type {IDBTransaction} */ (request.transaction).objectStore('messages');
+      if (!messages.indexNames.contains('by_id')) messages.createIndex('by_id', ['conversation', 'id']);
     };
     return new Store(await done(request), name);
   }
@@ -126,7 +138,7 @@ export class Store {
     const conversations = tx.objectStore('conversations');
     for (const e of events) {
       switch (e.type) {
-        case 'message': messages.put({ ...e.message, status: null }); break;
+        case 'message': messages.put({ ...e.message, status: kept(e.message.status) }); break;
         case 'cursor': conversations.put({ id: e.conversation, epoch: e.epoch, cursor: e.seq }); break;
         case 'resync':
           messages.delete(IDBKeyRange.bound([e.conversation, 0], [e.conversation, Infinity]));
@@ -134,6 +146,13 @@ export class Store {
           break;
         case 'discarded': outbox.delete(e.id); break;
         case 'delivery_status':
+          if (kept(e.status)) {
+            // Only forward: `read` is never overwritten by a late `delivered`.
+            const status = kept(e.status);
+            done(messages.index('by_id').get([e.conversation, e.id])).then((held) => {
+              if (held && held.status?.name !== 'read') messages.put({ ...held, status });
+            });
+          }
           if (e.status.name === 'sent') outbox.delete(e.id);
           else if (e.status.name === 'failed' || e.status.name === 'sending') {
             const failed = e.status.name === 'failed' ? [e.status.code, e.status.message] : null;

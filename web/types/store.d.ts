@@ -1,5 +1,5 @@
 /** Version of the records' format. An upgrade migrates pending messages, never drops them. */
-export declare const FORMAT_VERSION = 1;
+export declare const FORMAT_VERSION = 2;
 export type OutboxRecord = {
     id: string;
     conversation: string;

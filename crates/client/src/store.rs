@@ -12,7 +12,8 @@ use crate::session::{
     ChatMessage, DeliveryStatus, Event, PendingMessage, Snapshot, StoredConversation,
 };
 
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE outbox (
     position       INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -33,7 +34,23 @@ CREATE TABLE messages (
     ts           INTEGER NOT NULL,
     PRIMARY KEY (conversation, seq)
 );
-"];
+",
+    "
+-- Version 2: how far the user's own messages got (`delivered`, `read`), so that ticks shown
+-- before a restart are shown after it, also offline. Existing rows restart from `sent`.
+ALTER TABLE messages ADD COLUMN status TEXT;
+CREATE INDEX messages_by_id ON messages (conversation, id);
+",
+];
+
+/// A kept status as stored (`delivered`, `read`); other statuses are not kept.
+fn kept_status(status: Option<&DeliveryStatus>) -> Option<&'static str> {
+    match status {
+        Some(DeliveryStatus::Delivered) => Some("delivered"),
+        Some(DeliveryStatus::Read) => Some("read"),
+        _ => None,
+    }
+}
 
 /// Failure of the local store.
 #[derive(Debug, thiserror::Error)]
@@ -87,9 +104,10 @@ impl LocalStore {
         for (id, epoch, cursor) in heads {
             let messages = self
                 .conn
-                .prepare("SELECT id, seq, sender, role, body, ts FROM messages WHERE conversation = ?1 AND seq <= ?2 ORDER BY seq")?
+                .prepare("SELECT id, seq, sender, role, body, ts, status FROM messages WHERE conversation = ?1 AND seq <= ?2 ORDER BY seq")?
                 .query_map(params![id, cursor], |r| {
                     let role: String = r.get(3)?;
+                    let status: Option<String> = r.get(6)?;
                     Ok(ChatMessage {
                         conversation: id.clone(),
                         id: r.get(0)?,
@@ -98,7 +116,11 @@ impl LocalStore {
                         role: Role::parse(&role).unwrap_or(Role::Client),
                         body: r.get(4)?,
                         ts: Some(r.get(5)?),
-                        status: None,
+                        status: match status.as_deref() {
+                            Some("delivered") => Some(DeliveryStatus::Delivered),
+                            Some("read") => Some(DeliveryStatus::Read),
+                            _ => None,
+                        },
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -141,9 +163,9 @@ impl LocalStore {
             match event {
                 Event::Message(m) => {
                     tx.prepare_cached(
-                        "INSERT OR IGNORE INTO messages (conversation, seq, id, sender, role, body, ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        "INSERT OR IGNORE INTO messages (conversation, seq, id, sender, role, body, ts, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     )?
-                    .execute(params![m.conversation, m.seq, m.id, m.sender, m.role.as_str(), m.body, m.ts.unwrap_or(0)])?;
+                    .execute(params![m.conversation, m.seq, m.id, m.sender, m.role.as_str(), m.body, m.ts.unwrap_or(0), kept_status(m.status.as_ref())])?;
                 }
                 Event::Cursor {
                     conversation,
@@ -153,7 +175,18 @@ impl LocalStore {
                     tx.prepare_cached("INSERT OR REPLACE INTO conversations (id, epoch, cursor) VALUES (?1, ?2, ?3)")?
                         .execute(params![conversation, epoch, seq])?;
                 }
-                Event::DeliveryStatus { id, status, .. } => {
+                Event::DeliveryStatus {
+                    conversation,
+                    id,
+                    status,
+                } => {
+                    if let Some(kept) = kept_status(Some(status)) {
+                        // Only forward: `read` is never overwritten by a late `delivered`.
+                        tx.prepare_cached(
+                            "UPDATE messages SET status = ?3 WHERE conversation = ?1 AND id = ?2 AND (status IS NULL OR status = 'delivered')",
+                        )?
+                        .execute(params![conversation, id, kept])?;
+                    }
                     match status {
                         DeliveryStatus::Sending => {
                             tx.prepare_cached("UPDATE outbox SET failed_code = NULL, failed_message = NULL WHERE id = ?1")?
@@ -183,5 +216,143 @@ impl LocalStore {
         }
         tx.commit()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use protocol::frames::{self, ServerFrame};
+
+    use super::*;
+    use crate::session::{Action, Config, Session};
+
+    fn welcome(olga: (u64, u64), last_seq: u64) -> ServerFrame {
+        let state = |user: &str, role, (delivered, read)| frames::ParticipantState {
+            user_id: user.into(),
+            role,
+            delivered,
+            read,
+        };
+        ServerFrame::Welcome(frames::Welcome {
+            v: 1,
+            user_id: "ana".into(),
+            role: Role::Client,
+            connection_id: "c1".into(),
+            heartbeat_ms: 25_000,
+            timeout_ms: 35_000,
+            conversations: vec![frames::ConversationState {
+                id: "b1".into(),
+                epoch: 7,
+                last_seq,
+                participants: vec![
+                    state("ana", Role::Client, (last_seq, last_seq)),
+                    state("olga", Role::Operator, olga),
+                ],
+                status: Default::default(),
+                assignee: None,
+                metadata: None,
+                closed: false,
+            }],
+        })
+    }
+
+    fn receipt(delivered: u64, read: u64) -> ServerFrame {
+        ServerFrame::Receipt(frames::Receipt {
+            conversation: "b1".into(),
+            user_id: "olga".into(),
+            role: Role::Operator,
+            delivered,
+            read,
+        })
+    }
+
+    /// Persists every event the session has for the store.
+    fn persist(session: &mut Session, store: &mut LocalStore) {
+        let events: Vec<Event> = std::iter::from_fn(|| session.poll_event()).collect();
+        store.apply(&events).unwrap();
+    }
+
+    fn connect(session: &mut Session, now: Instant, welcome: ServerFrame) {
+        session.connect(now);
+        let Some(Action::Connect { attempt }) = session.poll_action() else {
+            panic!("a connect")
+        };
+        session.handle_open(now, attempt);
+        session.handle_frame(now, welcome);
+    }
+
+    #[test]
+    fn ticks_survive_a_restart_and_never_go_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.db");
+        let now = Instant::now();
+        let mut store = LocalStore::open(&path).unwrap();
+        let mut session = Session::new(Config::default(), "t");
+        connect(&mut session, now, welcome((0, 0), 0));
+        store.set_user("ana").unwrap();
+        let ids: Vec<String> = ["one", "two"]
+            .iter()
+            .enumerate()
+            .map(|(i, body)| {
+                let id = format!("00000000-0000-4000-8000-00000000000{i}");
+                store.add_outbox(&id, "b1", body).unwrap();
+                session.send(now, id, "b1", body, None)
+            })
+            .collect();
+        for (i, id) in ids.iter().enumerate() {
+            let seq = i as u64 + 1;
+            session.handle_frame(
+                now,
+                ServerFrame::Ack(frames::Ack {
+                    id: id.clone(),
+                    conversation: "b1".into(),
+                    seq,
+                    ts: 1,
+                }),
+            );
+            session.handle_frame(
+                now,
+                ServerFrame::Message(frames::Message {
+                    conversation: "b1".into(),
+                    id: id.clone(),
+                    seq,
+                    sender: "ana".into(),
+                    role: Role::Client,
+                    body: "…".into(),
+                    ts: 1,
+                    kind: Default::default(),
+                    data: None,
+                }),
+            );
+        }
+        persist(&mut session, &mut store);
+        session.handle_frame(now, receipt(2, 1));
+        persist(&mut session, &mut store);
+        assert_eq!(session.delivery_status(&ids[0]), Some(DeliveryStatus::Read));
+        assert_eq!(
+            session.delivery_status(&ids[1]),
+            Some(DeliveryStatus::Delivered)
+        );
+        drop(store);
+
+        // The device restarts offline: what it showed, it shows again.
+        let store = LocalStore::open(&path).unwrap();
+        let mut restored = Session::restore(Config::default(), "t", store.load().unwrap());
+        assert_eq!(
+            restored.delivery_status(&ids[0]),
+            Some(DeliveryStatus::Read)
+        );
+        assert_eq!(
+            restored.delivery_status(&ids[1]),
+            Some(DeliveryStatus::Delivered)
+        );
+        // Back online, the next receipts move them on from there.
+        connect(&mut restored, now, welcome((2, 2), 2));
+        assert_eq!(
+            restored.delivery_status(&ids[1]),
+            Some(DeliveryStatus::Read)
+        );
     }
 }

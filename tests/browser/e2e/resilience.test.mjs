@@ -60,6 +60,28 @@ test('typed offline, page closed, reloaded offline from the app shell, reopened 
   assert.deepEqual(bodies(await waitRows(second, 'the same four', (r) => r.length === 4)), bodies(seen));
 });
 
+test('ticks survive a reload, online and offline: read stays read', async (t) => {
+  const { server, booking, clientContext, operator } = await setup(t);
+  const page = await clientContext.newPage();
+  await page.goto(server.clientUrl(booking.ana, booking.id));
+  await badge(page, 'connected');
+  await type(page, 'read before the reload');
+  await waitRows(operator, 'the message at the operator', (r) => r.length === 1);
+  await waitRows(page, 'read at the client', (r) => r[0]?.[1] === 'read');
+  await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+  // Online: the first rows shown after the reload already say read, before any receipt.
+  await page.reload();
+  assert.deepEqual(await waitRows(page, 'the row after an online reload', (r) => r.length === 1), [['read before the reload', 'read']]);
+  // Offline: no server to ask; IndexedDB alone keeps the tick.
+  await clientContext.setOffline(true);
+  await page.reload();
+  await badge(page, 'offline');
+  assert.deepEqual(await waitRows(page, 'the row after an offline reload', (r) => r.length === 1), [['read before the reload', 'read']]);
+  await clientContext.setOffline(false);
+  await badge(page, 'connected');
+  assert.deepEqual(await waitRows(page, 'the row back online', (r) => r.length === 1), [['read before the reload', 'read']]);
+});
+
 test('server SIGKILLed and restarted mid-conversation: both pages reconnect and resume, nothing missing or doubled', async (t) => {
   const { server, booking, clientContext, operator } = await setup(t);
   const client = await clientContext.newPage();

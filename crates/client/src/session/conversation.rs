@@ -68,9 +68,19 @@ impl Conversation {
                 break;
             }
             if me == Some(message.sender.as_str()) {
-                message.status = Some(DeliveryStatus::Sent { seq });
-                conversation.undelivered_own.insert(seq, message.id.clone());
-                conversation.unread_own.insert(seq, message.id.clone());
+                // Ticks never go back: a stored `delivered` or `read` stays; anything else
+                // restarts from `sent` and moves on with the next receipts.
+                let status = match message.status.take() {
+                    Some(kept @ (DeliveryStatus::Delivered | DeliveryStatus::Read)) => kept,
+                    _ => DeliveryStatus::Sent { seq },
+                };
+                if status.rank() < DeliveryStatus::Delivered.rank() {
+                    conversation.undelivered_own.insert(seq, message.id.clone());
+                }
+                if status.rank() < DeliveryStatus::Read.rank() {
+                    conversation.unread_own.insert(seq, message.id.clone());
+                }
+                message.status = Some(status);
             } else {
                 message.status = None;
             }
