@@ -14,11 +14,33 @@ const TIMER_MS_MAX = 2147483647;
 /**
  * @typedef {object} ClientOptions
  * @property {string} [token] The user's token (JWT from your backend or `POST /v1/tokens`).
- * @property {() => Promise<string>} [getToken] Called for a fresh token when it expired.
+ * @property {() => Promise<string>} [getToken] Returns a fresh token: called shortly before the
+ *   current one expires and when the server refuses it. Without it (or when it fails), the
+ *   connection waits in the `expired` status, the outbox kept, and `auth_expired` is dispatched;
+ *   `setToken` (or `refreshToken` once `getToken` works) continues.
  * @property {string} [server] Base URL of the surechat server; default: this page's origin.
  * @property {boolean} [persist] Keep outbox and history in IndexedDB (default true).
  * @property {Partial<import('./types.js').Config>} [config] Session tunables.
  */
+
+/** How long before its expiry a token is refreshed (at most half its remaining life). */
+const REFRESH_AHEAD_MS = 60_000;
+
+/**
+ * When a token expires (its `exp`, in ms), read without checking the signature — only to refresh
+ * it in time.
+ * @param {string} token
+ * @returns {number | null}
+ */
+export function tokenExpiry(token) {
+  try {
+    const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const exp = JSON.parse(atob(payload)).exp;
+    return typeof exp === 'number' ? exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
 
 /**
  * The user id a token names (its `sub`), read without checking the signature — only to pick
@@ -48,7 +70,9 @@ export function newId() {
 /**
  * A connected chat device. Events (`addEventListener` or `on`), each a CustomEvent whose
  * `detail` is the session event: `connection_status`, `delivery_status`, `message`, `typing`,
- * `presence`, `receipt`, `synced`, `token_expired`, `error`, and `change` after any of them.
+ * `presence`, `receipt`, `synced`, `token_expired` (the server refused the token),
+ * `auth_expired` (no fresh token could be had: the app must sign the user in again and call
+ * `setToken`), `error`, and `change` after any of them.
  */
 export class SurechatClient extends EventTarget {
   /** @param {ClientOptions} options */
@@ -86,6 +110,51 @@ export class SurechatClient extends EventTarget {
     this.watched = new Set();
     /** @type {import('./types.js').SessionEvent[]} */
     this.unsaved = [];
+    /** The refresh scheduled before the token expires. @type {ReturnType<typeof setTimeout> | undefined} */
+    this.refreshTimer = undefined;
+    /** A `getToken` call in flight. @type {Promise<void> | null} */
+    this.refreshing = null;
+  }
+
+  /**
+   * Replaces the token (the user signed in again): an `expired` connection continues at once,
+   * and the outbox is sent.
+   * @param {string} token
+   */
+  setToken(token) {
+    this.token = token;
+    this.scheduleRefresh();
+    this.input((now) => this.session.setToken(now, token));
+  }
+
+  /**
+   * Asks `getToken` for a fresh token and continues with it; dispatches `auth_expired` when there
+   * is no `getToken` or it fails. Calls while one is in flight share it.
+   * @returns {Promise<void>}
+   */
+  refreshToken() {
+    const getToken = this.options.getToken;
+    if (!getToken) {
+      this.dispatchEvent(new CustomEvent('auth_expired', { detail: { type: 'auth_expired' } }));
+      return Promise.resolve();
+    }
+    this.refreshing ??= getToken()
+      .then((token) => this.setToken(token))
+      .catch(() => {
+        this.dispatchEvent(new CustomEvent('auth_expired', { detail: { type: 'auth_expired' } }));
+      })
+      .finally(() => { this.refreshing = null; });
+    return this.refreshing;
+  }
+
+  /** With `getToken`, refreshes the token shortly before it expires. */
+  scheduleRefresh() {
+    clearTimeout(this.refreshTimer);
+    const expiry = tokenExpiry(this.token);
+    if (!this.options.getToken || expiry === null) return;
+    const left = expiry - Date.now();
+    const wait = Math.max(0, left - Math.min(REFRESH_AHEAD_MS, left / 2));
+    this.refreshTimer = setTimeout(() => { this.refreshToken(); }, Math.min(wait, TIMER_MS_MAX));
   }
 
   /** Opens local storage, restores where the last page stopped, and connects. */
@@ -122,6 +191,7 @@ export class SurechatClient extends EventTarget {
     await this.adopt();
     this.listen();
     if (globalThis.navigator && navigator.onLine === false) this.session.handleNetwork(Date.now(), false);
+    this.scheduleRefresh();
     this.session.connect(Date.now());
     this.pump();
   }
@@ -182,6 +252,7 @@ export class SurechatClient extends EventTarget {
     this.input((now) => this.session.disconnect(now));
     for (const fn of this.cleanup.splice(0)) fn();
     clearTimeout(this.timer);
+    clearTimeout(this.refreshTimer);
   }
 
   // ---- commands -----------------------------------------------------------------------------
@@ -390,12 +461,7 @@ export class SurechatClient extends EventTarget {
       // Expire it on this side unless renewed.
       setTimeout(() => this.dispatchEvent(new CustomEvent('change')), TYPING_TTL_MS + 10);
     }
-    if (e.type === 'token_expired' && this.options.getToken) {
-      this.options.getToken().then((token) => {
-        this.token = token;
-        this.input((now) => this.session.setToken(now, token));
-      });
-    }
+    if (e.type === 'token_expired') this.refreshToken();
     if (e.type === 'cursor') return;
     this.dispatchEvent(new CustomEvent(e.type, { detail: e }));
   }

@@ -13,7 +13,7 @@ button:focus-visible, textarea:focus-visible { outline: 3px solid #0969da; outli
 .badge { display: inline-flex; align-items: center; gap: .4rem; padding: .2rem .6rem; border-radius: 1rem; background: #f6f8fa; border: 1px solid #d0d7de; font-size: .85rem; }
 .dot { width: .6rem; height: .6rem; border-radius: 50%; background: #8c959f; }
 .connected .dot { background: #1a7f37; } .reconnecting .dot, .connecting .dot { background: #bf8700; }
-.offline .dot, .disconnected .dot { background: #cf222e; }
+.offline .dot, .disconnected .dot, .expired .dot { background: #cf222e; }
 .badge button { min-height: 1.8rem; font-size: .8rem; }
 .tick { font-size: .8rem; color: #57606a; white-space: nowrap; }
 .tick.read { color: #0969da; font-weight: 600; } .tick.failed { color: #cf222e; font-weight: 600; }
@@ -124,7 +124,9 @@ class Base extends HTMLElement {
 
 /**
  * `<surechat-connection-status>`: connected / connecting / reconnecting with a countdown /
- * offline / disconnected, with a "Reconnect" button when not connected. Announced politely.
+ * offline / disconnected, with a "Reconnect" button when not connected; "Session expired" with
+ * "Sign in again" (the client's `refreshToken`) when the server refused the token. Announced
+ * politely.
  */
 export class ConnectionStatusElement extends Base {
   constructor() {
@@ -133,7 +135,10 @@ export class ConnectionStatusElement extends Base {
     this.button = h('button', { type: 'button', part: 'reconnect' }, ['Reconnect']);
     this.badge = h('span', { class: 'badge', role: 'status', 'aria-live': 'polite', part: 'badge' },
       [h('span', { class: 'dot', 'aria-hidden': 'true' }), this.label, this.button]);
-    this.button.addEventListener('click', () => this.client?.reconnect());
+    this.button.addEventListener('click', () => {
+      if (this.client?.status.name === 'expired') this.client.refreshToken();
+      else this.client?.reconnect();
+    });
     this.root.append(this.badge);
     /** @type {ReturnType<typeof setInterval> | undefined} */
     this.tick = undefined;
@@ -146,7 +151,10 @@ export class ConnectionStatusElement extends Base {
     clearInterval(this.tick);
     const text = () => {
       if (status.name !== 'reconnecting') {
-        return { connected: 'Connected', connecting: 'Connecting…', offline: 'Offline', disconnected: 'Disconnected' }[status.name];
+        return {
+          connected: 'Connected', connecting: 'Connecting…', offline: 'Offline', disconnected: 'Disconnected',
+          expired: 'Session expired',
+        }[status.name];
       }
       const s = Math.max(0, Math.ceil((status.nextAttemptAt - Date.now()) / 1000));
       return s > 0 ? `Reconnecting in ${s} s` : 'Reconnecting…';
@@ -154,6 +162,7 @@ export class ConnectionStatusElement extends Base {
     this.label.textContent = text();
     if (status.name === 'reconnecting') this.tick = setInterval(() => { this.label.textContent = text(); }, 1000);
     this.button.hidden = status.name === 'connected' || status.name === 'connecting';
+    this.button.textContent = status.name === 'expired' ? 'Sign in again' : 'Reconnect';
   }
 
   disconnectedCallback() {

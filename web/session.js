@@ -45,6 +45,10 @@ export class Session {
     /** @type {number | null} */ this.heartbeatDeadline = null;
     /** When the last welcomed connection was lost (reported in the next hello). @type {number | null} */
     this.lostAt = null;
+    /** The token said in the last hello. @type {string | null} */
+    this.helloToken = null;
+    /** The server refused the token: nothing is tried until `setToken`. */
+    this.expired = false;
     this.heartbeatTimeout = this.config.heartbeatTimeoutMs;
     /** @type {string | null} */
     this.user = snapshot.user_id ?? null;
@@ -244,7 +248,11 @@ export class Session {
   /** Replaces the token; if the session was waiting for one, reconnects at once. @param {number} now @param {string} token */
   setToken(now, token) {
     this.token = token;
-    if (this.wanted && this.transport === 'idle' && this.networkUp) this.open(now);
+    this.expired = false;
+    if (this.wanted && this.transport === 'idle' && this.networkUp) {
+      this.attempt = 0;
+      this.open(now);
+    }
   }
 
   /**
@@ -253,7 +261,7 @@ export class Session {
    * @param {number} now
    */
   reconnectNow(now) {
-    if (this.wanted && this.networkUp && this.transport === 'idle') {
+    if (this.wanted && this.networkUp && this.transport === 'idle' && !this.expired) {
       this.attempt = 0;
       this.open(now);
     }
@@ -268,6 +276,7 @@ export class Session {
     this.heartbeatDeadline = now + this.heartbeatTimeout;
     const cursors = [...this.conversations.values()].map((c) => (
       c.epoch === null ? { conversation: c.id, seq: c.cursor } : { conversation: c.id, seq: c.cursor, epoch: c.epoch }));
+    this.helloToken = this.token;
     /** @type {import('./types.js').ClientFrame} */
     const hello = { type: 'hello', v: PROTOCOL_VERSION, token: this.token, cursors, pending: this.outbox.length };
     if (this.lostAt !== null) hello.offline_ms = Math.max(0, Math.round(now - this.lostAt));
@@ -288,8 +297,15 @@ export class Session {
       this.wanted = false;
       this.nextAttemptAt = null;
       this.setStatus({ name: 'disconnected' });
+    } else if (code === CLOSE_UNAUTHORIZED && this.token === this.helloToken) {
+      // Trying again with a refused token cannot succeed: wait for a new one (`setToken`),
+      // keeping the outbox.
+      this.expired = true;
+      this.nextAttemptAt = null;
+      this.events.push({ type: 'token_expired' });
+      this.setStatus({ name: 'expired' });
     } else {
-      if (code === CLOSE_UNAUTHORIZED) this.events.push({ type: 'token_expired' });
+      // A token refreshed since that hello is tried at the next attempt.
       this.scheduleReconnect(now);
     }
   }
@@ -407,7 +423,7 @@ export class Session {
     if (up === this.networkUp) return;
     this.networkUp = up;
     if (up) {
-      if (this.wanted && this.transport === 'idle') {
+      if (this.wanted && this.transport === 'idle' && !this.expired) {
         // The network is back: try now, not at the end of a long backoff.
         this.attempt = 0;
         this.nextAttemptAt = null;
@@ -416,7 +432,7 @@ export class Session {
     } else {
       this.dropTransport(now, true);
       this.nextAttemptAt = null;
-      if (this.wanted) this.setStatus({ name: 'offline' });
+      if (this.wanted && !this.expired) this.setStatus({ name: 'offline' });
     }
   }
 
@@ -557,8 +573,10 @@ export class Session {
     const ref = error.ref ?? '';
     const entry = this.outbox.get(ref);
     if (!entry) {
-      if (error.code === 'token_expired') this.events.push({ type: 'token_expired' });
-      else this.events.push({ type: 'error', code: error.code, message: error.message });
+      // A refused token is followed by close 4401, which decides what happens next.
+      if (error.code !== 'token_expired' && error.code !== 'token_invalid') {
+        this.events.push({ type: 'error', code: error.code, message: error.message });
+      }
       return;
     }
     if (error.permanent) {

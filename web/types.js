@@ -6,7 +6,8 @@
 /**
  * The connection as a user sees it. `nextAttemptAt` is set for `reconnecting` only.
  * @typedef {{ name: 'connecting' | 'connected' | 'offline' | 'disconnected' }
- *   | { name: 'reconnecting', nextAttemptAt: number }} ConnectionStatus
+ *   | { name: 'reconnecting', nextAttemptAt: number }
+ *   | { name: 'expired' }} ConnectionStatus
  */
 
 /**

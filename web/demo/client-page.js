@@ -56,6 +56,7 @@ if (!token || !conversation) {
   const line = /** @type {HTMLElement} */ (document.getElementById('presence'));
   const show = () => {
     const online = [...operators.values()].includes('available');
+    if (client.status.name === 'expired') return;
     line.hidden = client.status.name !== 'connected';
     line.dataset.online = String(online);
     line.textContent = online ? 'An operator is online' : 'No operator online right now';
@@ -63,6 +64,12 @@ if (!token || !conversation) {
   client.on('presence', (e) => { if (e.conversation === conversation) operators.set(e.user_id, e.status); });
   client.on('connection_status', (e) => { if (e.status.name === 'connected') operators.clear(); });
   client.on('change', show);
+  // The demo has no sign-in to get a fresh token from: say what to do instead.
+  client.on('auth_expired', () => {
+    line.hidden = false;
+    line.dataset.online = 'false';
+    line.textContent = 'This chat link has expired. Open the latest link from your booking to continue; your unsent messages are kept.';
+  });
   /** @type {any} */ (window).surechat = client; // for the browser tests and curious developers
 }
 // The app shell works offline too: a reload without network still shows pending messages.

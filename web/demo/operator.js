@@ -166,6 +166,11 @@ function renderInbox() {
   }
   const focused = /** @type {HTMLElement | null} */ (document.activeElement)?.closest?.('#inbox [data-conversation]');
   const focusedId = focused instanceof HTMLElement ? focused.dataset.conversation : null;
+  if (client.status.name === 'expired') {
+    // Refused by the server: an empty list would say "nothing to do" when nothing can be read.
+    list.replaceChildren(el('li', { class: 'empty' }, ['Your session has expired. Sign in again to see your conversations.']));
+    return;
+  }
   if (!rows.length) {
     list.replaceChildren(el('li', { class: 'empty' }, [`No conversations in this view.`]));
     return;
@@ -346,7 +351,10 @@ client.on('message', (e) => {
 });
 client.on('receipt', refresh);
 client.on('synced', refresh);
-client.on('connection_status', (e) => { if (e.status.name === 'connected') refresh(); });
+client.on('connection_status', (e) => {
+  if (e.status.name === 'connected') refresh();
+  if (e.status.name === 'expired') renderInbox();
+});
 setInterval(() => { if (view === 'all') refresh(); else renderInbox(); }, ALL_VIEW_POLL_MS);
 client.start();
 loadDirectory();

@@ -6,7 +6,10 @@ export type ClientOptions = {
      */
     token?: string;
     /**
-     * Called for a fresh token when it expired.
+     * Returns a fresh token: called shortly before the
+     * current one expires and when the server refuses it. Without it (or when it fails), the
+     * connection waits in the `expired` status, the outbox kept, and `auth_expired` is dispatched;
+     * `setToken` (or `refreshToken` once `getToken` works) continues.
      */
     getToken?: () => Promise<string>;
     /**
@@ -23,13 +26,12 @@ export type ClientOptions = {
     config?: Partial<import('./types.js').Config>;
 };
 /**
- * @typedef {object} ClientOptions
- * @property {string} [token] The user's token (JWT from your backend or `POST /v1/tokens`).
- * @property {() => Promise<string>} [getToken] Called for a fresh token when it expired.
- * @property {string} [server] Base URL of the surechat server; default: this page's origin.
- * @property {boolean} [persist] Keep outbox and history in IndexedDB (default true).
- * @property {Partial<import('./types.js').Config>} [config] Session tunables.
+ * When a token expires (its `exp`, in ms), read without checking the signature — only to refresh
+ * it in time.
+ * @param {string} token
+ * @returns {number | null}
  */
+export declare function tokenExpiry(token: string): number | null;
 /**
  * The user id a token names (its `sub`), read without checking the signature — only to pick
  * the local database before the server has said who we are.
@@ -42,7 +44,9 @@ export declare function newId(): string;
 /**
  * A connected chat device. Events (`addEventListener` or `on`), each a CustomEvent whose
  * `detail` is the session event: `connection_status`, `delivery_status`, `message`, `typing`,
- * `presence`, `receipt`, `synced`, `token_expired`, `error`, and `change` after any of them.
+ * `presence`, `receipt`, `synced`, `token_expired` (the server refused the token),
+ * `auth_expired` (no fresh token could be had: the app must sign the user in again and call
+ * `setToken`), `error`, and `change` after any of them.
  */
 export declare class SurechatClient extends EventTarget {
     options: ClientOptions;
@@ -76,8 +80,26 @@ export declare class SurechatClient extends EventTarget {
     watched: Set<string>;
     /** @type {import('./types.js').SessionEvent[]} */
     unsaved: import('./types.js').SessionEvent[];
+    /** The refresh scheduled before the token expires. @type {ReturnType<typeof setTimeout> | undefined} */
+    refreshTimer: ReturnType<typeof setTimeout> | undefined;
+    /** A `getToken` call in flight. @type {Promise<void> | null} */
+    refreshing: Promise<void> | null;
     /** @param {ClientOptions} options */
     constructor(options: ClientOptions);
+    /**
+     * Replaces the token (the user signed in again): an `expired` connection continues at once,
+     * and the outbox is sent.
+     * @param {string} token
+     */
+    setToken(token: string): void;
+    /**
+     * Asks `getToken` for a fresh token and continues with it; dispatches `auth_expired` when there
+     * is no `getToken` or it fails. Calls while one is in flight share it.
+     * @returns {Promise<void>}
+     */
+    refreshToken(): Promise<void>;
+    /** With `getToken`, refreshes the token shortly before it expires. */
+    scheduleRefresh(): void;
     /** Opens local storage, restores where the last page stopped, and connects. */
     start(): Promise<void>;
     begin(): Promise<void>;

@@ -32,7 +32,9 @@ declare class Base extends HTMLElement {
 }
 /**
  * `<surechat-connection-status>`: connected / connecting / reconnecting with a countdown /
- * offline / disconnected, with a "Reconnect" button when not connected. Announced politely.
+ * offline / disconnected, with a "Reconnect" button when not connected; "Session expired" with
+ * "Sign in again" (the client's `refreshToken`) when the server refused the token. Announced
+ * politely.
  */
 export declare class ConnectionStatusElement extends Base {
     label: HTMLElement;

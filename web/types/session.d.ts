@@ -34,6 +34,10 @@ export declare class Session {
     /** @type {number | null} */ heartbeatDeadline: number | null;
     /** When the last welcomed connection was lost (reported in the next hello). @type {number | null} */
     lostAt: number | null;
+    /** The token said in the last hello. @type {string | null} */
+    helloToken: string | null;
+    /** The server refused the token: nothing is tried until `setToken`. */
+    expired: boolean;
     heartbeatTimeout: number;
     /** @type {string | null} */
     user: string | null;

@@ -4,6 +4,8 @@ export type ConnectionStatus = {
 } | {
     name: 'reconnecting';
     nextAttemptAt: number;
+} | {
+    name: 'expired';
 };
 export type DeliveryStatus = {
     name: 'sending';
@@ -207,7 +209,8 @@ export type Config = {
 /**
  * The connection as a user sees it. `nextAttemptAt` is set for `reconnecting` only.
  * @typedef {{ name: 'connecting' | 'connected' | 'offline' | 'disconnected' }
- *   | { name: 'reconnecting', nextAttemptAt: number }} ConnectionStatus
+ *   | { name: 'reconnecting', nextAttemptAt: number }
+ *   | { name: 'expired' }} ConnectionStatus
  */
 /**
  * Where one of the user's messages is: `sending` (in the outbox) → `sent` (durable on the

@@ -15,6 +15,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::session::{Action, ChatMessage, Config, ConnectionStatus, Event, Session, Snapshot};
 use crate::store::{LocalStore, StoreError};
+use crate::token::TokenProvider;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -35,6 +36,10 @@ pub struct ClientOptions {
     pub config: Config,
     /// Keep `config.seed` as given (for reproducible runs).
     pub fixed_seed: bool,
+    /// Gets fresh tokens: asked shortly before the token expires and when the server refuses it.
+    /// Without one, a refused token leaves the client `Expired` ([`Event::AuthExpired`]) until
+    /// [`Client::set_token`].
+    pub token_provider: Option<TokenProvider>,
 }
 
 impl ClientOptions {
@@ -46,6 +51,7 @@ impl ClientOptions {
             store: None,
             config: Config::default(),
             fixed_seed: false,
+            token_provider: None,
         }
     }
 }
@@ -113,7 +119,11 @@ impl Client {
         let session = Session::restore(options.config.clone(), options.token.clone(), snapshot);
         let (commands, inbox) = mpsc::unbounded_channel();
         let (events_tx, events) = mpsc::channel(EVENTS_QUEUE_MAX);
-        let driver = Driver {
+        let mut driver = Driver {
+            provider: options.token_provider,
+            tokens: mpsc::unbounded_channel(),
+            refreshing: false,
+            refresh_timer: None,
             session,
             urls: options.urls,
             next_url: 0,
@@ -125,6 +135,7 @@ impl Client {
             inbox,
             opened: mpsc::unbounded_channel(),
         };
+        driver.schedule_refresh(&options.token);
         tokio::spawn(driver.run());
         let client = Client { commands, store };
         client.command(Command::Connect)?;
@@ -182,7 +193,8 @@ impl Client {
         self.command(Command::Typing(conversation.into(), active))
     }
 
-    /// Replaces the token (after [`Event::TokenExpired`]).
+    /// Replaces the token (after [`Event::AuthExpired`], once the user signed in again): an
+    /// `Expired` client continues at once and sends its outbox.
     pub fn set_token(&self, token: &str) -> Result<(), ClientError> {
         self.command(Command::SetToken(token.into()))
     }
@@ -258,6 +270,17 @@ impl Client {
 
 struct Driver {
     session: Session,
+    provider: Option<TokenProvider>,
+    /// The refresh timer's and the provider's news (a channel of its own, so that the loop
+    /// still ends when the app drops every `Client`).
+    tokens: (
+        mpsc::UnboundedSender<TokenNews>,
+        mpsc::UnboundedReceiver<TokenNews>,
+    ),
+    /// A provider call is in flight.
+    refreshing: bool,
+    /// The refresh scheduled before the token expires.
+    refresh_timer: Option<tokio::task::JoinHandle<()>>,
     urls: Vec<String>,
     next_url: usize,
     ws: Option<Ws>,
@@ -283,8 +306,17 @@ struct Driver {
 /// cursors once the app reads again).
 pub const EVENTS_QUEUE_MAX: usize = 4096;
 
+/// News about the token, from the refresh timer and the provider.
+enum TokenNews {
+    /// The token nears its expiry: time to ask the provider.
+    Due,
+    /// What the provider answered.
+    Answer(Result<String, String>),
+}
+
 /// One input of the driver loop.
 enum Input {
+    Token(TokenNews),
     Command(Option<Command>),
     Opened(u64, Option<Box<Ws>>),
     Frame(Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>),
@@ -292,6 +324,36 @@ enum Input {
 }
 
 impl Driver {
+    /// Asks the provider for a token, unless a call is in flight or there is no provider.
+    fn refresh(&mut self) {
+        let Some(provider) = &self.provider else {
+            return;
+        };
+        if self.refreshing {
+            return;
+        }
+        self.refreshing = true;
+        let (fetch, news) = (provider.fetch(), self.tokens.0.clone());
+        tokio::spawn(async move {
+            let _ = news.send(TokenNews::Answer(fetch.await));
+        });
+    }
+
+    /// With a provider, plans the next refresh shortly before `token` expires.
+    fn schedule_refresh(&mut self, token: &str) {
+        if let Some(timer) = self.refresh_timer.take() {
+            timer.abort();
+        }
+        let (Some(_), Some(wait)) = (&self.provider, crate::token::refresh_in(token)) else {
+            return;
+        };
+        let news = self.tokens.0.clone();
+        self.refresh_timer = Some(tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let _ = news.send(TokenNews::Due);
+        }));
+    }
+
     async fn run(mut self) {
         loop {
             self.drain().await;
@@ -303,6 +365,7 @@ impl Driver {
                 command = self.inbox.recv() => Input::Command(command),
                 Some((attempt, ws)) = self.opened.1.recv() => Input::Opened(attempt, ws),
                 frame = next_frame(&mut self.ws) => Input::Frame(frame),
+                Some(news) = self.tokens.1.recv() => Input::Token(news),
                 _ = sleep_until(deadline) => Input::Timer,
             };
             let now = Instant::now();
@@ -344,6 +407,20 @@ impl Driver {
                     self.session.handle_close(now, self.attempt, None);
                 }
                 Input::Timer => self.session.handle_timeout(now),
+                Input::Token(TokenNews::Due) => self.refresh(),
+                Input::Token(TokenNews::Answer(answer)) => {
+                    self.refreshing = false;
+                    match answer {
+                        Ok(token) => {
+                            self.schedule_refresh(&token);
+                            self.session.set_token(now, token);
+                        }
+                        Err(why) => {
+                            tracing::warn!(%why, "the token provider gave no token; the user must sign in again");
+                            let _ = self.events.send(Event::AuthExpired).await;
+                        }
+                    }
+                }
             }
         }
     }
@@ -366,7 +443,10 @@ impl Driver {
             Command::Typing(conversation, active) => {
                 self.session.set_typing(now, &conversation, active)
             }
-            Command::SetToken(token) => self.session.set_token(now, token),
+            Command::SetToken(token) => {
+                self.schedule_refresh(&token);
+                self.session.set_token(now, token);
+            }
             Command::Network(up) => self.session.handle_network(now, up),
             Command::Connect => self.session.connect(now),
             Command::Disconnect(reply) => {
@@ -438,6 +518,14 @@ impl Driver {
                 self.session.handle_store_failure(Instant::now());
             }
             for event in events {
+                if event == Event::TokenExpired {
+                    self.refresh();
+                    if self.provider.is_none() {
+                        let _ = self.events.send(Event::TokenExpired).await;
+                        let _ = self.events.send(Event::AuthExpired).await;
+                        continue;
+                    }
+                }
                 // An app that stops reading events makes the driver wait here (and stop reading
                 // its socket) rather than buffer without bound.
                 let _ = self.events.send(event).await;

@@ -44,9 +44,13 @@ pub mod driver;
 pub mod session;
 #[cfg(feature = "local-store")]
 pub mod store;
+#[cfg(feature = "driver")]
+pub mod token;
 
 #[cfg(feature = "driver")]
 pub use driver::{Client, ClientError, ClientOptions};
 pub use session::{
     Action, ChatMessage, Config, ConnectionStatus, DeliveryStatus, Event, Session, Snapshot,
 };
+#[cfg(feature = "driver")]
+pub use token::TokenProvider;

@@ -519,3 +519,101 @@ async fn a_restarted_client_resends_its_outbox_once_in_order() {
     assert_eq!(shown.iter().map(|m| m.id.clone()).collect::<Vec<_>>(), ids);
     assert_eq!(again.client.pending_count().await.unwrap(), 0);
 }
+
+/// Fast reconnects, for the token tests.
+fn quick(url: &str, token: String) -> ClientOptions {
+    let mut options = ClientOptions::new(url, token);
+    options.config = Config {
+        backoff_first_ms: 50,
+        backoff_base_ms: 100,
+        backoff_cap_ms: 500,
+        ..Config::default()
+    };
+    options
+}
+
+/// A token that expires while the client is connected, with no way to get another: the client
+/// waits `Expired` (it does not loop reconnecting), tells the app `AuthExpired`, keeps what is
+/// typed meanwhile, and sends it once after `set_token`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_waits_for_the_user_and_loses_nothing() {
+    let harness = Harness::start().await;
+    let proxy = harness.proxy().await;
+    let url = format!("ws://{}/v1/ws", proxy.local_addr());
+    let short = harness
+        .state
+        .auth
+        .mint("ana", Role::Client, server::now_s(), 2);
+    let (client, events) = Client::start(quick(&url, short)).unwrap();
+    let mut ana = Device {
+        client,
+        events,
+        seen: Vec::new(),
+    };
+    ana.status("connected", |s| *s == ConnectionStatus::Connected)
+        .await;
+    ana.wait("auth_expired", |e| (*e == Event::AuthExpired).then_some(()))
+        .await;
+    ana.status("expired", |s| *s == ConnectionStatus::Expired)
+        .await;
+    let id = ana.client.send("b1", "typed after the expiry").unwrap();
+    assert_eq!(ana.client.pending_count().await.unwrap(), 1);
+    let connects = proxy.stats().accepted;
+    ana.client
+        .set_token(&harness.token("ana", Role::Client))
+        .unwrap();
+    ana.delivery(&id, "sent").await;
+    let stored = harness.stored().await;
+    assert_eq!(
+        stored.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+        [id.as_str()]
+    );
+    // One new connection for the new token; none while it waited.
+    assert_eq!(proxy.stats().accepted, connects + 1);
+    ana.client.stop().await;
+}
+
+/// A short-lived token with a provider: refreshed ahead of its expiry, so the server's close at
+/// the old token's expiry is only a reconnect — never `Expired` — and messages keep flowing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_provider_keeps_the_client_signed_in() {
+    let harness = Harness::start().await;
+    let proxy = harness.proxy().await;
+    let url = format!("ws://{}/v1/ws", proxy.local_addr());
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mint = |state: &Arc<AppState>| state.auth.mint("olga", Role::Operator, server::now_s(), 3);
+    let mut options = quick(&url, mint(&harness.state));
+    let (state, counter) = (harness.state.clone(), calls.clone());
+    options.token_provider = Some(client::TokenProvider::new(move || {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let token = mint(&state);
+        async move { Ok(token) }
+    }));
+    let (client, events) = Client::start(options).unwrap();
+    let mut olga = Device {
+        client,
+        events,
+        seen: Vec::new(),
+    };
+    olga.status("connected", |s| *s == ConnectionStatus::Connected)
+        .await;
+    // Past the first token's expiry: closed by the server, connected again with a fresh token.
+    olga.status("reconnecting", |s| {
+        matches!(s, ConnectionStatus::Reconnecting { .. })
+    })
+    .await;
+    olga.status("connected again", |s| *s == ConnectionStatus::Connected)
+        .await;
+    let id = olga.client.send("b1", "still here").unwrap();
+    olga.delivery(&id, "sent").await;
+    assert!(calls.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    assert!(
+        !olga.seen.iter().any(|e| matches!(
+            e,
+            Event::AuthExpired | Event::ConnectionStatus(ConnectionStatus::Expired)
+        )),
+        "{:?}",
+        olga.seen
+    );
+    olga.client.stop().await;
+}

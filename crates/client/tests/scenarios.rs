@@ -115,7 +115,12 @@ impl Replay {
                             None,
                         );
                     }
-                    "close" => self.session.handle_close(self.now, self.attempt, None),
+                    "close" => self.session.handle_close(
+                        self.now,
+                        self.attempt,
+                        step["code"].as_u64().map(|c| c as u16),
+                    ),
+                    "set_token" => self.session.set_token(self.now, str_of("token")),
                     "network" => self
                         .session
                         .handle_network(self.now, step["up"].as_bool().expect("up")),

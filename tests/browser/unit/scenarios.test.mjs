@@ -55,7 +55,8 @@ function replay(scenario) {
     const where = `${scenario.name}, step ${index}: ${JSON.stringify(step).slice(0, 120)}`;
     if (step.do === 'connect') session.connect(now);
     else if (step.do === 'send') session.send(now, step.id, step.conversation, step.body);
-    else if (step.do === 'close') session.handleClose(now, session.attemptId, null);
+    else if (step.do === 'close') session.handleClose(now, session.attemptId, step.code ?? null);
+    else if (step.do === 'set_token') session.setToken(now, step.token);
     else if (step.do === 'network') session.handleNetwork(now, step.up);
     else if (step.frame) session.handleFrame(now, decodeServerFrame(JSON.stringify(step.frame)));
     else if (step.store === 'fail') storeFails = true;

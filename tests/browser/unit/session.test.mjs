@@ -195,14 +195,20 @@ test('go-back-N: a refused message is resent before the ones behind it, ids unch
 
 test('close codes decide whether to reconnect', () => {
   const model = new Model();
-  for (const [code, expected] of [[1012, 'reconnecting'], [null, 'reconnecting'], [4408, 'reconnecting'], [4401, 'reconnecting'], [4400, 'disconnected']]) {
+  // 4401 refuses the token said in hello: the session waits for a new one (setToken).
+  for (const [code, expected] of [[1012, 'reconnecting'], [null, 'reconnecting'], [4408, 'reconnecting'], [4401, 'expired'], [4400, 'disconnected']]) {
     const rig = new Rig('ana');
     rig.session.connect(0);
     rig.pump(0, model);
     rig.session.handleClose(0, rig.open, code);
     rig.pump(0, model, false);
     assert.equal(rig.session.status().name, expected, `close ${code}`);
-    if (code === 4401) assert.ok(rig.events.some((e) => e.type === 'token_expired'));
+    if (code === 4401) {
+      assert.ok(rig.events.some((e) => e.type === 'token_expired'));
+      assert.equal(rig.session.pollTimeout(), null, 'no reconnect is planned');
+      rig.session.setToken(0, 'fresh');
+      assert.equal(rig.session.status().name, 'connecting', 'a new token connects at once');
+    }
   }
 });
 

@@ -116,6 +116,10 @@ pub struct Session {
     heartbeat_deadline: Option<Instant>,
     /// When the last welcomed connection was lost (reported in the next `hello`).
     lost_at: Option<Instant>,
+    /// The token said in the last `hello`.
+    hello_token: Option<String>,
+    /// The server refused the token: nothing is tried until `set_token`.
+    expired: bool,
     heartbeat_timeout: Duration,
     user_id: Option<String>,
     conversations: BTreeMap<String, Conversation>,
@@ -159,6 +163,8 @@ impl Session {
             connect_deadline: None,
             heartbeat_deadline: None,
             lost_at: None,
+            hello_token: None,
+            expired: false,
             heartbeat_timeout,
             user_id: snapshot.user_id.clone(),
             conversations: BTreeMap::new(),
@@ -380,7 +386,9 @@ impl Session {
     /// Replaces the token; if the session was waiting for one, reconnects at once.
     pub fn set_token(&mut self, now: Instant, token: impl Into<String>) {
         self.token = token.into();
+        self.expired = false;
         if self.wanted && self.transport == Transport::Idle && self.network_up {
+            self.attempt = 0;
             self.open(now);
         }
     }
@@ -403,6 +411,7 @@ impl Session {
                 epoch: c.epoch,
             })
             .collect();
+        self.hello_token = Some(self.token.clone());
         self.transmits.push_back(ClientFrame::Hello(frames::Hello {
             v: PROTOCOL_VERSION,
             token: self.token.clone(),
@@ -427,9 +436,14 @@ impl Session {
                 self.next_attempt_at = None;
                 self.set_status(ConnectionStatus::Disconnected);
             }
-            Some(close::UNAUTHORIZED) => {
+            Some(close::UNAUTHORIZED) if self.hello_token.as_ref() == Some(&self.token) => {
+                // Trying again with a refused token cannot succeed: wait for a new one
+                // (`set_token`), keeping the outbox. A token refreshed since that hello is
+                // tried at the next attempt instead.
+                self.expired = true;
+                self.next_attempt_at = None;
                 self.events.push_back(Event::TokenExpired);
-                self.schedule_reconnect(now);
+                self.set_status(ConnectionStatus::Expired);
             }
             _ => self.schedule_reconnect(now),
         }
@@ -624,7 +638,7 @@ impl Session {
         }
         self.network_up = up;
         if up {
-            if self.wanted && self.transport == Transport::Idle {
+            if self.wanted && self.transport == Transport::Idle && !self.expired {
                 // The network is back: try now, not at the end of a long backoff.
                 self.attempt = 0;
                 self.next_attempt_at = None;
@@ -633,7 +647,7 @@ impl Session {
         } else {
             self.drop_transport(now, true);
             self.next_attempt_at = None;
-            if self.wanted {
+            if self.wanted && !self.expired {
                 self.set_status(ConnectionStatus::Offline);
             }
         }
@@ -786,9 +800,11 @@ impl Session {
     fn error(&mut self, now: Instant, error: frames::ErrorFrame) {
         let reference = error.reference.clone().unwrap_or_default();
         if self.outbox.get(&reference).is_none() {
-            if error.code == ErrorCode::TokenExpired {
-                self.events.push_back(Event::TokenExpired);
-            } else {
+            // A refused token is followed by close 4401, which decides what happens next.
+            if !matches!(
+                error.code,
+                ErrorCode::TokenExpired | ErrorCode::TokenInvalid
+            ) {
                 self.events.push_back(Event::Error {
                     code: error.code,
                     message: error.message,

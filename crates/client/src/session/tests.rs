@@ -571,15 +571,40 @@ fn close_codes_decide_whether_to_reconnect() {
     let Some(Action::Connect { attempt }) = session.poll_action() else {
         panic!()
     };
+    session.handle_open(t0, attempt);
+    assert!(matches!(session.poll_transmit(), Some(ClientFrame::Hello(h)) if h.token == "t"));
+    // The token said in that hello is refused: retrying with it cannot succeed, so the session
+    // waits for a new one, whatever time passes and whatever the network does.
     session.handle_close(t0, attempt, Some(close::UNAUTHORIZED));
     let events: Vec<Event> = std::iter::from_fn(|| session.poll_event()).collect();
     assert!(events.contains(&Event::TokenExpired));
+    assert_eq!(session.status(), ConnectionStatus::Expired);
+    assert_eq!(session.poll_timeout(), None);
+    session.handle_network(t0, false);
+    session.handle_network(t0, true);
+    session.handle_timeout(t0 + Duration::from_secs(3600));
+    assert_eq!(session.poll_action(), None);
+    assert_eq!(session.status(), ConnectionStatus::Expired);
     session.set_token(t0, "fresh");
     let Some(Action::Connect { attempt }) = session.poll_action() else {
         panic!("a fresh token reconnects at once")
     };
     session.handle_open(t0, attempt);
     assert!(matches!(session.poll_transmit(), Some(ClientFrame::Hello(h)) if h.token == "fresh"));
+    // Refreshed ahead of expiry: the server's 4401 for the old token is only a reconnect.
+    session.set_token(t0, "fresher");
+    session.handle_close(t0, attempt, Some(close::UNAUTHORIZED));
+    assert!(!std::iter::from_fn(|| session.poll_event()).any(|e| e == Event::TokenExpired));
+    assert!(matches!(
+        session.status(),
+        ConnectionStatus::Reconnecting { .. }
+    ));
+    session.handle_timeout(session.poll_timeout().expect("a reconnect is planned"));
+    let Some(Action::Connect { attempt }) = session.poll_action() else {
+        panic!("the reconnect")
+    };
+    session.handle_open(t0, attempt);
+    assert!(matches!(session.poll_transmit(), Some(ClientFrame::Hello(h)) if h.token == "fresher"));
     session.handle_close(t0, attempt, Some(close::PROTOCOL_ERROR));
     assert_eq!(session.status(), ConnectionStatus::Disconnected);
     assert_eq!(session.poll_timeout(), None);

@@ -21,10 +21,13 @@ pub enum ConnectionStatus {
     Offline,
     /// Not connected and not trying: never connected, signed out, or refused for good.
     Disconnected,
+    /// The server refused the token: waiting for a new one (`set_token`), the outbox kept.
+    Expired,
 }
 
 impl ConnectionStatus {
-    /// The wire-style name: `connecting`, `connected`, `reconnecting`, `offline`, `disconnected`.
+    /// The wire-style name: `connecting`, `connected`, `reconnecting`, `offline`, `disconnected`,
+    /// `expired`.
     pub fn name(&self) -> &'static str {
         match self {
             ConnectionStatus::Connecting => "connecting",
@@ -32,6 +35,7 @@ impl ConnectionStatus {
             ConnectionStatus::Reconnecting { .. } => "reconnecting",
             ConnectionStatus::Offline => "offline",
             ConnectionStatus::Disconnected => "disconnected",
+            ConnectionStatus::Expired => "expired",
         }
     }
 }
@@ -176,8 +180,12 @@ pub enum Event {
         /// Their availability.
         status: protocol::frames::PresenceStatus,
     },
-    /// The token expired: call `set_token` with a fresh one.
+    /// The server refused the token: the session waits (`Expired`) for `set_token` with a fresh
+    /// one. A `Client` with a token provider asks it by itself.
     TokenExpired,
+    /// No fresh token could be had (no provider, or it failed): the user must sign in again;
+    /// the outbox is kept and sent after `set_token`. Sent by the driver, never by the session.
+    AuthExpired,
     /// An error not tied to a message.
     Error {
         /// Code.
