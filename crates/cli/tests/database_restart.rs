@@ -1,9 +1,9 @@
 //! Two `surechat serve` nodes on a private PostgreSQL that is restarted, stopped, cut off and
 //! black-holed while SDK clients (with outboxes) send: the nodes answer `unavailable` (HTTP 503
-//! problem documents, WebSocket sends refused as retryable) instead of hanging, `/readyz` says
-//! not ready, and once the database is back the nodes reconnect by themselves — writer, readers
-//! and the LISTEN/NOTIFY listener — and every message that entered an outbox is stored exactly
-//! once, in order.
+//! problem documents, WebSocket sends refused as retryable, a `hello` closed 1012) instead of
+//! hanging, `/readyz` says not ready, and once the database is back the nodes reconnect by
+//! themselves — writer, readers and the LISTEN/NOTIFY listener — and every message that entered an
+//! outbox is stored exactly once, in order.
 //!
 //! The database is a private instance ([`testkit::postgres::Postgres`]): restarting the machine's
 //! shared PostgreSQL would break the tests that use it in parallel.
@@ -279,7 +279,8 @@ const UNAVAILABLE_WS: &str = "surechat_refusals_total{code=\"unavailable\",via=\
 const HEARD: &str = "surechat_cluster_notices_total{direction=\"heard\"}";
 
 /// The database is away: every node says so, quickly — `/readyz` 503, an HTTP send 503, both as
-/// `unavailable` problem documents — and the devices are told `unavailable` on their WebSockets
+/// `unavailable` problem documents, a `hello` answered `unavailable` and closed 1012 — and the
+/// devices are told `unavailable` on their WebSockets
 /// (sends refused as retryable, or the connection closed with 1012 while storage is away), their
 /// messages waiting in the outboxes. Returns the slowest answer.
 async fn assert_outage(cluster: &Cluster, unavailable_before: &[f64]) -> Duration {
@@ -312,6 +313,8 @@ async fn assert_outage(cluster: &Cluster, unavailable_before: &[f64]) -> Duratio
         slowest = slowest.max(took);
         assert_eq!(refused.status, 503, "{}", refused.body);
         assert_eq!(refused.problem_code(), "unavailable");
+        let took = assert_hello_refused(node, &cluster.ana_token).await;
+        slowest = slowest.max(took);
         // The device on this node keeps sending: it is told `unavailable`.
         while metric(node, UNAVAILABLE_WS).await <= unavailable_before[index] {
             assert!(
@@ -329,6 +332,43 @@ async fn assert_outage(cluster: &Cluster, unavailable_before: &[f64]) -> Duratio
         );
     }
     slowest
+}
+
+/// A device that says `hello` while storage is away is told `unavailable` and closed with 1012
+/// (it reconnects with backoff), within [`ANSWER_MS_MAX`]. Returns how long that took.
+async fn assert_hello_refused(node: &Node, token: &str) -> Duration {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+    let started = Instant::now();
+    let mut ws = testkit::connect_raw(&node.ws()).await;
+    let hello = frames::ClientFrame::Hello(frames::Hello {
+        v: protocol::PROTOCOL_VERSION,
+        token: token.to_owned(),
+        cursors: vec![],
+        offline_ms: None,
+        pending: None,
+    });
+    ws.send(WsMessage::text(hello.encode())).await.unwrap();
+    let mut codes = Vec::new();
+    let closed = loop {
+        let next = tokio::time::timeout(Duration::from_millis(ANSWER_MS_MAX), ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("hello was not answered within {ANSWER_MS_MAX} ms"));
+        match next {
+            Some(Ok(WsMessage::Text(text))) => {
+                match frames::decode_server_frame(text.as_str()).unwrap() {
+                    frames::ServerFrame::Error(error) => codes.push(error.code),
+                    other => panic!("hello while storage is away answered {other:?}"),
+                }
+            }
+            Some(Ok(WsMessage::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => break None,
+        }
+    };
+    assert_eq!(codes, [protocol::ErrorCode::Unavailable]);
+    assert_eq!(closed, Some(protocol::close::SERVICE_RESTART));
+    started.elapsed()
 }
 
 /// Waits until every node answers `/readyz` 200; returns how long that took.
