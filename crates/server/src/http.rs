@@ -272,11 +272,24 @@ async fn readyz(State(app): State<Arc<AppState>>) -> Result<&'static str, ApiErr
             "the server is shutting down",
         ));
     }
-    app.store.health().await?;
+    // Storage that does not answer is not ready either: a load balancer's probe must get an
+    // answer, not wait as long as the database is away.
+    match tokio::time::timeout(READY_PROBE_TIMEOUT, app.store.health()).await {
+        Ok(answer) => answer?,
+        Err(_) => {
+            return Err(ApiError::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "storage did not answer within {} ms",
+                    READY_PROBE_TIMEOUT.as_millis()
+                ),
+            ))
+        }
+    }
     Ok("ready\n")
 }
 
-/// How long `/metrics` waits on storage to report readiness.
+/// How long `/readyz` and `/metrics` wait on storage to report readiness.
 const READY_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 async fn metrics(State(app): State<Arc<AppState>>) -> Response {

@@ -135,7 +135,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
     );
     vec![
         Op { method: "get", path: "/healthz", summary: "The process is up.", auth: None, request: Option::None, query: vec![], responses: vec![(200, "ok", text.clone())], errors: &[] },
-        Op { method: "get", path: "/readyz", summary: "Storage answers (read path and writer); 503 while shutting down.", auth: None, request: Option::None, query: vec![], responses: vec![(200, "ready", text.clone())], errors: &[E::Unavailable, E::ShuttingDown] },
+        Op { method: "get", path: "/readyz", summary: "Storage answers within 1 s (read path and writer); 503 otherwise and while shutting down.", auth: None, request: Option::None, query: vec![], responses: vec![(200, "ready", text.clone())], errors: &[E::Unavailable, E::ShuttingDown] },
         Op { method: "get", path: "/metrics", summary: "Prometheus metrics (text exposition format).", auth: None, request: Option::None, query: vec![], responses: vec![(200, "metrics", text)], errors: &[] },
         Op { method: "get", path: "/v1/openapi.json", summary: "This document.", auth: None, request: Option::None, query: vec![], responses: vec![(200, "the OpenAPI document", Some(json!({"type": "object"})))], errors: &[] },
         Op { method: "post", path: "/v1/tokens", summary: "Mint a user token (JWT, HS256).", auth: Admin, request: Some(schema::<MintToken>(g)), query: vec![], responses: vec![(200, "the token", Some(schema::<TokenResponse>(g)))], errors: &[E::InvalidUserId, E::InvalidTtl, E::Unavailable] },

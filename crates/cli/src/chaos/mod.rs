@@ -6,6 +6,10 @@
 //! With `--refusals` the server also *refuses* sends: a low seeded rate limit (`rate_limited`)
 //! and storage that refuses writes (`unavailable`), on top of the faults every run has (bad-frame
 //! bursts on a device's own connection, server SIGKILL and SIGTERM, network faults).
+//!
+//! With `--private-database` the run starts its own PostgreSQL ([`testkit::postgres`]), and
+//! `--database-restarts` puts restarts of it among the faults: the whole database goes away under
+//! every node at once, and the nodes must come back by themselves.
 
 mod check;
 mod node;
@@ -62,6 +66,17 @@ pub struct ChaosArgs {
     /// FIFO per sender.
     #[arg(long)]
     refusals: bool,
+    /// Run the nodes on a PostgreSQL of the run's own (initdb in a temporary directory, on a free
+    /// port, with Debian's binaries or those in SURECHAT_POSTGRES_BIN; as root they run as the
+    /// `postgres` user), stopped and removed at the end. Instead of --database.
+    #[arg(long, conflicts_with = "database")]
+    private_database: bool,
+    /// Put restarts of the database among the faults (about one in four): it is stopped with
+    /// `pg_ctl stop -m fast` (every node's connections terminated), kept down for 0-2 s and
+    /// started again; sends meanwhile are refused `unavailable` and devices resend. Needs
+    /// --private-database: restarting a shared database would break everyone else's work.
+    #[arg(long, requires = "private_database")]
+    database_restarts: bool,
 }
 
 /// A message that entered an outbox: what the checker holds the system to.
@@ -189,14 +204,36 @@ async fn chaos(args: ChaosArgs) -> anyhow::Result<()> {
         u64::from_le_bytes(bytes) % 1_000_000
     });
     let duration = Duration::from_secs(args.duration);
+    // The run's own PostgreSQL, if asked for: dropped (stopped and removed) at the end.
+    let private = if args.private_database {
+        let started = tokio::task::spawn_blocking(testkit::postgres::Postgres::start)
+            .await?
+            .map_err(|e| anyhow::anyhow!("starting a private PostgreSQL: {e}"))?;
+        Some(Arc::new(started))
+    } else {
+        None
+    };
+    let mut args = args;
+    if let Some(pg) = &private {
+        args.database = Some(pg.url());
+    }
     let on = if args.database.is_some() {
         format!("{} node(s) on PostgreSQL", args.nodes)
     } else {
         "1 node on SQLite".into()
     };
-    let refusals = if args.refusals { " --refusals" } else { "" };
+    let mut flags = String::new();
+    if args.refusals {
+        flags.push_str(" --refusals");
+    }
+    if args.private_database {
+        flags.push_str(" --private-database");
+    }
+    if args.database_restarts {
+        flags.push_str(" --database-restarts");
+    }
     println!(
-        "surechat chaos: seed {seed}, {} pairs, {on}, {} s of faults{refusals} (rerun with --seed {seed}{refusals})",
+        "surechat chaos: seed {seed}, {} pairs, {on}, {} s of faults{flags} (rerun with --seed {seed}{flags})",
         args.pairs, args.duration
     );
     let settings = node::Settings {
@@ -212,8 +249,9 @@ async fn chaos(args: ChaosArgs) -> anyhow::Result<()> {
         } else {
             5_000
         },
-        // Storage refusals are the point of --refusals: their errors would only bury the rest.
-        log: if args.refusals {
+        // Storage refusals are the point of --refusals, and outages of --database-restarts:
+        // their errors would only bury the rest.
+        log: if args.refusals || args.database_restarts {
             "error,server::store=off"
         } else {
             "error"
@@ -315,11 +353,15 @@ async fn chaos(args: ChaosArgs) -> anyhow::Result<()> {
     // Faults, on schedule.
     let started = Instant::now();
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
-    let faults = schedule::schedule(seed, duration, devices.len(), nodes.len(), args.refusals);
+    let mix = schedule::Mix {
+        refusals: args.refusals,
+        database_restarts: args.database_restarts,
+    };
+    let faults = schedule::schedule(seed, duration, devices.len(), nodes.len(), mix);
     for (at, fault) in faults {
         tokio::time::sleep_until((started + at).into()).await;
         *counts.entry(fault.kind()).or_default() += 1;
-        inject(&fault, &devices, &mut nodes, &storage).await?;
+        inject(&fault, &devices, &mut nodes, &storage, private.as_ref()).await?;
     }
     tokio::time::sleep_until((started + duration).into()).await;
     stopping.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -404,6 +446,7 @@ async fn inject(
     devices: &[Arc<Device>],
     nodes: &mut [Node],
     storage: &Storage,
+    database: Option<&Arc<testkit::postgres::Postgres>>,
 ) -> anyhow::Result<()> {
     match fault.clone() {
         Fault::Drop { device } => devices[device].proxy.drop_all(),
@@ -462,6 +505,19 @@ async fn inject(
             if let Err(err) = node::refuse_storage(storage, node, for_ms).await {
                 eprintln!("chaos: storage refusal not injected: {err:#}");
             }
+        }
+        Fault::RestartDatabase { down_ms } => {
+            let database = database
+                .context("a database restart needs --private-database")?
+                .clone();
+            let pg = database.clone();
+            tokio::task::spawn_blocking(move || pg.stop())
+                .await?
+                .map_err(|e| anyhow::anyhow!("stopping PostgreSQL: {e}"))?;
+            tokio::time::sleep(Duration::from_millis(down_ms)).await;
+            tokio::task::spawn_blocking(move || database.start_again())
+                .await?
+                .map_err(|e| anyhow::anyhow!("starting PostgreSQL again: {e}"))?;
         }
         Fault::RestartClient { device } => {
             let device = &devices[device];

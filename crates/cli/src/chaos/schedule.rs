@@ -73,8 +73,20 @@ pub enum Fault {
     /// on SQLite another connection holds the write lock; on PostgreSQL the node's connections
     /// are terminated again and again.
     Storage { node: usize, for_ms: u64 },
+    /// The database (a private instance) stops — every node's connections terminated — and
+    /// starts again after `down_ms` (database restarts only).
+    RestartDatabase { down_ms: u64 },
     /// A device's process stops and starts again from its local store.
     RestartClient { device: usize },
+}
+
+/// Which optional faults a run mixes in.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Mix {
+    /// Storage refusals (about one fault in four).
+    pub refusals: bool,
+    /// Database restarts (about one fault in four).
+    pub database_restarts: bool,
 }
 
 impl Fault {
@@ -89,19 +101,21 @@ impl Fault {
             Fault::StopServer { .. } => "server_term",
             Fault::BadFrames { .. } => "bad_frames",
             Fault::Storage { .. } => "storage_refusal",
+            Fault::RestartDatabase { .. } => "database_restart",
             Fault::RestartClient { .. } => "client_restart",
         }
     }
 }
 
 /// Faults at offsets from the start of the run, one every 1–4 s, within `duration`. With
-/// `refusals`, about one fault in four is a storage refusal.
+/// refusals, about one fault in four is a storage refusal; with database restarts, about one in
+/// four of the others is a restart of the database.
 pub fn schedule(
     seed: u64,
     duration: Duration,
     devices: usize,
     nodes: usize,
-    refusals: bool,
+    mix: Mix,
 ) -> Vec<(Duration, Fault)> {
     let mut rng = Rng::new(seed);
     let mut at = 0;
@@ -114,7 +128,7 @@ pub fn schedule(
         }
         let device = rng.range(0, devices as u64) as usize;
         let node = rng.range(0, nodes as u64) as usize;
-        if refusals && rng.range(0, 4) == 0 {
+        if mix.refusals && rng.range(0, 4) == 0 {
             let for_ms = rng.range(300, 2_500);
             out.push((Duration::from_millis(at), Fault::Storage { node, for_ms }));
             continue;
@@ -150,6 +164,16 @@ pub fn schedule(
             },
             _ => Fault::RestartClient { device },
         };
+        // Drawn from a generator of its own and put in place of the fault drawn above, so that
+        // adding restarts leaves the rest of a seed's schedule as it was.
+        let mut restarts = Rng::new(seed ^ at ^ 0x7265_7374_6172_7473);
+        let fault = if mix.database_restarts && restarts.range(0, 4) == 0 {
+            Fault::RestartDatabase {
+                down_ms: restarts.range(0, 2_000),
+            }
+        } else {
+            fault
+        };
         out.push((Duration::from_millis(at), fault));
     }
 }
@@ -160,12 +184,18 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_schedule() {
-        let a = schedule(7, Duration::from_secs(60), 8, 1, false);
-        assert_eq!(a, schedule(7, Duration::from_secs(60), 8, 1, false));
-        assert_ne!(a, schedule(8, Duration::from_secs(60), 8, 1, false));
+        let a = schedule(7, Duration::from_secs(60), 8, 1, Mix::default());
+        assert_eq!(
+            a,
+            schedule(7, Duration::from_secs(60), 8, 1, Mix::default())
+        );
         assert_ne!(
-            schedule(2, Duration::from_secs(60), 8, 1, false),
-            schedule(3, Duration::from_secs(60), 8, 1, false)
+            a,
+            schedule(8, Duration::from_secs(60), 8, 1, Mix::default())
+        );
+        assert_ne!(
+            schedule(2, Duration::from_secs(60), 8, 1, Mix::default()),
+            schedule(3, Duration::from_secs(60), 8, 1, Mix::default())
         );
         assert!(a.len() >= 12, "about one fault every 2.5 s");
         let kinds: std::collections::HashSet<&str> = a.iter().map(|(_, f)| f.kind()).collect();
@@ -173,10 +203,15 @@ mod tests {
         assert!(!kinds.contains("storage_refusal"), "only with refusals");
     }
 
+    const REFUSALS: Mix = Mix {
+        refusals: true,
+        database_restarts: false,
+    };
+
     #[test]
     fn refusals_add_storage_faults_and_a_seeded_rate_limit() {
-        let a = schedule(7, Duration::from_secs(120), 8, 2, true);
-        assert_eq!(a, schedule(7, Duration::from_secs(120), 8, 2, true));
+        let a = schedule(7, Duration::from_secs(120), 8, 2, REFUSALS);
+        assert_eq!(a, schedule(7, Duration::from_secs(120), 8, 2, REFUSALS));
         let kinds: std::collections::HashSet<&str> = a.iter().map(|(_, f)| f.kind()).collect();
         for kind in [
             "storage_refusal",
@@ -194,6 +229,30 @@ mod tests {
             let (per_second, burst) = rate_limit(seed);
             assert!((3..7).contains(&per_second) && burst >= per_second && burst < per_second + 4);
             assert_eq!(rate_limit(seed), (per_second, burst));
+        }
+    }
+
+    #[test]
+    fn database_restarts_join_the_mix_and_leave_the_rest_alone() {
+        let mix = Mix {
+            refusals: false,
+            database_restarts: true,
+        };
+        let with = schedule(20261128, Duration::from_secs(30), 8, 2, mix);
+        assert_eq!(with, schedule(20261128, Duration::from_secs(30), 8, 2, mix));
+        let restarts = with
+            .iter()
+            .filter(|(_, f)| matches!(f, Fault::RestartDatabase { down_ms } if *down_ms < 2_000))
+            .count();
+        assert!(restarts >= 2, "a 30 s run restarts the database: {with:?}");
+        // The other faults are those of the same seed without restarts, minus the replaced ones.
+        let without = schedule(20261128, Duration::from_secs(30), 8, 2, Mix::default());
+        assert_eq!(with.len(), without.len());
+        for ((at, fault), (at_without, other)) in with.iter().zip(&without) {
+            assert_eq!(at, at_without);
+            if !matches!(fault, Fault::RestartDatabase { .. }) {
+                assert_eq!(fault, other);
+            }
         }
     }
 }

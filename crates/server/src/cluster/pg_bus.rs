@@ -4,6 +4,9 @@
 //!
 //! The listening connection is checked every [`HEALTH_INTERVAL`]: if it fails or does not answer
 //! within [`HEALTH_TIMEOUT`], it is replaced, and the node is told notices may have been missed.
+//! Opening it (connect, `LISTEN`) is bounded by the same timeout, and so is each `NOTIFY` of the
+//! publishing connection, which is dropped and reopened after a failure: a database that restarts
+//! or stops answering never leaves the bus waiting for ever, and it comes back by itself.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +23,12 @@ use super::{Bus, Heard, Notice};
 pub const HEALTH_INTERVAL: Duration = Duration::from_secs(2);
 /// How long the check may take before the connection counts as dead.
 pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+/// The wait before the first attempt to listen again after losing the connection; it doubles
+/// with each failed attempt up to [`LISTEN_BACKOFF_MAX`].
+const LISTEN_BACKOFF_FIRST: Duration = Duration::from_millis(100);
+/// The longest wait between attempts to listen again: bounds how long after the database is
+/// back the node hears notices again (plus one connect).
+const LISTEN_BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// Largest NOTIFY payload sent; PostgreSQL's limit is 8000 bytes.
 const PAYLOAD_BYTES_MAX: usize = 7_000;
 
@@ -173,11 +182,20 @@ impl PgBus {
             }
             if client.as_ref().is_none_or(|c| c.is_closed()) {
                 client = None;
-                if let Ok(fresh) = crate::store::postgres::connect(&self.config).await {
-                    if let Ok(name) = channel(&fresh).await {
+                let opened = async {
+                    let fresh = crate::store::postgres::connect_bounded(&self.config)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let name = channel(&fresh).await.map_err(|e| e.to_string())?;
+                    Ok::<_, String>((fresh, name))
+                };
+                match tokio::time::timeout(HEALTH_TIMEOUT, opened).await {
+                    Ok(Ok((fresh, name))) => {
                         channel_name = name;
                         client = Some(fresh);
                     }
+                    Ok(Err(err)) => tracing::debug!(%err, "cannot open the publishing connection"),
+                    Err(_) => tracing::debug!("the publishing connection did not open in time"),
                 }
             }
             let Some(c) = client.as_ref() else {
@@ -188,12 +206,21 @@ impl PgBus {
                 continue;
             };
             for payload in self.encode(&notices) {
-                if let Err(err) = c
-                    .execute("SELECT pg_notify($1, $2)", &[&channel_name, &payload])
-                    .await
-                {
-                    tracing::warn!(%err, "cannot publish notices; other nodes will find out by sweeping");
-                }
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
+                    [&channel_name, &payload];
+                let notify = c.execute("SELECT pg_notify($1, $2)", &params);
+                let failure = match tokio::time::timeout(HEALTH_TIMEOUT, notify).await {
+                    Ok(Ok(_)) => continue,
+                    Ok(Err(err)) => err.to_string(),
+                    Err(_) => "the publishing connection did not answer".to_owned(),
+                };
+                tracing::warn!(
+                    err = failure,
+                    "cannot publish notices; other nodes will find out by sweeping"
+                );
+                // It may be dead without knowing it: the next notices open a fresh one.
+                client = None;
+                break;
             }
         }
     }
@@ -204,20 +231,26 @@ impl PgBus {
         heard: Arc<dyn Fn(Heard) + Send + Sync>,
         shutdown: CancellationToken,
     ) {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = LISTEN_BACKOFF_FIRST;
         loop {
             if shutdown.is_cancelled() {
                 return;
             }
-            match self.listen_once(&heard, &shutdown).await {
+            let mut listened = false;
+            match self.listen_once(&heard, &shutdown, &mut listened).await {
                 Ok(()) => return,
                 Err(err) => {
                     tracing::warn!(%err, "notice listener lost; reconnecting");
+                    // A connection that listened was fine until now: the next outage starts
+                    // from a short wait again.
+                    if listened {
+                        backoff = LISTEN_BACKOFF_FIRST;
+                    }
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
                         _ = tokio::time::sleep(backoff) => {}
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    backoff = (backoff * 2).min(LISTEN_BACKOFF_MAX);
                 }
             }
         }
@@ -227,10 +260,14 @@ impl PgBus {
         &self,
         heard: &Arc<dyn Fn(Heard) + Send + Sync>,
         shutdown: &CancellationToken,
+        listened: &mut bool,
     ) -> Result<(), String> {
         let mut config = self.config.clone();
         config.application_name(format!("surechat-listen-{}", self.node));
-        let (client, mut connection) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
+        let (client, mut connection) = tokio::time::timeout(HEALTH_TIMEOUT, config.connect(NoTls))
+            .await
+            .map_err(|_| "connecting the listener did not finish in time".to_owned())?
+            .map_err(|e| e.to_string())?;
         let (notes, mut incoming) = mpsc::channel(NOTICE_QUEUE_MAX);
         let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let dropping = dropped.clone();
@@ -253,11 +290,18 @@ impl PgBus {
                 }
             }
         });
-        let name = channel(&client).await.map_err(|e| e.to_string())?;
-        client
-            .batch_execute(&format!("LISTEN \"{name}\""))
-            .await
+        let listen = async {
+            let name = channel(&client).await?;
+            client.batch_execute(&format!("LISTEN \"{name}\"")).await
+        };
+        let listening = tokio::time::timeout(HEALTH_TIMEOUT, listen).await;
+        if !matches!(listening, Ok(Ok(()))) {
+            driver.abort();
+        }
+        listening
+            .map_err(|_| "LISTEN did not answer in time".to_owned())?
             .map_err(|e| e.to_string())?;
+        *listened = true;
         // Whatever was published while we were not listening is unknown to us.
         heard(Heard::Missed);
         let mut health = tokio::time::interval(HEALTH_INTERVAL);

@@ -10,6 +10,14 @@
 //! the other node's row is visible, so the repeat is answered idempotently.
 //!
 //! Migrations run at start under an advisory lock, so nodes starting together do not race.
+//!
+//! **The database may restart or vanish at any time.** Every connection is opened within
+//! [`CONNECT_TIMEOUT`], every read answers within [`READ_TIMEOUT`] and every batch of writes
+//! within [`WRITE_TIMEOUT`], or fails `unavailable`: a connection that does not answer (a
+//! partition, a peer gone without a FIN) is never waited on for ever. A connection that failed or
+//! timed out is dropped, and the next request opens a fresh one, so the node recovers by itself
+//! once the database answers again. Writes refused this way are retried by the devices with the
+//! same ids, so a batch whose commit went through unseen is answered idempotently.
 
 mod read;
 mod write;
@@ -17,6 +25,7 @@ mod writer;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use protocol::api::{ConversationSummary, ConversationView, ParticipantSpec};
 use protocol::frames::{ConversationState, ParticipantState};
@@ -42,6 +51,24 @@ const MIGRATIONS: &[&str] = &[
 
 /// Key of the advisory lock held while migrating (any constant; "surechat" in ASCII digits).
 const MIGRATION_LOCK_KEY: i64 = 0x7375_7265_6368_6174;
+
+/// How long opening a connection may take (TCP connect and PostgreSQL's startup handshake)
+/// before it counts as failed. A database on the same network answers in milliseconds; this only
+/// bounds how long a request waits on one that does not answer at all.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a read may take, connecting included, before it fails `unavailable` and its
+/// connection is dropped. Reads are single indexed queries that take milliseconds.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a batch of writes may take, reconnecting and conflict reruns included, before it
+/// fails `unavailable` and the writer's connection is dropped. A batch commits in milliseconds
+/// (`surechat_writer_commit_seconds`); one still running after this long is waiting on a
+/// connection that no longer answers. It is also the writer session's
+/// `idle_in_transaction_session_timeout`: a transaction the node gave up on (its connection
+/// silently gone) would otherwise keep its row and advisory locks, and block every node's
+/// writes, until PostgreSQL noticed the dead peer — hours, with default TCP keepalives.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Options of the PostgreSQL store.
 #[derive(Debug, Clone)]
@@ -92,15 +119,31 @@ struct Pool {
 }
 
 impl Pool {
-    async fn get(&self) -> Result<Arc<Client>, StoreError> {
+    /// A connection, reopened if it was lost.
+    async fn get(&self) -> Result<Arc<Client>, Fault> {
         let index = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         let mut slot = self.readers[index].lock().await;
         if let Some(client) = slot.as_ref().filter(|c| !c.is_closed()) {
             return Ok(client.clone());
         }
-        let client = Arc::new(connect(&self.config).await.map_err(unavailable)?);
+        *slot = None;
+        let client = Arc::new(connect_bounded(&self.config).await?);
         *slot = Some(client.clone());
         Ok(client)
+    }
+
+    /// Forgets every connection: one did not answer in time, and the others went the same
+    /// way to the database (a partition, a peer gone without a FIN), so they are as suspect.
+    /// Reads already running on them finish or time out on their own; the next read of each
+    /// slot opens a fresh connection. A slot that is busy is being reopened already (or handed
+    /// out, and its read will time out in turn): it is skipped rather than waited for, so the
+    /// failing read is answered at once.
+    fn discard_all(&self) {
+        for slot in &self.readers {
+            if let Ok(mut slot) = slot.try_lock() {
+                *slot = None;
+            }
+        }
     }
 }
 
@@ -115,6 +158,15 @@ pub(crate) async fn connect(config: &Config) -> Result<Client, tokio_postgres::E
     Ok(client)
 }
 
+/// [`connect`] within [`CONNECT_TIMEOUT`]. `connect_timeout` of the URL bounds only the TCP
+/// connect; a peer that accepts and then says nothing would hold the startup handshake for ever.
+pub(crate) async fn connect_bounded(config: &Config) -> Result<Client, Fault> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, connect(config)).await {
+        Ok(connected) => Ok(connected?),
+        Err(_) => Err(Fault::Timeout("connecting", CONNECT_TIMEOUT)),
+    }
+}
+
 /// Why a query failed: the database, or a row it returned that cannot be interpreted.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Fault {
@@ -124,6 +176,9 @@ pub(crate) enum Fault {
     /// A row holds a value this version cannot interpret.
     #[error(transparent)]
     Corrupt(#[from] Corrupt),
+    /// PostgreSQL did not answer in time (what was being done, and the bound).
+    #[error("PostgreSQL did not answer within {1:?} ({0})")]
+    Timeout(&'static str, Duration),
 }
 
 /// The store error for a failure, logged here once.
@@ -137,6 +192,10 @@ fn unavailable(fault: impl Into<Fault>) -> StoreError {
             tracing::error!(error = %corrupt, "postgres row cannot be interpreted");
             corrupt.into()
         }
+        timeout @ Fault::Timeout(..) => {
+            tracing::error!(error = %timeout, "postgres timeout");
+            StoreError::Unavailable(timeout.to_string())
+        }
     }
 }
 
@@ -148,12 +207,15 @@ impl PgStore {
             .map_err(|e: tokio_postgres::Error| PgOpenError::Url(e.to_string()))?;
         let mut client = connect(&config).await.map_err(PgOpenError::Connect)?;
         migrate(&mut client).await.map_err(PgOpenError::Migrate)?;
+        writer::prepare(&client)
+            .await
+            .map_err(PgOpenError::Migrate)?;
         let (writer, queue) = mpsc::channel(protocol::limits::WRITER_QUEUE_MAX);
         let listener = Arc::new(Listener::default());
         let stats = Arc::new(WriterStats::default());
         tokio::spawn(writer::run(
             config.clone(),
-            client,
+            Some(client),
             queue,
             options.group_commit_max.max(1),
             listener.clone(),
@@ -216,9 +278,30 @@ impl PgStore {
         Fut: std::future::Future<Output = Result<T, Fault>> + Send + 'static,
     {
         let pool = self.pool.clone();
+        // On its own task, so that a caller that stops waiting (`/readyz` gives up after a
+        // second) does not cancel the timeout that discards a connection that no longer answers.
+        let read = tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + READ_TIMEOUT;
+            let client = match tokio::time::timeout_at(deadline, pool.get()).await {
+                Ok(got) => got.map_err(unavailable)?,
+                Err(_) => return Err(unavailable(Fault::Timeout("reading", READ_TIMEOUT))),
+            };
+            match tokio::time::timeout_at(deadline, query(client)).await {
+                Ok(result) => result.map_err(unavailable),
+                Err(_) => {
+                    // A connection that does not answer would fail every read queued on it.
+                    pool.discard_all();
+                    Err(unavailable(Fault::Timeout("reading", READ_TIMEOUT)))
+                }
+            }
+        });
         Box::pin(async move {
-            let client = pool.get().await?;
-            query(client).await.map_err(unavailable)
+            match read.await {
+                Ok(answer) => answer,
+                // A bug of ours in the read: as loud as it would have been without the task.
+                Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+                Err(_) => Err(StoreError::Unavailable("the read was cancelled".into())),
+            }
         })
     }
 }

@@ -3,14 +3,14 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use protocol::api::{ConversationView, ParticipantSpec};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, Transaction};
 
-use super::{unavailable, write, Fault};
+use super::{unavailable, write, Fault, WRITE_TIMEOUT};
 use crate::metrics::WriterStats;
 use crate::store::{
     AppendRequest, Appended, Committed, ConversationChange, Listener, ReceiptOutcome,
@@ -176,14 +176,43 @@ impl Command {
     }
 }
 
+/// How long the writer refuses batches at once after failing to connect, before it tries again:
+/// while the database is down, sends are answered `unavailable` at once instead of each batch
+/// waiting for a connect attempt of its own (up to [`super::CONNECT_TIMEOUT`] when the database
+/// does not answer). Short, so the node notices within a fraction of a second that it is back.
+const RECONNECT_BACKOFF: Duration = Duration::from_millis(200);
+
+/// Prepares a writer connection: a transaction this node abandons (its connection silently
+/// gone) ends on the server after [`WRITE_TIMEOUT`] idle, releasing its locks.
+pub(crate) async fn prepare(client: &Client) -> Result<(), tokio_postgres::Error> {
+    client
+        .batch_execute(&format!(
+            "SET idle_in_transaction_session_timeout = {}",
+            WRITE_TIMEOUT.as_millis()
+        ))
+        .await
+}
+
+/// Opens and prepares a writer connection, within [`super::CONNECT_TIMEOUT`] for each step.
+async fn reconnect(config: &Config) -> Result<Client, Fault> {
+    let client = super::connect_bounded(config).await?;
+    match tokio::time::timeout(super::CONNECT_TIMEOUT, prepare(&client)).await {
+        Ok(prepared) => prepared?,
+        Err(_) => return Err(Fault::Timeout("preparing", super::CONNECT_TIMEOUT)),
+    }
+    Ok(client)
+}
+
 pub(crate) async fn run(
     config: Config,
-    mut client: Client,
+    mut client: Option<Client>,
     mut queue: mpsc::Receiver<Command>,
     batch_max: usize,
     listener: Arc<Listener>,
     stats: Arc<WriterStats>,
 ) {
+    // After a failed connect: batches before this instant are refused without trying.
+    let mut down_until: Option<Instant> = None;
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
         while batch.len() < batch_max {
@@ -197,29 +226,25 @@ pub(crate) async fn run(
             .queue_depth
             .fetch_sub(writes as i64, Ordering::Relaxed);
         let started = Instant::now();
-        let mut conflicts = 0;
-        let result = loop {
-            if client.is_closed() {
-                match super::connect(&config).await {
-                    Ok(fresh) => client = fresh,
-                    Err(err) => break Err(unavailable(err)),
+        let result = if down_until.is_some_and(|until| started < until) {
+            Err(StoreError::Unavailable(
+                "PostgreSQL cannot be reached; retry later".into(),
+            ))
+        } else {
+            // Bounded as a whole: the connection may stop answering at any step.
+            let attempt = tokio::time::timeout(
+                WRITE_TIMEOUT,
+                attempt(&config, &mut client, &mut batch, &mut down_until),
+            );
+            match attempt.await {
+                Ok(result) => result,
+                Err(_) => {
+                    // It may be waiting on a dead peer: never use it again. Whether the commit
+                    // went through is unknown; the devices resend with the same ids and are
+                    // answered idempotently if it did.
+                    client = None;
+                    Err(unavailable(Fault::Timeout("writing", WRITE_TIMEOUT)))
                 }
-            }
-            match execute(&mut client, &batch).await {
-                Ok(done) => break Ok(done),
-                Err((_, err)) if is_conflict(&err) && conflicts < CONFLICT_RETRIES_MAX => {
-                    conflicts += 1;
-                    tracing::debug!(%err, conflicts, "batch conflicted with another node; running it again");
-                }
-                // One command failed on its own (the connection is fine): it fails alone, and
-                // the others of its batch run again without it — a request that fails in
-                // storage never rolls back the others that shared its commit.
-                Err((Some(at), err)) if !client.is_closed() && !is_conflict(&err) => {
-                    tracing::warn!(%err, "a write failed alone; the rest of its batch runs again");
-                    let failed = batch.remove(at);
-                    failed.answer(None, Some(&unavailable(err)));
-                }
-                Err((_, err)) => break Err(unavailable(err)),
             }
         };
         stats.batch(writes, started.elapsed(), result.is_ok());
@@ -237,6 +262,49 @@ pub(crate) async fn run(
                     command.answer(None, Some(&failure));
                 }
             }
+        }
+    }
+}
+
+/// Runs a batch on the writer's connection (opening one if needed), rerunning it after
+/// conflicts with other nodes and without commands that failed alone.
+async fn attempt(
+    config: &Config,
+    client: &mut Option<Client>,
+    batch: &mut Vec<Command>,
+    down_until: &mut Option<Instant>,
+) -> Result<(Vec<Outcome>, Vec<Committed>), StoreError> {
+    let mut conflicts = 0;
+    loop {
+        if client.as_ref().is_none_or(Client::is_closed) {
+            *client = None;
+            match reconnect(config).await {
+                Ok(fresh) => {
+                    *client = Some(fresh);
+                    *down_until = None;
+                }
+                Err(err) => {
+                    *down_until = Some(Instant::now() + RECONNECT_BACKOFF);
+                    return Err(unavailable(err));
+                }
+            }
+        }
+        let connection = client.as_mut().expect("connected above");
+        match execute(connection, batch).await {
+            Ok(done) => return Ok(done),
+            Err((_, err)) if is_conflict(&err) && conflicts < CONFLICT_RETRIES_MAX => {
+                conflicts += 1;
+                tracing::debug!(%err, conflicts, "batch conflicted with another node; running it again");
+            }
+            // One command failed on its own (the connection is fine): it fails alone, and
+            // the others of its batch run again without it — a request that fails in
+            // storage never rolls back the others that shared its commit.
+            Err((Some(at), err)) if !connection.is_closed() && !is_conflict(&err) => {
+                tracing::warn!(%err, "a write failed alone; the rest of its batch runs again");
+                let failed = batch.remove(at);
+                failed.answer(None, Some(&unavailable(err)));
+            }
+            Err((_, err)) => return Err(unavailable(err)),
         }
     }
 }
