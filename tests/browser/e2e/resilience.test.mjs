@@ -82,6 +82,31 @@ test('ticks survive a reload, online and offline: read stays read', async (t) =>
   assert.deepEqual(await waitRows(page, 'the row back online', (r) => r.length === 1), [['read before the reload', 'read']]);
 });
 
+test('an expired link shows the expired state, keeps what is typed, and sends it once getToken works', async (t) => {
+  const { server, booking, clientContext, operator } = await setup(t);
+  const short = (await server.admin('POST', '/v1/tokens', { user_id: 'ana', role: 'client', ttl_s: 2 })).token;
+  const page = await clientContext.newPage();
+  await page.goto(server.clientUrl(short, booking.id));
+  await badge(page, 'connected');
+  // The server closes at the token's expiry: the page says so instead of reconnecting forever.
+  await badge(page, 'expired');
+  const status = page.locator('surechat-connection-status');
+  assert.equal(await status.locator('.label').textContent(), 'Session expired');
+  await page.waitForFunction(() => /expired/.test(document.getElementById('presence')?.textContent ?? ''));
+  await type(page, 'typed after the link expired');
+  await waitRows(page, 'kept as sending', (r) => r.at(-1)?.[1] === 'sending');
+  assert.equal(await page.evaluate(() => window.surechat.status.name), 'expired', 'no reconnect loop');
+  // The integrator's page can get tokens now; the guest presses "Sign in again".
+  const fresh = await server.token('ana', 'client');
+  await page.evaluate((token) => { window.surechat.options.getToken = async () => token; }, fresh);
+  await status.getByRole('button', { name: 'Sign in again' }).click();
+  await badge(page, 'connected');
+  const seen = await waitRows(operator, 'the kept message', (r) => r.length === 1);
+  assert.deepEqual(bodies(seen), ['typed after the link expired']);
+  await waitRows(page, 'delivered at the client', (r) => r.length === 1 && (r[0][1] === 'delivered' || r[0][1] === 'read'));
+  assert.equal((await waitRows(operator, 'still once', () => true)).length, 1);
+});
+
 test('server SIGKILLed and restarted mid-conversation: both pages reconnect and resume, nothing missing or doubled', async (t) => {
   const { server, booking, clientContext, operator } = await setup(t);
   const client = await clientContext.newPage();
