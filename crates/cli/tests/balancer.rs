@@ -16,7 +16,7 @@ use client::{ChatMessage, Client, ClientOptions, Config, ConnectionStatus, Deliv
 use protocol::frames;
 use protocol::Role;
 use serde_json::json;
-use testkit::{Http, WAIT};
+use testkit::{Http, Served, WAIT};
 use tokio::sync::mpsc;
 
 const ADMIN: &str = "balancer-test-admin-key-0123";
@@ -35,16 +35,13 @@ const MESSAGES: usize = BEFORE_KILL + AFTER_KILL;
 const CHECK_INTERVAL: &str = "200ms";
 
 /// A `surechat serve` process on the shared database, killed on drop.
-struct Node {
-    child: Child,
-    base: String,
-}
+type Node = Served;
 
-impl Node {
-    /// Starts a node listening on `listen` (`127.0.0.1:0` for any free port), with `env` on top
-    /// of the test's settings.
-    fn start(listen: &str, database: &str, data: &std::path::Path, env: &[(&str, &str)]) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_surechat"))
+/// Starts a node listening on `listen` (`127.0.0.1:0` for any free port), with `env` on top of
+/// the test's settings.
+fn start_node(listen: &str, database: &str, data: &std::path::Path, env: &[(&str, &str)]) -> Node {
+    Served::spawn(
+        Command::new(env!("CARGO_BIN_EXE_surechat"))
             .args([
                 "serve",
                 "--listen",
@@ -59,47 +56,22 @@ impl Node {
             .env("SURECHAT_JWT_SECRET", SECRET)
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting surechat serve");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let base = loop {
-            let line = lines
-                .next()
-                .expect("surechat prints its address")
-                .expect("reading stdout");
-            if let Some(base) = line.strip_prefix("surechat listening on ") {
-                break base.to_owned();
-            }
-        };
-        Node { child, base }
-    }
-
-    fn addr(&self) -> &str {
-        self.base.trim_start_matches("http://")
-    }
-
-    /// `surechat_connections_open` of this node, read from its own `/metrics`.
-    async fn connections_open(&self) -> i64 {
-        let metrics = Http::new(&self.base).get("/metrics", None).await;
-        assert_eq!(metrics.status, 200, "{}", metrics.body);
-        metrics
-            .body
-            .lines()
-            .find_map(|line| line.strip_prefix("surechat_connections_open "))
-            .expect("the gauge is exported")
-            .trim()
-            .parse()
-            .expect("a number")
-    }
+            .stderr(Stdio::inherit()),
+    )
 }
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `surechat_connections_open` of a node, read from its own `/metrics`.
+async fn connections_open(node: &Node) -> i64 {
+    let metrics = node.http().get("/metrics", None).await;
+    assert_eq!(metrics.status, 200, "{}", metrics.body);
+    metrics
+        .body
+        .lines()
+        .find_map(|line| line.strip_prefix("surechat_connections_open "))
+        .expect("the gauge is exported")
+        .trim()
+        .parse()
+        .expect("a number")
 }
 
 /// The `haproxy` binary: on the `PATH`, or where Debian puts it (`/usr/sbin`, which an
@@ -324,7 +296,7 @@ async fn until_connections(nodes: &[&Node], condition: impl Fn(&[i64]) -> bool) 
     loop {
         let mut open = Vec::new();
         for node in nodes {
-            open.push(node.connections_open().await);
+            open.push(connections_open(node).await);
         }
         if condition(&open) {
             return open;
@@ -383,10 +355,10 @@ async fn killing_a_node_behind_haproxy_loses_and_doubles_nothing() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut nodes = [
-        Node::start("127.0.0.1:0", &url, &dir.path().join("node1"), &[]),
-        Node::start("127.0.0.1:0", &url, &dir.path().join("node2"), &[]),
+        start_node("127.0.0.1:0", &url, &dir.path().join("node1"), &[]),
+        start_node("127.0.0.1:0", &url, &dir.path().join("node2"), &[]),
     ];
-    let mut balancer = Balancer::start([nodes[0].addr(), nodes[1].addr()]).await;
+    let mut balancer = Balancer::start([nodes[0].address(), nodes[1].address()]).await;
     let lb = balancer.http();
     let created = lb
         .json(
@@ -468,12 +440,12 @@ async fn killing_a_node_behind_haproxy_loses_and_doubles_nothing() {
 
     // The node comes back on its address: the checks put it back in the rotation, and a device
     // that lands on it gets the whole conversation from storage.
-    let addr = nodes[victim].addr().to_owned();
-    nodes[victim] = Node::start(&addr, &url, &dir.path().join(&victim_name), &[]);
+    let addr = nodes[victim].address().to_owned();
+    nodes[victim] = start_node(&addr, &url, &dir.path().join(&victim_name), &[]);
     balancer.until_server(&victim_name, "UP").await;
     // Round robin over two nodes: of two connections in a row, one lands on the restarted node.
     let mut laptops = Vec::new();
-    while nodes[victim].connections_open().await == 0 {
+    while connections_open(&nodes[victim]).await == 0 {
         assert!(laptops.len() < 2, "a new device reaches the restarted node");
         laptops.push(device(&balancer.ws(), &olga_token).await);
         until_connections(&[&nodes[0], &nodes[1]], |open| {
@@ -515,10 +487,10 @@ async fn the_per_address_cap_counts_the_balancer_as_one_client() {
     let dir = tempfile::tempdir().unwrap();
     let cap = [("SURECHAT_CONNECTIONS_PER_ADDRESS_MAX", "2")];
     let nodes = [
-        Node::start("127.0.0.1:0", &url, &dir.path().join("node1"), &cap),
-        Node::start("127.0.0.1:0", &url, &dir.path().join("node2"), &cap),
+        start_node("127.0.0.1:0", &url, &dir.path().join("node1"), &cap),
+        start_node("127.0.0.1:0", &url, &dir.path().join("node2"), &cap),
     ];
-    let mut balancer = Balancer::start([nodes[0].addr(), nodes[1].addr()]).await;
+    let mut balancer = Balancer::start([nodes[0].address(), nodes[1].address()]).await;
     // From a node directly: through the balancer, HAProxy would keep the connection open for
     // reuse, holding one of the node's two places.
     let ana_token = token(&Http::new(&nodes[0].base), "ana", Role::Client).await;

@@ -8,8 +8,7 @@
 //! The database is a private instance ([`testkit::postgres::Postgres`]): restarting the machine's
 //! shared PostgreSQL would break the tests that use it in parallel.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,7 +17,7 @@ use faultproxy::FaultProxy;
 use protocol::{frames, Role};
 use serde_json::json;
 use testkit::postgres::Postgres;
-use testkit::Http;
+use testkit::{Http, Served};
 use tokio::sync::watch;
 
 const ADMIN: &str = "database-restart-admin-key-0123";
@@ -36,15 +35,12 @@ const CONVERGE_MS_MAX: u64 = 45_000;
 /// through a notice (LISTEN/NOTIFY), so a listener that did not come back fails the test.
 const SWEEP_INTERVAL_MS: &str = "60000";
 
-/// A `surechat serve` process.
-struct Node {
-    child: Child,
-    base: String,
-}
+/// A `surechat serve` process, killed on drop.
+type Node = Served;
 
-impl Node {
-    fn start(database: &str, data: &std::path::Path) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_surechat"))
+fn start_node(database: &str, data: &std::path::Path) -> Node {
+    Served::spawn(
+        Command::new(env!("CARGO_BIN_EXE_surechat"))
             .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
             .arg("--data")
             .arg(data)
@@ -56,34 +52,8 @@ impl Node {
             .env("SURECHAT_SENDS_BURST_MAX", "1000")
             // Storage errors are the point here; logging each one would bury the rest.
             .env("RUST_LOG", "warn,server::store=off")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting surechat serve");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let base = loop {
-            let line = lines.next().expect("surechat prints its address").unwrap();
-            if let Some(base) = line.strip_prefix("surechat listening on ") {
-                break base.to_owned();
-            }
-        };
-        Node { child, base }
-    }
-
-    fn http(&self) -> Http {
-        Http::new(&self.base)
-    }
-
-    fn ws(&self) -> String {
-        self.base.replacen("http", "ws", 1) + "/v1/ws"
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+            .stderr(Stdio::inherit()),
+    )
 }
 
 /// One user's SDK instance with its own local store (outbox), sending on its own task.
@@ -203,8 +173,8 @@ struct Cluster {
 async fn cluster(database: &str) -> Cluster {
     let dir = tempfile::tempdir().unwrap();
     let nodes = vec![
-        Node::start(database, &dir.path().join("one")),
-        Node::start(database, &dir.path().join("two")),
+        start_node(database, &dir.path().join("one")),
+        start_node(database, &dir.path().join("two")),
     ];
     let created = nodes[0]
         .http()

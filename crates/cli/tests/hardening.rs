@@ -2,47 +2,25 @@
 //! `/web/`, a data directory only its owner can read, and logs without tokens or message bodies
 //! even at `RUST_LOG=trace`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use protocol::frames::ServerFrame;
 use serde_json::json;
-use testkit::{Device, Http};
+use testkit::{Device, Http, Served};
 
 const ADMIN: &str = "hardening-test-admin-key-0123";
 const SECRET: &str = "hardening-test-jwt-secret-0123456789abcdef";
 
-struct Served {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `surechat serve` on `data`, with stderr to `stderr` and `env` on top.
 fn serve(data: &std::path::Path, env: &[(&str, &str)], stderr: Stdio) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_surechat"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .env("RUST_LOG", "warn")
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .expect("starting surechat serve");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines.next().expect("surechat prints its address").unwrap();
-        if let Some(base) = line.strip_prefix("surechat listening on ") {
-            break base.to_owned();
-        }
-    };
-    Served { child, base }
+    Served::spawn(
+        Command::new(env!("CARGO_BIN_EXE_surechat"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stderr(stderr),
+    )
 }
 
 /// A booking between ana and olga, and ana's token.

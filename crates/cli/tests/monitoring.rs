@@ -8,13 +8,13 @@
 //! installs it. Without it these tests fail, never skip.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use testkit::Http;
+use testkit::{Http, Served};
 
 const ADMIN: &str = "monitoring-test-admin-key-0123";
 const SECRET: &str = "monitoring-test-jwt-secret-0123456789abcdef";
@@ -47,45 +47,18 @@ fn tool(path: &str) -> &str {
     path
 }
 
-struct Served {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `surechat serve` on `data`, listening on `listen`; `None` if it exits before listening (its
 /// port still taken, for instance).
 fn try_serve(data: &Path, listen: &str) -> Option<Served> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_surechat"))
-        .args(["serve", "--listen", listen, "--data"])
-        .arg(data)
-        .env("SURECHAT_ADMIN_KEY", ADMIN)
-        .env("SURECHAT_JWT_SECRET", SECRET)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("starting surechat serve");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        match lines.next() {
-            Some(Ok(line)) => {
-                if let Some(base) = line.strip_prefix("surechat listening on ") {
-                    break base.to_owned();
-                }
-            }
-            _ => {
-                let _ = child.wait();
-                return None;
-            }
-        }
-    };
-    Some(Served { child, base })
+    Served::try_spawn(
+        Command::new(env!("CARGO_BIN_EXE_surechat"))
+            .args(["serve", "--listen", listen, "--data"])
+            .arg(data)
+            .env("SURECHAT_ADMIN_KEY", ADMIN)
+            .env("SURECHAT_JWT_SECRET", SECRET)
+            .env("RUST_LOG", "warn"),
+        |_| {},
+    )
 }
 
 fn serve(data: &Path, listen: &str) -> Served {

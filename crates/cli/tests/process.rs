@@ -3,29 +3,20 @@
 //! operator directory, and `surechat demo` registers its operator.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use protocol::frames::{self, ClientFrame, ServerFrame};
 use protocol::{close, Role};
 use serde_json::json;
-use testkit::{Device, Http};
+use testkit::{Device, Http, Served};
 
 const ADMIN: &str = "process-test-admin-key-0123";
 const SECRET: &str = "process-test-jwt-secret-0123456789abcdef";
 
-/// A `surechat serve` process and its address.
-struct Served {
-    child: Child,
-    base: String,
-}
-
-impl Served {
-    fn start(data: &std::path::Path) -> Served {
-        Served::start_with(data, &[])
-    }
-
-    fn start_with(data: &std::path::Path, env: &[(&str, &str)]) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_surechat"))
+/// `surechat serve` on `data` with the tests' settings, `env` on top.
+fn serve(data: &std::path::Path, env: &[(&str, &str)]) -> Served {
+    Served::spawn(
+        Command::new(env!("CARGO_BIN_EXE_surechat"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             // The tests' operators join the directory on first use, unless a test says otherwise.
@@ -34,38 +25,8 @@ impl Served {
             .env("SURECHAT_ADMIN_KEY", ADMIN)
             .env("SURECHAT_JWT_SECRET", SECRET)
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting surechat serve");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let base = loop {
-            let line = lines
-                .next()
-                .expect("surechat prints its address")
-                .expect("reading stdout");
-            if let Some(base) = line.strip_prefix("surechat listening on ") {
-                break base.to_owned();
-            }
-        };
-        Served { child, base }
-    }
-
-    fn http(&self) -> Http {
-        Http::new(&self.base)
-    }
-
-    fn ws(&self) -> String {
-        self.base.replacen("http", "ws", 1) + "/v1/ws"
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+            .stderr(Stdio::inherit()),
+    )
 }
 
 async fn token(http: &Http, user: &str, role: Role) -> String {
@@ -106,7 +67,7 @@ async fn all_messages(http: &Http, token: &str) -> Vec<frames::Message> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_after_acks_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut served = Served::start(dir.path());
+    let mut served = serve(dir.path(), &[]);
     let http = served.http();
     let created = http
         .json(
@@ -143,7 +104,7 @@ async fn sigkill_after_acks_loses_nothing() {
     }
     drop(served);
 
-    let served = Served::start(dir.path());
+    let served = serve(dir.path(), &[]);
     let http = served.http();
     let messages = all_messages(&http, &token).await;
     assert_eq!(
@@ -199,7 +160,7 @@ async fn sigkill_after_acks_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_shuts_down_gracefully() {
     let dir = tempfile::tempdir().unwrap();
-    let mut served = Served::start(dir.path());
+    let mut served = serve(dir.path(), &[]);
     let http = served.http();
     http.json(
         "POST",
@@ -223,7 +184,7 @@ async fn sigterm_shuts_down_gracefully() {
     );
     let exit = served.child.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
-    let served = Served::start(dir.path());
+    let served = serve(dir.path(), &[]);
     assert_eq!(all_messages(&served.http(), &token).await.len(), 1);
 }
 
@@ -240,7 +201,7 @@ async fn sigterm_while_sending_acks_every_stored_message_then_1012() {
         ("SURECHAT_SENDS_PER_SECOND_MAX", "1000000"),
         ("SURECHAT_SENDS_BURST_MAX", "1000000"),
     ];
-    let mut served = Served::start_with(dir.path(), &fast);
+    let mut served = serve(dir.path(), &fast);
     let http = served.http();
     http.json(
         "POST",
@@ -305,7 +266,7 @@ async fn sigterm_while_sending_acks_every_stored_message_then_1012() {
     sending.abort();
     let exit = served.child.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
-    let served = Served::start(dir.path());
+    let served = serve(dir.path(), &[]);
     let stored = all_messages(&served.http(), &token).await;
     assert!(stored.len() >= 300);
     let missing = stored.iter().filter(|m| !acked.contains(&m.id)).count();
@@ -349,7 +310,7 @@ async fn operator_command_keeps_the_directory() {
         dir.path(),
     );
     assert_eq!(added.trim(), "added operator olga (Olga Petrova)");
-    let served = Served::start_with(dir.path(), &[("SURECHAT_OPERATORS_AUTO_REGISTER", "false")]);
+    let served = serve(dir.path(), &[("SURECHAT_OPERATORS_AUTO_REGISTER", "false")]);
     let http = served.http();
     let olga = token(&http, "olga", Role::Operator).await;
     let zed = token(&http, "zed", Role::Operator).await;
@@ -416,27 +377,23 @@ async fn operator_command_keeps_the_directory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_registers_its_operator() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_surechat"))
-        .args(["demo", "--listen", "127.0.0.1:0", "--data"])
-        .arg(dir.path())
-        .env_remove("SURECHAT_OPERATORS_AUTO_REGISTER")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut operator = None;
-    let base = loop {
-        let line = lines.next().unwrap().unwrap();
-        if line.starts_with("operator olga token:") {
-            operator = Some(lines.next().unwrap().unwrap().trim().to_owned());
-        }
-        if let Some(base) = line.strip_prefix("surechat listening on ") {
-            break base.to_owned();
-        }
-    };
-    let served = Served { child, base };
+    let mut token_next = false;
+    let served = Served::try_spawn(
+        Command::new(env!("CARGO_BIN_EXE_surechat"))
+            .args(["demo", "--listen", "127.0.0.1:0", "--data"])
+            .arg(dir.path())
+            .env_remove("SURECHAT_OPERATORS_AUTO_REGISTER")
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::inherit()),
+        |line| {
+            if token_next {
+                operator = Some(line.trim().to_owned());
+            }
+            token_next = line.starts_with("operator olga token:");
+        },
+    )
+    .expect("the demo prints its address");
     let operator = operator.expect("the demo prints the operator's token");
     let directory = served.http().get("/v1/operators", Some(&operator)).await;
     assert_eq!(directory.status, 200, "{}", directory.body);
@@ -469,23 +426,14 @@ async fn token_command_mints_tokens_the_server_accepts() {
         dir.path(),
     );
     // A server on the same data directory (no secret in the environment) accepts it.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_surechat"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(dir.path())
-        .env_remove("SURECHAT_JWT_SECRET")
-        .env_remove("SURECHAT_ADMIN_KEY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines.next().unwrap().unwrap();
-        if let Some(base) = line.strip_prefix("surechat listening on ") {
-            break base.to_owned();
-        }
-    };
-    let served = Served { child, base };
+    let served = Served::spawn(
+        Command::new(env!("CARGO_BIN_EXE_surechat"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(dir.path())
+            .env_remove("SURECHAT_JWT_SECRET")
+            .env_remove("SURECHAT_ADMIN_KEY")
+            .stderr(Stdio::null()),
+    );
     let response = served.http().get("/v1/conversations", Some(&token)).await;
     assert_eq!(
         (response.status, response.body.as_str()),
@@ -517,7 +465,7 @@ fn bad_configuration_names_the_key() {
 async fn killed_device_resends_its_outbox_after_restart() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
-    let served = Served::start(&dir.path().join("server"));
+    let served = serve(&dir.path().join("server"), &[]);
     let http = served.http();
     http.json(
         "POST",
@@ -614,33 +562,7 @@ async fn killing_a_node_moves_its_devices_to_another() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let start = |n: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_surechat"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--database",
-                &url,
-                "--data",
-            ])
-            .arg(dir.path().join(n))
-            .env("SURECHAT_OPERATORS_AUTO_REGISTER", "true")
-            .env("SURECHAT_ADMIN_KEY", ADMIN)
-            .env("SURECHAT_JWT_SECRET", SECRET)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let base = loop {
-            let line = lines.next().unwrap().unwrap();
-            if let Some(base) = line.strip_prefix("surechat listening on ") {
-                break base.to_owned();
-            }
-        };
-        Served { child, base }
-    };
+    let start = |n: &str| serve(&dir.path().join(n), &[("SURECHAT_DATABASE", url.as_str())]);
     let mut one = start("one");
     let two = start("two");
     let created = one
@@ -743,8 +665,8 @@ async fn a_killed_node_takes_its_operators_presence_with_it() {
         ("SURECHAT_PRESENCE_HEARTBEAT_MS", "100"),
         ("SURECHAT_PRESENCE_TTL_MS", "600"),
     ];
-    let mut one = Served::start_with(&dir.path().join("one"), &env);
-    let two = Served::start_with(&dir.path().join("two"), &env);
+    let mut one = serve(&dir.path().join("one"), &env);
+    let two = serve(&dir.path().join("two"), &env);
     let created = two
         .http()
         .json("POST", "/v1/conversations", Some(ADMIN), &json!({"id": "b1", "participants": [{"user_id": "ana", "role": "client"}, {"user_id": "olga", "role": "operator"}]}))

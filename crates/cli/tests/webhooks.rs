@@ -4,8 +4,7 @@
 //! CA of their own; the destination policy refuses loopback unless allowed; and a receiver that
 //! hangs does not delay another.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -14,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
-use testkit::Http;
+use testkit::{Http, Served};
 
 const ADMIN: &str = "webhook-test-admin-key-0123";
 const SECRET: &str = "webhook-test-jwt-secret-0123456789abcdef";
@@ -74,46 +73,22 @@ async fn receive(
     status
 }
 
-struct Served {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `surechat serve` with local receivers allowed (they are all on 127.0.0.1 here).
 fn serve(data: &std::path::Path, listen: &str) -> Served {
     serve_with(data, listen, &[("SURECHAT_WEBHOOK_ALLOW_PRIVATE", "true")])
 }
 
 fn serve_with(data: &std::path::Path, listen: &str, env: &[(&str, &str)]) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_surechat"))
-        .args(["serve", "--listen", listen, "--data"])
-        .arg(data)
-        .envs(env.iter().copied())
-        .env("SURECHAT_ADMIN_KEY", ADMIN)
-        .env("SURECHAT_JWT_SECRET", SECRET)
-        .env("SURECHAT_WEBHOOK_BACKOFF_FIRST_MS", "50")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("the server prints its address")
-            .unwrap();
-        if let Some(base) = line.strip_prefix("surechat listening on ") {
-            break base.to_owned();
-        }
-    };
-    Served { child, base }
+    Served::spawn(
+        Command::new(env!("CARGO_BIN_EXE_surechat"))
+            .args(["serve", "--listen", listen, "--data"])
+            .arg(data)
+            .envs(env.iter().copied())
+            .env("SURECHAT_ADMIN_KEY", ADMIN)
+            .env("SURECHAT_JWT_SECRET", SECRET)
+            .env("SURECHAT_WEBHOOK_BACKOFF_FIRST_MS", "50")
+            .env("RUST_LOG", "warn"),
+    )
 }
 
 /// Waits until the receiver accepted every id in `ids` (bounded).

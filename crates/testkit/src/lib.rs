@@ -7,9 +7,11 @@
 mod device;
 mod http;
 pub mod postgres;
+mod served;
 
 pub use device::{connect_raw, Device, Ws};
 pub use http::{Http, HttpResponse};
+pub use served::Served;
 
 /// The longest any helper waits for an event before failing the test.
 pub const WAIT: std::time::Duration = std::time::Duration::from_secs(20);
