@@ -203,16 +203,7 @@ async fn cluster(database: &str) -> Cluster {
 }
 
 async fn token(http: &Http, user: &str, role: Role) -> String {
-    let response = http
-        .json(
-            "POST",
-            "/v1/tokens",
-            Some(ADMIN),
-            &json!({"user_id": user, "role": role}),
-        )
-        .await;
-    assert_eq!(response.status, 200, "{}", response.body);
-    response.json()["token"].as_str().unwrap().to_owned()
+    http.token(ADMIN, user, role).await
 }
 
 /// A request that must be answered within [`ANSWER_MS_MAX`]; returns the answer and its time.

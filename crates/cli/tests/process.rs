@@ -30,36 +30,11 @@ fn serve(data: &std::path::Path, env: &[(&str, &str)]) -> Served {
 }
 
 async fn token(http: &Http, user: &str, role: Role) -> String {
-    let response = http
-        .json(
-            "POST",
-            "/v1/tokens",
-            Some(ADMIN),
-            &json!({"user_id": user, "role": role}),
-        )
-        .await;
-    assert_eq!(response.status, 200, "{}", response.body);
-    response.json()["token"].as_str().unwrap().to_owned()
+    http.token(ADMIN, user, role).await
 }
 
 async fn all_messages(http: &Http, token: &str) -> Vec<frames::Message> {
-    let mut out: Vec<frames::Message> = Vec::new();
-    loop {
-        let after = out.last().map_or(0, |m| m.seq);
-        let page = http
-            .get(
-                &format!("/v1/conversations/b1/messages?after={after}&limit=1000"),
-                Some(token),
-            )
-            .await;
-        assert_eq!(page.status, 200, "{}", page.body);
-        let messages: Vec<frames::Message> =
-            serde_json::from_value(page.json()["messages"].clone()).unwrap();
-        if messages.is_empty() {
-            return out;
-        }
-        out.extend(messages);
-    }
+    http.history(token, "b1").await
 }
 
 /// SIGKILL right after acks: every acked message is there after a restart, with its seq, and a

@@ -114,6 +114,35 @@ impl Http {
     pub async fn get(&self, path: &str, token: Option<&str>) -> HttpResponse {
         self.raw("GET", path, token, None).await
     }
+
+    /// A token for `user` with `role`, minted with the admin key `admin`.
+    pub async fn token(&self, admin: &str, user: &str, role: protocol::Role) -> String {
+        let body = serde_json::json!({"user_id": user, "role": role});
+        let response = self.json("POST", "/v1/tokens", Some(admin), &body).await;
+        assert_eq!(response.status, 200, "{}", response.body);
+        response.json()["token"]
+            .as_str()
+            .expect("a token")
+            .to_owned()
+    }
+
+    /// Every message of `conversation` as `token`'s user reads it, page by page, in `seq` order.
+    pub async fn history(&self, token: &str, conversation: &str) -> Vec<protocol::frames::Message> {
+        let mut out: Vec<protocol::frames::Message> = Vec::new();
+        loop {
+            let after = out.last().map_or(0, |m| m.seq);
+            let path =
+                format!("/v1/conversations/{conversation}/messages?after={after}&limit=1000");
+            let page = self.get(&path, Some(token)).await;
+            assert_eq!(page.status, 200, "{}", page.body);
+            let messages: Vec<protocol::frames::Message> =
+                serde_json::from_value(page.json()["messages"].clone()).expect("messages");
+            if messages.is_empty() {
+                return out;
+            }
+            out.extend(messages);
+        }
+    }
 }
 
 fn parse(raw: &[u8]) -> HttpResponse {
