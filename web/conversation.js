@@ -33,6 +33,9 @@ export class Conversation {
     this.undeliveredOwn = new Map();
     /** @type {Map<number, string>} */
     this.unreadOwn = new Map();
+    /** Seqs of the user's own private notes: clients never receive them, so only other
+     * operators' receipts move their ticks. @type {Set<number>} */
+    this.notes = new Set();
     /** Receipt cursors last sent by (or known to the server for) this user. */
     this.deliveredSent = 0;
     this.readSent = 0;
@@ -61,6 +64,7 @@ export class Conversation {
       /** @type {DeliveryStatus | null} */
       const status = own ? keptStatus ?? { name: 'sent', seq } : null;
       const message = { ...saved, status };
+      if (own && saved.kind === 'note') conversation.notes.add(seq);
       if (own && rank(/** @type {DeliveryStatus} */ (status)) < rank({ name: 'delivered' })) conversation.undeliveredOwn.set(seq, message.id);
       if (own && rank(/** @type {DeliveryStatus} */ (status)) < rank({ name: 'read' })) conversation.unreadOwn.set(seq, message.id);
       conversation.ids.set(message.id, seq);
@@ -108,8 +112,10 @@ export class Conversation {
    * @param {string} id
    * @param {number} seq
    * @param {SessionEvent[]} events
+   * @param {string | null} [kind] The message's kind (`note`), when known.
    */
-  ownSent(id, seq, events) {
+  ownSent(id, seq, events, kind = null) {
+    if (kind === 'note') this.notes.add(seq);
     if (this.ids.has(id) || this.acked.has(id)) return;
     this.acked.set(id, { name: 'sent', seq });
     this.undeliveredOwn.set(seq, id);
@@ -180,6 +186,7 @@ export class Conversation {
     /** @type {DeliveryStatus | null} */
     let status = null;
     if (me === message.sender) {
+      if (message.kind === 'note') this.notes.add(message.seq);
       status = this.acked.get(message.id) ?? null;
       this.acked.delete(message.id);
       if (!status) {
@@ -212,22 +219,28 @@ export class Conversation {
     if (me === null) return;
     const myRole = this.role ?? this.participants.get(me)?.role;
     if (!myRole) return;
-    let delivered = 0;
-    let read = 0;
+    // The other side's cursors move ordinary messages; other operators' move private notes.
+    let [delivered, read, notesDelivered, notesRead] = [0, 0, 0, 0];
     for (const [user, p] of this.participants) {
       if (user !== me && p.role !== myRole) {
         delivered = Math.max(delivered, p.delivered);
         read = Math.max(read, p.read);
+      } else if (user !== me && p.role === 'operator') {
+        notesDelivered = Math.max(notesDelivered, p.delivered);
+        notesRead = Math.max(notesRead, p.read);
       }
     }
     delivered = Math.max(delivered, read);
+    notesDelivered = Math.max(notesDelivered, notesRead);
+    /** @param {number} seq @param {number} other @param {number} operators */
+    const reached = (seq, other, operators) => seq <= (this.notes.has(seq) ? operators : other);
     for (const [seq, id] of [...this.undeliveredOwn].sort((a, b) => a[0] - b[0])) {
-      if (seq > delivered) break;
+      if (!reached(seq, delivered, notesDelivered)) continue;
       this.undeliveredOwn.delete(seq);
       this.noteStatus(id, { name: 'delivered' }, events);
     }
     for (const [seq, id] of [...this.unreadOwn].sort((a, b) => a[0] - b[0])) {
-      if (seq > read) break;
+      if (!reached(seq, read, notesRead)) continue;
       this.unreadOwn.delete(seq);
       this.noteStatus(id, { name: 'read' }, events);
     }

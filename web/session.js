@@ -319,9 +319,10 @@ export class Session {
       case 'welcome': this.welcome(now, frame); break;
       case 'message': {
         const c = this.received(frame.conversation);
-        if (me === frame.sender && this.outbox.take(frame.id)) {
+        const taken = me === frame.sender ? this.outbox.take(frame.id) : undefined;
+        if (taken) {
           // Our own message came back before (or instead of) its ack.
-          c.ownSent(frame.id, frame.seq, this.events);
+          c.ownSent(frame.id, frame.seq, this.events, taken.kind);
         }
         c.receive(frame.seq, frame, me, this.events);
         break;
@@ -333,9 +334,10 @@ export class Session {
         break;
       }
       case 'ack':
-        if (this.outbox.take(frame.id)) {
+        const taken = this.outbox.take(frame.id);
+        if (taken) {
           const c = this.conversation(frame.conversation);
-          c.ownSent(frame.id, frame.seq, this.events);
+          c.ownSent(frame.id, frame.seq, this.events, taken.kind);
           c.recompute(me, this.events);
         }
         break;

@@ -33,6 +33,9 @@ export declare class Conversation {
     undeliveredOwn: Map<number, string>;
     /** @type {Map<number, string>} */
     unreadOwn: Map<number, string>;
+    /** Seqs of the user's own private notes: clients never receive them, so only other
+     * operators' receipts move their ticks. @type {Set<number>} */
+    notes: Set<number>;
     /** Receipt cursors last sent by (or known to the server for) this user. */
     deliveredSent: number;
     readSent: number;
@@ -66,8 +69,9 @@ export declare class Conversation {
      * @param {string} id
      * @param {number} seq
      * @param {SessionEvent[]} events
+     * @param {string | null} [kind] The message's kind (`note`), when known.
      */
-    ownSent(id: string, seq: number, events: SessionEvent[]): void;
+    ownSent(id: string, seq: number, events: SessionEvent[], kind?: string | null): void;
     /**
      * Records a status of an own message, emitting it if it moved forward.
      * @param {string} id

@@ -297,3 +297,21 @@ test('a private note goes out with kind `note`, also after a reconnect; the pres
   olga.pump(now, model);
   assert.equal(olga.sent.filter((f) => f.type === 'send').at(-1).kind, undefined);
 });
+
+test("a private note's ticks follow other operators, never the client", () => {
+  const model = new Model();
+  const olga = new Rig('olga');
+  olga.session.connect(0);
+  olga.pump(0, model);
+  olga.session.send(0, uuid(1), 'b1', 'internal: check the deposit', null, 'note');
+  olga.session.send(0, uuid(2), 'b1', 'Hello!');
+  olga.pump(0, model);
+  const receipt = (user_id, role, delivered, read) => ({ type: 'receipt', conversation: 'b1', user_id, role, delivered, read });
+  // The client's cursors pass the note (clients skip it): only the text message moves.
+  olga.session.handleFrame(0, receipt('ana', 'client', 2, 2));
+  assert.equal(olga.session.deliveryStatus(uuid(1))?.name, 'sent');
+  assert.equal(olga.session.deliveryStatus(uuid(2))?.name, 'read');
+  // Another operator reads it.
+  olga.session.handleFrame(0, receipt('omar', 'operator', 1, 1));
+  assert.equal(olga.session.deliveryStatus(uuid(1))?.name, 'read');
+});

@@ -31,6 +31,9 @@ pub(crate) struct Conversation {
     /// Own messages (seq → id) not yet delivered, and not yet read.
     undelivered_own: BTreeMap<u64, String>,
     unread_own: BTreeMap<u64, String>,
+    /// Seqs of the user's own private notes: clients never receive them, so only other
+    /// operators' receipts move their ticks.
+    notes: std::collections::BTreeSet<u64>,
     /// Receipt cursors last sent by (or known to the server for) this user.
     pub delivered_sent: u64,
     pub read_sent: u64,
@@ -52,6 +55,7 @@ impl Conversation {
             acked: HashMap::new(),
             undelivered_own: BTreeMap::new(),
             unread_own: BTreeMap::new(),
+            notes: Default::default(),
             delivered_sent: 0,
             read_sent: 0,
             read_wanted: 0,
@@ -221,6 +225,9 @@ impl Conversation {
         events: &mut std::collections::VecDeque<Event>,
     ) {
         let own = me == Some(message.sender.as_str());
+        if own && message.kind == protocol::frames::MessageKind::Note {
+            self.notes.insert(message.seq);
+        }
         let status = if own {
             let status = match self.acked.remove(&message.id) {
                 Some((_, status)) => status,
@@ -261,28 +268,42 @@ impl Conversation {
         let Some(me) = me else { return };
         let my_role = self.role.or_else(|| self.participants.get(me).map(|p| p.0));
         let Some(my_role) = my_role else { return };
-        let (mut delivered, mut read) = (0, 0);
+        // The other side's cursors move ordinary messages; other operators' move private notes.
+        let (mut delivered, mut read, mut notes_delivered, mut notes_read) = (0, 0, 0, 0);
         for (user, (role, d, r)) in &self.participants {
             if user != me && *role != my_role {
                 delivered = delivered.max(*d);
                 read = read.max(*r);
+            } else if user != me && *role == protocol::Role::Operator {
+                notes_delivered = notes_delivered.max(*d);
+                notes_read = notes_read.max(*r);
             }
         }
-        let delivered = delivered.max(read);
+        let (delivered, notes_delivered) = (delivered.max(read), notes_delivered.max(notes_read));
+        let notes = &self.notes;
+        let reached = |seq: u64, other: u64, operators: u64| {
+            seq <= if notes.contains(&seq) {
+                operators
+            } else {
+                other
+            }
+        };
         let newly_delivered: Vec<(u64, String)> = self
             .undelivered_own
-            .range(..=delivered)
+            .iter()
+            .filter(|(s, _)| reached(**s, delivered, notes_delivered))
+            .map(|(s, id)| (*s, id.clone()))
+            .collect();
+        let newly_read: Vec<(u64, String)> = self
+            .unread_own
+            .iter()
+            .filter(|(s, _)| reached(**s, read, notes_read))
             .map(|(s, id)| (*s, id.clone()))
             .collect();
         for (seq, id) in newly_delivered {
             self.undelivered_own.remove(&seq);
             self.note_status(&id, DeliveryStatus::Delivered, events);
         }
-        let newly_read: Vec<(u64, String)> = self
-            .unread_own
-            .range(..=read)
-            .map(|(s, id)| (*s, id.clone()))
-            .collect();
         for (seq, id) in newly_read {
             self.unread_own.remove(&seq);
             self.note_status(&id, DeliveryStatus::Read, events);

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use protocol::frames::{self, ClientFrame, ServerFrame};
+use protocol::frames::{self, ClientFrame, MessageKind, ServerFrame};
 use protocol::{close, ErrorCode, Role};
 
 use super::*;
@@ -800,4 +800,52 @@ fn a_refused_message_that_expires_starts_a_fresh_connection() {
         session.status(),
         ConnectionStatus::Reconnecting { .. }
     ));
+}
+
+#[test]
+fn a_private_notes_ticks_follow_other_operators_never_the_client() {
+    let t0 = Instant::now();
+    let model = Model::default();
+    let mut session = Session::new(Config::default(), "t");
+    session.connect(t0);
+    let Some(Action::Connect { attempt }) = session.poll_action() else {
+        panic!("a connect")
+    };
+    session.handle_open(t0, attempt);
+    session.handle_frame(t0, model.welcome("olga"));
+    // Both written on another device of olga's (the console): a note, then a text.
+    for (seq, kind) in [(1, MessageKind::Note), (2, MessageKind::Text)] {
+        session.handle_frame(
+            t0,
+            ServerFrame::Message(frames::Message {
+                conversation: "b1".into(),
+                id: format!("m{seq}"),
+                seq,
+                sender: "olga".into(),
+                role: Role::Operator,
+                body: "…".into(),
+                ts: 1,
+                kind,
+                data: None,
+            }),
+        );
+    }
+    let receipt = |user: &str, role, at| {
+        ServerFrame::Receipt(frames::Receipt {
+            conversation: "b1".into(),
+            user_id: user.into(),
+            role,
+            delivered: at,
+            read: at,
+        })
+    };
+    // The client's cursors pass the note (clients skip it): only the text moves.
+    session.handle_frame(t0, receipt("ana", Role::Client, 2));
+    assert_eq!(
+        session.delivery_status("m1"),
+        Some(DeliveryStatus::Sent { seq: 1 })
+    );
+    assert_eq!(session.delivery_status("m2"), Some(DeliveryStatus::Read));
+    session.handle_frame(t0, receipt("omar", Role::Operator, 1));
+    assert_eq!(session.delivery_status("m1"), Some(DeliveryStatus::Read));
 }
