@@ -4,6 +4,7 @@
 // The token and conversation come in the URL fragment (#token=…&conversation=…), which the
 // browser never sends to the server, so tokens stay out of access logs.
 import { SurechatClient } from '../client.js';
+import { Attention } from '../attention.js';
 import '../components.js';
 
 const params = new URLSearchParams(location.hash.slice(1));
@@ -70,7 +71,29 @@ if (!token || !conversation) {
     line.dataset.online = 'false';
     line.textContent = 'This chat link has expired. Open the latest link from your booking to continue; your unsent messages are kept.';
   });
+  // Replies while the tab is in the background: count in the title and icon; a notification
+  // once the guest asked for them (a click, never on load); no sound on someone else's page.
+  const attention = new Attention(client, {
+    sound: false,
+    describe: (m) => ({ title: `${operatorName(m.sender)} replied`, body: m.body }),
+  });
+  notifyButton(attention);
   /** @type {any} */ (window).surechat = client; // for the browser tests and curious developers
+  /** @type {any} */ (window).surechatAttention = attention;
 }
+/**
+ * Shows the "notify me" button where notifications exist and are not decided yet.
+ * @param {Attention} attention
+ */
+function notifyButton(attention) {
+  const button = /** @type {HTMLButtonElement | null} */ (document.getElementById('notify'));
+  if (!button || !('Notification' in window) || Notification.permission !== 'default') return;
+  button.hidden = false;
+  button.addEventListener('click', async () => {
+    await attention.enableNotifications();
+    button.hidden = true;
+  });
+}
+
 // The app shell works offline too: a reload without network still shows pending messages.
 if ('serviceWorker' in navigator) navigator.serviceWorker.register('sw.js').catch(() => {});

@@ -14,6 +14,7 @@
 // #token=…&conversation=…&view=mine|unassigned|all
 
 import { SurechatClient } from '../client.js';
+import { Attention } from '../attention.js';
 import '../components.js';
 
 // The app shell works offline too (registered here rather than in an inline script, which the
@@ -356,6 +357,22 @@ client.on('connection_status', (e) => {
   if (e.status.name === 'expired') renderInbox();
 });
 setInterval(() => { if (view === 'all') refresh(); else renderInbox(); }, ALL_VIEW_POLL_MS);
+// Guests writing while the console is in the background: count in the title and icon, a tone
+// (an agent's console, so on by default), and a notification once the agent enabled them.
+const attention = new Attention(client, {
+  sound: true,
+  counts: (m) => m.role === 'client',
+  describe: (m) => ({ title: `New message in ${m.conversation}`, body: m.body }),
+});
+const notify = /** @type {HTMLButtonElement} */ (document.getElementById('notify'));
+if ('Notification' in window && Notification.permission === 'default') {
+  notify.hidden = false;
+  notify.addEventListener('click', async () => {
+    await attention.enableNotifications();
+    notify.hidden = true;
+  });
+}
+/** @type {any} */ (window).surechatAttention = attention;
 client.start();
 loadDirectory();
 renderInbox();

@@ -2,11 +2,11 @@
 // reload without network still opens the chat and shows the messages waiting in IndexedDB.
 // Network first, so a new server binary's SDK is picked up whenever the network is there.
 
-const CACHE = 'surechat-shell-v2';
+const CACHE = 'surechat-shell-v3';
 const SHELL = [
   'client.html', 'client-page.js', 'operator.html', 'operator.js', 'operator.css', 'demo.css',
   '../client.js', '../components.js', '../chat-element.js', '../session.js', '../frames.js',
-  '../outbox.js', '../conversation.js', '../store.js', '../types.js', '../index.js',
+  '../outbox.js', '../conversation.js', '../store.js', '../types.js', '../index.js', '../attention.js',
 ];
 
 self.addEventListener('install', (event) => {

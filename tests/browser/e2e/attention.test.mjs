@@ -1,0 +1,77 @@
+// Reaching the person in the page: a tab in the background counts new messages in its title and
+// icon and shows a notification once allowed; nothing asks for permission on load.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Server, launch, waitRows, type, badge } from './harness.mjs';
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+/**
+ * Runs before the page's scripts: records permission requests and notifications, and lets the
+ * test hide the page (`window.hide(true)`) as switching tabs would.
+ */
+function instrument() {
+  window.__asked = 0;
+  window.__notes = [];
+  let hidden = false;
+  Object.defineProperty(document, 'visibilityState', { get: () => (hidden ? 'hidden' : 'visible') });
+  Object.defineProperty(document, 'hidden', { get: () => hidden });
+  document.hasFocus = () => !hidden;
+  window.hide = (on) => { hidden = on; document.dispatchEvent(new Event('visibilitychange')); };
+  const Real = window.Notification;
+  class Recorded {
+    static get permission() { return Real.permission; }
+    static requestPermission() { window.__asked += 1; return Real.requestPermission(); }
+    constructor(title, options) { window.__notes.push({ title, body: options?.body, tag: options?.tag }); }
+    close() {}
+  }
+  window.Notification = /** @type {any} */ (Recorded);
+}
+
+test('a hidden tab counts new messages in its title and notifies once allowed; no prompt on load', async (t) => {
+  const server = await new Server().start();
+  t.after(() => server.stop());
+  const booking = await server.booking();
+  const clientContext = await browser.newContext();
+  const operatorContext = await browser.newContext();
+  t.after(() => clientContext.close());
+  t.after(() => operatorContext.close());
+  const page = await clientContext.newPage();
+  await page.addInitScript(instrument);
+  await page.goto(server.clientUrl(booking.ana, booking.id));
+  await badge(page, 'connected');
+  const title = await page.title();
+  assert.equal(await page.evaluate(() => window.__asked), 0, 'no permission prompt on load');
+  const operator = await operatorContext.newPage();
+  await operator.goto(server.operatorUrl(booking.olga, booking.id));
+  await badge(operator, 'connected');
+
+  // Visible: a reply is not news to count.
+  await type(operator, 'seen at once');
+  await waitRows(page, 'the first reply', (r) => r.length === 1);
+  assert.equal(await page.title(), title);
+
+  // In the background, not yet allowed: counted, no notification.
+  await page.evaluate(() => window.hide(true));
+  await type(operator, 'while you were away');
+  await page.waitForFunction((t0) => document.title === `(1) ${t0}`, title);
+  assert.equal(await page.evaluate(() => window.__notes.length), 0);
+
+  // Allowed (the guest clicked; the browser granted it): the next reply notifies.
+  await clientContext.grantPermissions(['notifications'], { origin: server.base });
+  await type(operator, 'the flat is ready');
+  await page.waitForFunction((t0) => document.title === `(2) ${t0}`, title);
+  const notes = await page.evaluate(() => window.__notes);
+  assert.equal(notes.length, 1);
+  assert.equal(notes[0].body, 'the flat is ready');
+  assert.equal(notes[0].tag, `surechat:${booking.id}`);
+  const icon = await page.evaluate(() => document.querySelector('link[rel~="icon"]')?.getAttribute('href') ?? '');
+  assert.match(icon, /^data:image\/png;base64,/);
+
+  // Back to the tab: the count is gone.
+  await page.evaluate(() => window.hide(false));
+  await page.waitForFunction((t0) => document.title === t0, title);
+  assert.equal(await page.evaluate(() => window.__asked), 0, 'never asked without a click');
+});
