@@ -25,6 +25,9 @@ li[data-kind=system] { align-self: center; text-align: center; border-style: das
 li[data-kind=note] { background: #fff8c5; border-color: #d4a72c; }
 .error { color: #cf222e; font-size: .8rem; padding: 0 .9rem; }
 .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+.log { position: relative; flex: 1; display: flex; flex-direction: column; min-height: 0; }
+.pill { position: absolute; left: 50%; bottom: .6rem; transform: translateX(-50%); border-radius: 1rem; background: #0969da; color: #fff; border-color: #0969da; box-shadow: 0 1px 4px rgba(0,0,0,.2); }
+li.divider { align-self: stretch; max-width: none; background: none; border: 0; border-top: 2px solid #cf222e; border-radius: 0; padding: .1rem 0 0; color: #cf222e; font-size: .8rem; text-align: center; }
 `;
 
 /** Renews the typing signal this often while the user types (the server's TTL is 10 s). */
@@ -42,6 +45,30 @@ export class ChatElement extends HTMLElement {
     this.pending = /** @type {import('./components.js').PendingBannerElement} */ (h('surechat-pending-banner'));
     this.heading = h('h2', { id: 'title' }, ['Chat']);
     this.list = h('ol', { role: 'log', 'aria-live': 'polite', 'aria-labelledby': 'title', tabindex: '0' });
+    /** Shown when messages arrive while the reader is scrolled up. */
+    this.pill = h('button', { type: 'button', class: 'pill', hidden: '' }, ['New messages ↓']);
+    this.pill.addEventListener('click', () => {
+      this.list.scrollTop = this.list.scrollHeight;
+      this.pill.hidden = true;
+    });
+    this.list.addEventListener('scroll', () => { if (this.atBottom()) this.pill.hidden = true; });
+    /** Rows on screen now, by seq: "read" covers only what was seen while the page was visible. @type {Set<number>} */
+    this.onScreen = new Set();
+    this.watcher = typeof IntersectionObserver === 'function' ? new IntersectionObserver((entries) => {
+      for (const entry of entries) {
+        const seq = Number(/** @type {HTMLElement} */ (entry.target).dataset.seq);
+        if (!seq) continue;
+        if (entry.isIntersecting) this.onScreen.add(seq);
+        else this.onScreen.delete(seq);
+      }
+      this.markSeen();
+    }, { root: this.list, threshold: 0.5 }) : null;
+    /** The separator before the first message that arrived while the page was not looked at. */
+    this.divider = h('li', { class: 'divider', role: 'separator' }, ['New messages']);
+    /** Seq of the first message from others not seen yet, for the divider. @type {number | null} */
+    this.firstUnseen = null;
+    /** The list was drawn once (messages there at first are not news). */
+    this.rendered = false;
     this.typingLine = h('div', { class: 'typing', 'aria-live': 'polite' });
     this.announcer = h('div', { class: 'sr', role: 'alert' });
     this.error = h('div', { class: 'error', role: 'alert' });
@@ -58,7 +85,7 @@ export class ChatElement extends HTMLElement {
     root.append(
       h('header', {}, [this.heading, this.badge]),
       h('div', { class: 'banners' }, [this.offline, this.pending]),
-      this.list, this.typingLine, this.error, this.form, this.announcer,
+      h('div', { class: 'log' }, [this.list, this.pill]), this.typingLine, this.error, this.form, this.announcer,
     );
     /** @type {Map<string, HTMLElement>} */
     this.rows = new Map();
@@ -84,9 +111,19 @@ export class ChatElement extends HTMLElement {
 
   set conversation(id) {
     this.setAttribute('conversation', id);
+    this.forget();
+    this.render();
+  }
+
+  /** Drops every row (another conversation, or rows to build again). */
+  forget() {
     this.rows.clear();
     this.list.replaceChildren();
-    this.render();
+    this.watcher?.disconnect();
+    this.onScreen.clear();
+    this.firstUnseen = null;
+    this.rendered = false;
+    this.pill.hidden = true;
   }
 
   /** The client used; created from the `token` and `server` attributes when not set. */
@@ -124,6 +161,20 @@ export class ChatElement extends HTMLElement {
 
   onVisible = () => this.render();
 
+  /** Whether the reader is at (or near) the end of the list. */
+  atBottom() {
+    return this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 80;
+  }
+
+  /** Sends "read" up to the last message on screen, while the page is visible. */
+  markSeen() {
+    const client = this.client;
+    if (!client || document.visibilityState !== 'visible' || !this.onScreen.size) return;
+    const upTo = Math.max(...this.onScreen);
+    if (this.firstUnseen !== null && upTo >= this.firstUnseen && this.atBottom()) this.firstUnseen = null;
+    client.markRead(this.conversation, upTo);
+  }
+
   /** Sends what is typed. */
   async submit() {
     const text = this.input.value;
@@ -158,9 +209,10 @@ export class ChatElement extends HTMLElement {
 
   /** Builds every row again (after `systemText` or `userName` learned something new). */
   rerender() {
-    this.rows.clear();
-    this.list.replaceChildren();
+    const unseen = this.firstUnseen;
+    this.forget();
     this.render();
+    this.firstUnseen = unseen;
   }
 
   /** Brings the list up to date, reusing rows by message id. */
@@ -171,28 +223,42 @@ export class ChatElement extends HTMLElement {
     if (title) this.heading.textContent = title;
     const me = client.userId;
     const messages = client.messages(this.conversation);
-    const atBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 80;
+    const atBottom = this.atBottom();
+    const looking = document.visibilityState === 'visible';
     let added = false;
     let ownAdded = false;
-    messages.forEach((m, index) => {
+    /** @type {HTMLElement[]} */
+    const wanted = [];
+    for (const m of messages) {
       let row = this.rows.get(m.id);
       if (!row) {
         row = this.row(m, m.sender === me);
         this.rows.set(m.id, row);
+        this.watcher?.observe(row);
         added = true;
         ownAdded ||= m.sender === me;
+        // Arrived while not looked at (page hidden, or the reader scrolled up): mark the place.
+        if (m.sender !== me && m.seq !== null && this.rendered && (!looking || !atBottom) && this.firstUnseen === null) {
+          this.firstUnseen = m.seq;
+        }
       }
       this.update(row, m);
+      if (this.firstUnseen !== null && m.seq === this.firstUnseen && !ownAdded) wanted.push(this.divider);
+      wanted.push(row);
+    }
+    if (ownAdded) this.firstUnseen = null;
+    wanted.forEach((row, index) => {
       if (this.list.children[index] !== row) this.list.insertBefore(row, this.list.children[index] ?? null);
     });
-    while (this.list.children.length > messages.length) this.list.lastElementChild?.remove();
-    // Follow new messages when the reader is at the end, and always after sending one.
-    if ((added && atBottom) || ownAdded) this.list.scrollTop = this.list.scrollHeight;
+    while (this.list.children.length > wanted.length) this.list.lastElementChild?.remove();
+    this.rendered = true;
+    // Follow new messages when the reader is at the end, and always after sending one; otherwise
+    // say that there are new ones below, and keep the reader's place.
+    if ((added && atBottom && looking) || ownAdded) this.list.scrollTop = this.list.scrollHeight;
+    else if (added && !atBottom) this.pill.hidden = false;
     const typing = client.typing(this.conversation);
     this.typingLine.textContent = typing.length ? `${typing.map((id) => this.userName(id)).join(', ')} ${typing.length === 1 ? 'is' : 'are'} typing…` : '';
-    if (document.visibilityState === 'visible' && messages.some((m) => m.sender !== me)) {
-      client.markRead(this.conversation);
-    }
+    this.markSeen();
   }
 
   /**

@@ -288,9 +288,14 @@ export class SurechatClient extends EventTarget {
     this.input((now) => this.session.discard(now, id));
   }
 
-  /** Marks everything received in `conversation` as read. @param {string} conversation */
-  markRead(conversation) {
-    this.input((now) => this.session.markRead(now, conversation));
+  /**
+   * Marks what was received in `conversation` as read: everything, or up to `upTo` (the `seq` of
+   * the last message the reader saw).
+   * @param {string} conversation
+   * @param {number} [upTo]
+   */
+  markRead(conversation, upTo) {
+    this.input((now) => this.session.markRead(now, conversation, upTo));
   }
 
   /** Tells the others that the user types (renew every few seconds while it lasts). @param {string} conversation @param {boolean} active */

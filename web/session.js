@@ -222,10 +222,16 @@ export class Session {
     return true;
   }
 
-  /** Marks everything held in `conversation` as read. @param {number} now @param {string} conversation */
-  markRead(now, conversation) {
+  /**
+   * Marks what is held in `conversation` as read: everything, or up to `upTo` (the last message
+   * the reader saw). Never moves back.
+   * @param {number} now
+   * @param {string} conversation
+   * @param {number} [upTo]
+   */
+  markRead(now, conversation, upTo) {
     const c = this.conversations.get(conversation);
-    if (c) c.readWanted = c.cursor;
+    if (c) c.readWanted = Math.max(c.readWanted, Math.min(upTo ?? c.cursor, c.cursor));
     this.flush(now);
   }
 

@@ -6,6 +6,17 @@ export declare class ChatElement extends HTMLElement {
     pending: import("./components.js").PendingBannerElement;
     heading: HTMLElement;
     list: HTMLElement;
+    /** Shown when messages arrive while the reader is scrolled up. */
+    pill: HTMLElement;
+    /** Rows on screen now, by seq: "read" covers only what was seen while the page was visible. @type {Set<number>} */
+    onScreen: Set<number>;
+    watcher: IntersectionObserver | null;
+    /** The separator before the first message that arrived while the page was not looked at. */
+    divider: HTMLElement;
+    /** Seq of the first message from others not seen yet, for the divider. @type {number | null} */
+    firstUnseen: number | null;
+    /** The list was drawn once (messages there at first are not news). */
+    rendered: boolean;
     typingLine: HTMLElement;
     announcer: HTMLElement;
     error: HTMLElement;
@@ -32,12 +43,18 @@ export declare class ChatElement extends HTMLElement {
     /** The conversation shown. */
     get conversation(): string;
     set conversation(id: string);
+    /** Drops every row (another conversation, or rows to build again). */
+    forget(): void;
     /** The client used; created from the `token` and `server` attributes when not set. */
     get client(): SurechatClient | null;
     set client(client: SurechatClient | null);
     connectedCallback(): void;
     disconnectedCallback(): void;
     onVisible: () => void;
+    /** Whether the reader is at (or near) the end of the list. */
+    atBottom(): boolean;
+    /** Sends "read" up to the last message on screen, while the page is visible. */
+    markSeen(): void;
     /** Sends what is typed. */
     submit(): Promise<void>;
     typed(): void;

@@ -126,8 +126,13 @@ export declare class SurechatClient extends EventTarget {
     retryFailed(id?: string): void;
     /** Drops a failed message (e.g. to send an edited text as a new message). @param {string} id */
     discard(id: string): void;
-    /** Marks everything received in `conversation` as read. @param {string} conversation */
-    markRead(conversation: string): void;
+    /**
+     * Marks what was received in `conversation` as read: everything, or up to `upTo` (the `seq` of
+     * the last message the reader saw).
+     * @param {string} conversation
+     * @param {number} [upTo]
+     */
+    markRead(conversation: string, upTo?: number): void;
     /** Tells the others that the user types (renew every few seconds while it lasts). @param {string} conversation @param {boolean} active */
     setTyping(conversation: string, active: boolean): void;
     /** An operator's `available` or `away`. @param {string} status */

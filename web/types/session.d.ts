@@ -121,8 +121,14 @@ export declare class Session {
      * @param {string} id
      */
     discard(_now: number, id: string): boolean;
-    /** Marks everything held in `conversation` as read. @param {number} now @param {string} conversation */
-    markRead(now: number, conversation: string): void;
+    /**
+     * Marks what is held in `conversation` as read: everything, or up to `upTo` (the last message
+     * the reader saw). Never moves back.
+     * @param {number} now
+     * @param {string} conversation
+     * @param {number} [upTo]
+     */
+    markRead(now: number, conversation: string, upTo?: number): void;
     /**
      * Sends a typing signal if connected (ephemeral: never queued).
      * @param {number} _now

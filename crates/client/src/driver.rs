@@ -78,7 +78,7 @@ enum Command {
         deadline: Option<Instant>,
     },
     RetryFailed(oneshot::Sender<usize>),
-    MarkRead(String),
+    MarkRead(String, u64),
     Typing(String, bool),
     SetToken(String),
     Network(bool),
@@ -185,7 +185,13 @@ impl Client {
 
     /// Marks everything received in `conversation` as read.
     pub fn mark_read(&self, conversation: &str) -> Result<(), ClientError> {
-        self.command(Command::MarkRead(conversation.into()))
+        self.command(Command::MarkRead(conversation.into(), u64::MAX))
+    }
+
+    /// Marks what was received in `conversation` as read up to `seq` (the last message the
+    /// reader saw).
+    pub fn mark_read_up_to(&self, conversation: &str, seq: u64) -> Result<(), ClientError> {
+        self.command(Command::MarkRead(conversation.into(), seq))
     }
 
     /// Sends a typing signal.
@@ -439,7 +445,9 @@ impl Driver {
             Command::RetryFailed(reply) => {
                 let _ = reply.send(self.session.retry_failed(now));
             }
-            Command::MarkRead(conversation) => self.session.mark_read(now, &conversation),
+            Command::MarkRead(conversation, seq) => {
+                self.session.mark_read_up_to(now, &conversation, seq)
+            }
             Command::Typing(conversation, active) => {
                 self.session.set_typing(now, &conversation, active)
             }

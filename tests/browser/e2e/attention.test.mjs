@@ -75,3 +75,36 @@ test('a hidden tab counts new messages in its title and notifies once allowed; n
   await page.waitForFunction((t0) => document.title === t0, title);
   assert.equal(await page.evaluate(() => window.__asked), 0, 'never asked without a click');
 });
+
+test('"read" means seen: a message below the fold is read only once scrolled into view', async (t) => {
+  const server = await new Server().start();
+  t.after(() => server.stop());
+  const booking = await server.booking();
+  const clientContext = await browser.newContext({ viewport: { width: 420, height: 520 } });
+  const operatorContext = await browser.newContext();
+  t.after(() => clientContext.close());
+  t.after(() => operatorContext.close());
+  const page = await clientContext.newPage();
+  await page.goto(server.clientUrl(booking.ana, booking.id));
+  await badge(page, 'connected');
+  const operator = await operatorContext.newPage();
+  await operator.goto(server.operatorUrl(booking.olga, booking.id));
+  await badge(operator, 'connected');
+  for (let i = 1; i <= 14; i += 1) await type(operator, `line ${i}`);
+  await waitRows(page, 'fourteen lines', (r) => r.length === 14);
+  await waitRows(operator, 'the fourteen read', (r) => r.length === 14 && r.every((x) => x[1] === 'read'));
+  // The guest scrolls back up; a new reply arrives below the fold.
+  const list = page.locator('surechat-chat ol');
+  await list.evaluate((ol) => { ol.scrollTop = 0; });
+  await type(operator, 'below the fold');
+  await waitRows(page, 'the new reply', (r) => r.length === 15);
+  await page.locator('surechat-chat .pill').waitFor({ state: 'visible' });
+  await waitRows(operator, 'delivered, not read', (r) => r[14]?.[1] === 'delivered');
+  // The guest's device holds it but has not read it: nothing asks for read past what was seen.
+  const wanted = await page.evaluate((id) => window.surechat.session.conversations.get(id).readWanted, booking.id);
+  assert.ok(wanted < 15, `read asked up to ${wanted}`);
+  assert.equal((await waitRows(operator, 'still delivered', () => true))[14][1], 'delivered');
+  // Scrolled into view (the "new messages" button): now it is read.
+  await page.locator('surechat-chat .pill').click();
+  await waitRows(operator, 'read once seen', (r) => r[14]?.[1] === 'read');
+});

@@ -40,7 +40,7 @@ async function until(what, fn) {
 
 /** The timeline of a page's chat: [{ kind, body }]. */
 function timeline(page) {
-  return page.evaluate(() => [...document.querySelector('surechat-chat').shadowRoot.querySelectorAll('li')]
+  return page.evaluate(() => [...document.querySelector('surechat-chat').shadowRoot.querySelectorAll('li[data-id]')]
     .map((li) => ({ kind: li.dataset.kind, body: li.querySelector('.body').textContent })));
 }
 

@@ -169,7 +169,7 @@ export async function launch() {
 export async function rows(page) {
   return page.evaluate(() => {
     const chat = document.querySelector('surechat-chat');
-    return [...chat.shadowRoot.querySelectorAll('li')].map((li) => [li.querySelector('.body').textContent, li.dataset.status ?? '']);
+    return [...chat.shadowRoot.querySelectorAll('li[data-id]')].map((li) => [li.querySelector('.body').textContent, li.dataset.status ?? '']);
   });
 }
 

@@ -366,8 +366,14 @@ impl Session {
 
     /// Marks everything held in `conversation` as read.
     pub fn mark_read(&mut self, now: Instant, conversation: &str) {
+        self.mark_read_up_to(now, conversation, u64::MAX);
+    }
+
+    /// Marks what is held in `conversation` as read up to `seq` (the last message the reader
+    /// saw: a read receipt covers only what was on screen). Never moves back.
+    pub fn mark_read_up_to(&mut self, now: Instant, conversation: &str, seq: u64) {
         if let Some(c) = self.conversations.get_mut(conversation) {
-            c.read_wanted = c.cursor;
+            c.read_wanted = c.read_wanted.max(seq.min(c.cursor));
         }
         self.flush(now);
     }

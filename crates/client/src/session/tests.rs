@@ -849,3 +849,38 @@ fn a_private_notes_ticks_follow_other_operators_never_the_client() {
     session.handle_frame(t0, receipt("omar", Role::Operator, 1));
     assert_eq!(session.delivery_status("m1"), Some(DeliveryStatus::Read));
 }
+
+#[test]
+fn read_covers_only_what_the_reader_saw() {
+    let t0 = Instant::now();
+    let mut model = Model::default();
+    for i in 1..=3 {
+        model.append(&format!("o{i}"), "olga", "…");
+    }
+    let mut session = Session::new(Config::default(), "t");
+    session.connect(t0);
+    let Some(Action::Connect { attempt }) = session.poll_action() else {
+        panic!("a connect")
+    };
+    session.handle_open(t0, attempt);
+    let hello = session.poll_transmit().expect("hello");
+    for frame in model.answer("ana", hello) {
+        session.handle_frame(t0, frame);
+    }
+    let reads = |session: &mut Session| -> Vec<Option<u64>> {
+        std::iter::from_fn(|| session.poll_transmit())
+            .filter_map(|f| match f {
+                ClientFrame::Receipt(r) => Some(r.read),
+                _ => None,
+            })
+            .collect()
+    };
+    reads(&mut session);
+    session.mark_read_up_to(t0, "b1", 2);
+    assert_eq!(reads(&mut session), vec![Some(2)]);
+    // Never back, never past what is held.
+    session.mark_read_up_to(t0, "b1", 1);
+    assert!(reads(&mut session).iter().all(|r| r.is_none()));
+    session.mark_read_up_to(t0, "b1", 99);
+    assert_eq!(reads(&mut session), vec![Some(3)]);
+}
