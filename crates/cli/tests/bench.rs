@@ -132,6 +132,7 @@ fn two_nodes_on_postgres() {
         assert!(number(node, "rss_kib") > 0.0);
         assert!(number(node, "writer_commits") > 0.0);
         number(node, "writes_per_commit");
+        number(node, "writer_busy_seconds");
         // Each node carries clients and operators of other nodes' pairs: it hears notices.
         assert!(number(node, "notices_published") > 0.0);
         assert!(number(node, "notices_heard") > 0.0);

@@ -238,7 +238,7 @@ fn usage_rows(out: &mut String, label: &str, usage: &Usage) {
     let count = |v: Option<u64>| v.map_or("-".into(), |v| v.to_string());
     let _ = writeln!(
         out,
-        "\nservers during {label} ({} messages in {:.1} s)\n{:<24} {:>8} {:>9} {:>10} {:>9} {:>9} {:>15}",
+        "\nservers during {label} ({} messages in {:.1} s)\n{:<24} {:>8} {:>9} {:>10} {:>9} {:>9} {:>9} {:>15}",
         usage.messages,
         usage.seconds,
         "node",
@@ -247,18 +247,20 @@ fn usage_rows(out: &mut String, label: &str, usage: &Usage) {
         "RSS KiB",
         "commits",
         "writes/c",
+        "writer s",
         "notices out/in"
     );
     for node in &usage.nodes {
         let _ = writeln!(
             out,
-            "{:<24} {:>8} {:>9} {:>10} {:>9} {:>9} {:>15}",
+            "{:<24} {:>8} {:>9} {:>10} {:>9} {:>9} {:>9} {:>15}",
             node.server.trim_start_matches("http://"),
             opt(node.cpu_seconds, 2),
             opt(node.cpu_us_per_message, 1),
             count(node.rss_kib),
             count(node.writer_commits),
             opt(node.writes_per_commit, 1),
+            opt(node.writer_busy_seconds, 2),
             format!(
                 "{}/{}",
                 count(node.notices_published),

@@ -85,6 +85,8 @@ struct WriterMetrics {
     batches: f64,
     /// `surechat_writer_batch_size_sum`: writes in them.
     writes: f64,
+    /// `surechat_writer_commit_seconds_sum`: time spent running and committing them.
+    busy_seconds: f64,
     /// `surechat_cluster_notices_total{direction="published"}`.
     published: f64,
     /// `surechat_cluster_notices_total{direction="heard"}`.
@@ -158,6 +160,9 @@ pub struct NodeUsage {
     pub writer_commits: Option<u64>,
     /// Writes (messages, receipts, …) per writer commit.
     pub writes_per_commit: Option<f64>,
+    /// Time the writer spent running and committing batches: near the run's length, the writer
+    /// is the bottleneck whatever the CPU does.
+    pub writer_busy_seconds: Option<f64>,
     /// Cluster notices this node published and heard from others.
     pub notices_published: Option<u64>,
     pub notices_heard: Option<u64>,
@@ -208,6 +213,7 @@ impl Usage {
                         .zip(writes)
                         .filter(|(c, _)| *c > 0.0)
                         .map(|(c, w)| w / c),
+                    writer_busy_seconds: writer.map(|(b, a)| a.busy_seconds - b.busy_seconds),
                     notices_published: writer.map(|(b, a)| (a.published - b.published) as u64),
                     notices_heard: writer.map(|(b, a)| (a.heard - b.heard) as u64),
                 }
@@ -289,6 +295,7 @@ async fn writer_metrics(address: std::net::SocketAddr) -> Option<WriterMetrics> 
     Some(WriterMetrics {
         batches: value("surechat_writer_batch_size_count")?,
         writes: value("surechat_writer_batch_size_sum")?,
+        busy_seconds: value("surechat_writer_commit_seconds_sum")?,
         published: value("surechat_cluster_notices_total{direction=\"published\"}").unwrap_or(0.0),
         heard: value("surechat_cluster_notices_total{direction=\"heard\"}").unwrap_or(0.0),
     })
