@@ -103,10 +103,11 @@ impl Target {
             .context("creating the bench data directory")?;
         let (url, schema, database) = match &own.database {
             Some(base) => {
+                // Connected first, so that a database it cannot reach leaves no schema behind.
+                let database = Database::connect(base).await?;
                 let (url, schema) = server::store::postgres::fresh_schema(base, SCHEMA_PREFIX)
                     .await
                     .context("creating a schema for the bench")?;
-                let database = Database::connect(base).await?;
                 (Some(url), Some((base.clone(), schema)), Some(database))
             }
             None => (None, None, None),
