@@ -102,3 +102,43 @@ fn reconnect_storm() {
     assert_eq!(number(&report, "reconnect_storm.messages"), 300.0);
     number(&report, "reconnect_storm.resume_seconds");
 }
+
+/// Two nodes the bench starts on a fresh schema of the test database: every message crosses
+/// nodes (a pair's client and operator are on different ones), all of them complete, and the
+/// report says what each node and PostgreSQL spent.
+#[test]
+fn two_nodes_on_postgres() {
+    let database = std::env::var("SURECHAT_TEST_DATABASE")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+    let mut flags = SHORT.to_vec();
+    flags.extend(["--rate", "200", "--nodes", "2", "--database", &database]);
+    let report = bench("latency", &flags);
+    assert_eq!(report["nodes"].as_u64(), Some(2));
+    assert_eq!(report["storage"].as_str(), Some("postgres"));
+    let run = &report["latency"][0];
+    let sent = number(run, "sent");
+    assert!(sent > 0.0);
+    assert_eq!(number(run, "completed"), sent, "every message completed");
+    assert_eq!(number(run, "incomplete"), 0.0);
+    assert_eq!(number(run, "failed"), 0.0);
+    assert_eq!(number(run, "usage.messages"), sent);
+    let nodes = run["usage"]["nodes"]
+        .as_array()
+        .expect("a usage row per node");
+    assert_eq!(nodes.len(), 2);
+    for node in nodes {
+        number(node, "cpu_seconds");
+        number(node, "cpu_us_per_message");
+        assert!(number(node, "rss_kib") > 0.0);
+        assert!(number(node, "writer_commits") > 0.0);
+        number(node, "writes_per_commit");
+        number(node, "writer_busy_seconds");
+        // Each node carries clients and operators of other nodes' pairs: it hears notices.
+        assert!(number(node, "notices_published") > 0.0);
+        assert!(number(node, "notices_heard") > 0.0);
+    }
+    assert!(number(run, "usage.postgres.commits") > 0.0);
+    number(run, "usage.postgres.commits_per_second");
+    number(run, "usage.postgres.messages_per_commit");
+    number(run, "usage.postgres.wal_bytes_per_message");
+}

@@ -66,8 +66,8 @@ pub async fn run(
     for index in 0..count {
         let token = target.token(&format!("bench-{run}-idle-{index}"), Role::Client);
         let link = Link::new(
-            &target.ws_url,
-            target.address,
+            &target.node(index).ws_url,
+            target.node(index).address,
             source(index, count),
             token,
             device::config(1, index as u64),

@@ -1,6 +1,6 @@
 //! A minimal keep-alive HTTP/1.1 client for the admin calls of a bench run (creating
-//! conversations, writing a backlog): enough for JSON bodies with `Content-Length`, without an
-//! HTTP client stack in the binary.
+//! conversations, writing a backlog) and for reading `/metrics`: enough for bodies with
+//! `Content-Length`, without an HTTP client stack in the binary.
 
 use std::net::SocketAddr;
 
@@ -40,6 +40,13 @@ impl HttpConn {
             self.address,
             body.len()
         );
+        self.stream.get_mut().write_all(request.as_bytes()).await?;
+        self.response().await
+    }
+
+    /// `GET path` without credentials (`/metrics`); returns the status and body.
+    pub async fn get(&mut self, path: &str) -> anyhow::Result<(u16, String)> {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.address);
         self.stream.get_mut().write_all(request.as_bytes()).await?;
         self.response().await
     }

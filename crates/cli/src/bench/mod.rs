@@ -1,6 +1,8 @@
 //! `surechat bench`: a load generator on the SDK's core ([`client::Session`]), against a
-//! `surechat serve` it starts (temporary data directory, ephemeral port, rate limits raised) or a
-//! running server (`--server`). Scenarios:
+//! `surechat serve` it starts (temporary data directory, ephemeral port, rate limits raised),
+//! several it starts on a fresh schema of a PostgreSQL database (`--nodes N --database URL`), or
+//! running servers (`--server`, one or several). With several nodes, the two sides of each
+//! conversation are on different nodes. Scenarios:
 //!
 //! - `raw`: the ceiling — the same traffic through a forwarder with no storage and no logic;
 //! - `throughput`: pairs sending as fast as their window allows, end to end (send → durable ack
@@ -9,8 +11,11 @@
 //! - `connections`: idle authenticated connections and the server's memory per connection;
 //! - `reconnect-storm`: every connection cut at once, a backlog written, all back at once.
 //!
-//! Progress goes to stderr; results are printed as tables and written as JSON (`--json`) and an
-//! SVG plot (`--plot`). Every ack stays durable: the server is run as configured, fsync and all.
+//! Throughput and latency runs also report what they cost the servers ([`usage`]): CPU time per
+//! message and memory of each node, its writer's commits, and PostgreSQL's commits, WAL and
+//! backend CPU time. Progress goes to stderr; results are printed as tables and written as JSON
+//! (`--json`) and an SVG plot (`--plot`). Every ack stays durable: the server is run as
+//! configured, fsync and all.
 
 mod connections;
 mod device;
@@ -22,6 +27,7 @@ mod stats;
 mod storm;
 mod target;
 mod traffic;
+mod usage;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,7 +39,7 @@ use clap::{Args, ValueEnum};
 
 use report::{LatencyReport, Report, ThroughputReport};
 use stats::LatencySummary;
-use target::Target;
+use target::{Own, Target};
 
 /// Which scenario to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -76,18 +82,28 @@ pub struct BenchArgs {
     /// Bytes of each message body.
     #[arg(long, default_value_t = 64)]
     body_bytes: usize,
-    /// Benchmark a running server (http://IP:PORT) instead of starting one.
-    #[arg(long, requires_all = ["admin_key", "jwt_secret"])]
-    server: Option<String>,
+    /// Servers the bench starts for each scenario: more than one needs --database.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    nodes: u64,
+    /// PostgreSQL database for the servers the bench starts (each scenario gets a fresh schema
+    /// in it, dropped afterwards); with --server, the database those servers use, to read its
+    /// statistics. Without it, the bench's server runs on SQLite.
+    #[arg(long)]
+    database: Option<String>,
+    /// Benchmark running servers (http://IP:PORT, repeated or comma-separated) instead of
+    /// starting them; devices are spread over them.
+    #[arg(long, value_delimiter = ',', requires_all = ["admin_key", "jwt_secret"], conflicts_with = "nodes")]
+    server: Vec<String>,
     /// The running server's admin key (with --server).
     #[arg(long, env = "SURECHAT_ADMIN_KEY", hide_env_values = true)]
     admin_key: Option<String>,
     /// The running server's JWT secret (with --server), to sign device tokens.
     #[arg(long, env = "SURECHAT_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
-    /// The running server's process id (with --server), to read its memory.
-    #[arg(long)]
-    server_pid: Option<u32>,
+    /// The running servers' process ids (with --server, in the same order), to read their
+    /// memory and CPU time.
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
     /// Write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -157,6 +173,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
                 incomplete: outcome.incomplete,
                 failed: outcome.failed,
                 latency: LatencySummary::of(&outcome.latencies),
+                usage: outcome.usage,
             });
         }
     }
@@ -194,21 +211,27 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The server under test: the one given, or a fresh one for this scenario.
+/// The servers under test: those given, or fresh ones for this scenario.
 async fn start(args: &BenchArgs) -> anyhow::Result<Target> {
-    match &args.server {
-        Some(url) => Target::external(
-            url,
-            args.admin_key
-                .as_deref()
-                .context("--admin-key is required")?,
-            args.jwt_secret
-                .as_deref()
-                .context("--jwt-secret is required")?,
-            args.server_pid,
-        ),
-        None => Target::start_own().await,
+    if args.server.is_empty() {
+        return Target::start_own(&Own {
+            nodes: args.nodes as usize,
+            database: args.database.clone(),
+        })
+        .await;
     }
+    Target::external(
+        &args.server,
+        args.admin_key
+            .as_deref()
+            .context("--admin-key is required")?,
+        args.jwt_secret
+            .as_deref()
+            .context("--jwt-secret is required")?,
+        &args.server_pid,
+        args.database.as_deref(),
+    )
+    .await
 }
 
 /// Runs `work` while printing, once a second on stderr, how far it got.

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::stats::{LatencySummary, Summary, TICK};
 use super::traffic::{Options, Outcome};
+use super::usage::Usage;
 use super::{connections, storm, BenchArgs};
 
 /// Everything a run measured.
@@ -14,8 +15,13 @@ pub struct Report {
     /// UTC date of the run (YYYY-MM-DD).
     pub date: String,
     pub machine: Machine,
-    /// `own` (a server the bench started) or the URL given.
+    /// `own` (servers the bench started) or the URLs given, comma-separated.
     pub server: String,
+    /// How many servers (nodes) each scenario ran against.
+    pub nodes: usize,
+    /// `sqlite` or `postgres` for servers the bench started; `postgres` or `unknown` for
+    /// running servers (with or without --database).
+    pub storage: String,
     pub scenario: String,
     pub raw: Option<ThroughputReport>,
     pub throughput: Option<ThroughputReport>,
@@ -49,6 +55,8 @@ pub struct ThroughputReport {
     pub latency: LatencySummary,
     /// Completions per second, one value per 250 ms.
     pub timeline_per_s: Vec<f64>,
+    /// What the servers spent (none for the raw forwarder).
+    pub usage: Option<Usage>,
 }
 
 impl ThroughputReport {
@@ -68,6 +76,7 @@ impl ThroughputReport {
             failed: outcome.failed,
             latency: LatencySummary::of(&outcome.latencies),
             timeline_per_s: outcome.timeline.rates(ticks),
+            usage: outcome.usage.clone(),
         }
     }
 }
@@ -84,6 +93,8 @@ pub struct LatencyReport {
     pub incomplete: u64,
     pub failed: u64,
     pub latency: LatencySummary,
+    /// What the servers spent.
+    pub usage: Option<Usage>,
 }
 
 impl Report {
@@ -91,7 +102,22 @@ impl Report {
         Report {
             date: today(),
             machine: Machine::here(),
-            server: args.server.clone().unwrap_or_else(|| "own".into()),
+            server: if args.server.is_empty() {
+                "own".into()
+            } else {
+                args.server.join(",")
+            },
+            nodes: if args.server.is_empty() {
+                args.nodes as usize
+            } else {
+                args.server.len()
+            },
+            storage: match (args.database.is_some(), args.server.is_empty()) {
+                (true, _) => "postgres",
+                (false, true) => "sqlite",
+                (false, false) => "unknown",
+            }
+            .into(),
             scenario: format!("{:?}", args.scenario).to_lowercase(),
             raw: None,
             throughput: None,
@@ -107,8 +133,8 @@ impl Report {
         let m = &self.machine;
         let _ = writeln!(
             out,
-            "\n{} · {} cores · {} · {}",
-            self.date, m.nproc, m.cpu, m.os
+            "\n{} · {} cores · {} · {}\n{} node(s), {}",
+            self.date, m.nproc, m.cpu, m.os, self.nodes, self.storage
         );
         let rows: Vec<(&str, &ThroughputReport)> =
             [("raw", &self.raw), ("surechat", &self.throughput)]
@@ -137,6 +163,9 @@ impl Report {
                     r.latency.send_to_receipt.p99_ms
                 );
             }
+            if let Some(usage) = self.throughput.as_ref().and_then(|r| r.usage.as_ref()) {
+                usage_rows(&mut out, "throughput", usage);
+            }
         }
         if !self.latency.is_empty() {
             let _ = writeln!(
@@ -164,6 +193,11 @@ impl Report {
                         "           incomplete {}, failed {}",
                         l.incomplete, l.failed
                     );
+                }
+            }
+            for l in &self.latency {
+                if let Some(usage) = &l.usage {
+                    usage_rows(&mut out, &format!("latency @ {} msg/s", l.rate), usage);
                 }
             }
         }
@@ -195,6 +229,56 @@ impl Report {
             );
         }
         out
+    }
+}
+
+/// What the servers spent during one run: a row per node, a line for PostgreSQL.
+fn usage_rows(out: &mut String, label: &str, usage: &Usage) {
+    let opt = |v: Option<f64>, digits: usize| v.map_or("-".into(), |v| format!("{v:.digits$}"));
+    let count = |v: Option<u64>| v.map_or("-".into(), |v| v.to_string());
+    let _ = writeln!(
+        out,
+        "\nservers during {label} ({} messages in {:.1} s)\n{:<24} {:>8} {:>9} {:>10} {:>9} {:>9} {:>9} {:>15}",
+        usage.messages,
+        usage.seconds,
+        "node",
+        "cpu s",
+        "µs/msg",
+        "RSS KiB",
+        "commits",
+        "writes/c",
+        "writer s",
+        "notices out/in"
+    );
+    for node in &usage.nodes {
+        let _ = writeln!(
+            out,
+            "{:<24} {:>8} {:>9} {:>10} {:>9} {:>9} {:>9} {:>15}",
+            node.server.trim_start_matches("http://"),
+            opt(node.cpu_seconds, 2),
+            opt(node.cpu_us_per_message, 1),
+            count(node.rss_kib),
+            count(node.writer_commits),
+            opt(node.writes_per_commit, 1),
+            opt(node.writer_busy_seconds, 2),
+            format!(
+                "{}/{}",
+                count(node.notices_published),
+                count(node.notices_heard)
+            ),
+        );
+    }
+    if let Some(pg) = &usage.postgres {
+        let _ = writeln!(
+            out,
+            "postgres: {} commits ({:.0}/s, {:.2} messages per commit), WAL {:.0} B/message, backends {} s CPU ({} µs/message)",
+            pg.commits,
+            pg.commits_per_second,
+            pg.messages_per_commit,
+            pg.wal_bytes_per_message,
+            opt(pg.backend_cpu_seconds, 2),
+            opt(pg.backend_cpu_us_per_message, 1),
+        );
     }
 }
 

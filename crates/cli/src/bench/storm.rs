@@ -75,8 +75,8 @@ pub async fn run(
     for i in 0..count {
         let token = target.token(&format!("bench-{run}-sc{i}"), Role::Client);
         let link = Link::new(
-            &target.ws_url,
-            target.address,
+            &target.node(i).ws_url,
+            target.node(i).address,
             source(i, count),
             token,
             device::config(1, i as u64),

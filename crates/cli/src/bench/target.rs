@@ -1,9 +1,11 @@
-//! The server under test: either a `surechat serve` child process on a temporary data directory
-//! (rate limits raised for the bench, an ephemeral port) or a running server given by URL. Also
-//! the admin calls a scenario needs (conversations, backlog) and user tokens.
+//! The servers under test: `surechat serve` children the bench starts — one on a temporary data
+//! directory (SQLite), or several on a fresh schema of a PostgreSQL database — with rate limits
+//! raised for the bench and ephemeral ports; or running servers given by URL. Also the admin
+//! calls a scenario needs (conversations, backlog) and user tokens.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,6 +17,7 @@ use tokio::io::AsyncBufReadExt;
 use tokio::process::{Child, Command};
 
 use super::http::HttpConn;
+use super::usage::Database;
 
 /// Admin key and JWT secret of a server the bench starts (it lives only for the run).
 const ADMIN_KEY: &str = "bench-admin-key-0123456789";
@@ -26,17 +29,52 @@ const TOKEN_TTL_S: u64 = 86_400;
 /// Parallel admin HTTP connections used to set a scenario up.
 const ADMIN_CONCURRENCY: usize = 32;
 
-/// The server under test.
-pub struct Target {
+/// How long a node the bench starts may take to listen (PostgreSQL migrations included).
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Prefix of the schemas the bench creates in a `--database` (dropped after each scenario).
+const SCHEMA_PREFIX: &str = "surechat_bench";
+
+/// One server (node) under test.
+pub struct Node {
     /// Its HTTP address.
     pub address: SocketAddr,
     /// Its WebSocket URL.
     pub ws_url: String,
-    /// Its process id, when known (to read its memory).
+    /// Its process id, when known (to read its memory and CPU time).
     pub pid: Option<u32>,
+}
+
+impl Node {
+    fn at(address: SocketAddr, pid: Option<u32>) -> Node {
+        Node {
+            address,
+            ws_url: format!("ws://{address}/v1/ws"),
+            pid,
+        }
+    }
+}
+
+/// What the bench starts when it is not given `--server`.
+#[derive(Debug, Clone)]
+pub struct Own {
+    /// How many `surechat serve` nodes.
+    pub nodes: usize,
+    /// A PostgreSQL database to put them on (a fresh schema in it); SQLite when absent.
+    pub database: Option<String>,
+}
+
+/// The servers under test: one node, or several sharing one PostgreSQL database.
+pub struct Target {
+    /// At least one.
+    pub nodes: Vec<Node>,
+    /// The PostgreSQL database the nodes share, when known: its statistics are sampled.
+    pub database: Option<Database>,
     admin_key: String,
     auth: Auth,
-    child: Option<Child>,
+    children: Vec<Child>,
+    /// `(database URL, schema)` of a schema the bench created, dropped by [`Target::stop`].
+    schema: Option<(String, String)>,
     _data: Option<tempfile::TempDir>,
 }
 
@@ -48,87 +86,101 @@ pub struct Post {
 }
 
 impl Target {
-    /// Starts `surechat serve` on a temporary directory and waits until it listens.
-    pub async fn start_own() -> anyhow::Result<Target> {
+    /// Starts `own.nodes` `surechat serve` nodes and waits until each listens: on a temporary
+    /// data directory (SQLite, one node), or on a fresh schema of `own.database`.
+    pub async fn start_own(own: &Own) -> anyhow::Result<Target> {
+        if own.nodes > 1 && own.database.is_none() {
+            bail!(
+                "--nodes {} needs --database: several nodes share PostgreSQL",
+                own.nodes
+            );
+        }
         // Under the working directory, not /tmp: the fsync of every commit must hit a real disk
         // (a tmpfs /tmp would make every ack look free).
         let data = tempfile::Builder::new()
             .prefix(".surechat-bench-")
             .tempdir_in(".")
             .context("creating the bench data directory")?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let address = SocketAddr::from(([127, 0, 0, 1], port));
-        let exe = std::env::current_exe().context("finding the surechat binary")?;
-        let mut child = Command::new(exe)
-            .args(["serve", "--listen", &address.to_string(), "--data"])
-            .arg(data.path())
-            .env("SURECHAT_ADMIN_KEY", ADMIN_KEY)
-            .env("SURECHAT_JWT_SECRET", JWT_SECRET)
-            // Bench operators are generated: they join the directory when they connect.
-            .env("SURECHAT_OPERATORS_AUTO_REGISTER", "true")
-            // A bench device sends far above a person's rate; the limit is not what is measured.
-            .env("SURECHAT_SENDS_PER_SECOND_MAX", "1000000")
-            .env("SURECHAT_SENDS_BURST_MAX", "1000000")
-            // The bench opens tens of thousands of connections from a few loopback addresses.
-            .env("SURECHAT_CONNECTIONS_PER_ADDRESS_MAX", "1000000")
-            .env("SURECHAT_CONNECTIONS_MAX", "1000000")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting surechat serve")?;
-        let stdout = child.stdout.take().expect("piped");
-        let mut lines = tokio::io::BufReader::new(stdout).lines();
-        let wait = async {
-            while let Some(line) = lines.next_line().await? {
-                if line.starts_with("surechat listening on") {
-                    return anyhow::Ok(());
-                }
+        let (url, schema, database) = match &own.database {
+            Some(base) => {
+                // Connected first, so that a database it cannot reach leaves no schema behind.
+                let database = Database::connect(base).await?;
+                let (url, schema) = server::store::postgres::fresh_schema(base, SCHEMA_PREFIX)
+                    .await
+                    .context("creating a schema for the bench")?;
+                (Some(url), Some((base.clone(), schema)), Some(database))
             }
-            bail!("the server exited before listening")
+            None => (None, None, None),
         };
-        tokio::time::timeout(Duration::from_secs(30), wait)
-            .await
-            .context("the server did not start listening in 30 s")??;
-        Ok(Target {
-            address,
-            ws_url: format!("ws://{address}/v1/ws"),
-            pid: child.id(),
+        let mut target = Target {
+            nodes: Vec::new(),
+            database,
             admin_key: ADMIN_KEY.into(),
             auth: Auth::new(JWT_SECRET, ADMIN_KEY),
-            child: Some(child),
-            _data: Some(data),
+            children: Vec::new(),
+            schema,
+            _data: None,
+        };
+        for index in 0..own.nodes.max(1) {
+            let dir = data.path().join(format!("node-{}", index + 1));
+            match spawn_node(&dir, url.as_deref()).await {
+                Ok((node, child)) => {
+                    target.nodes.push(node);
+                    target.children.push(child);
+                }
+                Err(err) => {
+                    target.stop().await.ok();
+                    return Err(err);
+                }
+            }
+        }
+        target._data = Some(data);
+        Ok(target)
+    }
+
+    /// Running servers at `urls` (`http://IP:PORT` each), with their process ids when known
+    /// (in the same order) and the database they share when given.
+    pub async fn external(
+        urls: &[String],
+        admin_key: &str,
+        jwt_secret: &str,
+        pids: &[u32],
+        database: Option<&str>,
+    ) -> anyhow::Result<Target> {
+        let mut nodes = Vec::new();
+        for (index, url) in urls.iter().enumerate() {
+            let host = url
+                .trim_start_matches("http://")
+                .trim_start_matches("ws://")
+                .split('/')
+                .next()
+                .unwrap_or_default();
+            let address: SocketAddr = host
+                .parse()
+                .with_context(|| format!("--server must be http://IP:PORT, not {url}"))?;
+            nodes.push(Node::at(address, pids.get(index).copied()));
+        }
+        if nodes.is_empty() {
+            bail!("--server names no server");
+        }
+        let database = match database {
+            Some(url) => Some(Database::connect(url).await?),
+            None => None,
+        };
+        Ok(Target {
+            nodes,
+            database,
+            admin_key: admin_key.into(),
+            auth: Auth::new(jwt_secret, admin_key),
+            children: Vec::new(),
+            schema: None,
+            _data: None,
         })
     }
 
-    /// A running server at `url` (`http://host:port`).
-    pub fn external(
-        url: &str,
-        admin_key: &str,
-        jwt_secret: &str,
-        pid: Option<u32>,
-    ) -> anyhow::Result<Target> {
-        let host = url
-            .trim_start_matches("http://")
-            .trim_start_matches("ws://")
-            .split('/')
-            .next()
-            .unwrap_or_default();
-        let address: SocketAddr = host
-            .parse()
-            .with_context(|| format!("--server must be http://IP:PORT, not {url}"))?;
-        Ok(Target {
-            address,
-            ws_url: format!("ws://{address}/v1/ws"),
-            pid,
-            admin_key: admin_key.into(),
-            auth: Auth::new(jwt_secret, admin_key),
-            child: None,
-            _data: None,
-        })
+    /// The node that device `index` connects to: devices are spread round-robin.
+    pub fn node(&self, index: usize) -> &Node {
+        &self.nodes[index % self.nodes.len()]
     }
 
     /// A token for `user` as `role`, signed with the server's secret.
@@ -163,9 +215,9 @@ impl Target {
     pub async fn post_all(&self, posts: Vec<Post>) -> anyhow::Result<()> {
         let queue = Arc::new(Mutex::new(VecDeque::from(posts)));
         let mut workers = Vec::new();
-        for _ in 0..ADMIN_CONCURRENCY {
+        for worker in 0..ADMIN_CONCURRENCY {
             let queue = queue.clone();
-            let address = self.address;
+            let address = self.node(worker).address;
             workers.push(tokio::spawn(async move {
                 let mut conn = HttpConn::connect(address).await?;
                 loop {
@@ -185,22 +237,24 @@ impl Target {
         Ok(())
     }
 
-    /// The server's resident memory in KiB (`VmRSS`), when its process is known.
+    /// The servers' resident memory in KiB (`VmRSS`, summed over the nodes), when every
+    /// node's process is known.
     pub fn rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        self.nodes
+            .iter()
+            .map(|node| super::usage::rss_kib(node.pid?))
+            .sum()
     }
 
-    /// Stops a server the bench started (SIGTERM, then waits).
+    /// Stops the servers the bench started (SIGTERM, then waits) and drops their schema.
     pub async fn stop(&mut self) -> anyhow::Result<()> {
-        if let Some(mut child) = self.child.take() {
+        for child in &self.children {
             if let Some(pid) = child.id() {
                 // SAFETY: sending a signal to our own child process.
                 unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
             }
+        }
+        for mut child in self.children.drain(..) {
             if tokio::time::timeout(Duration::from_secs(20), child.wait())
                 .await
                 .is_err()
@@ -209,6 +263,61 @@ impl Target {
                 child.wait().await?;
             }
         }
+        if let Some((url, schema)) = self.schema.take() {
+            server::store::postgres::drop_schema(&url, &schema)
+                .await
+                .with_context(|| format!("dropping the bench schema {schema}"))?;
+        }
         Ok(())
     }
+}
+
+/// Starts one `surechat serve` with its data directory `dir` (created), on PostgreSQL at
+/// `database` when given, and waits until it listens.
+async fn spawn_node(dir: &Path, database: Option<&str>) -> anyhow::Result<(Node, Child)> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let exe = std::env::current_exe().context("finding the surechat binary")?;
+    let mut command = Command::new(exe);
+    command
+        .args(["serve", "--listen", &address.to_string(), "--data"])
+        .arg(dir);
+    if let Some(url) = database {
+        command.args(["--database", url]);
+    }
+    let mut child = command
+        .env("SURECHAT_ADMIN_KEY", ADMIN_KEY)
+        .env("SURECHAT_JWT_SECRET", JWT_SECRET)
+        // Bench operators are generated: they join the directory when they connect.
+        .env("SURECHAT_OPERATORS_AUTO_REGISTER", "true")
+        // A bench device sends far above a person's rate; the limit is not what is measured.
+        .env("SURECHAT_SENDS_PER_SECOND_MAX", "1000000")
+        .env("SURECHAT_SENDS_BURST_MAX", "1000000")
+        // The bench opens tens of thousands of connections from a few loopback addresses.
+        .env("SURECHAT_CONNECTIONS_PER_ADDRESS_MAX", "1000000")
+        .env("SURECHAT_CONNECTIONS_MAX", "1000000")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting surechat serve")?;
+    let stdout = child.stdout.take().expect("piped");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let wait = async {
+        while let Some(line) = lines.next_line().await? {
+            if line.starts_with("surechat listening on") {
+                return anyhow::Ok(());
+            }
+        }
+        bail!("the server exited before listening")
+    };
+    tokio::time::timeout(START_TIMEOUT, wait)
+        .await
+        .context("the server did not start listening in 30 s")??;
+    let pid = child.id();
+    Ok((Node::at(address, pid), child))
 }

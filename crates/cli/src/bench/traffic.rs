@@ -18,7 +18,8 @@ use tokio::sync::{mpsc, watch};
 
 use super::device::{self, Link};
 use super::stats::{record, Latencies, Timeline};
-use super::target::Target;
+use super::target::{Node, Target};
+use super::usage::{self, Usage};
 
 /// How long the last messages may take to complete after sending stopped.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -60,6 +61,8 @@ pub struct Outcome {
     pub failed: u64,
     /// Messages still incomplete after the drain.
     pub incomplete: u64,
+    /// What the servers spent, from the start of sending until the last completion.
+    pub usage: Option<Usage>,
 }
 
 impl Outcome {
@@ -75,6 +78,9 @@ impl Outcome {
 }
 
 /// Creates the conversations, connects every pair, runs them together and merges what they saw.
+/// With several nodes, pair `i`'s client connects to node `i` and its operator to node `i + 1`
+/// (modulo the count): every message crosses nodes, as behind a load balancer that places the
+/// two sides independently, and each node carries as many clients as operators.
 pub async fn run(
     target: &Target,
     options: &Options,
@@ -96,9 +102,17 @@ pub async fn run(
     let mut tasks = Vec::new();
     for (index, (conversation, client, operator)) in names.into_iter().enumerate() {
         let links = [
-            new_link(target, &client, Role::Client, options, index as u64 * 2),
             new_link(
                 target,
+                target.node(index),
+                &client,
+                Role::Client,
+                options,
+                index as u64 * 2,
+            ),
+            new_link(
+                target,
+                target.node(index + 1),
                 &operator,
                 Role::Operator,
                 options,
@@ -121,18 +135,28 @@ pub async fn run(
             .context("the pairs did not connect in time")?
             .context("a pair failed to connect")?;
     }
+    let before = usage::sample(target, false).await;
     start_tx.send_replace(Some(Instant::now()));
     let mut outcome = Outcome::default();
     for task in tasks {
         outcome.merge(task.await??);
     }
+    let after = usage::sample(target, true).await;
+    outcome.usage = Some(Usage::between(target, &before, &after, outcome.completed));
     Ok(outcome)
 }
 
-fn new_link(target: &Target, user: &str, role: Role, options: &Options, seed: u64) -> Link {
+fn new_link(
+    target: &Target,
+    node: &Node,
+    user: &str,
+    role: Role,
+    options: &Options,
+    seed: u64,
+) -> Link {
     Link::new(
-        &target.ws_url,
-        target.address,
+        &node.ws_url,
+        node.address,
         None,
         target.token(user, role),
         device::config(options.window, seed),
