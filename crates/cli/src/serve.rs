@@ -190,3 +190,27 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Opened> {
         )?),
     })
 }
+
+/// Waits until a `surechat serve` child (stdout piped) says it listens, within `within`.
+pub async fn until_listening(
+    child: &mut tokio::process::Child,
+    within: std::time::Duration,
+) -> anyhow::Result<()> {
+    use tokio::io::AsyncBufReadExt;
+    let stdout = child
+        .stdout
+        .take()
+        .context("the server's stdout is piped")?;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let wait = async {
+        while let Some(line) = lines.next_line().await? {
+            if line.starts_with("surechat listening on") {
+                return anyhow::Ok(());
+            }
+        }
+        anyhow::bail!("the server exited before listening")
+    };
+    tokio::time::timeout(within, wait)
+        .await
+        .with_context(|| format!("the server did not start listening in {within:?}"))?
+}

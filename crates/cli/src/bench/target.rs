@@ -13,7 +13,6 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use protocol::Role;
 use server::auth::Auth;
-use tokio::io::AsyncBufReadExt;
 use tokio::process::{Child, Command};
 
 use super::http::HttpConn;
@@ -305,19 +304,7 @@ async fn spawn_node(dir: &Path, database: Option<&str>) -> anyhow::Result<(Node,
         .kill_on_drop(true)
         .spawn()
         .context("starting surechat serve")?;
-    let stdout = child.stdout.take().expect("piped");
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let wait = async {
-        while let Some(line) = lines.next_line().await? {
-            if line.starts_with("surechat listening on") {
-                return anyhow::Ok(());
-            }
-        }
-        bail!("the server exited before listening")
-    };
-    tokio::time::timeout(START_TIMEOUT, wait)
-        .await
-        .context("the server did not start listening in 30 s")??;
+    crate::serve::until_listening(&mut child, START_TIMEOUT).await?;
     let pid = child.id();
     Ok((Node::at(address, pid), child))
 }

@@ -14,7 +14,6 @@ use protocol::Role;
 use server::store::postgres::{PgOptions, PgStore};
 use server::store::sqlite::{SqliteOptions, SqliteStore};
 use server::store::Store;
-use tokio::io::AsyncBufReadExt;
 use tokio::process::{Child, Command};
 
 /// Where the run's data lives: an SQLite directory (one node) or a PostgreSQL schema (any number
@@ -166,20 +165,8 @@ impl Node {
             .kill_on_drop(true)
             .spawn()
             .context("starting a server node")?;
-        let stdout = child.stdout.take().expect("piped");
-        let mut lines = tokio::io::BufReader::new(stdout).lines();
-        let wait = async {
-            while let Some(line) = lines.next_line().await? {
-                if line.starts_with("surechat listening on") {
-                    return anyhow::Ok(());
-                }
-            }
-            anyhow::bail!("the node exited before listening")
-        };
         // Binding may briefly fail right after a kill while the port is released.
-        tokio::time::timeout(Duration::from_secs(30), wait)
-            .await
-            .context("the node did not start listening in 30 s")??;
+        crate::serve::until_listening(&mut child, Duration::from_secs(30)).await?;
         self.child = Some(child);
         Ok(())
     }
