@@ -323,8 +323,7 @@ fn assert_every_message_once_in_order(device: &str, received: &[ChatMessage], se
 /// is taken back and serves the whole conversation to a device that lands on it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_a_node_behind_haproxy_loses_and_doubles_nothing() {
-    let database = std::env::var("SURECHAT_TEST_DATABASE")
-        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+    let database = testkit::postgres::shared_database();
     let (url, schema) = server::store::postgres::fresh_schema(&database, "surechat_test")
         .await
         .unwrap();
@@ -454,8 +453,7 @@ async fn killing_a_node_behind_haproxy_loses_and_doubles_nothing() {
 /// shows why, with a cap of 2 (the default is 1024).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_per_address_cap_counts_the_balancer_as_one_client() {
-    let database = std::env::var("SURECHAT_TEST_DATABASE")
-        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+    let database = testkit::postgres::shared_database();
     let (url, schema) = server::store::postgres::fresh_schema(&database, "surechat_test")
         .await
         .unwrap();

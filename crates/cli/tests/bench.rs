@@ -108,8 +108,7 @@ fn reconnect_storm() {
 /// report says what each node and PostgreSQL spent.
 #[test]
 fn two_nodes_on_postgres() {
-    let database = std::env::var("SURECHAT_TEST_DATABASE")
-        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+    let database = testkit::postgres::shared_database();
     let mut flags = SHORT.to_vec();
     flags.extend(["--rate", "200", "--nodes", "2", "--database", &database]);
     let report = bench("latency", &flags);

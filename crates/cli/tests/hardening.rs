@@ -30,17 +30,7 @@ async fn booking(http: &Http, admin: &str) -> String {
         .json("PUT", "/v1/conversations/b1", Some(admin), &body)
         .await;
     assert_eq!(created.status, 201, "{}", created.body);
-    http.json(
-        "POST",
-        "/v1/tokens",
-        Some(admin),
-        &json!({"user_id": "ana", "role": "client"}),
-    )
-    .await
-    .json()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    http.token(admin, "ana", protocol::Role::Client).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

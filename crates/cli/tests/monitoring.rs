@@ -191,18 +191,7 @@ async fn a_live_scrape_passes_promtool_and_names_every_dashboard_series() {
         .json("PUT", "/v1/conversations/b1", Some(ADMIN), &body)
         .await;
     assert_eq!(created.status, 201, "{}", created.body);
-    let token = http
-        .json(
-            "POST",
-            "/v1/tokens",
-            Some(ADMIN),
-            &json!({"user_id": "ana", "role": "client"}),
-        )
-        .await
-        .json()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = http.token(ADMIN, "ana", protocol::Role::Client).await;
     let sent = http
         .json(
             "POST",

@@ -531,8 +531,7 @@ async fn killed_device_resends_its_outbox_after_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_a_node_moves_its_devices_to_another() {
     use client::{Client, ClientOptions, Config, DeliveryStatus, Event};
-    let database = std::env::var("SURECHAT_TEST_DATABASE")
-        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+    let database = testkit::postgres::shared_database();
     let (url, schema) = server::store::postgres::fresh_schema(&database, "surechat_test")
         .await
         .unwrap();
@@ -629,8 +628,7 @@ fn version_names_the_protocol_versions() {
 /// node 1's presence rows expire.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_node_takes_its_operators_presence_with_it() {
-    let database = std::env::var("SURECHAT_TEST_DATABASE")
-        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into());
+    let database = testkit::postgres::shared_database();
     let (url, schema) = server::store::postgres::fresh_schema(&database, "surechat_test")
         .await
         .unwrap();

@@ -166,18 +166,7 @@ async fn webhooks_survive_failures_and_a_crash() {
             .status,
         201
     );
-    let token = http
-        .json(
-            "POST",
-            "/v1/tokens",
-            Some(ADMIN),
-            &json!({"user_id": "ana", "role": "client"}),
-        )
-        .await
-        .json()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = http.token(ADMIN, "ana", protocol::Role::Client).await;
     for i in 0..5 {
         let sent = http
             .json(

@@ -26,6 +26,13 @@ const PG_CTL_TIMEOUT_S: u32 = 60;
 /// The OS user that runs the server when we are root.
 const OS_USER: &str = "postgres";
 
+/// The machine's shared PostgreSQL database the tests use: `SURECHAT_TEST_DATABASE`, or
+/// `postgres://root@127.0.0.1:5432/test`. Tests there work in fresh schemas of their own.
+pub fn shared_database() -> String {
+    std::env::var("SURECHAT_TEST_DATABASE")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into())
+}
+
 /// The database superuser the instance is created with.
 pub const SUPERUSER: &str = "surechat";
 
