@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod operators;
 pub mod presence;
+pub mod reach;
 pub mod request_id;
 pub mod store;
 pub mod validate;
