@@ -140,11 +140,11 @@ export async function startPushService() {
   const arrivals = new EventEmitter();
   let url = '';
 
-  /** Checks and opens one push; answers with the status to send. */
+  /** Checks and opens one push: what arrived, or null for a subscription that is gone (410). */
   async function accept(request, name, body) {
     const sub = subscriptions.get(name);
     if (!sub) throw new Refusal(404, `no subscription ${name}`);
-    if (sub.gone) return 410;
+    if (sub.gone) return null;
     const { key } = checkVapid(request.headers.authorization, url, sub.applicationServerKey);
     if (request.headers['content-encoding'] !== 'aes128gcm') {
       throw new Refusal(400, `Content-Encoding ${request.headers['content-encoding'] ?? '(none)'}, not aes128gcm`);
@@ -164,9 +164,7 @@ export async function startPushService() {
     }
     let payload = plaintext.toString('utf8');
     try { payload = JSON.parse(payload); } catch { /* not JSON: kept as text */ }
-    sub.received.push({ payload, plaintext, ttl: Number(ttl), topic, urgency, key });
-    arrivals.emit(name);
-    return 201;
+    return { payload, plaintext, ttl: Number(ttl), topic, urgency, key };
   }
 
   const server = createServer((request, response) => {
@@ -177,16 +175,24 @@ export async function startPushService() {
       const match = /^\/push\/([^/?]+)$/.exec(request.url ?? '');
       const name = match ? decodeURIComponent(match[1]) : '';
       let status;
+      let arrived = null;
       try {
         if (request.method !== 'POST' || !match) throw new Refusal(404, `${request.method} ${request.url}`);
-        status = await accept(request, name, Buffer.concat(chunks));
+        arrived = await accept(request, name, Buffer.concat(chunks));
+        status = arrived ? 201 : 410;
       } catch (e) {
         status = e instanceof Refusal ? e.status : 500;
         failures.push({ name, status, reason: e.message });
       }
       if (status === 201) response.setHeader('Location', `${url}/message/${randomBytes(8).toString('hex')}`);
       response.writeHead(status, { 'Content-Type': 'text/plain' });
-      response.end(status >= 400 ? (failures.at(-1)?.reason ?? 'gone') : '');
+      // Counted once the answer is sent: a test that closes the service as soon as a push
+      // arrived must not cut off the 201 its sender waits for.
+      response.end(status >= 400 ? (failures.at(-1)?.reason ?? 'gone') : '', () => {
+        if (status !== 201) return;
+        subscriptions.get(name)?.received.push(arrived);
+        arrivals.emit(name);
+      });
     });
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
