@@ -1,6 +1,7 @@
 // Service worker of the demo pages: keeps the app shell (pages, styles, SDK modules) so a
 // reload without network still opens the chat and shows the messages waiting in IndexedDB.
 // Network first, so a new server binary's SDK is picked up whenever the network is there.
+// It also shows the server's Web Push messages as notifications (subscribed with `push.js`).
 
 const CACHE = 'surechat-shell-v3';
 const SHELL = [
@@ -31,5 +32,77 @@ self.addEventListener('fetch', (event) => {
       if (cached) return cached;
       throw error;
     }
+  })());
+});
+
+// Shown for a push whose payload cannot be read. English; an app with an i18n catalog takes
+// these from it (the texts of readable pushes come from the server).
+const FALLBACK_TITLE = 'New message';
+const FALLBACK_BODY = 'Open the chat to read it.';
+
+/**
+ * A push's payload, `{ type: 'message', conversation_id, title, body, url, seq }`, or null when
+ * it has none or it is not that.
+ * @param {PushMessageData | null} data
+ */
+function payloadOf(data) {
+  try {
+    const p = data?.json();
+    return p && typeof p === 'object' && typeof p.title === 'string' ? p : null;
+  } catch {
+    return null;
+  }
+}
+
+/** `url` resolved against the worker's scope, if it is a page of this origin. */
+function ownUrl(url) {
+  try {
+    const resolved = new URL(String(url), self.registration.scope);
+    return resolved.origin === self.location.origin ? resolved.href : null;
+  } catch {
+    return null;
+  }
+}
+
+// Every push shows a notification: the subscription promised it (userVisibleOnly), and a push
+// that shows nothing would let a page track the user silently. One notification per
+// conversation (its tag, the same as the page's own notifications use): a new message replaces
+// the previous one, and `renotify` still alerts for it.
+self.addEventListener('push', (event) => {
+  const p = payloadOf(event.data);
+  const conversation = typeof p?.conversation_id === 'string' ? p.conversation_id : '';
+  const shown = p
+    ? self.registration.showNotification(p.title, {
+      body: typeof p.body === 'string' ? p.body : '',
+      tag: conversation ? `surechat:${conversation}` : 'surechat',
+      renotify: true,
+      data: { url: ownUrl(p.url ?? ''), conversation },
+    })
+    : self.registration.showNotification(FALLBACK_TITLE, {
+      body: FALLBACK_BODY, tag: 'surechat', renotify: true, data: { url: null, conversation: '' },
+    });
+  event.waitUntil(shown);
+});
+
+/** The conversation a page shows: `conversation` in its fragment (the demo pages) or query. */
+function conversationOf(href) {
+  const url = new URL(href);
+  return new URLSearchParams(url.hash.slice(1)).get('conversation') ?? url.searchParams.get('conversation') ?? '';
+}
+
+// A click brings up the page that shows the conversation if one is open (so its token and state
+// are kept), else opens the push's page; a push without a page focuses any window of the app.
+self.addEventListener('notificationclick', (event) => {
+  event.notification.close();
+  const { url, conversation } = event.notification.data ?? {};
+  event.waitUntil((async () => {
+    const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+    const target = url ? new URL(url) : null;
+    // Windows of this origin only (matchAll gives no others), most recently focused first.
+    const showing = windows.find((w) => (!target || new URL(w.url).pathname === target.pathname)
+      && (!conversation || conversationOf(w.url) === conversation));
+    if (showing && (target || conversation)) return showing.focus();
+    if (target) return self.clients.openWindow(target.href);
+    return windows[0] ? windows[0].focus() : self.clients.openWindow(self.registration.scope);
   })());
 });

@@ -11,6 +11,8 @@ import type { ChatMessage, ConnectionStatus, DeliveryStatus } from 'surechat/typ
 import { useChat, useChatWithDelivery } from 'surechat/react';
 import type { HookMessage, UseChatResult } from 'surechat/react';
 import { ChatElement, ConnectionStatusElement, DeliveryIndicatorElement } from 'surechat/components';
+import { enablePush, disablePush, pushStatus, PushError } from 'surechat/push';
+import { enablePush as enablePushFromRoot } from 'surechat';
 
 declare const analytics: { track(event: string, data: Record<string, unknown>): void };
 
@@ -93,4 +95,22 @@ export function Booking({ token, conversationId }: { token: string; conversation
 export function SharedClient() {
   const { messages, markRead } = useChat({ conversationId: 'booking-1001', client });
   return <button onClick={markRead}>{messages.length} messages</button>;
+}
+
+// Web Push, switched on and off from a button (the permission prompt needs the click).
+export function PushToggle({ getToken }: { getToken: () => Promise<string> }) {
+  const [status, setStatus] = useState<'unsupported' | 'denied' | 'off' | 'on'>('off');
+  const toggle = async () => {
+    try {
+      if (status === 'on') await disablePush({ getToken, baseUrl: 'https://chat.example.com' });
+      else {
+        const subscription: PushSubscription = await enablePush({ getToken, baseUrl: 'https://chat.example.com' });
+        console.log(subscription.endpoint, enablePushFromRoot === enablePush);
+      }
+    } catch (e) {
+      if (e instanceof PushError && e.code === 'denied') console.log('blocked', e.status);
+    }
+    setStatus(await pushStatus());
+  };
+  return <button disabled={status === 'unsupported' || status === 'denied'} onClick={() => void toggle()}>{status === 'on' ? 'Stop notifications' : 'Notify me'}</button>;
 }
