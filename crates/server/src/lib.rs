@@ -15,6 +15,7 @@
 //! - [`metrics`]: Prometheus counters.
 //! - [`validate`]: input checks shared by WebSocket and HTTP.
 //! - [`web`]: the embedded browser SDK and demo pages under `/web/`.
+//! - [`reach`]: reaching users outside the chat ([`reach::email`]: sending over SMTP).
 
 pub mod auth;
 pub mod cluster;

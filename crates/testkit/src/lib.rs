@@ -1,13 +1,14 @@
 //! Test helpers shared by the integration tests of the server and the CLI: a minimal HTTP/1.1
-//! client ([`Http`]), a WebSocket device speaking the protocol ([`Device`]) and a private
-//! PostgreSQL instance that can be restarted ([`postgres::Postgres`]). Every wait is
-//! bounded by [`WAIT`] and panics with what it was waiting for, so a broken test fails instead of
-//! hanging.
+//! client ([`Http`]), a WebSocket device speaking the protocol ([`Device`]), a private
+//! PostgreSQL instance that can be restarted ([`postgres::Postgres`]) and an SMTP server that
+//! keeps what it receives ([`smtp::Sink`]). Every wait is bounded by [`WAIT`] and panics with what
+//! it was waiting for, so a broken test fails instead of hanging.
 
 mod device;
 mod http;
 pub mod postgres;
 mod served;
+pub mod smtp;
 
 pub use device::{connect_raw, Device, Ws};
 pub use http::{Http, HttpResponse};
