@@ -32,8 +32,8 @@ pub fn demo(config: Config) -> anyhow::Result<()> {
             state.store.put_operator(olga).await?;
         }
         let participants = vec![
-            ParticipantSpec { user_id: CLIENT.into(), role: Role::Client },
-            ParticipantSpec { user_id: OPERATOR.into(), role: Role::Operator },
+            ParticipantSpec { user_id: CLIENT.into(), role: Role::Client, email: None },
+            ParticipantSpec { user_id: OPERATOR.into(), role: Role::Operator, email: None },
         ];
                 state
             .store

@@ -45,10 +45,12 @@ impl Harness {
             protocol::api::ParticipantSpec {
                 user_id: "ana".into(),
                 role: Role::Client,
+                email: None,
             },
             protocol::api::ParticipantSpec {
                 user_id: "olga".into(),
                 role: Role::Operator,
+                email: None,
             },
         ];
         state

@@ -318,10 +318,12 @@ async fn run(seed: u64) {
         ParticipantSpec {
             user_id: "ana".into(),
             role: Role::Client,
+            email: None,
         },
         ParticipantSpec {
             user_id: "olga".into(),
             role: Role::Operator,
+            email: None,
         },
     ];
     store

@@ -32,6 +32,11 @@ pub struct ParticipantSpec {
     pub user_id: String,
     /// Role in the conversation.
     pub role: Role,
+    /// The person's email address, for telling a client by email of an answer they have not
+    /// read (see the guide's notifications section). Kept per user; absent: unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 3, max = 254))]
+    pub email: Option<String>,
 }
 
 /// `POST /v1/conversations` (admin).
@@ -317,6 +322,78 @@ impl Problem {
             retry_after_ms: None,
         }
     }
+}
+
+/// `GET /v1/push/key`: the server's VAPID public key, the `applicationServerKey` a browser
+/// subscribes with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PushKey {
+    /// Base64url (no padding) of the uncompressed P-256 point (65 bytes).
+    pub public_key: String,
+}
+
+/// The keys of a push subscription, as `PushSubscription.toJSON()` gives them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PushSubscriptionKeys {
+    /// The browser's P-256 public key, base64url.
+    #[schemars(length(min = 1, max = 200))]
+    pub p256dh: String,
+    /// The browser's 16-byte authentication secret, base64url.
+    #[schemars(length(min = 1, max = 100))]
+    pub auth: String,
+}
+
+/// `POST /v1/push/subscriptions` (user): `PushSubscription.toJSON()` as the browser gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PushSubscriptionBody {
+    /// The push service's URL for this browser (`https://`).
+    #[schemars(length(min = 1, max = 2048))]
+    pub endpoint: String,
+    /// Its keys.
+    pub keys: PushSubscriptionKeys,
+    /// When the push service ends the subscription, if it says (ignored: a push answered 404
+    /// or 410 removes it).
+    #[serde(default, rename = "expirationTime")]
+    pub expiration_time: Option<serde_json::Value>,
+}
+
+/// A registered push subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PushSubscriptionView {
+    /// Its id (for `DELETE /v1/push/subscriptions/{id}`).
+    pub id: String,
+    /// The push service's URL.
+    pub endpoint: String,
+    /// When it was registered, in milliseconds since the Unix epoch.
+    pub created_at: u64,
+}
+
+/// `GET /v1/push/subscriptions` (user): the caller's subscriptions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PushSubscriptionList {
+    /// Oldest first.
+    pub subscriptions: Vec<PushSubscriptionView>,
+}
+
+/// `POST /v1/links/redeem`: a link from an email or a push, used once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RedeemLink {
+    /// The `surechat_link` parameter of the link.
+    #[schemars(length(min = 1, max = 200))]
+    pub token: String,
+}
+
+/// Answer to `POST /v1/links/redeem`: a fresh client session for the link's conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct LinkSession {
+    /// A client token (JWT) for the user.
+    pub token: String,
+    /// Its expiry, in seconds since the Unix epoch.
+    pub expires_at: u64,
+    /// The client.
+    pub user_id: String,
+    /// The conversation the link opens.
+    pub conversation_id: String,
 }
 
 #[cfg(test)]

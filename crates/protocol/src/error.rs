@@ -76,6 +76,13 @@ pub enum ErrorCode {
     ShuttingDown,
     /// An unexpected server error, logged on the server. Transient: retry with backoff.
     Internal,
+    /// A link from an email was already used: each link opens the conversation once.
+    LinkUsed,
+    /// A link from an email is past its lifetime (`email_link_ttl_ms`).
+    LinkExpired,
+    /// A push subscription is not usable: an endpoint the server may not reach, or keys that
+    /// are not a P-256 public key and a 16-byte secret.
+    InvalidSubscription,
 }
 
 impl ErrorCode {
@@ -113,6 +120,9 @@ impl ErrorCode {
         ErrorCode::Unavailable,
         ErrorCode::ShuttingDown,
         ErrorCode::Internal,
+        ErrorCode::LinkUsed,
+        ErrorCode::LinkExpired,
+        ErrorCode::InvalidSubscription,
     ];
 
     /// The wire name, e.g. `message_too_large`.
@@ -150,6 +160,9 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::ShuttingDown => "shutting_down",
             ErrorCode::Internal => "internal",
+            ErrorCode::LinkUsed => "link_used",
+            ErrorCode::LinkExpired => "link_expired",
+            ErrorCode::InvalidSubscription => "invalid_subscription",
         }
     }
 
@@ -170,7 +183,9 @@ impl ErrorCode {
             ErrorCode::RateLimited | ErrorCode::TooManyConnections => 429,
             ErrorCode::Internal => 500,
             ErrorCode::Unavailable | ErrorCode::ShuttingDown => 503,
+            ErrorCode::LinkUsed | ErrorCode::LinkExpired => 410,
             ErrorCode::BadRequest
+            | ErrorCode::InvalidSubscription
             | ErrorCode::MalformedFrame
             | ErrorCode::UnknownFrame
             | ErrorCode::HelloRequired
@@ -237,6 +252,9 @@ impl ErrorCode {
             ErrorCode::Unavailable => "Storage unavailable",
             ErrorCode::ShuttingDown => "Server shutting down",
             ErrorCode::Internal => "Internal error",
+            ErrorCode::LinkUsed => "Link already used",
+            ErrorCode::LinkExpired => "Link expired",
+            ErrorCode::InvalidSubscription => "Invalid push subscription",
         }
     }
 }

@@ -23,10 +23,12 @@ fn commit(c: &mut Criterion) {
         ParticipantSpec {
             user_id: "ana".into(),
             role: Role::Client,
+            email: None,
         },
         ParticipantSpec {
             user_id: "olga".into(),
             role: Role::Operator,
+            email: None,
         },
     ];
     runtime

@@ -98,10 +98,12 @@ async fn booking(node: &Node, id: &str) {
         protocol::api::ParticipantSpec {
             user_id: "ana".into(),
             role: Role::Client,
+            email: None,
         },
         protocol::api::ParticipantSpec {
             user_id: "olga".into(),
             role: Role::Operator,
+            email: None,
         },
     ];
     node.state
@@ -162,6 +164,7 @@ async fn devices_on_two_nodes_talk_in_real_time() {
             protocol::api::ParticipantSpec {
                 user_id: "omar".into(),
                 role: Role::Operator,
+                email: None,
             },
             8,
             0,
@@ -381,10 +384,12 @@ async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
                 protocol::api::ParticipantSpec {
                     user_id: format!("client-{c}"),
                     role: Role::Client,
+                    email: None,
                 },
                 protocol::api::ParticipantSpec {
                     user_id: "olga".into(),
                     role: Role::Operator,
+                    email: None,
                 },
             ];
             sqlite

@@ -16,6 +16,7 @@ fn spec(user: &str, role: Role) -> ParticipantSpec {
     ParticipantSpec {
         user_id: user.into(),
         role,
+        email: None,
     }
 }
 

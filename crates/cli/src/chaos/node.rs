@@ -46,10 +46,12 @@ pub async fn seed_conversations(storage: &Storage, pairs: usize) -> anyhow::Resu
             ParticipantSpec {
                 user_id: format!("client-{pair}"),
                 role: Role::Client,
+                email: None,
             },
             ParticipantSpec {
                 user_id: format!("operator-{pair}"),
                 role: Role::Operator,
+                email: None,
             },
         ];
         store
