@@ -15,6 +15,9 @@ use protocol::api::{ConversationSummary, ConversationView, ParticipantSpec};
 use protocol::frames::{self, ClientFrame, ConversationState, ParticipantState, ServerFrame};
 use protocol::{ErrorCode, Role};
 use server::store::memory::MemoryStore;
+use server::store::reach::{
+    Delivery, Notice, PushSubscription, ReachFacts, ReachStore, Redeemed, Settled,
+};
 use server::store::{
     AppendRequest, Appended, CommitListener, ConversationChange, EventRecord, MessageStore,
     Pending, ReceiptOutcome, ReceiptRequest, StoreError, StoredMessage, Webhook, WorkflowStore,
@@ -156,6 +159,39 @@ impl WorkflowStore for FaultyStore {
     }
 }
 
+impl ReachStore for FaultyStore {
+    fn put_push_subscription(&self, s: PushSubscription) -> Pending<(PushSubscription, bool)> {
+        self.inner.put_push_subscription(s)
+    }
+    fn push_subscriptions(&self, u: String) -> Pending<Vec<PushSubscription>> {
+        self.inner.push_subscriptions(u)
+    }
+    fn delete_push_subscription(&self, u: Option<String>, id: String) -> Pending<bool> {
+        self.inner.delete_push_subscription(u, id)
+    }
+    fn put_contact(&self, u: String, email: String) -> Pending<()> {
+        self.inner.put_contact(u, email)
+    }
+    fn unsubscribe(&self, u: String, now: u64) -> Pending<bool> {
+        self.inner.unsubscribe(u, now)
+    }
+    fn reach_facts(&self) -> Pending<Vec<ReachFacts>> {
+        self.inner.reach_facts()
+    }
+    fn reach_enqueue(&self, n: Vec<Notice>, now: u64) -> Pending<u32> {
+        self.inner.reach_enqueue(n, now)
+    }
+    fn reach_due(&self, now: u64, limit: u32) -> Pending<Vec<Delivery>> {
+        self.inner.reach_due(now, limit)
+    }
+    fn reach_settle(&self, d: Delivery, s: Settled, now: u64) -> Pending<()> {
+        self.inner.reach_settle(d, s, now)
+    }
+    fn redeem_link(&self, id: String, now: u64) -> Pending<Redeemed> {
+        self.inner.redeem_link(id, now)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_appends_are_transient_and_never_overtaken() {
     let store = Arc::new(FaultyStore {
@@ -174,6 +210,7 @@ async fn failed_appends_are_transient_and_never_overtaken() {
     let participants = vec![ParticipantSpec {
         user_id: "ana".into(),
         role: Role::Client,
+        email: None,
     }];
     state
         .store

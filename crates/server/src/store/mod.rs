@@ -25,6 +25,7 @@ pub(crate) mod ledger;
 pub mod memory;
 pub mod migrate;
 pub mod postgres;
+pub mod reach;
 pub mod sqlite;
 pub mod workflow;
 
@@ -239,12 +240,13 @@ impl Listener {
     }
 }
 
-/// Everything storage does: the delivery contract ([`MessageStore`]) and the conversations'
-/// management around it ([`WorkflowStore`]). Callers hold an `Arc<dyn Store>`; an implementation
-/// implements the two parts and gets this one for free.
-pub trait Store: MessageStore + WorkflowStore {}
+/// Everything storage does: the delivery contract ([`MessageStore`]), the conversations'
+/// management around it ([`WorkflowStore`]) and reaching people who are not connected
+/// ([`reach::ReachStore`]). Callers hold an `Arc<dyn Store>`; an implementation implements the
+/// three parts and gets this one for free.
+pub trait Store: MessageStore + WorkflowStore + reach::ReachStore {}
 
-impl<T: MessageStore + WorkflowStore> Store for T {}
+impl<T: MessageStore + WorkflowStore + reach::ReachStore> Store for T {}
 
 /// The delivery contract: messages, receipts and the state devices resume from. Every rule of
 /// `append` and `record_receipt` is decided by the [`ledger`]; implementations read facts and

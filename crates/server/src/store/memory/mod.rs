@@ -4,6 +4,7 @@
 //! membership and the operators' workflow ([`super::WorkflowStore`]) are in `manage.rs`.
 
 mod manage;
+mod reach;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -43,6 +44,8 @@ struct State {
     revocations: HashMap<String, u64>,
     /// The operator directory, by id.
     operators: std::collections::BTreeMap<String, protocol::api::Operator>,
+    /// Push subscriptions, contacts, marks, outbox and links (see `reach.rs`).
+    reach: reach::ReachState,
 }
 
 struct Conversation {

@@ -8,6 +8,7 @@
 //! Reads run on a small pool of read-only connections on the blocking thread pool; WAL lets them
 //! proceed while the writer commits.
 
+mod reach;
 mod read;
 mod write;
 
@@ -36,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0003_operators.sql"),
     include_str!("0004_revocations.sql"),
     include_str!("0005_presence.sql"),
+    include_str!("0006_reach.sql"),
 ];
 
 /// Read connections kept open for reuse.
