@@ -111,6 +111,60 @@ pub struct Config {
     /// milliseconds; a node that dies takes its operators' presence with it after this. Default
     /// 15000; more than `presence_heartbeat_ms`.
     pub presence_ttl_ms: u64,
+    /// The server's address as people reach it, for links in emails (unsubscribe) and the
+    /// default link back to the conversation, e.g. `https://chat.example.com`. Default
+    /// `http://<listen>`.
+    pub public_url: Option<String>,
+    /// How often the server looks for people to tell of unread messages by push or email, in
+    /// milliseconds. Default 1000.
+    pub reach_interval_ms: u64,
+    /// A message still unread this long, with none of the person's devices connected, is pushed
+    /// to their push subscriptions, in milliseconds. Default 60000.
+    pub push_delay_ms: u64,
+    /// How long a push service keeps a push for a device that is offline (`TTL`), in seconds;
+    /// also how long the server retries a push. Default 86400.
+    pub push_ttl_s: u64,
+    /// Put the message's text in pushes. Default false: a push says only "New message about
+    /// booking …" (push services never see the text, even encrypted).
+    pub push_bodies: bool,
+    /// The contact in the VAPID claim (`mailto:` or `https:` URL) push services reach you at.
+    /// Default: `public_url`.
+    pub push_subject: Option<String>,
+    /// Allow push endpoints on private and loopback addresses (local push services in tests).
+    /// Default false.
+    pub push_allow_private: bool,
+    /// The VAPID private key (PEM, PKCS#8, P-256). Default: generated at first start and kept in
+    /// `<data>/vapid-key.pem`.
+    pub vapid_private_key: Option<String>,
+    /// SMTP server for emails; none: no email is sent. Default: none.
+    pub smtp_host: Option<String>,
+    /// SMTP port. Default 587.
+    pub smtp_port: u16,
+    /// `starttls` (upgrade after connecting, port 587), `tls` (TLS from the start, port 465) or
+    /// `none` (plain text: only for a relay on the same host). Default `starttls`.
+    pub smtp_security: String,
+    /// SMTP user name, if the server wants one. Default: none.
+    pub smtp_username: Option<String>,
+    /// SMTP password. Default: none.
+    pub smtp_password: Option<String>,
+    /// Time for one SMTP delivery, in milliseconds. Default 10000.
+    pub smtp_timeout_ms: u64,
+    /// The `From` address of emails, e.g. `Bookings <support@example.com>`. Required with
+    /// `smtp_host`.
+    pub email_from: Option<String>,
+    /// An operator's message a client has not read for this long is sent to the client by
+    /// email, in milliseconds. Default 600000 (10 minutes).
+    pub email_delay_ms: u64,
+    /// At most one email per conversation in this period, in milliseconds. Default 3600000.
+    pub email_period_ms: u64,
+    /// Put the unread messages' text in emails. Default true.
+    pub email_bodies: bool,
+    /// The integrator's page that opens a conversation from an email's link; the link adds
+    /// `surechat_link=<token>` to it. Default `<public_url>/web/demo/client.html`.
+    pub email_link_base: Option<String>,
+    /// How long an email's link opens the conversation, in milliseconds. Default 604800000
+    /// (7 days).
+    pub email_link_ttl_ms: u64,
 }
 
 impl Default for Config {
@@ -153,6 +207,26 @@ impl Default for Config {
             presence_leave_delay_ms: 15_000,
             presence_heartbeat_ms: 5_000,
             presence_ttl_ms: 15_000,
+            public_url: None,
+            reach_interval_ms: 1_000,
+            push_delay_ms: 60_000,
+            push_ttl_s: 86_400,
+            push_bodies: false,
+            push_subject: None,
+            push_allow_private: false,
+            vapid_private_key: None,
+            smtp_host: None,
+            smtp_port: 587,
+            smtp_security: "starttls".into(),
+            smtp_username: None,
+            smtp_password: None,
+            smtp_timeout_ms: 10_000,
+            email_from: None,
+            email_delay_ms: 10 * 60 * 1000,
+            email_period_ms: 3600 * 1000,
+            email_bodies: true,
+            email_link_base: None,
+            email_link_ttl_ms: 7 * 24 * 3600 * 1000,
         }
     }
 }
@@ -228,6 +302,26 @@ pub const ENV_KEYS: &[&str] = &[
     "presence_leave_delay_ms",
     "presence_heartbeat_ms",
     "presence_ttl_ms",
+    "public_url",
+    "reach_interval_ms",
+    "push_delay_ms",
+    "push_ttl_s",
+    "push_bodies",
+    "push_subject",
+    "push_allow_private",
+    "vapid_private_key",
+    "smtp_host",
+    "smtp_port",
+    "smtp_security",
+    "smtp_username",
+    "smtp_password",
+    "smtp_timeout_ms",
+    "email_from",
+    "email_delay_ms",
+    "email_period_ms",
+    "email_bodies",
+    "email_link_base",
+    "email_link_ttl_ms",
 ];
 
 impl Config {
@@ -324,6 +418,34 @@ impl Config {
             "presence_leave_delay_ms" => self.presence_leave_delay_ms = num(key, value)?,
             "presence_heartbeat_ms" => self.presence_heartbeat_ms = num(key, value)?,
             "presence_ttl_ms" => self.presence_ttl_ms = num(key, value)?,
+            "public_url" => self.public_url = Some(value.to_owned()).filter(|v| !v.is_empty()),
+            "reach_interval_ms" => self.reach_interval_ms = num(key, value)?,
+            "push_delay_ms" => self.push_delay_ms = num(key, value)?,
+            "push_ttl_s" => self.push_ttl_s = num(key, value)?,
+            "push_bodies" => self.push_bodies = boolean(key, value)?,
+            "push_subject" => self.push_subject = Some(value.to_owned()).filter(|v| !v.is_empty()),
+            "push_allow_private" => self.push_allow_private = boolean(key, value)?,
+            "vapid_private_key" => {
+                self.vapid_private_key = Some(value.to_owned()).filter(|v| !v.is_empty())
+            }
+            "smtp_host" => self.smtp_host = Some(value.to_owned()).filter(|v| !v.is_empty()),
+            "smtp_port" => self.smtp_port = num(key, value)?,
+            "smtp_security" => self.smtp_security = value.trim().to_owned(),
+            "smtp_username" => {
+                self.smtp_username = Some(value.to_owned()).filter(|v| !v.is_empty())
+            }
+            "smtp_password" => {
+                self.smtp_password = Some(value.to_owned()).filter(|v| !v.is_empty())
+            }
+            "smtp_timeout_ms" => self.smtp_timeout_ms = num(key, value)?,
+            "email_from" => self.email_from = Some(value.to_owned()).filter(|v| !v.is_empty()),
+            "email_delay_ms" => self.email_delay_ms = num(key, value)?,
+            "email_period_ms" => self.email_period_ms = num(key, value)?,
+            "email_bodies" => self.email_bodies = boolean(key, value)?,
+            "email_link_base" => {
+                self.email_link_base = Some(value.to_owned()).filter(|v| !v.is_empty())
+            }
+            "email_link_ttl_ms" => self.email_link_ttl_ms = num(key, value)?,
             _ => {
                 return Err(ConfigError::Invalid {
                     key,
@@ -371,6 +493,7 @@ impl Config {
                     .into(),
             );
         }
+        self.validate_reach()?;
         if self.connection_queue_frames < 16 {
             return invalid("connection_queue_frames", "must be at least 16".into());
         }
@@ -397,6 +520,13 @@ impl Config {
             ("presence_leave_delay_ms", self.presence_leave_delay_ms),
             ("presence_heartbeat_ms", self.presence_heartbeat_ms),
             ("presence_ttl_ms", self.presence_ttl_ms),
+            ("reach_interval_ms", self.reach_interval_ms),
+            ("push_delay_ms", self.push_delay_ms),
+            ("push_ttl_s", self.push_ttl_s.saturating_mul(1000)),
+            ("smtp_timeout_ms", self.smtp_timeout_ms),
+            ("email_delay_ms", self.email_delay_ms),
+            ("email_period_ms", self.email_period_ms),
+            ("email_link_ttl_ms", self.email_link_ttl_ms),
         ] {
             if value > DURATION_MS_MAX {
                 return invalid(key, format!("must be at most {DURATION_MS_MAX} (30 days)"));
@@ -491,14 +621,21 @@ impl Config {
         Ok(())
     }
 
-    /// The admin key and JWT secret: configured, or read from (or generated into) the data
-    /// directory so they survive restarts and `surechat token` can find the secret.
+    /// The admin key, the JWT secret and the VAPID key: configured, or read from (or generated
+    /// into) the data directory so they survive restarts and `surechat token` can find the
+    /// secret.
     pub fn resolve_secrets(&mut self) -> std::io::Result<()> {
         if self.admin_key.is_none() {
             self.admin_key = Some(stored_secret(&self.data.join("admin-key"))?);
         }
         if self.jwt_secret.is_none() {
             self.jwt_secret = Some(stored_secret(&self.data.join("jwt-secret"))?);
+        }
+        if self.vapid_private_key.is_none() {
+            // Browsers' push subscriptions are bound to this key: it must outlive restarts.
+            let path = self.data.join("vapid-key.pem");
+            crate::reach::webpush::Vapid::load_or_create(&path)?;
+            self.vapid_private_key = Some(std::fs::read_to_string(&path)?);
         }
         Ok(())
     }

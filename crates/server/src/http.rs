@@ -59,6 +59,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/v1/users/{id}/revoke", post(revoke_tokens))
         .merge(crate::operators::routes())
         .merge(crate::directory::routes())
+        .merge(crate::reach::routes::routes())
 }
 
 /// Answers for what no route takes, as problem documents: an unknown path (404) and a method a
@@ -361,7 +362,7 @@ async fn revoke_tokens(
     ))
 }
 
-fn check_participants(participants: &[ParticipantSpec]) -> Result<(), ApiError> {
+pub(crate) fn check_participants(participants: &[ParticipantSpec]) -> Result<(), ApiError> {
     for p in participants {
         check_user_id(&p.user_id).map_err(|code| {
             ApiError::new(
@@ -372,6 +373,29 @@ fn check_participants(participants: &[ParticipantSpec]) -> Result<(), ApiError> 
                 ),
             )
         })?;
+        if let Some(email) = &p.email {
+            crate::validate::email(email).map_err(|why| {
+                ApiError::new(
+                    ErrorCode::BadRequest,
+                    format!("invalid email of `{}`: {why}", p.user_id),
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the email addresses given with participants (after they were added).
+pub(crate) async fn keep_contacts(
+    app: &AppState,
+    participants: &[ParticipantSpec],
+) -> Result<(), ApiError> {
+    for p in participants {
+        if let Some(email) = &p.email {
+            app.store
+                .put_contact(p.user_id.clone(), email.trim().to_owned())
+                .await?;
+        }
     }
     Ok(())
 }
@@ -387,11 +411,12 @@ async fn create_conversation(
         .store
         .create_conversation(
             body.id,
-            body.participants,
+            body.participants.clone(),
             app.config.participants_max,
             now_ms(),
         )
         .await?;
+    keep_contacts(&app, &body.participants).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -427,8 +452,14 @@ async fn add_participant(
     check_participants(std::slice::from_ref(&spec))?;
     let added = app
         .store
-        .add_participant(id.clone(), spec, app.config.participants_max, now_ms())
+        .add_participant(
+            id.clone(),
+            spec.clone(),
+            app.config.participants_max,
+            now_ms(),
+        )
         .await?;
+    keep_contacts(&app, std::slice::from_ref(&spec)).await?;
     let view = app
         .store
         .conversation(id)

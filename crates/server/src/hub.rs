@@ -221,6 +221,11 @@ impl Hub {
         self.lock().by_conversation.keys().cloned().collect()
     }
 
+    /// Whether `user` has a connection on this node.
+    pub fn has_user(&self, user: &str) -> bool {
+        self.lock().by_user.contains_key(user)
+    }
+
     /// Connections currently registered.
     pub fn connections(&self) -> usize {
         self.lock().by_user.values().map(Vec::len).sum()

@@ -13,6 +13,7 @@
 //! - [`config`]: every setting with its default.
 //! - [`error`]: errors to problem documents and `error` frames.
 //! - [`metrics`]: Prometheus counters.
+//! - [`reach`]: Web Push and email for people with something unread and no device connected.
 //! - [`validate`]: input checks shared by WebSocket and HTTP.
 //! - [`web`]: the embedded browser SDK and demo pages under `/web/`.
 //! - [`reach`]: reaching users outside the chat ([`reach::email`]: sending over SMTP).
@@ -67,6 +68,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Operators' availability on this node.
     pub presence: Arc<presence::Presence>,
+    /// Push and email: keys and connections.
+    pub reach: reach::Reach,
+    /// The address [`run`] listens on (the configured `listen` may say port 0).
+    pub bound: std::sync::OnceLock<std::net::SocketAddr>,
     /// Every user's send budget (WebSocket and HTTP together).
     pub send_budget: Arc<gateway::limiter::SendBudget>,
     /// Cancelled when the server shuts down.
@@ -140,6 +145,8 @@ impl AppState {
             .clone()
             .unwrap_or_else(|| auth::random_hex(32));
         Arc::new(AppState {
+            reach: reach::Reach::new(&config),
+            bound: std::sync::OnceLock::new(),
             presence: match sharing {
                 Some(sharing) => {
                     presence::Presence::shared(hub.clone(), leave_delay, sharing, shutdown.clone())
@@ -216,9 +223,13 @@ pub fn app(state: Arc<AppState>) -> Router {
 /// accepting, lets every connection finish its writes in flight (their acks are sent) and close
 /// with 1012 "server restarting", and returns once all are closed.
 pub async fn run(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
+    if let Ok(address) = listener.local_addr() {
+        let _ = state.bound.set(address);
+    }
     let shutdown = state.shutdown.clone();
     let connections = state.connections.clone();
     let deliveries = tokio::spawn(webhooks::run(state.clone()));
+    let notifications = tokio::spawn(reach::run(state.clone()));
     let config = state.config.clone();
     let router = app(state)
         .layer(axum::middleware::from_fn_with_state(
@@ -230,6 +241,7 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>) -> std::io::Result
     connections.close();
     connections.wait().await;
     let _ = deliveries.await;
+    let _ = notifications.await;
     Ok(())
 }
 

@@ -9,8 +9,9 @@ use axum::extract::State;
 
 use protocol::api::{
     AssignBody, ConversationList, ConversationView, CreateConversation, CreateWebhook, Inbox,
-    MessagePage, MintToken, Operator, OperatorList, ParticipantSpec, Problem, PutOperator,
-    ReceiptBody, SendMessage, StatusBody, TokenResponse, UpsertConversation,
+    LinkSession, MessagePage, MintToken, Operator, OperatorList, ParticipantSpec, Problem, PushKey,
+    PushSubscriptionBody, PushSubscriptionList, PushSubscriptionView, PutOperator, ReceiptBody,
+    RedeemLink, SendMessage, StatusBody, TokenResponse, UpsertConversation,
 };
 use protocol::frames::{Message, ParticipantState};
 use protocol::{ids, limits, ErrorCode};
@@ -73,6 +74,10 @@ fn path_parameter(path: &str, name: &str) -> (Value, ErrorCode) {
             (user_id(), ErrorCode::InvalidUserId)
         }
         "user_id" | "operator_id" => (user_id(), ErrorCode::InvalidUserId),
+        "id" if path.starts_with("/v1/push/subscriptions/") => (
+            json!({"type": "string", "pattern": "^[0-9a-f]{24}$"}),
+            ErrorCode::BadRequest,
+        ),
         _ => panic!("path parameter `{name}` of {path} has no schema in openapi::path_parameter"),
     }
 }
@@ -159,6 +164,11 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
         Op { method: "delete", path: "/v1/operators/{id}", summary: "Remove an operator from the directory.", auth: Admin, request: Option::None, query: vec![], responses: vec![(204, "removed", Option::None)], errors: &[E::NotFound, E::Unavailable] },
         Op { method: "get", path: "/v1/conversations/{id}/operators", summary: "The conversation's operators as the directory names them (a participant).", auth: User, request: Option::None, query: vec![], responses: vec![(200, "the operators", Some(schema::<OperatorList>(g)))], errors: &[E::NotFound, E::Unavailable] },
         Op { method: "post", path: "/v1/users/{id}/revoke", summary: "Revoke every token of a user issued until now, and close the user's connections.", auth: Admin, request: Option::None, query: vec![], responses: vec![(200, "revoked", Some(json!({"type": "object", "required": ["user_id", "revoked_at"], "properties": {"user_id": {"type": "string"}, "revoked_at": {"type": "integer", "minimum": 0}}})))], errors: &[E::Unavailable] },
+        Op { method: "get", path: "/v1/push/key", summary: "The server's VAPID public key (the applicationServerKey to subscribe with).", auth: None, request: Option::None, query: vec![], responses: vec![(200, "the key", Some(schema::<PushKey>(g)))], errors: &[] },
+        Op { method: "post", path: "/v1/push/subscriptions", summary: "Register the caller's browser push subscription (PushSubscription.toJSON()); the same endpoint again renews it.", auth: User, request: Some(schema::<PushSubscriptionBody>(g)), query: vec![], responses: vec![(201, "registered", Some(schema::<PushSubscriptionView>(g))), (200, "renewed", Some(schema::<PushSubscriptionView>(g)))], errors: &[E::InvalidSubscription, E::Unavailable] },
+        Op { method: "get", path: "/v1/push/subscriptions", summary: "The caller's push subscriptions.", auth: User, request: Option::None, query: vec![], responses: vec![(200, "the subscriptions", Some(schema::<PushSubscriptionList>(g)))], errors: &[E::Unavailable] },
+        Op { method: "delete", path: "/v1/push/subscriptions/{id}", summary: "Remove one of the caller's push subscriptions.", auth: User, request: Option::None, query: vec![], responses: vec![(204, "removed", Option::None)], errors: &[E::NotFound, E::Unavailable] },
+        Op { method: "post", path: "/v1/links/redeem", summary: "Use a link from an email or a push once: a fresh client token for its conversation.", auth: None, request: Some(schema::<RedeemLink>(g)), query: vec![], responses: vec![(200, "a client session", Some(schema::<LinkSession>(g)))], errors: &[E::TokenInvalid, E::LinkUsed, E::LinkExpired, E::Unavailable] },
         Op { method: "post", path: "/v1/webhooks", summary: "Add a webhook endpoint (the secret is returned once).", auth: Admin, request: Some(schema::<CreateWebhook>(g)), query: vec![], responses: vec![(201, "created", Some(created_webhook))], errors: &[E::Unavailable] },
         Op { method: "get", path: "/v1/webhooks", summary: "Webhook endpoints and their delivery state.", auth: Admin, request: Option::None, query: vec![], responses: vec![(200, "endpoints", Some(webhooks))], errors: &[E::Unavailable] },
         Op { method: "delete", path: "/v1/webhooks/{id}", summary: "Remove an endpoint.", auth: Admin, request: Option::None, query: vec![], responses: vec![(204, "removed", Option::None)], errors: &[E::NotFound, E::Unavailable] },

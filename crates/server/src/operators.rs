@@ -119,19 +119,17 @@ pub async fn upsert(
     Body(body): Body<UpsertConversation>,
 ) -> Result<Response, ApiError> {
     conversation_id(&id)?;
-    for p in &body.participants {
-        protocol::ids::check_user_id(&p.user_id)
-            .map_err(|code| ApiError::new(code, "invalid user id"))?;
-    }
+    crate::http::check_participants(&body.participants)?;
     let (_, created) = app
         .store
         .create_conversation(
             id.clone(),
-            body.participants,
+            body.participants.clone(),
             app.config.participants_max,
             now_ms(),
         )
         .await?;
+    crate::http::keep_contacts(&app, &body.participants).await?;
     let mut update = ConversationChange {
         metadata: body.metadata,
         closed: body.closed,

@@ -41,3 +41,60 @@ pub fn truncate(text: &str) -> &str {
     }
     &text[..end]
 }
+
+/// Checks an email address enough to send to it: one `@` with a local part and a domain that has
+/// a dot, no spaces or control characters, at most 254 bytes (RFC 5321). What the mailbox is,
+/// only the receiving server knows.
+pub fn email(address: &str) -> Result<(), &'static str> {
+    let address = address.trim();
+    if address.len() > 254 {
+        return Err("longer than 254 bytes");
+    }
+    if address
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"'))
+    {
+        return Err("has spaces or characters addresses cannot hold here");
+    }
+    let Some((local, domain)) = address.rsplit_once('@') else {
+        return Err("has no @");
+    };
+    if local.is_empty() || local.contains('@') {
+        return Err("needs exactly one @ with a name before it");
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) {
+        return Err("needs a domain like example.com after the @");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod email_tests {
+    use super::email;
+
+    #[test]
+    fn addresses() {
+        for good in [
+            "guest@example.com",
+            "a.b+tag@mail.example.co.uk",
+            " x@y.io ",
+        ] {
+            assert_eq!(email(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "guest",
+            "@example.com",
+            "guest@",
+            "guest@localhost",
+            "a@b@c.com",
+            "guest@exa mple.com",
+            "g<x>@example.com",
+            "a@.com",
+            "a@b..com",
+        ] {
+            assert!(email(bad).is_err(), "{bad}");
+        }
+    }
+}

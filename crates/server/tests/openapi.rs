@@ -681,6 +681,59 @@ async fn the_document_matches_the_answers(backend: Backend) {
                 .await,
         );
     }
+    // Push subscriptions (the RFC 8291 example's browser keys) and email links.
+    c.check("get", "/v1/push/key", &http.get("/v1/push/key", None).await);
+    let subscription = json!({"endpoint": "https://push.example.net/send/abc", "expirationTime": null,
+        "keys": {"p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4",
+                 "auth": "BTBZMqHH6r4Tts7J_aSIgg"}});
+    let mut subscription_id = String::new();
+    for _ in 0..2 {
+        let answer = http
+            .json("POST", "/v1/push/subscriptions", Some(&ana), &subscription)
+            .await;
+        c.check("post", "/v1/push/subscriptions", &answer);
+        subscription_id = answer.json()["id"].as_str().unwrap().to_owned();
+    }
+    let mut bad = subscription.clone();
+    bad["keys"]["auth"] = json!("c2hvcnQ");
+    c.check(
+        "post",
+        "/v1/push/subscriptions",
+        &http
+            .json("POST", "/v1/push/subscriptions", Some(&ana), &bad)
+            .await,
+    );
+    c.check(
+        "get",
+        "/v1/push/subscriptions",
+        &http.get("/v1/push/subscriptions", Some(&ana)).await,
+    );
+    for _ in 0..2 {
+        c.check(
+            "delete",
+            "/v1/push/subscriptions/{id}",
+            &http
+                .raw(
+                    "DELETE",
+                    &format!("/v1/push/subscriptions/{subscription_id}"),
+                    Some(&ana),
+                    None,
+                )
+                .await,
+        );
+    }
+    c.check(
+        "post",
+        "/v1/links/redeem",
+        &http
+            .json(
+                "POST",
+                "/v1/links/redeem",
+                None,
+                &json!({"token": "made.up"}),
+            )
+            .await,
+    );
     // Every documented operation was called.
     let documented: BTreeSet<(String, String)> = c.doc["paths"]
         .as_object()

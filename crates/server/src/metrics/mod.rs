@@ -280,6 +280,17 @@ impl Metrics {
         self.outbox_failures.inc(&["webhook", failure.as_str()]);
     }
 
+    /// A push or an email was accepted by the push service or the SMTP server.
+    pub fn reach_sent(&self, channel: crate::store::reach::Channel) {
+        self.outbox_deliveries.inc(&[channel.as_str()]);
+    }
+
+    /// A push or email attempt failed (retried later, or given up).
+    pub fn reach_failed(&self, channel: crate::store::reach::Channel) {
+        self.outbox_failures
+            .inc(&[channel.as_str(), Failure::Other.as_str()]);
+    }
+
     /// Counts cluster notices this node published (`heard == false`) or heard from others.
     pub fn cluster_notices(&self, heard: bool, n: u64) {
         self.cluster_notices

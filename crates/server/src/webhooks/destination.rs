@@ -250,6 +250,20 @@ pub fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String>
 /// timeouts of the config, no redirects, no proxy, and the destination policy unless
 /// `webhook_allow_private`.
 pub fn client(config: &Config) -> Result<reqwest::Client, String> {
+    client_for(
+        config,
+        config.webhook_allow_private,
+        concat!("surechat-webhooks/", env!("CARGO_PKG_VERSION")),
+    )
+}
+
+/// A client under the same policy for another kind of delivery (pushes): `allow_private` turns
+/// the address checks off; `user_agent` names the kind.
+pub fn client_for(
+    config: &Config,
+    allow_private: bool,
+    user_agent: &'static str,
+) -> Result<reqwest::Client, String> {
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
@@ -273,8 +287,8 @@ pub fn client(config: &Config) -> Result<reqwest::Client, String> {
         .timeout(Duration::from_millis(config.webhook_timeout_ms))
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
-        .user_agent(concat!("surechat-webhooks/", env!("CARGO_PKG_VERSION")));
-    if !config.webhook_allow_private {
+        .user_agent(user_agent);
+    if !allow_private {
         builder = builder.dns_resolver(Arc::new(GuardedResolver));
     }
     builder.build().map_err(|e| e.to_string())
