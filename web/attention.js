@@ -90,17 +90,27 @@ export class Attention extends EventTarget {
 
   /** @param {import('./types.js').ChatMessage} message */
   arrived(message) {
-    if (!this.live.has(message.conversation) || !this.counts(message) || this.looking()) return;
+    if (!this.live.has(message.conversation) || !this.counts(message)) return;
+    this.alert({ conversation: message.conversation, ...this.describe(message) });
+  }
+
+  /**
+   * Something new that is not a message of a followed conversation (a console's new
+   * conversation, say): counted, with the tone and a notification like a message, unless the
+   * person is looking.
+   * @param {{ conversation: string, title: string, body: string }} news
+   */
+  alert({ conversation, title, body }) {
+    if (this.looking()) return;
     this.unread += 1;
     this.show();
     if (this.sound) this.chime();
     const Notify = globalThis.Notification;
     if (this.notify && Notify?.permission === 'granted' && this.doc.visibilityState === 'hidden') {
-      const { title, body } = this.describe(message);
       // One notification per conversation: a newer one replaces the older (same tag).
-      const shown = new Notify(title, { body, tag: `surechat:${message.conversation}`, icon: this.icon.href });
+      const shown = new Notify(title, { body, tag: `surechat:${conversation}`, icon: this.icon.href });
       shown.onclick = () => { globalThis.focus?.(); shown.close(); };
-      this.dispatchEvent(new CustomEvent('notified', { detail: { conversation: message.conversation, title, body } }));
+      this.dispatchEvent(new CustomEvent('notified', { detail: { conversation, title, body } }));
     }
   }
 

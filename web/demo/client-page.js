@@ -5,15 +5,17 @@
 // browser never sends to the server, so tokens stay out of access logs.
 import { SurechatClient } from '../client.js';
 import { Attention } from '../attention.js';
+import { enablePush, pushSupported } from '../push.js';
 import '../components.js';
 
+const chat = /** @type {import('../chat-element.js').ChatElement} */ (document.getElementById('chat'));
+const problem = await openLink();
 const params = new URLSearchParams(location.hash.slice(1));
 const token = params.get('token');
 const conversation = params.get('conversation');
-const chat = /** @type {import('../chat-element.js').ChatElement} */ (document.getElementById('chat'));
-if (!token || !conversation) {
+if (problem || !token || !conversation) {
   chat.replaceWith(Object.assign(document.createElement('p'), {
-    className: 'problem', textContent: 'Open this page with #token=…&conversation=… (see `surechat demo`).',
+    className: 'problem', textContent: problem ?? 'Open this page with #token=…&conversation=… (see `surechat demo`).',
   }));
 } else {
   const client = new SurechatClient({ token });
@@ -77,21 +79,61 @@ if (!token || !conversation) {
     sound: false,
     describe: (m) => ({ title: `${operatorName(m.sender)} replied`, body: m.body }),
   });
-  notifyButton(attention);
+  notifyButton(attention, token);
   /** @type {any} */ (window).surechat = client; // for the browser tests and curious developers
   /** @type {any} */ (window).surechatAttention = attention;
 }
 /**
- * Shows the "notify me" button where notifications exist and are not decided yet.
- * @param {Attention} attention
+ * A link from an email or a push (`?surechat_link=…`) is used once for a fresh session, which
+ * then lives in the fragment like any other (a reload keeps working). The same browser opening
+ * the same link again gets the session it had, from localStorage, instead of "already used".
+ * @returns {Promise<string | undefined>} why the link cannot open the conversation, if it cannot
  */
-function notifyButton(attention) {
+async function openLink() {
+  const link = new URLSearchParams(location.search).get('surechat_link');
+  if (!link) return undefined;
+  const key = `surechat-link:${link.slice(0, 24)}`;
+  /** @type {{ token: string, conversation_id: string, expires_at: number } | null} */
+  let session = JSON.parse(localStorage.getItem(key) ?? 'null');
+  if (session && session.expires_at * 1000 <= Date.now()) session = null;
+  if (!session) {
+    try {
+      const response = await fetch('/v1/links/redeem', {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: link }),
+      });
+      if (!response.ok) {
+        const { code } = await response.json().catch(() => ({}));
+        if (code === 'link_used') return 'This link was used already. Open the newest email about your booking, or the link from your booking.';
+        if (code === 'link_expired') return 'This link has expired. Open the newest email about your booking, or the link from your booking.';
+        return 'This link does not work. Copy the whole link from the email.';
+      }
+      session = await response.json();
+      localStorage.setItem(key, JSON.stringify(session));
+    } catch {
+      return 'No connection: this link needs the network once. Try again when you are online.';
+    }
+  }
+  const s = /** @type {{ token: string, conversation_id: string, expires_at: number }} */ (session);
+  history.replaceState(null, '', `${location.pathname}#token=${encodeURIComponent(s.token)}&conversation=${encodeURIComponent(s.conversation_id)}`);
+  return undefined;
+}
+
+/**
+ * Shows the "notify me" button where notifications exist and are not decided yet. A click
+ * allows notifications in the page and, where the browser has a push service, subscribes to
+ * pushes too, so an answer reaches the guest after the tab is closed.
+ * @param {Attention} attention
+ * @param {string} token
+ */
+function notifyButton(attention, token) {
   const button = /** @type {HTMLButtonElement | null} */ (document.getElementById('notify'));
   if (!button || !('Notification' in window) || Notification.permission !== 'default') return;
   button.hidden = false;
   button.addEventListener('click', async () => {
-    await attention.enableNotifications();
+    const allowed = await attention.enableNotifications();
     button.hidden = true;
+    // The page's own notifications work without it: a push service out of reach is no error.
+    if (allowed === 'granted' && pushSupported()) enablePush({ getToken: () => token }).catch(() => {});
   });
 }
 

@@ -15,6 +15,7 @@
 
 import { SurechatClient } from '../client.js';
 import { Attention } from '../attention.js';
+import { enablePush, pushSupported } from '../push.js';
 import '../components.js';
 
 // The app shell works offline too (registered here rather than in an inline script, which the
@@ -152,10 +153,46 @@ async function loadInbox() {
     const inbox = await api('GET', `/v1/inbox?view=${view}`);
     if (mine !== generation) return;
     rows = inbox.conversations;
+    learn(rows, view);
     renderInbox();
     if (!selected && rows[0]) select(rows[0].id);
   } catch {
     // Offline or refused: the rows stay as they were; the next (re)connect reads them again.
+  }
+}
+
+/** Each conversation's assignee as the inbox last said (`null`: unassigned). @type {Map<string, string | null>} */
+const assignees = new Map();
+/** Conversations some inbox answer showed; `null` until the first answer. @type {Set<string> | null} */
+let known = null;
+
+/**
+ * Takes note of an inbox answer: assignees (which messages are news for this operator), and
+ * conversations new since the previous answers, which are announced when they are the
+ * operator's own or unassigned.
+ * @param {any[]} answer
+ * @param {string} answerView
+ */
+function learn(answer, answerView) {
+  for (const r of answer) assignees.set(r.id, r.assignee ?? null);
+  const first = known === null;
+  known ??= new Set();
+  for (const r of answer) {
+    if (known.has(r.id)) continue;
+    known.add(r.id);
+    if (!first && (r.assignee === me || r.assignee == null) && answerView !== 'all') {
+      attention.alert({ conversation: r.id, title: 'New conversation', body: guest(r.metadata) ? `${guest(r.metadata)} (${r.id})` : r.id });
+    }
+  }
+}
+
+/** New unassigned conversations come to no operator's WebSocket: look for them now and then. */
+async function pollUnassigned() {
+  if (view === 'unassigned' || known === null) return;
+  try {
+    learn((await api('GET', '/v1/inbox?view=unassigned')).conversations, 'unassigned');
+  } catch {
+    // Offline: the next poll looks again.
   }
 }
 
@@ -347,6 +384,8 @@ function refresh() {
 
 client.on('message', (e) => {
   const m = e.message;
+  // Assignments as they happen (before the inbox is read again): whose news a guest's message is.
+  if (m.kind === 'system' && m.data?.event === 'assigned') assignees.set(m.conversation, m.data.to ?? null);
   if (m.kind === 'system' && m.ts && Date.now() - m.ts < ANNOUNCE_WITHIN_MS) announce(`${m.conversation}: ${m.body}`);
   refresh();
 });
@@ -356,20 +395,24 @@ client.on('connection_status', (e) => {
   if (e.status.name === 'connected') refresh();
   if (e.status.name === 'expired') renderInbox();
 });
-setInterval(() => { if (view === 'all') refresh(); else renderInbox(); }, ALL_VIEW_POLL_MS);
+setInterval(() => { if (view === 'all') refresh(); else renderInbox(); pollUnassigned(); }, ALL_VIEW_POLL_MS);
 // Guests writing while the console is in the background: count in the title and icon, a tone
 // (an agent's console, so on by default), and a notification once the agent enabled them.
 const attention = new Attention(client, {
   sound: true,
-  counts: (m) => m.role === 'client',
+  // Guests' messages in the operator's own conversations and unassigned ones (not another
+  // operator's: that operator is told).
+  counts: (m) => m.role === 'client' && [me, null, undefined].includes(assignees.get(m.conversation)),
   describe: (m) => ({ title: `New message in ${m.conversation}`, body: m.body }),
 });
 const notify = /** @type {HTMLButtonElement} */ (document.getElementById('notify'));
 if ('Notification' in window && Notification.permission === 'default') {
   notify.hidden = false;
   notify.addEventListener('click', async () => {
-    await attention.enableNotifications();
+    const allowed = await attention.enableNotifications();
     notify.hidden = true;
+    // Pushes reach the agent with the console closed; without a push service, the page's own.
+    if (allowed === 'granted' && pushSupported()) enablePush({ getToken: () => token }).catch(() => {});
   });
 }
 /** @type {any} */ (window).surechatAttention = attention;

@@ -3,11 +3,12 @@
 // Network first, so a new server binary's SDK is picked up whenever the network is there.
 // It also shows the server's Web Push messages as notifications (subscribed with `push.js`).
 
-const CACHE = 'surechat-shell-v3';
+const CACHE = 'surechat-shell-v4';
 const SHELL = [
   'client.html', 'client-page.js', 'operator.html', 'operator.js', 'operator.css', 'demo.css',
   '../client.js', '../components.js', '../chat-element.js', '../session.js', '../frames.js',
   '../outbox.js', '../conversation.js', '../store.js', '../types.js', '../index.js', '../attention.js',
+  '../push.js',
 ];
 
 self.addEventListener('install', (event) => {

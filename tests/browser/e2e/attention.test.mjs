@@ -108,3 +108,49 @@ test('"read" means seen: a message below the fold is read only once scrolled int
   await page.locator('surechat-chat .pill').click();
   await waitRows(operator, 'read once seen', (r) => r[14]?.[1] === 'read');
 });
+
+test('the console notifies of a conversation newly its own, and of guests in its own and unassigned conversations only', async (t) => {
+  const server = await new Server().start();
+  t.after(() => server.stop());
+  const booking = await server.booking();
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  await context.grantPermissions(['notifications'], { origin: server.base });
+  const page = await context.newPage();
+  await page.addInitScript(instrument);
+  await page.goto(server.operatorUrl(booking.olga, booking.id, 'mine'));
+  await badge(page, 'connected');
+  // The first inbox answer is what there is, not news.
+  await page.waitForFunction(() => document.querySelector('#inbox li') !== null);
+  await page.evaluate(() => window.hide(true));
+
+  // A new booking assigned to olga: one notification, tagged with it.
+  await server.admin('PUT', '/v1/conversations/booking-2002', {
+    participants: [{ user_id: 'ben', role: 'client' }, { user_id: 'olga', role: 'operator' }],
+    metadata: { guest: 'Ben Okafor' },
+  });
+  await server.admin('POST', '/v1/conversations/booking-2002/assign', { operator_id: 'olga' });
+  await page.waitForFunction(() => window.__notes.some((n) => n.tag === 'surechat:booking-2002'));
+  const note = await page.evaluate(() => window.__notes.find((n) => n.tag === 'surechat:booking-2002'));
+  assert.equal(note.title, 'New conversation');
+  assert.equal(note.body, 'Ben Okafor (booking-2002)');
+
+  // Another operator's conversation: its guest's message is not olga's news; then a guest in
+  // olga's own conversation is (the later notification shows the earlier was not counted).
+  await server.token('ivan', 'operator');
+  await server.admin('PUT', '/v1/conversations/booking-3003', {
+    participants: [{ user_id: 'cleo', role: 'client' }, { user_id: 'olga', role: 'operator' }, { user_id: 'ivan', role: 'operator' }],
+  });
+  await server.admin('POST', '/v1/conversations/booking-3003/assign', { operator_id: 'ivan' });
+  const cleo = await server.token('cleo', 'client');
+  const ben = await server.token('ben', 'client');
+  await page.evaluate(() => { window.__notes.length = 0; });
+  const before = await page.title();
+  await server.as(cleo, 'POST', '/v1/conversations/booking-3003/messages', { id: crypto.randomUUID(), body: 'for ivan' });
+  await server.as(ben, 'POST', '/v1/conversations/booking-2002/messages', { id: crypto.randomUUID(), body: 'for olga' });
+  await page.waitForFunction(() => window.__notes.some((n) => n.body === 'for olga'));
+  const notes = await page.evaluate(() => window.__notes);
+  assert.deepEqual(notes.map((n) => n.body), ['for olga']);
+  const count = (title) => Number(/^\((\d+)\)/.exec(title)?.[1] ?? 0);
+  assert.equal(count(await page.title()), count(before) + 1);
+});
