@@ -58,6 +58,17 @@ export declare class Attention extends EventTarget {
     looking(): boolean;
     /** @param {import('./types.js').ChatMessage} message */
     arrived(message: import('./types.js').ChatMessage): void;
+    /**
+     * Something new that is not a message of a followed conversation (a console's new
+     * conversation, say): counted, with the tone and a notification like a message, unless the
+     * person is looking.
+     * @param {{ conversation: string, title: string, body: string }} news
+     */
+    alert({ conversation, title, body }: {
+        conversation: string;
+        title: string;
+        body: string;
+    }): void;
     /** The title and the icon say how many new messages there are. */
     show(): void;
     /** The person looked: nothing is new any more. */
