@@ -20,6 +20,7 @@
 //! **Invariant:** committed changes are reported to the [`CommitListener`] once each, after commit,
 //! and in commit order (so `seq`s of one conversation arrive ascending).
 
+pub mod accounts;
 pub mod decode;
 pub(crate) mod ledger;
 pub mod memory;
