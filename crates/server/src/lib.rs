@@ -17,6 +17,7 @@
 //! - [`validate`]: input checks shared by WebSocket and HTTP.
 //! - [`web`]: the embedded browser SDK and demo pages under `/web/`.
 //! - [`reach`]: reaching users outside the chat ([`reach::email`]: sending over SMTP).
+//! - [`signin`]: operators' single sign-on ([`signin::oidc`]: OpenID Connect).
 
 pub mod auth;
 pub mod cluster;
@@ -33,6 +34,7 @@ pub mod operators;
 pub mod presence;
 pub mod reach;
 pub mod request_id;
+pub mod signin;
 pub mod store;
 pub mod validate;
 pub mod web;
