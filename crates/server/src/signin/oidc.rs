@@ -92,10 +92,13 @@ impl ProviderConfig {
         } else {
             self.scopes.iter().map(String::as_str).collect()
         };
-        scopes.retain(|s| *s != "openid" && !s.is_empty());
-        scopes.insert(0, "openid");
-        scopes.dedup();
-        scopes.join(" ")
+        let mut unique = vec!["openid"];
+        for scope in scopes.drain(..) {
+            if !scope.is_empty() && !unique.contains(&scope) {
+                unique.push(scope);
+            }
+        }
+        unique.join(" ")
     }
 }
 
@@ -515,6 +518,19 @@ pub async fn discover(client: &reqwest::Client, issuer: &str) -> Result<Metadata
         if !methods.iter().any(|m| m.as_str() == Some("S256")) {
             return Err(OidcError::Discovery(format!(
                 "{url}: the provider does not support PKCE with S256"
+            )));
+        }
+    }
+    // Each required member by name, so an operator reads which one the provider lacks.
+    for member in [
+        "issuer",
+        "authorization_endpoint",
+        "token_endpoint",
+        "jwks_uri",
+    ] {
+        if !body.get(member).is_some_and(Value::is_string) {
+            return Err(OidcError::Discovery(format!(
+                "{url}: no \"{member}\" string"
             )));
         }
     }
@@ -1035,7 +1051,12 @@ mod tests {
     fn scope_puts_openid_first_once() {
         let mut cfg = cfg();
         assert_eq!(cfg.scope(), "openid email profile");
-        cfg.scopes = vec!["email".into(), "openid".into(), "groups".into()];
+        cfg.scopes = vec![
+            "email".into(),
+            "openid".into(),
+            "groups".into(),
+            "email".into(),
+        ];
         assert_eq!(cfg.scope(), "openid email groups");
         cfg.scopes.clear();
         assert_eq!(cfg.scope(), "openid email profile");
@@ -1287,20 +1308,24 @@ mod tests {
         fetches: Arc<std::sync::atomic::AtomicUsize>,
     }
 
-    async fn fake_provider(jwks: Value, discovery_issuer: Option<&str>) -> FakeProvider {
+    /// `changes` replaces members of the discovery document (`issuer` is the server's own).
+    async fn fake_provider(jwks: Value, changes: Value) -> FakeProvider {
         use axum::routing::get;
         use std::sync::atomic::{AtomicUsize, Ordering};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let issuer = format!("http://{}", listener.local_addr().unwrap());
         let jwks = Arc::new(std::sync::Mutex::new(jwks));
         let fetches = Arc::new(AtomicUsize::new(0));
-        let document = json!({
-            "issuer": discovery_issuer.unwrap_or(&issuer),
+        let mut document = json!({
+            "issuer": issuer,
             "authorization_endpoint": format!("{issuer}/auth"),
             "token_endpoint": format!("{issuer}/token"),
             "jwks_uri": format!("{issuer}/jwks"),
-            "code_challenge_methods_supported": ["S256"],
+            "code_challenge_methods_supported": ["plain", "S256"],
         });
+        for (k, v) in changes.as_object().unwrap() {
+            document[k] = v.clone();
+        }
         let (served, counted) = (jwks.clone(), fetches.clone());
         let app = axum::Router::new()
             .route(
@@ -1331,7 +1356,7 @@ mod tests {
     #[tokio::test]
     async fn keys_refetch_the_jwks_once_when_the_provider_rotates() {
         use std::sync::atomic::Ordering;
-        let provider = fake_provider(json!({"keys": [Signer::ec(7).jwk("old")]}), None).await;
+        let provider = fake_provider(json!({"keys": [Signer::ec(7).jwk("old")]}), json!({})).await;
         let client = http_client();
         let keys = Keys::new(provider.issuer.clone());
         let cfg = ProviderConfig::new("corp", &provider.issuer, CLIENT, None);
@@ -1374,7 +1399,11 @@ mod tests {
 
     #[tokio::test]
     async fn discovery_refuses_a_document_naming_another_issuer() {
-        let provider = fake_provider(json!({"keys": []}), Some("https://evil.example")).await;
+        let provider = fake_provider(
+            json!({"keys": []}),
+            json!({"issuer": "https://evil.example"}),
+        )
+        .await;
         let err = discover(&http_client(), &provider.issuer)
             .await
             .unwrap_err();
@@ -1382,7 +1411,7 @@ mod tests {
             matches!(&err, OidcError::Discovery(m) if m.contains("evil")),
             "{err}"
         );
-        let provider = fake_provider(json!({"keys": []}), None).await;
+        let provider = fake_provider(json!({"keys": []}), json!({})).await;
         let meta = discover(&http_client(), &format!("{}/", provider.issuer)).await;
         assert!(
             matches!(meta, Err(OidcError::Discovery(_))),
@@ -1390,6 +1419,32 @@ mod tests {
         );
         let meta = discover(&http_client(), &provider.issuer).await.unwrap();
         assert_eq!(meta.jwks_uri, format!("{}/jwks", provider.issuer));
+    }
+
+    #[tokio::test]
+    async fn discovery_refuses_a_provider_without_pkce_s256() {
+        let methods = json!({"code_challenge_methods_supported": ["plain"]});
+        let provider = fake_provider(json!({"keys": []}), methods).await;
+        let err = discover(&http_client(), &provider.issuer)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, OidcError::Discovery(m) if m.contains("S256")),
+            "{err}"
+        );
+        // A document that lists no methods may still support PKCE: it is not refused.
+        let unlisted = json!({"code_challenge_methods_supported": null});
+        let provider = fake_provider(json!({"keys": []}), unlisted).await;
+        assert!(discover(&http_client(), &provider.issuer).await.is_ok());
+        // Nor is one without a JWKS URI accepted.
+        let provider = fake_provider(json!({"keys": []}), json!({"jwks_uri": null})).await;
+        let err = discover(&http_client(), &provider.issuer)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, OidcError::Discovery(m) if m.contains("jwks_uri")),
+            "{err}"
+        );
     }
 
     #[tokio::test]
