@@ -44,11 +44,18 @@ fn entry(n: u64) -> AuditEntry {
     AuditEntry {
         id: 0,
         at: 1_000 + n,
-        actor: if n % 2 == 0 { "olga" } else { "admin-key" }.into(),
+        actor: ["olga", "admin-key"][(n % 2) as usize].into(),
         action: "role_changed".into(),
-        target: (n % 2 == 0).then(|| format!("op-{n}")),
+        // Some with and some without a target and an address.
+        target: match n % 2 {
+            0 => Some(format!("op-{n}")),
+            _ => None,
+        },
         detail: json!({"n": n, "from": "agent", "to": ["admin", {"nested": true}]}),
-        ip: (n % 3 == 0).then(|| "203.0.113.7".to_string()),
+        ip: match n % 3 {
+            0 => Some("203.0.113.7".to_string()),
+            _ => None,
+        },
     }
 }
 
