@@ -14,6 +14,7 @@
 //! - [`error`]: errors to problem documents and `error` frames.
 //! - [`metrics`]: Prometheus counters.
 //! - [`reach`]: Web Push and email for people with something unread and no device connected.
+//! - [`signin`]: operators' passwords (Argon2id) and TOTP second factors.
 //! - [`validate`]: input checks shared by WebSocket and HTTP.
 //! - [`web`]: the embedded browser SDK and demo pages under `/web/`.
 //! - [`reach`]: reaching users outside the chat ([`reach::email`]: sending over SMTP).

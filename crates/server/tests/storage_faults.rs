@@ -14,6 +14,7 @@ use common::{ADMIN, SECRET};
 use protocol::api::{ConversationSummary, ConversationView, ParticipantSpec};
 use protocol::frames::{self, ClientFrame, ConversationState, ParticipantState, ServerFrame};
 use protocol::{ErrorCode, Role};
+use server::store::accounts::{Account, AccountStore, AuditEntry, Failure, Session};
 use server::store::memory::MemoryStore;
 use server::store::reach::{
     Delivery, Notice, PushSubscription, ReachFacts, ReachStore, Redeemed, Settled,
@@ -189,6 +190,54 @@ impl ReachStore for FaultyStore {
     }
     fn redeem_link(&self, id: String, now: u64) -> Pending<Redeemed> {
         self.inner.redeem_link(id, now)
+    }
+}
+
+impl AccountStore for FaultyStore {
+    fn put_account(&self, a: Account) -> Pending<bool> {
+        self.inner.put_account(a)
+    }
+    fn account(&self, o: String) -> Pending<Option<Account>> {
+        self.inner.account(o)
+    }
+    fn account_by_email(&self, email: String) -> Pending<Option<Account>> {
+        self.inner.account_by_email(email)
+    }
+    fn accounts(&self) -> Pending<Vec<Account>> {
+        self.inner.accounts()
+    }
+    fn sign_in_failed(&self, o: String, after: u32, ms: u64, now: u64) -> Pending<Failure> {
+        self.inner.sign_in_failed(o, after, ms, now)
+    }
+    fn sign_in_succeeded(&self, o: String, step: Option<u64>) -> Pending<bool> {
+        self.inner.sign_in_succeeded(o, step)
+    }
+    fn create_session(&self, s: Session) -> Pending<()> {
+        self.inner.create_session(s)
+    }
+    fn session(&self, id: String, now: u64) -> Pending<Option<Session>> {
+        self.inner.session(id, now)
+    }
+    fn sessions_of(&self, o: String, now: u64) -> Pending<Vec<Session>> {
+        self.inner.sessions_of(o, now)
+    }
+    fn delete_session(&self, o: Option<String>, id: String) -> Pending<bool> {
+        self.inner.delete_session(o, id)
+    }
+    fn delete_sessions_of(&self, o: String) -> Pending<u32> {
+        self.inner.delete_sessions_of(o)
+    }
+    fn create_reset(&self, hash: String, o: String, expires_at: u64) -> Pending<()> {
+        self.inner.create_reset(hash, o, expires_at)
+    }
+    fn use_reset(&self, hash: String, now: u64) -> Pending<Option<String>> {
+        self.inner.use_reset(hash, now)
+    }
+    fn audit(&self, e: AuditEntry) -> Pending<AuditEntry> {
+        self.inner.audit(e)
+    }
+    fn audit_since(&self, after: u64, limit: u32) -> Pending<Vec<AuditEntry>> {
+        self.inner.audit_since(after, limit)
     }
 }
 

@@ -1,1 +1,3 @@
 pub mod oidc;
+pub mod password;
+pub mod totp;

@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use super::Pending;
 
+/// How stale a session's `last_seen` may get before a lookup moves it: looking a session up on
+/// every request must not write on every request.
+pub const LAST_SEEN_STEP_MS: u64 = 60_000;
+
 /// What an account may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -153,7 +157,7 @@ pub trait AccountStore: Send + Sync {
     fn create_session(&self, session: Session) -> Pending<()>;
 
     /// The session with this id if it is not expired at `now`; its `last_seen` moves to `now`
-    /// when older than a minute.
+    /// when older than a minute ([`LAST_SEEN_STEP_MS`]).
     fn session(&self, id: String, now: u64) -> Pending<Option<Session>>;
 
     /// An operator's unexpired sessions, newest first.

@@ -1,8 +1,9 @@
 //! Storage: where the delivery guarantees live. The [`Store`] trait speaks the domain — append a
 //! message, record a receipt, read messages since a cursor — so the gateway and the hub never see
-//! SQL, and a second backend (PostgreSQL) is a second implementation of the same trait. It has
-//! two parts: [`MessageStore`] (the delivery contract) and [`WorkflowStore`] (membership, the
-//! operators' workflow, events and webhooks).
+//! SQL, and a second backend (PostgreSQL) is a second implementation of the same trait. Its parts:
+//! [`MessageStore`] (the delivery contract), [`WorkflowStore`] (membership, the operators'
+//! workflow, events and webhooks), [`reach::ReachStore`] (pushes and emails to people who are not
+//! connected) and [`accounts::AccountStore`] (operators' accounts, sessions and the audit log).
 //!
 //! Implementations: [`memory::MemoryStore`] (the fast reference, no durability),
 //! [`sqlite::SqliteStore`] (the default: WAL, fsync on commit, group commit on one writer thread)
@@ -242,12 +243,12 @@ impl Listener {
 }
 
 /// Everything storage does: the delivery contract ([`MessageStore`]), the conversations'
-/// management around it ([`WorkflowStore`]) and reaching people who are not connected
-/// ([`reach::ReachStore`]). Callers hold an `Arc<dyn Store>`; an implementation implements the
-/// three parts and gets this one for free.
-pub trait Store: MessageStore + WorkflowStore + reach::ReachStore {}
+/// management around it ([`WorkflowStore`]), reaching people who are not connected
+/// ([`reach::ReachStore`]) and operators signing in ([`accounts::AccountStore`]). Callers hold
+/// an `Arc<dyn Store>`; an implementation implements the four parts and gets this one for free.
+pub trait Store: MessageStore + WorkflowStore + reach::ReachStore + accounts::AccountStore {}
 
-impl<T: MessageStore + WorkflowStore + reach::ReachStore> Store for T {}
+impl<T: MessageStore + WorkflowStore + reach::ReachStore + accounts::AccountStore> Store for T {}
 
 /// The delivery contract: messages, receipts and the state devices resume from. Every rule of
 /// `append` and `record_receipt` is decided by the [`ledger`]; implementations read facts and

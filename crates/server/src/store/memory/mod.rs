@@ -3,6 +3,7 @@
 //! model the other stores are checked against. The delivery contract ([`MessageStore`]) is here;
 //! membership and the operators' workflow ([`super::WorkflowStore`]) are in `manage.rs`.
 
+mod accounts;
 mod manage;
 mod reach;
 
@@ -46,6 +47,8 @@ struct State {
     operators: std::collections::BTreeMap<String, protocol::api::Operator>,
     /// Push subscriptions, contacts, marks, outbox and links (see `reach.rs`).
     reach: reach::ReachState,
+    /// Accounts, sessions, reset tokens and the audit log (see `accounts.rs`).
+    accounts: accounts::AccountState,
 }
 
 struct Conversation {

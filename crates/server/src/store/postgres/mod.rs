@@ -19,6 +19,7 @@
 //! once the database answers again. Writes refused this way are retried by the devices with the
 //! same ids, so a batch whose commit went through unseen is answered idempotently.
 
+mod accounts;
 mod reach;
 mod read;
 mod write;
@@ -49,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0004_revocations.sql"),
     include_str!("0005_presence.sql"),
     include_str!("0006_reach.sql"),
+    include_str!("0007_accounts.sql"),
 ];
 
 /// Key of the advisory lock held while migrating (any constant; "surechat" in ASCII digits).

@@ -8,6 +8,7 @@
 //! Reads run on a small pool of read-only connections on the blocking thread pool; WAL lets them
 //! proceed while the writer commits.
 
+mod accounts;
 mod reach;
 mod read;
 mod write;
@@ -38,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0004_revocations.sql"),
     include_str!("0005_presence.sql"),
     include_str!("0006_reach.sql"),
+    include_str!("0007_accounts.sql"),
 ];
 
 /// Read connections kept open for reuse.
@@ -157,28 +159,7 @@ impl SqliteStore {
             + Send
             + 'static,
     ) -> Pending<T> {
-        let (reply, answer) = oneshot::channel();
-        // Never blocks the caller (an async task): a full queue refuses at once. Counted before
-        // sending so that the writer's decrement never comes first.
-        self.stats.queue_depth.fetch_add(1, Ordering::Relaxed);
-        let sent = self.writer.try_send(write::job(work, reply));
-        if sent.is_err() {
-            self.stats.queue_depth.fetch_sub(1, Ordering::Relaxed);
-        }
-        Box::pin(async move {
-            match sent {
-                Ok(()) => {}
-                Err(mpsc::TrySendError::Full(_)) => {
-                    return Err(StoreError::Unavailable("the writer's queue is full".into()))
-                }
-                Err(mpsc::TrySendError::Disconnected(_)) => {
-                    return Err(StoreError::Unavailable("the writer has stopped".into()))
-                }
-            }
-            answer
-                .await
-                .unwrap_or_else(|_| Err(StoreError::Unavailable("the writer has stopped".into())))
-        })
+        submit_to(&self.writer, &self.stats, work)
     }
 
     fn read<T: Send + 'static>(
@@ -209,6 +190,39 @@ impl SqliteStore {
             }
         })
     }
+}
+
+/// [`SqliteStore::submit`] on a writer's queue held apart from the store, for a write decided
+/// only after an await (see `accounts.rs`).
+fn submit_to<T: Send + 'static>(
+    writer: &mpsc::SyncSender<write::Job>,
+    stats: &WriterStats,
+    work: impl FnOnce(&Transaction<'_>, &mut Vec<Committed>) -> rusqlite::Result<Result<T, StoreError>>
+        + Send
+        + 'static,
+) -> Pending<T> {
+    let (reply, answer) = oneshot::channel();
+    // Never blocks the caller (an async task): a full queue refuses at once. Counted before
+    // sending so that the writer's decrement never comes first.
+    stats.queue_depth.fetch_add(1, Ordering::Relaxed);
+    let sent = writer.try_send(write::job(work, reply));
+    if sent.is_err() {
+        stats.queue_depth.fetch_sub(1, Ordering::Relaxed);
+    }
+    Box::pin(async move {
+        match sent {
+            Ok(()) => {}
+            Err(mpsc::TrySendError::Full(_)) => {
+                return Err(StoreError::Unavailable("the writer's queue is full".into()))
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => {
+                return Err(StoreError::Unavailable("the writer has stopped".into()))
+            }
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("the writer has stopped".into())))
+    })
 }
 
 /// The store error for a failure, logged here once.

@@ -14,7 +14,7 @@ pub(super) const MESSAGE_COLUMNS: &str =
 
 /// Carries a value that cannot be interpreted through rusqlite; `super::unavailable` finds the
 /// [`Corrupt`] inside again.
-fn corrupt(index: usize, err: Corrupt) -> rusqlite::Error {
+pub(super) fn corrupt(index: usize, err: Corrupt) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(err))
 }
 
