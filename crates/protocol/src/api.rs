@@ -35,9 +35,13 @@ pub struct ParticipantSpec {
     /// The person's email address, for telling a client by email of an answer they have not
     /// read (see the guide's notifications section). Kept per user; absent: unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 3, max = 254))]
+    #[schemars(length(min = 3, max = 254), regex(pattern = crate::api::EMAIL_PATTERN))]
     pub email: Option<String>,
 }
+
+/// What the server takes as an email address: one `@`, a local part, and a domain of at least
+/// two non-empty labels; no whitespace, control characters or `<>,;"`.
+pub const EMAIL_PATTERN: &str = r#"^[^\s@<>,;"\x00-\x1f\x7f-\x9f]+@[^\s@<>,;".\x00-\x1f\x7f-\x9f]+(\.[^\s@<>,;".\x00-\x1f\x7f-\x9f]+)+$"#;
 
 /// `POST /v1/conversations` (admin).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

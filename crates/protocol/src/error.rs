@@ -83,6 +83,18 @@ pub enum ErrorCode {
     /// A push subscription is not usable: an endpoint the server may not reach, or keys that
     /// are not a P-256 public key and a 16-byte secret.
     InvalidSubscription,
+    /// The email and password (or the single sign-on answer) do not match an active account. Deliberately the same for an unknown email and a wrong password.
+    SigninFailed,
+    /// The account has a second factor: send the 6-digit code from the authenticator app with the password (`totp`). Also a wrong or reused code.
+    TotpRequired,
+    /// Too many failed sign-ins: the account is locked for a while (`signin_lock_ms`); `Retry-After` says how long.
+    AccountLocked,
+    /// A state-changing request signed in by the session cookie lacks the session's `X-CSRF-Token` header (or it is wrong).
+    CsrfFailed,
+    /// A new password is under 12 characters, one repeated character, or among the most common passwords.
+    WeakPassword,
+    /// Another operator's account has this email.
+    EmailTaken,
 }
 
 impl ErrorCode {
@@ -123,6 +135,12 @@ impl ErrorCode {
         ErrorCode::LinkUsed,
         ErrorCode::LinkExpired,
         ErrorCode::InvalidSubscription,
+        ErrorCode::SigninFailed,
+        ErrorCode::TotpRequired,
+        ErrorCode::AccountLocked,
+        ErrorCode::CsrfFailed,
+        ErrorCode::WeakPassword,
+        ErrorCode::EmailTaken,
     ];
 
     /// The wire name, e.g. `message_too_large`.
@@ -163,29 +181,43 @@ impl ErrorCode {
             ErrorCode::LinkUsed => "link_used",
             ErrorCode::LinkExpired => "link_expired",
             ErrorCode::InvalidSubscription => "invalid_subscription",
+            ErrorCode::SigninFailed => "signin_failed",
+            ErrorCode::TotpRequired => "totp_required",
+            ErrorCode::AccountLocked => "account_locked",
+            ErrorCode::CsrfFailed => "csrf_failed",
+            ErrorCode::WeakPassword => "weak_password",
+            ErrorCode::EmailTaken => "email_taken",
         }
     }
 
     /// The HTTP status that carries this code.
     pub fn http_status(self) -> u16 {
         match self {
-            ErrorCode::Unauthorized | ErrorCode::TokenInvalid | ErrorCode::TokenExpired => 401,
-            ErrorCode::Forbidden => 403,
+            ErrorCode::Unauthorized
+            | ErrorCode::TokenInvalid
+            | ErrorCode::TokenExpired
+            | ErrorCode::SigninFailed
+            | ErrorCode::TotpRequired => 401,
+            ErrorCode::Forbidden | ErrorCode::CsrfFailed => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::IdConflict
             | ErrorCode::ParticipantConflict
             | ErrorCode::TooManyParticipants
             | ErrorCode::OutOfOrder
-            | ErrorCode::ConversationClosed => 409,
+            | ErrorCode::ConversationClosed
+            | ErrorCode::EmailTaken => 409,
             ErrorCode::MessageTooLarge | ErrorCode::FrameTooLarge => 413,
             ErrorCode::UnknownOperator => 422,
-            ErrorCode::RateLimited | ErrorCode::TooManyConnections => 429,
+            ErrorCode::RateLimited | ErrorCode::TooManyConnections | ErrorCode::AccountLocked => {
+                429
+            }
             ErrorCode::Internal => 500,
             ErrorCode::Unavailable | ErrorCode::ShuttingDown => 503,
             ErrorCode::LinkUsed | ErrorCode::LinkExpired => 410,
             ErrorCode::BadRequest
             | ErrorCode::InvalidSubscription
+            | ErrorCode::WeakPassword
             | ErrorCode::MalformedFrame
             | ErrorCode::UnknownFrame
             | ErrorCode::HelloRequired
@@ -211,6 +243,7 @@ impl ErrorCode {
                 | ErrorCode::OutOfOrder
                 | ErrorCode::RateLimited
                 | ErrorCode::TooManyConnections
+                | ErrorCode::AccountLocked
                 | ErrorCode::Unavailable
                 | ErrorCode::ShuttingDown
                 | ErrorCode::Internal
@@ -255,6 +288,12 @@ impl ErrorCode {
             ErrorCode::LinkUsed => "Link already used",
             ErrorCode::LinkExpired => "Link expired",
             ErrorCode::InvalidSubscription => "Invalid push subscription",
+            ErrorCode::SigninFailed => "Sign-in failed",
+            ErrorCode::TotpRequired => "Second factor required",
+            ErrorCode::AccountLocked => "Account locked",
+            ErrorCode::CsrfFailed => "Missing or wrong CSRF token",
+            ErrorCode::WeakPassword => "Password too weak",
+            ErrorCode::EmailTaken => "Email already used",
         }
     }
 }

@@ -60,6 +60,9 @@ pub fn routes() -> Router<Arc<AppState>> {
         .merge(crate::operators::routes())
         .merge(crate::directory::routes())
         .merge(crate::reach::routes::routes())
+        .merge(crate::signin::routes::routes())
+        .merge(crate::signin::admin::routes())
+        .merge(crate::signin::sso::routes())
 }
 
 /// Answers for what no route takes, as problem documents: an unknown path (404) and a method a
@@ -145,8 +148,9 @@ pub(crate) fn number_param(
     }
 }
 
-/// The caller of an admin route.
-pub struct Admin;
+/// The caller of an admin route: the admin key (`admin-key`), or the operator id of an admin
+/// signed in to the console (cookie and CSRF token).
+pub struct Admin(pub String);
 
 /// The caller of a user route.
 pub struct User(pub Claims);
@@ -178,9 +182,21 @@ impl FromRequestParts<Arc<AppState>> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<AppState>) -> Result<Self, ApiError> {
+        if parts.headers.get(header::AUTHORIZATION).is_none()
+            && crate::signin::cookie(parts, crate::signin::SESSION_COOKIE).is_some()
+        {
+            let signed = crate::signin::SignedIn::from_request_parts(parts, app).await?;
+            if signed.account.role != crate::store::accounts::AccountRole::Admin {
+                return Err(ApiError::new(
+                    ErrorCode::Forbidden,
+                    "this needs an admin account",
+                ));
+            }
+            return Ok(Admin(signed.account.operator_id));
+        }
         let key = bearer(parts)?;
         if app.auth.is_admin_key(key) {
-            return Ok(Admin);
+            return Ok(Admin("admin-key".into()));
         }
         if app.auth.verify(key, now_s()).is_ok() {
             return Err(ApiError::new(
@@ -351,12 +367,20 @@ async fn mint_token(
 /// HTTP and at `hello`, and closes the user's live connections with 4401 on every node.
 async fn revoke_tokens(
     State(app): State<Arc<AppState>>,
-    _: Admin,
+    Admin(actor): Admin,
     Path(user_id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     check_user_id(&user_id).map_err(|code| ApiError::new(code, "invalid user id"))?;
     let now = now_s();
     app.store.revoke_tokens(user_id.clone(), now).await?;
+    crate::signin::audit(
+        &app,
+        &actor,
+        "tokens_revoked",
+        Some(&user_id),
+        serde_json::json!({}),
+    )
+    .await;
     Ok(Json(
         serde_json::json!({ "user_id": user_id, "revoked_at": now }),
     ))
@@ -393,7 +417,7 @@ pub(crate) async fn keep_contacts(
     for p in participants {
         if let Some(email) = &p.email {
             app.store
-                .put_contact(p.user_id.clone(), email.trim().to_owned())
+                .put_contact(p.user_id.clone(), email.clone())
                 .await?;
         }
     }
