@@ -72,7 +72,7 @@ pub fn demo(config: Config) -> anyhow::Result<()> {
         println!();
         println!("Open the chat in a browser:");
         println!("  client {CLIENT}:   {base}/web/demo/client.html#token={client}&conversation={BOOKING}");
-        println!("  operator {OPERATOR}: {base}/web/demo/operator.html#token={operator}&conversation={BOOKING}");
+        println!("  operator {OPERATOR}: {base}/web/console/#token={operator}&conversation={BOOKING}");
         println!("Press Ctrl-C to stop.");
         Ok(())
     }))

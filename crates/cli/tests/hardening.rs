@@ -51,7 +51,9 @@ async fn pages_carry_security_headers() {
         "/web/",
         "/web/demo/client.html",
         "/web/demo/operator.html",
-        "/web/demo/operator.js",
+        "/web/console/",
+        "/web/console/console.js",
+        "/web/console/sign-in.html",
         "/web/demo/demo.css",
         "/web/client.js",
         "/web/no-such-file.html",
@@ -86,7 +88,7 @@ async fn pages_carry_security_headers() {
     assert!(health.header("content-security-policy").is_none());
 
     // The pages hold no inline script or style, which the policy would block.
-    for page in ["/web/demo/client.html", "/web/demo/operator.html"] {
+    for page in ["/web/demo/client.html", "/web/console/"] {
         let html = http.get(page, None).await.body;
         assert!(!html.contains("<style"), "{page} has an inline style");
         for tag in html.split("<script").skip(1) {

@@ -165,6 +165,21 @@ pub struct Config {
     /// How long an email's link opens the conversation, in milliseconds. Default 604800000
     /// (7 days).
     pub email_link_ttl_ms: u64,
+    /// How long a console sign-in lasts, in milliseconds. Default 43200000 (12 hours).
+    pub session_ttl_ms: u64,
+    /// Lifetime of the short tokens the console gets from its session, in seconds. Default 600.
+    pub console_token_ttl_s: u64,
+    /// Failed sign-ins in a row that lock an account. Default 5.
+    pub signin_lock_after: u32,
+    /// How long a locked account stays locked, in milliseconds. Default 900000 (15 minutes).
+    pub signin_lock_ms: u64,
+    /// Mark the session cookie `Secure` (sent over HTTPS only; browsers also send it to
+    /// `http://localhost`). Default true.
+    pub cookie_secure: bool,
+    /// How long an emailed password reset link works, in milliseconds. Default 3600000.
+    pub password_reset_ttl_ms: u64,
+    /// Single sign-on providers (OpenID Connect), TOML only: `[[oidc]]` tables. Default: none.
+    pub oidc: Vec<crate::signin::OidcSettings>,
 }
 
 impl Default for Config {
@@ -227,6 +242,13 @@ impl Default for Config {
             email_bodies: true,
             email_link_base: None,
             email_link_ttl_ms: 7 * 24 * 3600 * 1000,
+            session_ttl_ms: 12 * 3600 * 1000,
+            console_token_ttl_s: 600,
+            signin_lock_after: 5,
+            signin_lock_ms: 15 * 60 * 1000,
+            cookie_secure: true,
+            password_reset_ttl_ms: 3600 * 1000,
+            oidc: Vec::new(),
         }
     }
 }
@@ -322,6 +344,12 @@ pub const ENV_KEYS: &[&str] = &[
     "email_bodies",
     "email_link_base",
     "email_link_ttl_ms",
+    "session_ttl_ms",
+    "console_token_ttl_s",
+    "signin_lock_after",
+    "signin_lock_ms",
+    "cookie_secure",
+    "password_reset_ttl_ms",
 ];
 
 impl Config {
@@ -446,6 +474,12 @@ impl Config {
                 self.email_link_base = Some(value.to_owned()).filter(|v| !v.is_empty())
             }
             "email_link_ttl_ms" => self.email_link_ttl_ms = num(key, value)?,
+            "session_ttl_ms" => self.session_ttl_ms = num(key, value)?,
+            "console_token_ttl_s" => self.console_token_ttl_s = num(key, value)?,
+            "signin_lock_after" => self.signin_lock_after = num(key, value)?,
+            "signin_lock_ms" => self.signin_lock_ms = num(key, value)?,
+            "password_reset_ttl_ms" => self.password_reset_ttl_ms = num(key, value)?,
+            "cookie_secure" => self.cookie_secure = boolean(key, value)?,
             _ => {
                 return Err(ConfigError::Invalid {
                     key,
@@ -494,6 +528,7 @@ impl Config {
             );
         }
         self.validate_reach()?;
+        self.validate_signin()?;
         if self.connection_queue_frames < 16 {
             return invalid("connection_queue_frames", "must be at least 16".into());
         }
@@ -527,6 +562,13 @@ impl Config {
             ("email_delay_ms", self.email_delay_ms),
             ("email_period_ms", self.email_period_ms),
             ("email_link_ttl_ms", self.email_link_ttl_ms),
+            ("session_ttl_ms", self.session_ttl_ms),
+            (
+                "console_token_ttl_s",
+                self.console_token_ttl_s.saturating_mul(1000),
+            ),
+            ("signin_lock_ms", self.signin_lock_ms),
+            ("password_reset_ttl_ms", self.password_reset_ttl_ms),
         ] {
             if value > DURATION_MS_MAX {
                 return invalid(key, format!("must be at most {DURATION_MS_MAX} (30 days)"));

@@ -136,25 +136,51 @@ async fn read(
 /// `PUT /v1/operators/{id}` (admin): creates (201) or replaces (200) the entry.
 async fn put(
     State(app): State<Arc<AppState>>,
-    _: Admin,
+    Admin(actor): Admin,
     Path(id): Path<String>,
     Body(body): Body<PutOperator>,
 ) -> Result<Response, ApiError> {
     let operator = entry(id, body).map_err(|(code, detail)| ApiError::new(code, detail))?;
+    let was_active = app
+        .store
+        .operator(operator.id.clone())
+        .await?
+        .map(|o| o.active);
     let created = app.store.put_operator(operator.clone()).await?;
-    if !operator.active {
-        // Disabled means signed out now, not at the next reconnect: the tokens issued so far
-        // are revoked, which closes the operator's live connections (4401) on every node.
-        app.store
-            .revoke_tokens(operator.id.clone(), crate::now_s())
-            .await?;
-    }
+    set_active(&app, &actor, &operator.id, was_active, operator.active).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
     Ok((status, Json(operator)).into_response())
+}
+
+/// What follows an operator's active flag changing: disabled means signed out now, not at the
+/// next reconnect (the tokens issued so far are revoked, which closes the live connections with
+/// 4401 on every node, and the console sessions end); both ways go to the audit log.
+pub async fn set_active(
+    app: &AppState,
+    actor: &str,
+    id: &str,
+    was: Option<bool>,
+    now: bool,
+) -> Result<(), ApiError> {
+    if !now {
+        app.store
+            .revoke_tokens(id.to_owned(), crate::now_s())
+            .await?;
+        app.store.delete_sessions_of(id.to_owned()).await?;
+    }
+    if was.is_some_and(|was| was != now) {
+        let action = if now {
+            "operator_enabled"
+        } else {
+            "operator_disabled"
+        };
+        crate::signin::audit(app, actor, action, Some(id), serde_json::json!({})).await;
+    }
+    Ok(())
 }
 
 /// Checks a directory entry as `PUT /v1/operators/{id}` and `surechat operator add` take it.
@@ -191,13 +217,13 @@ pub fn entry(id: String, body: PutOperator) -> Result<Operator, (ErrorCode, Stri
 /// longer connect or be assigned.
 async fn delete_operator(
     State(app): State<Arc<AppState>>,
-    _: Admin,
+    Admin(actor): Admin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     check_id(&id)?;
     if app.store.delete_operator(id.clone()).await? {
         // As for a disabled operator: their live connections close now.
-        app.store.revoke_tokens(id, crate::now_s()).await?;
+        set_active(&app, &actor, &id, Some(true), false).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::new(ErrorCode::NotFound, "no such operator"))

@@ -14,7 +14,7 @@
 //! - [`error`]: errors to problem documents and `error` frames.
 //! - [`metrics`]: Prometheus counters.
 //! - [`reach`]: Web Push and email for people with something unread and no device connected.
-//! - [`signin`]: operators' passwords (Argon2id) and TOTP second factors.
+//! - [`signin`]: operators' accounts, sessions, second factor and single sign-on.
 //! - [`validate`]: input checks shared by WebSocket and HTTP.
 //! - [`web`]: the embedded browser SDK and demo pages under `/web/`.
 //! - [`reach`]: reaching users outside the chat ([`reach::email`]: sending over SMTP).
@@ -73,6 +73,8 @@ pub struct AppState {
     pub presence: Arc<presence::Presence>,
     /// Push and email: keys and connections.
     pub reach: reach::Reach,
+    /// Single sign-on providers and their keys.
+    pub sso: signin::sso::Providers,
     /// The address [`run`] listens on (the configured `listen` may say port 0).
     pub bound: std::sync::OnceLock<std::net::SocketAddr>,
     /// Every user's send budget (WebSocket and HTTP together).
@@ -149,6 +151,7 @@ impl AppState {
             .unwrap_or_else(|| auth::random_hex(32));
         Arc::new(AppState {
             reach: reach::Reach::new(&config),
+            sso: signin::sso::Providers::new(&config),
             bound: std::sync::OnceLock::new(),
             presence: match sharing {
                 Some(sharing) => {
@@ -202,6 +205,8 @@ impl AppState {
 pub fn app(state: Arc<AppState>) -> Router {
     let pages = Router::new()
         .route("/web", get(web::root))
+        .route("/console", get(web::console))
+        .route("/console/", get(web::console))
         .route(
             "/web/",
             get(|headers: axum::http::HeaderMap| web::file(http::Path(String::new()), headers)),

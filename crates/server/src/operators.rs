@@ -357,7 +357,7 @@ fn webhook_json(webhook: &Webhook, secret: bool) -> serde_json::Value {
 /// once.
 async fn create_webhook(
     State(app): State<Arc<AppState>>,
-    _: Admin,
+    Admin(actor): Admin,
     Body(body): Body<CreateWebhook>,
 ) -> Result<Response, ApiError> {
     crate::webhooks::destination::parse_url(&body.url)
@@ -371,6 +371,14 @@ async fn create_webhook(
         ));
     }
     let webhook = app.store.create_webhook(body.url, secret, now_ms()).await?;
+    crate::signin::audit(
+        &app,
+        &actor,
+        "webhook_created",
+        Some(&webhook.id.to_string()),
+        json!({"url": webhook.url}),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(webhook_json(&webhook, true))).into_response())
 }
 
@@ -388,11 +396,19 @@ async fn list_webhooks(State(app): State<Arc<AppState>>, _: Admin) -> Result<Res
 
 async fn delete_webhook(
     State(app): State<Arc<AppState>>,
-    _: Admin,
+    Admin(actor): Admin,
     Path(id): Path<u64>,
 ) -> Result<StatusCode, ApiError> {
     webhook_id(id)?;
     if app.store.delete_webhook(id).await? {
+        crate::signin::audit(
+            &app,
+            &actor,
+            "webhook_deleted",
+            Some(&id.to_string()),
+            json!({}),
+        )
+        .await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::new(ErrorCode::NotFound, "no such webhook"))
@@ -402,7 +418,7 @@ async fn delete_webhook(
 /// `POST /v1/webhooks/{id}/enable` (admin): deliveries resume where they stopped.
 async fn enable_webhook(
     State(app): State<Arc<AppState>>,
-    _: Admin,
+    Admin(actor): Admin,
     Path(id): Path<u64>,
 ) -> Result<Response, ApiError> {
     webhook_id(id)?;
@@ -413,5 +429,13 @@ async fn enable_webhook(
     webhook.failures = 0;
     webhook.failing_since = 0;
     app.store.update_webhook(webhook.clone()).await?;
+    crate::signin::audit(
+        &app,
+        &actor,
+        "webhook_enabled",
+        Some(&id.to_string()),
+        json!({}),
+    )
+    .await;
     Ok(Json(webhook_json(&webhook, false)).into_response())
 }

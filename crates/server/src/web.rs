@@ -143,6 +143,13 @@ pub async fn secure(
     response
 }
 
+/// `/console`: the operator console (the pages live under `/web/console/`, next to the SDK
+/// modules they import; a redirect keeps the URL people type short). The fragment, if any,
+/// survives the redirect.
+pub async fn console() -> Response {
+    (StatusCode::FOUND, [(header::LOCATION, "/web/console/")]).into_response()
+}
+
 /// `GET /web` → `/web/`.
 pub async fn root() -> Response {
     (

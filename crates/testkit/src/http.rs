@@ -68,6 +68,23 @@ impl Http {
         token: Option<&str>,
         body: Option<&str>,
     ) -> HttpResponse {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = bearer
+            .as_deref()
+            .map(|b| ("Authorization", b))
+            .into_iter()
+            .collect();
+        self.with_headers(method, path, &headers, body).await
+    }
+
+    /// Sends a request with the given headers (a session cookie, a CSRF token) and raw body.
+    pub async fn with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> HttpResponse {
         let mut stream = TcpStream::connect(&self.host)
             .await
             .expect("connecting to the server");
@@ -75,8 +92,8 @@ impl Http {
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
             self.host
         );
-        if let Some(token) = token {
-            request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
         }
         let body = body.unwrap_or("");
         if !body.is_empty() || method == "POST" || method == "PUT" {

@@ -227,9 +227,7 @@ async fn notices(
                             let link = new_link(app, &facts, now);
                             (link_url(app, &link), Some(link))
                         }
-                        Role::Operator => {
-                            (format!("{}/web/demo/operator.html", public_url(app)), None)
-                        }
+                        Role::Operator => (format!("{}/web/console/", public_url(app)), None),
                     };
                     let payload =
                         compose::push_payload(&facts, &decision, config.push_bodies, &url);
@@ -455,6 +453,34 @@ async fn send_email(app: &AppState, delivery: &Delivery, now: u64) -> Settled {
         Ok(()) => Settled::Sent,
         Err(email::SendError::Transient(why)) => retry(app, delivery, why, now),
         Err(email::SendError::Permanent(why)) => Settled::Failed(why),
+    }
+}
+
+/// Sends one email now, outside the outbox (a password reset: the person is waiting, and asks
+/// again if it does not come); whether the SMTP server took it.
+pub async fn send_now(app: &AppState, to: &str, subject: &str, text: &str) -> bool {
+    let (Some(mailer), Some(from)) = (&app.reach.mailer, &app.config.email_from) else {
+        return false;
+    };
+    let email = email::Email {
+        from: from.clone(),
+        to: to.to_owned(),
+        subject: subject.to_owned(),
+        text: text.to_owned(),
+        message_id: format!("{}@surechat", crate::auth::random_hex(16)),
+        list_unsubscribe_url: None,
+        reply_to: None,
+    };
+    match mailer.send(&email).await {
+        Ok(()) => {
+            app.metrics.reach_sent(Channel::Email);
+            true
+        }
+        Err(err) => {
+            tracing::warn!(%err, "an email could not be sent");
+            app.metrics.reach_failed(Channel::Email);
+            false
+        }
     }
 }
 
