@@ -13,7 +13,7 @@ const out = mkdtempSync(join(tmpdir(), 'surechat-types-'));
 try {
   execFileSync(join(here, 'node_modules/.bin/tsc'), ['-p', join(here, 'tsconfig.json'), '--noEmit', 'false',
     '--declaration', '--emitDeclarationOnly', '--rootDir', join(here, '../../web'), '--outDir', out], { stdio: 'inherit' });
-  const files = (dir) => (existsSync(dir) ? readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith('.d.ts') && !f.startsWith('demo')).sort() : []);
+  const files = (dir) => (existsSync(dir) ? readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith('.d.ts') && !f.startsWith('demo') && !f.startsWith('console') && f !== 'sw.d.ts').sort() : []);
   if (process.argv.includes('--check')) {
     const want = files(out);
     const have = files(target);

@@ -138,4 +138,4 @@ function notifyButton(attention, token) {
 }
 
 // The app shell works offline too: a reload without network still shows pending messages.
-if ('serviceWorker' in navigator) navigator.serviceWorker.register('sw.js').catch(() => {});
+if ('serviceWorker' in navigator) navigator.serviceWorker.register('../sw.js').catch(() => {});

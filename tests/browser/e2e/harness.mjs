@@ -2,7 +2,7 @@
 // port, headless Chromium (Debian's package) with a fresh profile, and helpers that wait for
 // DOM states — never sleeps. Every wait is bounded, so a test fails instead of hanging.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,16 +29,24 @@ process.on('exit', () => { for (const child of running) child.kill('SIGKILL'); }
  * extra `SURECHAT_*` settings (e.g. a short presence leave delay).
  */
 export class Server {
-  constructor(env = {}) {
+  /** @param {Record<string, string>} [env] @param {string} [toml] a configuration file's text */
+  constructor(env = {}, toml = '') {
     this.env = env;
     this.data = mkdtempSync(join(tmpdir(), 'surechat-browser-'));
+    this.toml = toml;
     this.listen = '127.0.0.1:0';
     this.base = '';
     this.child = null;
   }
 
   async start() {
-    const child = spawn(BINARY, ['serve', '--listen', this.listen, '--data', this.data], {
+    const args = ['serve', '--listen', this.listen, '--data', this.data];
+    if (this.toml) {
+      const file = join(this.data, 'surechat.toml');
+      writeFileSync(file, this.toml);
+      args.push('--config', file);
+    }
+    const child = spawn(BINARY, args, {
       env: { ...process.env, SURECHAT_ADMIN_KEY: ADMIN_KEY, SURECHAT_JWT_SECRET: JWT_SECRET, RUST_LOG: 'warn', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -149,7 +157,7 @@ export class Server {
   }
 
   operatorUrl(token, conversation, view) {
-    return `${this.base}/web/demo/operator.html#token=${token}${conversation ? `&conversation=${conversation}` : ''}${view ? `&view=${view}` : ''}`;
+    return `${this.base}/web/console/#token=${token}${conversation ? `&conversation=${conversation}` : ''}${view ? `&view=${view}` : ''}`;
   }
 }
 

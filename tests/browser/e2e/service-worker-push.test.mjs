@@ -41,7 +41,7 @@ test('pushes become notifications, one per conversation; an unreadable push stil
 
   // The worker's registration id, from DevTools' account of registrations.
   const cdp = await context.newCDPSession(page);
-  const scope = `${server.base}/web/demo/`;
+  const scope = `${server.base}/web/`;
   let registrationId = null;
   cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations }) => {
     const ours = registrations.find((r) => r.scopeURL === scope && !r.isDeleted);

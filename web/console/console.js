@@ -10,17 +10,19 @@
 // the `all` view, conversations the operator does not take part in send nothing over the
 // WebSocket: that view is also read again every 15 s.
 //
-// Token (and optionally a conversation and a view) in the URL fragment:
-// #token=…&conversation=…&view=mine|unassigned|all
+// Signed in (the sign-in page, `/console`), the tokens come from the session, refreshed before
+// they expire; the demo opens it with a token in the URL fragment instead. Either way, optionally
+// a conversation and a view in the fragment: #token=…&conversation=…&view=mine|unassigned|all
 
 import { SurechatClient } from '../client.js';
 import { Attention } from '../attention.js';
 import { enablePush, pushSupported } from '../push.js';
+import { accountPanels, loadSession, sessionToken } from './account.js';
 import '../components.js';
 
 // The app shell works offline too (registered here rather than in an inline script, which the
 // page's Content-Security-Policy forbids).
-if ('serviceWorker' in navigator) navigator.serviceWorker.register('sw.js').catch(() => {});
+if ('serviceWorker' in navigator) navigator.serviceWorker.register('../sw.js').catch(() => {});
 
 const REFRESH_DELAY_MS = 100;
 /** Texts of the transfer picker. */
@@ -31,7 +33,9 @@ const ALL_VIEW_POLL_MS = 15000;
 const ANNOUNCE_WITHIN_MS = 60000;
 
 const params = new URLSearchParams(location.hash.slice(1));
-const token = params.get('token') ?? '';
+/** Signed in through the sign-in page: no token in the fragment. */
+const session = params.get('token') ? null : await loadSession();
+let token = session ? await sessionToken(session) : params.get('token') ?? '';
 const claims = readClaims(token);
 const me = String(claims.sub ?? '');
 const seesAll = claims.scope === 'all';
@@ -45,7 +49,13 @@ const list = $('inbox');
 const announcer = $('announce');
 const problem = $('problem');
 const presence = /** @type {HTMLSelectElement} */ ($('presence'));
-const client = new SurechatClient({ token });
+const client = new SurechatClient({
+  token,
+  // A session's tokens are short: a new one before each expires, and when the server refuses
+  // one (a disabled operator's session is gone: then the sign-in page).
+  getToken: session ? async () => (token = await sessionToken(session)) : undefined,
+});
+if (session) accountPanels(session);
 let selected = params.get('conversation') ?? '';
 /** The rows of the last inbox answer. @type {any[]} */
 let rows = [];

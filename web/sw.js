@@ -1,14 +1,15 @@
-// Service worker of the demo pages: keeps the app shell (pages, styles, SDK modules) so a
+// Service worker of the pages under /web/ (the demo client page and the operator console):
+// keeps the app shell (pages, styles, SDK modules) so a
 // reload without network still opens the chat and shows the messages waiting in IndexedDB.
 // Network first, so a new server binary's SDK is picked up whenever the network is there.
 // It also shows the server's Web Push messages as notifications (subscribed with `push.js`).
 
-const CACHE = 'surechat-shell-v4';
+const CACHE = 'surechat-shell-v5';
 const SHELL = [
-  'client.html', 'client-page.js', 'operator.html', 'operator.js', 'operator.css', 'demo.css',
-  '../client.js', '../components.js', '../chat-element.js', '../session.js', '../frames.js',
-  '../outbox.js', '../conversation.js', '../store.js', '../types.js', '../index.js', '../attention.js',
-  '../push.js',
+  'demo/client.html', 'demo/client-page.js', 'demo/demo.css',
+  'console/index.html', 'console/console.js', 'console/console.css', 'console/sign-in.html',
+  'console/sign-in.js', 'client.js', 'components.js', 'chat-element.js', 'session.js', 'frames.js',
+  'outbox.js', 'conversation.js', 'store.js', 'types.js', 'index.js', 'attention.js', 'push.js',
 ];
 
 self.addEventListener('install', (event) => {
