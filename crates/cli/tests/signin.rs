@@ -340,3 +340,82 @@ async fn disabling_an_operator_ends_their_sessions_and_connections() {
     let again = sign_in(&http, "bo@example.com", "a long enough passphrase").await;
     assert_eq!(again.status, 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forgotten_password_is_reset_once_through_the_emailed_link() {
+    let sink = testkit::smtp::Sink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    add_operator(&data, "bo", "bo@example.com", "agent", "a long enough passphrase");
+    let port = sink.port().to_string();
+    let served = serve(
+        &data,
+        &dir.path().join("server.log"),
+        &[
+            ("SURECHAT_SMTP_HOST", "127.0.0.1"),
+            ("SURECHAT_SMTP_PORT", &port),
+            ("SURECHAT_SMTP_SECURITY", "none"),
+            ("SURECHAT_EMAIL_FROM", "console@hotel.example"),
+        ],
+    );
+    let http = served.http();
+    // Asking says the same for an unknown address; only the known one gets an email.
+    for email in ["nobody@example.com", "bo@example.com"] {
+        let asked = http
+            .json("POST", "/v1/password-reset", None, &json!({"email": email}))
+            .await;
+        assert_eq!(asked.status, 202);
+    }
+    let got = tokio::task::block_in_place(|| sink.wait_for(1, std::time::Duration::from_secs(30)));
+    assert_eq!(got[0].to, ["bo@example.com"]);
+    let start = got[0].text.find("#token=").expect("a reset link") + "#token=".len();
+    let token: String = got[0].text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        .collect();
+    // A weak password is refused and does not use the link up.
+    let weak = http
+        .json("POST", "/v1/password-reset/complete", None, &json!({"token": token, "password": "short"}))
+        .await;
+    assert_eq!((weak.status, weak.problem_code().as_str()), (400, "weak_password"));
+    let done = http
+        .json("POST", "/v1/password-reset/complete", None, &json!({"token": token, "password": "a brand new passphrase"}))
+        .await;
+    assert_eq!(done.status, 204, "{}", done.body);
+    let again = http
+        .json("POST", "/v1/password-reset/complete", None, &json!({"token": token, "password": "yet another passphrase"}))
+        .await;
+    assert_eq!((again.status, again.problem_code().as_str()), (410, "link_expired"));
+    assert_eq!(sign_in(&http, "bo@example.com", "a long enough passphrase").await.status, 401);
+    assert_eq!(sign_in(&http, "bo@example.com", "a brand new passphrase").await.status, 200);
+    assert_eq!(sink.messages().len(), 1, "nothing was sent for the unknown address");
+}
+
+#[test]
+fn the_command_line_lists_resets_and_disables_operators() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    add_operator(&data, "ada", "ada@example.com", "admin", PASSWORD);
+    let run = |args: &[&str]| {
+        let out = surechat().args(args).arg("--data").arg(&data).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(run(&["operator", "list"]), "ada\tactive\tada\t\tada@example.com\tadmin\n");
+    let link = run(&["operator", "reset", "ada"]);
+    assert!(link.trim().contains("/web/console/reset.html#token="), "{link}");
+    assert_eq!(run(&["operator", "disable", "ada"]), "disabled operator ada\n");
+    assert!(run(&["operator", "list"]).starts_with("ada\tdisabled\t"));
+    // A weak password is refused before anything is written.
+    let mut child = surechat()
+        .args(["operator", "add", "cy", "--name", "Cy", "--email", "cy@example.com", "--password-stdin", "--data"])
+        .arg(&data)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "password").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(!run(&["operator", "list"]).contains("cy"));
+}
