@@ -43,8 +43,8 @@ pub enum OperatorCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
-    /// Print the directory: id, active or disabled, name, avatar URL, email, role
-    /// (tab-separated).
+    /// Print the directory: id, active or disabled, name, avatar URL, and for operators who can
+    /// sign in their email and role (tab-separated).
     List {
         #[command(flatten)]
         server: ServerArgs,
@@ -149,11 +149,14 @@ pub fn run(command: OperatorCommand) -> anyhow::Result<()> {
                 for o in store.operators().await? {
                     let state = if o.active { "active" } else { "disabled" };
                     let avatar = o.avatar_url.unwrap_or_default();
-                    let (email, role) = accounts
+                    // Two more columns for operators who can sign in (the first four are as
+                    // they always were, for scripts that read them).
+                    let account = accounts
                         .iter()
                         .find(|a| a.operator_id == o.id)
-                        .map_or(("", ""), |a| (a.email.as_str(), a.role.as_str()));
-                    println!("{}\t{state}\t{}\t{avatar}\t{email}\t{role}", o.id, o.name);
+                        .map(|a| format!("\t{}\t{}", a.email, a.role.as_str()))
+                        .unwrap_or_default();
+                    println!("{}\t{state}\t{}\t{avatar}{account}", o.id, o.name);
                 }
             }
             OperatorCommand::Disable { id, .. } => {
