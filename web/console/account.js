@@ -156,8 +156,11 @@ function team(session) {
   const list = /** @type {HTMLElement} */ (document.getElementById('team-list'));
   const form = /** @type {HTMLFormElement} */ (document.getElementById('team-add'));
   const status = /** @type {HTMLElement} */ (document.getElementById('team-status'));
+  /** The accounts as last read. @type {any[]} */
+  let known = [];
   const load = async () => {
     const { accounts } = await sessionApi(session, 'GET', '/v1/accounts');
+    known = accounts;
     list.replaceChildren(...accounts.map((/** @type {any} */ a) => {
       const toggle = el('button', { type: 'button', 'data-account': a.operator_id }, [a.active ? 'Disable' : 'Enable']);
       toggle.addEventListener('click', async () => {
@@ -178,6 +181,11 @@ function team(session) {
     event.preventDefault();
     const data = new FormData(form);
     const email = String(data.get('email') ?? '');
+    // Adding never replaces someone: an address whose id is taken is said so.
+    if (known.some((a) => a.operator_id === idFor(email) || a.email === email.trim().toLowerCase())) {
+      status.textContent = 'An operator with this email is already on the team.';
+      return;
+    }
     try {
       await sessionApi(session, 'PUT', `/v1/accounts/${encodeURIComponent(idFor(email))}`, {
         email, name: String(data.get('name') ?? ''), role: String(data.get('role') ?? 'agent'),
@@ -198,8 +206,16 @@ function securityLog(session) {
   const list = /** @type {HTMLElement} */ (document.getElementById('audit-list'));
   panel.addEventListener('toggle', async () => {
     if (!panel.open) return;
-    const { entries } = await sessionApi(session, 'GET', '/v1/audit?limit=1000');
-    list.replaceChildren(...entries.slice(-50).reverse().map((/** @type {any} */ e) => el('li', {}, [
+    // Ascending pages: read to the end, keep the newest 50.
+    /** @type {any[]} */
+    let entries = [];
+    for (let after = 0; ;) {
+      const page = (await sessionApi(session, 'GET', `/v1/audit?after=${after}&limit=1000`)).entries;
+      entries = [...entries, ...page].slice(-50);
+      if (page.length < 1000) break;
+      after = page[page.length - 1].id;
+    }
+    list.replaceChildren(...entries.reverse().map((/** @type {any} */ e) => el('li', {}, [
       el('time', { datetime: new Date(e.at).toISOString() }, [new Date(e.at).toLocaleString()]),
       ` ${e.actor} — ${e.action}${e.target ? ` — ${e.target}` : ''}`,
     ])));

@@ -90,6 +90,13 @@ if (problem || !token || !conversation) {
  * @returns {Promise<string | undefined>} why the link cannot open the conversation, if it cannot
  */
 async function openLink() {
+  // Sessions kept for links are dropped once expired: a token stays no longer than it works.
+  for (let i = localStorage.length - 1; i >= 0; i--) {
+    const name = localStorage.key(i);
+    if (!name?.startsWith('surechat-link:')) continue;
+    const kept = JSON.parse(localStorage.getItem(name) ?? 'null');
+    if (!kept || kept.expires_at * 1000 <= Date.now()) localStorage.removeItem(name);
+  }
   const link = new URLSearchParams(location.search).get('surechat_link');
   if (!link) return undefined;
   const key = `surechat-link:${link.slice(0, 24)}`;

@@ -95,6 +95,19 @@ async fn the_first_admin_signs_in_with_a_cookie_and_csrf_is_enforced() {
     let served = serve(&data, &log, &[]);
     let http = served.http();
 
+    // Another site's form can post text/plain that parses as JSON: refused, so no one is
+    // signed in to an account they did not choose.
+    let form = json!({"email": "ada@example.com", "password": PASSWORD}).to_string();
+    let forged = http
+        .with_headers(
+            "POST",
+            "/v1/session",
+            &[("Content-Type", "text/plain")],
+            Some(&form),
+        )
+        .await;
+    assert_eq!(forged.status, 400);
+    assert!(forged.header("set-cookie").is_none());
     let signed = sign_in(&http, "ada@example.com", PASSWORD).await;
     assert_eq!(signed.status, 200, "{}", signed.body);
     let set = signed.header("set-cookie").unwrap().to_owned();
@@ -346,7 +359,13 @@ async fn a_forgotten_password_is_reset_once_through_the_emailed_link() {
     let sink = testkit::smtp::Sink::start();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    add_operator(&data, "bo", "bo@example.com", "agent", "a long enough passphrase");
+    add_operator(
+        &data,
+        "bo",
+        "bo@example.com",
+        "agent",
+        "a long enough passphrase",
+    );
     let port = sink.port().to_string();
     let served = serve(
         &data,
@@ -375,20 +394,55 @@ async fn a_forgotten_password_is_reset_once_through_the_emailed_link() {
         .collect();
     // A weak password is refused and does not use the link up.
     let weak = http
-        .json("POST", "/v1/password-reset/complete", None, &json!({"token": token, "password": "short"}))
+        .json(
+            "POST",
+            "/v1/password-reset/complete",
+            None,
+            &json!({"token": token, "password": "short"}),
+        )
         .await;
-    assert_eq!((weak.status, weak.problem_code().as_str()), (400, "weak_password"));
+    assert_eq!(
+        (weak.status, weak.problem_code().as_str()),
+        (400, "weak_password")
+    );
     let done = http
-        .json("POST", "/v1/password-reset/complete", None, &json!({"token": token, "password": "a brand new passphrase"}))
+        .json(
+            "POST",
+            "/v1/password-reset/complete",
+            None,
+            &json!({"token": token, "password": "a brand new passphrase"}),
+        )
         .await;
     assert_eq!(done.status, 204, "{}", done.body);
     let again = http
-        .json("POST", "/v1/password-reset/complete", None, &json!({"token": token, "password": "yet another passphrase"}))
+        .json(
+            "POST",
+            "/v1/password-reset/complete",
+            None,
+            &json!({"token": token, "password": "yet another passphrase"}),
+        )
         .await;
-    assert_eq!((again.status, again.problem_code().as_str()), (410, "link_expired"));
-    assert_eq!(sign_in(&http, "bo@example.com", "a long enough passphrase").await.status, 401);
-    assert_eq!(sign_in(&http, "bo@example.com", "a brand new passphrase").await.status, 200);
-    assert_eq!(sink.messages().len(), 1, "nothing was sent for the unknown address");
+    assert_eq!(
+        (again.status, again.problem_code().as_str()),
+        (410, "link_expired")
+    );
+    assert_eq!(
+        sign_in(&http, "bo@example.com", "a long enough passphrase")
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        sign_in(&http, "bo@example.com", "a brand new passphrase")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        sink.messages().len(),
+        1,
+        "nothing was sent for the unknown address"
+    );
 }
 
 #[test]
@@ -397,18 +451,46 @@ fn the_command_line_lists_resets_and_disables_operators() {
     let data = dir.path().join("data");
     add_operator(&data, "ada", "ada@example.com", "admin", PASSWORD);
     let run = |args: &[&str]| {
-        let out = surechat().args(args).arg("--data").arg(&data).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = surechat()
+            .args(args)
+            .arg("--data")
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
-    assert_eq!(run(&["operator", "list"]), "ada\tactive\tada\t\tada@example.com\tadmin\n");
+    assert_eq!(
+        run(&["operator", "list"]),
+        "ada\tactive\tada\t\tada@example.com\tadmin\n"
+    );
     let link = run(&["operator", "reset", "ada"]);
-    assert!(link.trim().contains("/web/console/reset.html#token="), "{link}");
-    assert_eq!(run(&["operator", "disable", "ada"]), "disabled operator ada\n");
+    assert!(
+        link.trim().contains("/web/console/reset.html#token="),
+        "{link}"
+    );
+    assert_eq!(
+        run(&["operator", "disable", "ada"]),
+        "disabled operator ada\n"
+    );
     assert!(run(&["operator", "list"]).starts_with("ada\tdisabled\t"));
     // A weak password is refused before anything is written.
     let mut child = surechat()
-        .args(["operator", "add", "cy", "--name", "Cy", "--email", "cy@example.com", "--password-stdin", "--data"])
+        .args([
+            "operator",
+            "add",
+            "cy",
+            "--name",
+            "Cy",
+            "--email",
+            "cy@example.com",
+            "--password-stdin",
+            "--data",
+        ])
         .arg(&data)
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())

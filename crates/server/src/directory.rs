@@ -223,7 +223,15 @@ async fn delete_operator(
     check_id(&id)?;
     if app.store.delete_operator(id.clone()).await? {
         // As for a disabled operator: their live connections close now.
-        set_active(&app, &actor, &id, Some(true), false).await?;
+        set_active(&app, &actor, &id, None, false).await?;
+        crate::signin::audit(
+            &app,
+            &actor,
+            "operator_deleted",
+            Some(&id),
+            serde_json::json!({}),
+        )
+        .await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::new(ErrorCode::NotFound, "no such operator"))

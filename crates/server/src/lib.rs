@@ -75,6 +75,8 @@ pub struct AppState {
     pub reach: reach::Reach,
     /// Single sign-on providers and their keys.
     pub sso: signin::sso::Providers,
+    /// Emails with a sign-in under way on this node (one at a time per account).
+    pub signing_in: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The address [`run`] listens on (the configured `listen` may say port 0).
     pub bound: std::sync::OnceLock<std::net::SocketAddr>,
     /// Every user's send budget (WebSocket and HTTP together).
@@ -152,6 +154,7 @@ impl AppState {
         Arc::new(AppState {
             reach: reach::Reach::new(&config),
             sso: signin::sso::Providers::new(&config),
+            signing_in: Default::default(),
             bound: std::sync::OnceLock::new(),
             presence: match sharing {
                 Some(sharing) => {

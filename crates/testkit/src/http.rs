@@ -96,7 +96,12 @@ impl Http {
             request.push_str(&format!("{name}: {value}\r\n"));
         }
         let body = body.unwrap_or("");
-        if !body.is_empty() || method == "POST" || method == "PUT" {
+        let typed = headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+        if typed {
+            request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        } else if !body.is_empty() || method == "POST" || method == "PUT" {
             request.push_str(&format!(
                 "Content-Type: application/json\r\nContent-Length: {}\r\n",
                 body.len()

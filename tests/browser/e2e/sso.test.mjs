@@ -53,6 +53,10 @@ test('single sign-on: existing accounts sign in, allowed domains are provisioned
   const providers = await (await fetch(`${server.base}/v1/oidc`)).json();
   assert.deepEqual(providers, { providers: [{ name: 'corp', label: 'Corp' }] });
 
+  // An operator of the directory (no account) already has the id the address maps to:
+  // provisioning must not take it over.
+  await server.admin('PUT', '/v1/operators/agent@corp.example', { name: 'Someone Else' });
+
   // agent@corp.example has no account yet: provisioned as an agent, signed in.
   const first = await sso(server, 'agent');
   assert.equal(first.status, 302);
@@ -64,7 +68,8 @@ test('single sign-on: existing accounts sign in, allowed domains are provisioned
   assert.equal(me.role, 'agent');
   assert.equal(me.method, 'oidc:corp');
   const { accounts } = await server.admin('GET', '/v1/accounts');
-  assert.deepEqual(accounts.map((a) => [a.email, a.role, a.password_set]), [['agent@corp.example', 'agent', false]]);
+  assert.deepEqual(accounts.map((a) => [a.operator_id, a.email, a.role, a.password_set]), [['agent@corp.example-2', 'agent@corp.example', 'agent', false]]);
+  assert.equal((await server.admin('GET', '/v1/operators/agent@corp.example')).name, 'Someone Else');
 
   // Another domain: no account, none made.
   const outsider = await sso(server, 'outsider');
@@ -74,10 +79,16 @@ test('single sign-on: existing accounts sign in, allowed domains are provisioned
   assert.equal(unverified.headers.get('location'), '/web/console/sign-in.html#error=no_account');
   assert.equal((await server.admin('GET', '/v1/accounts')).accounts.length, 1);
 
-  // An existing account of another domain signs in (mapping by verified email).
+  // An existing account of another domain: this provider speaks only for corp.example, so it
+  // cannot sign anyone in as that account (an admin, here).
   await server.admin('PUT', '/v1/accounts/oscar', { email: 'outsider@other.example', name: 'Oscar', role: 'admin' });
   const oscar = await sso(server, 'outsider');
-  assert.equal(oscar.headers.get('location'), '/web/console/');
+  assert.equal(oscar.headers.get('location'), '/web/console/sign-in.html#error=no_account');
+
+  // The provisioned account again: the same operator, not a second one.
+  const again = await sso(server, 'agent');
+  assert.equal(again.headers.get('location'), '/web/console/');
+  assert.equal((await server.admin('GET', '/v1/accounts')).accounts.length, 2);
 
   // A flow cookie altered on the way: refused, no session.
   const tampered = await sso(server, 'agent', { tamper: (c) => c.replace(/.$/, (ch) => (ch === 'A' ? 'B' : 'A')) });
@@ -85,14 +96,15 @@ test('single sign-on: existing accounts sign in, allowed domains are provisioned
   assert.ok(!tampered.headers.getSetCookie().some((c) => c.startsWith('surechat_session=') && !c.includes('Max-Age=0')));
 
   // Disabled: refused.
-  await server.admin('PUT', '/v1/accounts/oscar', { email: 'outsider@other.example', name: 'Oscar', role: 'admin', active: false });
-  const disabled = await sso(server, 'outsider');
+  const agentId = (await server.admin('GET', '/v1/accounts')).accounts.find((a) => a.email === 'agent@corp.example').operator_id;
+  await server.admin('PUT', `/v1/accounts/${encodeURIComponent(agentId)}`, { email: 'agent@corp.example', name: 'Ada Agent', role: 'agent', active: false });
+  const disabled = await sso(server, 'agent');
   assert.equal(disabled.headers.get('location'), '/web/console/sign-in.html#error=disabled');
 
   const { entries } = await server.admin('GET', '/v1/audit');
   assert.ok(entries.some((e) => e.action === 'account_created' && e.actor === 'oidc:corp'));
   assert.ok(entries.some((e) => e.action === 'signin' && e.detail.method === 'oidc:corp'));
-  assert.ok(entries.some((e) => e.action === 'signin_failed' && e.actor === 'outsider@other.example'));
+  assert.ok(entries.some((e) => e.action === 'signin_failed' && e.actor === 'outsider@other.example' && e.detail.why === 'domain not allowed'));
 });
 
 test('single sign-on in Chromium: the sign-in page button, the provider pages, the console', async (t) => {

@@ -21,7 +21,8 @@ const packed = (() => {
   const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: WEB, encoding: 'utf8' });
   return JSON.parse(out)[0].files.map((f) => f.path).sort();
 })();
-const modules = readdirSync(WEB).filter((f) => f.endsWith('.js')).sort();
+// sw.js is the pages' service worker (served by the server), not a module of the SDK.
+const modules = readdirSync(WEB).filter((f) => f.endsWith('.js') && f !== 'sw.js').sort();
 const source = (file) => readFileSync(join(WEB, file), 'utf8');
 
 test('the package version is the Rust workspace version', () => {
@@ -37,7 +38,8 @@ test('the tarball holds the SDK modules, their declarations, package.json and RE
   const declarations = readdirSync(join(WEB, 'types')).filter((f) => f.endsWith('.d.ts')).map((f) => `types/${f}`);
   const want = ['README.md', 'package.json', ...modules, ...declarations].sort();
   assert.deepEqual(packed, want);
-  assert.ok(!packed.some((f) => f.startsWith('demo/')), 'the demo pages are not part of the package');
+  assert.ok(!packed.some((f) => f.startsWith('demo/') || f.startsWith('console/')), 'the pages are not part of the package');
+  assert.ok(!packed.includes('sw.js'), 'the service worker is not part of the package');
   // Every module has its declarations (gen-types.mjs writes them; --check keeps them current).
   for (const m of modules) assert.ok(packed.includes(`types/${m.replace(/\.js$/, '.d.ts')}`), `no declarations for ${m}`);
 });

@@ -37,8 +37,9 @@ use protocol::Role;
 use crate::store::reach::{Channel, Delivery, EmailLink, Notice, ReachFacts, Settled};
 use crate::{now_ms, AppState, Config};
 
-/// Lease held by the node that reaches people.
-const LEASE_MS: u64 = 10_000;
+/// Lease held by the node that reaches people: longer than one delivery may take (the SMTP and
+/// push timeouts are 10 s by default), renewed before each delivery.
+const LEASE_MS: u64 = 30_000;
 /// Deliveries sent per round.
 const DELIVERIES_PER_ROUND: u32 = 100;
 /// Longest wait between two attempts of a failing delivery.
@@ -191,7 +192,7 @@ pub async fn run(app: Arc<AppState>) {
                 tracing::warn!(%err, "cannot store notifications; deciding again next round");
             }
         }
-        deliver_due(&app).await;
+        deliver_due(&app, &holder).await;
     }
 }
 
@@ -311,13 +312,23 @@ async fn operator_names(app: &AppState) -> Vec<(String, String)> {
 }
 
 /// Sends what is due, one delivery after the other, and records each outcome.
-async fn deliver_due(app: &AppState) {
+async fn deliver_due(app: &AppState, holder: &str) {
     let Ok(due) = app.store.reach_due(now_ms(), DELIVERIES_PER_ROUND).await else {
         return;
     };
     for delivery in due {
         if app.shutdown.is_cancelled() {
             return;
+        }
+        // One delivery may take the SMTP or push timeout: the lease is renewed before each, so
+        // it never runs out under a round and lets another node send the same rows.
+        match app
+            .store
+            .lease("reach".into(), holder.to_owned(), LEASE_MS, now_ms())
+            .await
+        {
+            Ok(true) => {}
+            _ => return,
         }
         let settled = attempt(app, &delivery).await;
         let channel = delivery.channel;

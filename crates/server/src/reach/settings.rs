@@ -63,6 +63,10 @@ impl Config {
         if self.smtp_password.is_some() && self.smtp_username.is_none() {
             return invalid("smtp_username", "is required with smtp_password");
         }
+        if !(100..=20_000).contains(&self.smtp_timeout_ms) {
+            // Within the sending node's lease (30 s), renewed before each delivery.
+            return invalid("smtp_timeout_ms", "must be between 100 and 20000");
+        }
         if self.email_link_ttl_ms < 1_000 {
             return invalid("email_link_ttl_ms", "must be at least 1000");
         }

@@ -165,8 +165,10 @@ pub async fn upsert(
         Some(_) => {}
     }
     if password_hash.is_some() && !created {
-        // A password set by an admin ends the operator's sessions: whoever had it is out.
+        // A password set by an admin ends the operator's sessions and tokens: whoever had it is
+        // out.
         app.store.delete_sessions_of(id.clone()).await?;
+        app.store.revoke_tokens(id.clone(), now_s()).await?;
         audit(
             app,
             actor,

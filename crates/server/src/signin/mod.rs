@@ -208,14 +208,33 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// A short operator token for the console of a session (admins see every conversation).
-pub fn console_token(app: &AppState, account: &Account) -> (String, u64) {
+pub async fn console_token(
+    app: &AppState,
+    account: &Account,
+) -> Result<(String, u64), crate::store::StoreError> {
     let scope = (account.role == AccountRole::Admin).then_some("all");
-    let now = now_s();
+    // As `POST /v1/tokens` does: a token minted in the second of a revocation (a sign-out
+    // elsewhere) must not fall under it.
+    let revoked = app
+        .store
+        .tokens_revoked_at(account.operator_id.clone())
+        .await?;
+    let now = revoked.map_or(now_s(), |at| now_s().max(at.saturating_add(1)));
     let ttl = app.config.console_token_ttl_s;
     let token = app
         .auth
         .mint_scoped(&account.operator_id, Role::Operator, scope, now, ttl);
-    (token, now + ttl)
+    Ok((token, now + ttl))
+}
+
+/// How a failed sign-in's typed email is logged: as typed when it is an address, otherwise not
+/// at all (someone may have typed their password into the email field).
+pub fn typed_email(email: &str) -> String {
+    if crate::validate::email(email).is_ok() {
+        email.to_owned()
+    } else {
+        "(not an email address)".to_owned()
+    }
 }
 
 /// Writes an audit entry; a failure to write is logged, never the caller's failure (the action

@@ -155,13 +155,72 @@ fn user_agent(headers: &HeaderMap) -> String {
         .to_owned()
 }
 
+/// Refuses a body that is not declared JSON: an HTML form on another site can post
+/// `text/plain` that happens to parse as JSON (signing a victim in to the attacker's account,
+/// or sending reset emails in bulk), but it cannot send `application/json` without CORS.
+fn json_only(headers: &HeaderMap) -> Result<(), ApiError> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    if json {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "send the body as application/json",
+        ))
+    }
+}
+
+/// Lets one sign-in per account run at a time on this node: a burst of guesses sent at once would
+/// otherwise all be checked before the failure count locks the account.
+struct Gate<'a> {
+    app: &'a AppState,
+    email: String,
+}
+
+impl<'a> Gate<'a> {
+    fn enter(app: &'a AppState, email: &str) -> Option<Gate<'a>> {
+        let mut busy = app.signing_in.lock().unwrap_or_else(|p| p.into_inner());
+        busy.insert(email.to_owned()).then(|| Gate {
+            app,
+            email: email.to_owned(),
+        })
+    }
+}
+
+impl Drop for Gate<'_> {
+    fn drop(&mut self) {
+        let mut busy = self
+            .app
+            .signing_in
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        busy.remove(&self.email);
+    }
+}
+
 /// `POST /v1/session`: email, password and (when enabled) a TOTP code.
 async fn sign_in(
     State(app): State<Arc<AppState>>,
     headers: HeaderMap,
     Body(body): Body<SignInBody>,
 ) -> Result<Response, ApiError> {
+    json_only(&headers)?;
     let email = body.email.trim().to_lowercase();
+    let Some(_gate) = Gate::enter(&app, &email) else {
+        let mut busy = ApiError::new(
+            ErrorCode::RateLimited,
+            "a sign-in for this account is under way; try again",
+        );
+        busy.retry_after_ms = Some(1_000);
+        return Err(busy);
+    };
     let account = app.store.account_by_email(email.clone()).await?;
     let now = now_ms();
     if let Some(account) = &account {
@@ -231,6 +290,12 @@ async fn sign_in(
     } else {
         None
     };
+    // Locked meanwhile (guesses through another node): the lock holds, even for the right one.
+    if let Some(now_locked) = app.store.account(account.operator_id.clone()).await? {
+        if now_locked.locked_until > now_ms() {
+            return Ok(locked(now_locked.locked_until, now_ms()));
+        }
+    }
     if !app
         .store
         .sign_in_succeeded(account.operator_id.clone(), step)
@@ -297,9 +362,14 @@ async fn sign_out(
 
 /// `POST /v1/session/token`: a short operator token for the console (CSRF-checked, so another
 /// site cannot mint one with the cookie).
-async fn token(State(app): State<Arc<AppState>>, signed: SignedIn) -> Json<Value> {
-    let (token, expires_at) = console_token(&app, &signed.account);
-    Json(json!({"token": token, "expires_at": expires_at, "user_id": signed.account.operator_id}))
+async fn token(
+    State(app): State<Arc<AppState>>,
+    signed: SignedIn,
+) -> Result<Json<Value>, ApiError> {
+    let (token, expires_at) = console_token(&app, &signed.account).await?;
+    Ok(Json(
+        json!({"token": token, "expires_at": expires_at, "user_id": signed.account.operator_id}),
+    ))
 }
 
 fn session_view(session: &Session, current: &str) -> Value {
@@ -379,7 +449,7 @@ async fn change_password(
     State(app): State<Arc<AppState>>,
     signed: SignedIn,
     Body(body): Body<PasswordChange>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let mut account = signed.account;
     let hash = account.password_hash.clone();
     let current = body.current.clone();
@@ -388,11 +458,19 @@ async fn change_password(
             .await
             .unwrap_or(false);
     if !ok {
+        // Counted like a failed sign-in: a stolen session cannot guess the password freely.
+        if let Some(until) = count_failure(&app, &account, "wrong current password").await {
+            return Ok(locked(until, now_ms()));
+        }
         return Err(failed());
     }
     account.password_hash = Some(new_hash(body.new).await?);
     app.store.put_account(account.clone()).await?;
     end_other_sessions(&app, &account.operator_id, Some(&signed.session.id)).await?;
+    // Whoever held a token from an old session is out too (this browser gets a new one).
+    app.store
+        .revoke_tokens(account.operator_id.clone(), now_s())
+        .await?;
     audit(
         &app,
         &account.operator_id,
@@ -401,7 +479,7 @@ async fn change_password(
         json!({}),
     )
     .await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Ends an operator's sessions but `keep`.
@@ -517,14 +595,20 @@ struct ResetRequest {
 /// the same either way, so it tells nobody which addresses do).
 async fn reset_request(
     State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
     Body(body): Body<ResetRequest>,
 ) -> Result<StatusCode, ApiError> {
+    json_only(&headers)?;
     let email = body.email.trim().to_lowercase();
-    if let Some(account) = app.store.account_by_email(email).await? {
-        if let Err(err) = super::admin::send_reset(&app, &account).await {
-            tracing::warn!(detail = %err.detail, "cannot send a password reset email");
+    // Sent in the background: the answer comes as fast for an address with an account as for
+    // one without.
+    tokio::spawn(async move {
+        if let Ok(Some(account)) = app.store.account_by_email(email).await {
+            if let Err(err) = super::admin::send_reset(&app, &account).await {
+                tracing::warn!(detail = %err.detail, "cannot send a password reset email");
+            }
         }
-    }
+    });
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -539,8 +623,10 @@ struct ResetComplete {
 /// session of the account ends, and a lock is lifted.
 async fn reset_complete(
     State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
     Body(body): Body<ResetComplete>,
 ) -> Result<StatusCode, ApiError> {
+    json_only(&headers)?;
     let hash = new_hash(body.password).await?;
     let operator = app
         .store

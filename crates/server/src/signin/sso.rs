@@ -237,6 +237,19 @@ async fn finish(
         .await;
         return Err("no_account");
     };
+    // A provider with allowed domains speaks only for them, for existing accounts too: a
+    // provider for the staff's domain cannot sign anyone in as an address of another.
+    if !settings.allowed_domains.is_empty() && !domain_allowed(settings, &email) {
+        audit(
+            app,
+            &email,
+            "signin_failed",
+            None,
+            json!({"why": "domain not allowed", "via": name}),
+        )
+        .await;
+        return Err("no_account");
+    }
     let account = match app
         .store
         .account_by_email(email.clone())
@@ -283,14 +296,7 @@ async fn provision(
     email: &str,
     name: Option<&str>,
 ) -> Result<Account, &'static str> {
-    let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
-    let allowed = settings.auto_provision
-        && settings.allowed_domains.iter().any(|d| {
-            d.trim()
-                .trim_start_matches('@')
-                .eq_ignore_ascii_case(domain)
-        });
-    if !allowed {
+    if !settings.auto_provision || !domain_allowed(settings, email) {
         audit(
             app,
             email,
@@ -301,7 +307,9 @@ async fn provision(
         .await;
         return Err("no_account");
     }
-    let id: String = email
+    // The id comes from the address; one already taken (an operator of the directory, maybe
+    // with another address that maps to the same id) is never reused: a suffix makes it new.
+    let base: String = email
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "-_.:@".contains(c) {
@@ -310,8 +318,30 @@ async fn provision(
                 '_'
             }
         })
-        .take(128)
+        .take(120)
         .collect();
+    let mut id = base.clone();
+    for n in 2..=1000 {
+        let taken = app
+            .store
+            .operator(id.clone())
+            .await
+            .map_err(|_| "failed")?
+            .is_some()
+            || app
+                .store
+                .account(id.clone())
+                .await
+                .map_err(|_| "failed")?
+                .is_some();
+        if !taken {
+            break;
+        }
+        if n == 1000 {
+            return Err("failed");
+        }
+        id = format!("{base}-{n}");
+    }
     let body = super::admin::PutAccount {
         email: email.to_owned(),
         name: name
@@ -329,4 +359,14 @@ async fn provision(
         .await
         .map_err(|_| "failed")?;
     app.store.account(id).await.ok().flatten().ok_or("failed")
+}
+
+/// Whether `email`'s domain is one of the provider's allowed domains (exactly, any case).
+fn domain_allowed(settings: &OidcSettings, email: &str) -> bool {
+    let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+    settings.allowed_domains.iter().any(|d| {
+        d.trim()
+            .trim_start_matches('@')
+            .eq_ignore_ascii_case(domain)
+    })
 }

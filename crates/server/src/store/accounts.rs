@@ -102,7 +102,7 @@ pub struct AuditEntry {
     /// sign-in.
     pub actor: String,
     /// What: `signin`, `signin_failed`, `locked`, `signout`, `session_revoked`, `account_created`,
-    /// `role_changed`, `operator_disabled`, `operator_enabled`, `password_changed`,
+    /// `role_changed`, `operator_disabled`, `operator_enabled`, `operator_deleted`, `password_changed`,
     /// `password_reset_requested`, `totp_enabled`, `totp_disabled`, `webhook_created`,
     /// `webhook_deleted`, `webhook_enabled`, `tokens_revoked`.
     pub action: String,
