@@ -498,35 +498,14 @@ async fn the_audit_log_pages_in_id_order(store: Arc<dyn Store>) {
     assert!(store.audit_since(0, 0).await.unwrap().is_empty());
 }
 
-macro_rules! conformance {
-    ($name:ident, $backend:expr) => {
-        mod $name {
-            use super::*;
-            conformance!(@cases $backend;
-                accounts_are_found_by_id_and_by_email,
-                an_email_belongs_to_one_account,
-                failures_lock_the_account_until_a_success,
-                a_totp_step_is_accepted_once,
-                concurrent_sign_ins_decide_once,
-                sessions_are_found_until_they_expire,
-                sessions_end_for_their_operator,
-                reset_tokens_are_used_once_before_they_expire,
-                the_audit_log_pages_in_id_order,
-            );
-        }
-    };
-    (@cases $backend:expr; $($case:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let dir = tempfile::tempdir().unwrap();
-                let (store, _keep) = $backend.store(dir.path()).await;
-                super::$case(store).await;
-            }
-        )*
-    };
-}
-
-conformance!(memory, common::Backend::Memory);
-conformance!(sqlite, common::Backend::Sqlite);
-conformance!(postgres, common::Backend::Postgres);
+store_tests!(
+    accounts_are_found_by_id_and_by_email,
+    an_email_belongs_to_one_account,
+    failures_lock_the_account_until_a_success,
+    a_totp_step_is_accepted_once,
+    concurrent_sign_ins_decide_once,
+    sessions_are_found_until_they_expire,
+    sessions_end_for_their_operator,
+    reset_tokens_are_used_once_before_they_expire,
+    the_audit_log_pages_in_id_order,
+);

@@ -383,31 +383,10 @@ async fn settled_deliveries_leave_the_queue(store: Arc<dyn Store>) {
     assert!(store.reach_due(u64::MAX / 2, 10).await.unwrap().is_empty());
 }
 
-macro_rules! conformance {
-    ($name:ident, $backend:expr) => {
-        mod $name {
-            use super::*;
-            conformance!(@cases $backend;
-                subscriptions_are_per_endpoint_and_capped,
-                facts_list_reachable_people_with_unread_text_from_others,
-                notices_are_stored_once_with_their_deliveries,
-                links_expire,
-                settled_deliveries_leave_the_queue,
-            );
-        }
-    };
-    (@cases $backend:expr; $($case:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let dir = tempfile::tempdir().unwrap();
-                let (store, _keep) = $backend.store(dir.path()).await;
-                super::$case(store).await;
-            }
-        )*
-    };
-}
-
-conformance!(memory, common::Backend::Memory);
-conformance!(sqlite, common::Backend::Sqlite);
-conformance!(postgres, common::Backend::Postgres);
+store_tests!(
+    subscriptions_are_per_endpoint_and_capped,
+    facts_list_reachable_people_with_unread_text_from_others,
+    notices_are_stored_once_with_their_deliveries,
+    links_expire,
+    settled_deliveries_leave_the_queue,
+);

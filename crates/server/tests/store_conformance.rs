@@ -738,45 +738,24 @@ async fn turns_are_handed_out_once_each(store: Arc<dyn Store>) {
     assert_eq!(store.next_turn("other".into()).await.unwrap(), 1);
 }
 
-macro_rules! conformance {
-    ($name:ident, $backend:expr) => {
-        mod $name {
-            use super::*;
-            conformance!(@cases $backend;
-                appends_get_gap_free_seqs_in_call_order,
-                same_id_is_idempotent_and_conflicts_are_refused,
-                only_participants_write,
-                fifo_guard_refuses_appends_after_a_missing_message,
-                message_created_events_carry_the_message,
-                receipts_only_move_forward,
-                summaries_count_unread_from_others,
-                membership_is_idempotent_and_limited,
-                listener_hears_commits_in_order,
-                concurrent_appends_from_many_tasks_stay_gap_free,
-                closed_forbidden_and_reopen,
-                the_operator_directory_is_kept,
-                only_active_directory_operators_are_assigned,
-                a_client_token_never_writes_a_note,
-                presence_rows_expire_and_available_wins,
-                turns_are_handed_out_once_each,
-            );
-        }
-    };
-    (@cases $backend:expr; $($case:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let dir = tempfile::tempdir().unwrap();
-                let (store, _keep) = $backend.store(dir.path()).await;
-                super::$case(store).await;
-            }
-        )*
-    };
-}
-
-conformance!(memory, common::Backend::Memory);
-conformance!(sqlite, common::Backend::Sqlite);
-conformance!(postgres, common::Backend::Postgres);
+store_tests!(
+    appends_get_gap_free_seqs_in_call_order,
+    same_id_is_idempotent_and_conflicts_are_refused,
+    only_participants_write,
+    fifo_guard_refuses_appends_after_a_missing_message,
+    message_created_events_carry_the_message,
+    receipts_only_move_forward,
+    summaries_count_unread_from_others,
+    membership_is_idempotent_and_limited,
+    listener_hears_commits_in_order,
+    concurrent_appends_from_many_tasks_stay_gap_free,
+    closed_forbidden_and_reopen,
+    the_operator_directory_is_kept,
+    only_active_directory_operators_are_assigned,
+    a_client_token_never_writes_a_note,
+    presence_rows_expire_and_available_wins,
+    turns_are_handed_out_once_each,
+);
 
 /// SQLite only: what was committed is there after the store is reopened.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

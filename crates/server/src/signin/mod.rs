@@ -25,8 +25,6 @@ use std::sync::Arc;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, Method};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use protocol::{ErrorCode, Role};
 use serde::Deserialize;
 use serde_json::Value;
@@ -120,12 +118,9 @@ pub fn token_hash(token: &str) -> String {
         .collect()
 }
 
-/// 32 random bytes, base64url: session tokens, CSRF tokens, reset tokens.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("the OS random source is available");
-    URL_SAFE_NO_PAD.encode(bytes)
-}
+/// 32 random bytes, base64url: session tokens, CSRF tokens, reset tokens (the same as single
+/// sign-on's state and nonce).
+pub use oidc::random_token;
 
 /// The value of cookie `name` in the request, if sent.
 pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {

@@ -129,6 +129,29 @@ macro_rules! backend_tests {
     };
 }
 
+/// Instantiates `async fn case(store: Arc<dyn Store>)` cases on a fresh store of every backend
+/// (the store conformance suites).
+#[macro_export]
+macro_rules! store_tests {
+    ($($case:ident),* $(,)?) => {
+        $crate::store_tests!(@backend memory, Memory; $($case),*);
+        $crate::store_tests!(@backend sqlite, Sqlite; $($case),*);
+        $crate::store_tests!(@backend postgres, Postgres; $($case),*);
+    };
+    (@backend $module:ident, $variant:ident; $($case:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let (store, _keep) = $crate::common::Backend::$variant.store(dir.path()).await;
+                    super::$case(store).await;
+                }
+            )*
+        }
+    };
+}
+
 /// A running server.
 pub struct TestServer {
     /// `http://127.0.0.1:PORT`.
