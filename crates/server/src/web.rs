@@ -31,6 +31,9 @@ static GZIPPED: OnceLock<Mutex<HashMap<&'static str, &'static [u8]>>> = OnceLock
 /// `GET /web/{*path}`: an embedded file; a directory serves its `index.html`.
 pub async fn file(Path(path): Path<String>, headers: HeaderMap) -> Response {
     let path = path.trim_start_matches('/');
+    if let Some(dir) = development_dir() {
+        return from_disk(dir, path);
+    }
     let file = WEB.get_file(path).or_else(|| {
         let index = if path.is_empty() {
             "index.html".to_owned()
@@ -69,6 +72,42 @@ pub async fn file(Path(path): Path<String>, headers: HeaderMap) -> Response {
         "accept-encoding".parse().expect("a valid header"),
     );
     response
+}
+
+/// `SURECHAT_WEB_DIR`: a `web/` directory on disk served instead of the embedded copy, so pages and
+/// SDK can be changed and reloaded without rebuilding the server. For development only: read on
+/// every request, never compressed or cached.
+fn development_dir() -> Option<&'static std::path::Path> {
+    static DIR: OnceLock<Option<std::path::PathBuf>> = OnceLock::new();
+    DIR.get_or_init(|| std::env::var_os("SURECHAT_WEB_DIR").map(Into::into))
+        .as_deref()
+}
+
+fn from_disk(dir: &std::path::Path, path: &str) -> Response {
+    let relative = std::path::Path::new(path);
+    // Only plain names below the directory: no `..`, no absolute paths.
+    if !relative
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)))
+    {
+        return ApiError::new(ErrorCode::NotFound, "no such file").into_response();
+    }
+    let mut full = dir.join(relative);
+    if full.is_dir() {
+        full = full.join("index.html");
+    }
+    match std::fs::read(&full) {
+        Ok(bytes) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, content_type(&full)),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(_) => ApiError::new(ErrorCode::NotFound, "no such file").into_response(),
+    }
 }
 
 fn gzipped(file: &'static File<'static>) -> &'static [u8] {
