@@ -210,3 +210,32 @@ export async function type(page, text) {
 export async function badge(page, status) {
   await page.locator(`surechat-connection-status[status="${status}"]`).first().waitFor({ timeout: WAIT_MS });
 }
+
+/** axe-core's source, evaluated in the page through the DevTools protocol (the pages' CSP forbids injected scripts). */
+const AXE_SOURCE = readFileSync(join(ROOT, 'tests/browser/node_modules/axe-core/axe.min.js'), 'utf8');
+
+/**
+ * Runs axe-core (WCAG 2.1 A/AA rules and best practices) on the page as it is now, shadow roots
+ * included, and fails with each rule, its help and the offending elements when any serious or
+ * critical violation is found. `state` names the state checked, for the failure message.
+ * @param {import('playwright-core').Page} page
+ * @param {string} state
+ * @returns {Promise<any[]>} the moderate and minor violations, for tests that want none at all
+ */
+export async function assertAccessible(page, state) {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(AXE_SOURCE);
+  const violations = await page.evaluate(async () => {
+    // @ts-ignore axe is the global just evaluated
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map((/** @type {any} */ v) => ({
+      id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.slice(0, 5).map((/** @type {any} */ n) => `${JSON.stringify(n.target)}: ${n.failureSummary}`),
+    }));
+  });
+  const grave = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  if (grave.length) {
+    const text = grave.map((v) => `- ${v.id} (${v.impact}): ${v.help}\n    ${v.nodes.join('\n    ')}`).join('\n');
+    throw new Error(`axe-core found serious or critical violations (${state}):\n${text}`);
+  }
+  return violations.filter((v) => !(v.impact === 'serious' || v.impact === 'critical'));
+}
