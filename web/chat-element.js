@@ -54,7 +54,7 @@ li.divider { align-self: stretch; max-inline-size: none; align-items: center; bo
 .empty .welcome { font-size: 1.1rem; color: var(--_fg); white-space: pre-wrap; }
 .typing { min-height: 1.3rem; padding: 0 .9rem; font-size: .8rem; color: var(--_muted); font-style: italic; }
 form { display: flex; flex-wrap: wrap; align-items: flex-end; gap: .5rem; padding: .6rem .75rem; border-block-start: 1px solid var(--_border); }
-textarea { flex: 1; resize: none; font: inherit; color: var(--_fg); background: var(--_bg); padding: .5rem .6rem; border-radius: .5rem; border: 1px solid var(--_muted); min-block-size: 2.6rem; max-block-size: 10rem; field-sizing: content; overflow-y: auto; }
+textarea { box-sizing: border-box; flex: 1; resize: none; font: inherit; color: var(--_fg); background: var(--_bg); padding: .5rem .6rem; border-radius: .5rem; border: 1px solid var(--_muted); min-block-size: 2.6rem; max-block-size: 10rem; field-sizing: content; overflow-y: auto; }
 form button { background: var(--_send); color: #fff; border-color: var(--_send); font-weight: 600; min-height: 2.6rem; }
 .counter { flex-basis: 100%; font-size: .8rem; color: var(--_muted); text-align: end; }
 .counter.over { color: var(--_danger); font-weight: 600; }

@@ -5,7 +5,10 @@
 /** A web address in text: http or https only; any other scheme stays text. */
 const URL_RE = /\bhttps?:\/\/[^\s<>"'`]+/giu;
 /** Punctuation that ends a sentence rather than the address it follows. */
-const TRAILING = /[.,;:!?)\]}»”’]+$/u;
+const TRAILING = /[.,;:!?)\]}»”’]$/u;
+
+/** @param {string} s @param {string} c */
+const count = (s, c) => s.split(c).length - 1;
 
 /**
  * Splits text into plain runs and web addresses (`{ href }` parts are http(s) URLs that parse).
@@ -18,9 +21,8 @@ export function linkParts(text) {
   let at = 0;
   for (const match of text.matchAll(URL_RE)) {
     let url = match[0];
-    const cut = url.match(TRAILING);
     // Keep a closing parenthesis that closes one opened inside the address (wiki links).
-    if (cut && !(cut[0] === ')' && url.includes('('))) url = url.slice(0, -cut[0].length);
+    while (TRAILING.test(url) && !(url.endsWith(')') && count(url, '(') >= count(url, ')'))) url = url.slice(0, -1);
     const start = match.index ?? 0;
     let href = '';
     try {
