@@ -17,11 +17,15 @@ if (wanted) {
   document.documentElement.lang = wanted;
   document.documentElement.dir = dirOf(wanted);
 }
+// The colour scheme: `theme=dark|light` in the fragment overrides the system's, for the page and the chat.
+const theme = params.get('theme');
+if (theme === 'dark' || theme === 'light') document.documentElement.dataset.theme = theme;
 const t = translator(document.documentElement.lang);
 for (const el of document.querySelectorAll('[data-t]')) el.textContent = t(el.getAttribute('data-t') ?? '');
 
 const chat = /** @type {import('../chat-element.js').ChatElement} */ (document.getElementById('chat'));
 chat.setAttribute('heading', t('demo.heading'));
+if (theme === 'dark' || theme === 'light') chat.setAttribute('theme', theme);
 const problem = await openLink();
 const fragment = new URLSearchParams(location.hash.slice(1)); // a redeemed link rewrote it
 const token = fragment.get('token');

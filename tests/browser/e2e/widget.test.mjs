@@ -294,3 +294,46 @@ test('touch screen (360×740): Enter starts a new line, the Send button sends', 
   assert.equal(sent[0][0], 'First line\nsecond line');
   await assertAccessible(page, 'touch, multi-line message');
 });
+
+test('the page paints its heading, the chat frame and a composer before any module has arrived', async (t) => {
+  const { server, booking } = await start(t);
+  const ctx = await browser.newContext({ viewport: { width: 360, height: 740 } });
+  t.after(() => ctx.close());
+  const page = await ctx.newPage();
+  // Hold every script until the page has been looked at: what shows comes from HTML and CSS alone.
+  /** @type {(() => void)[]} */
+  const held = [];
+  let holding = true;
+  await page.route('**/*.js', (route) => (holding ? held.push(() => route.continue()) : route.continue()));
+  await page.goto(server.clientUrl(booking.ana, booking.id), { waitUntil: 'commit' });
+  await page.locator('h1').waitFor({ timeout: WAIT_MS });
+  const early = page.locator('surechat-chat .early textarea');
+  await early.waitFor({ timeout: WAIT_MS });
+  assert.equal(await page.evaluate(() => customElements.get('surechat-chat')), undefined);
+  const box = await early.boundingBox();
+  assert.ok(box && box.height > 20 && box.y + box.height <= 740, `composer at ${JSON.stringify(box)}`);
+  // Typed before the SDK came: kept when it comes.
+  await early.fill('typed early');
+  holding = false;
+  for (const go of held.splice(0)) go();
+  await badge(page, 'connected');
+  assert.equal(await page.locator('surechat-chat textarea').inputValue(), 'typed early');
+  assert.equal(await page.locator('surechat-chat .early').count(), 0);
+});
+
+test('light and dark: the system\'s scheme, overridden by theme=', async (t) => {
+  const { server, booking } = await start(t);
+  const ctx = await browser.newContext({ colorScheme: 'dark' });
+  t.after(() => ctx.close());
+  const page = await ctx.newPage();
+  await page.goto(server.clientUrl(booking.ana, booking.id));
+  await badge(page, 'connected');
+  const background = () => page.locator('surechat-chat').evaluate((el) => getComputedStyle(el).backgroundColor);
+  assert.equal(await background(), 'rgb(13, 17, 23)');
+  await assertAccessible(page, 'dark');
+  await page.locator('surechat-chat').evaluate((el) => el.setAttribute('theme', 'light'));
+  assert.equal(await background(), 'rgb(255, 255, 255)');
+  // A page's own colour reaches into the shadow root.
+  await page.locator('surechat-chat').evaluate((el) => el.style.setProperty('--surechat-bg', 'rgb(1, 2, 3)'));
+  assert.equal(await background(), 'rgb(1, 2, 3)');
+});
