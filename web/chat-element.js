@@ -190,6 +190,8 @@ export class ChatElement extends HTMLElement {
     this.latest = { id: '', status: '' };
     this.locale = '';
     this.t = speech(this).t;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    this.clock = undefined;
     /** The `dir` attribute was set here (from the language), not by the page. */
     this.autoDir = false;
     this.form.addEventListener('submit', (e) => { e.preventDefault(); this.submit(); });
@@ -352,12 +354,16 @@ export class ChatElement extends HTMLElement {
     if (early && document.activeElement === early) this.input.focus();
     this.querySelector(':scope > .early')?.remove(); // not shown any more (no slot): not kept either
     document.addEventListener('visibilitychange', this.onVisible);
+    // Opening hours and day separators move with the clock: look again every minute.
+    clearInterval(this.clock);
+    this.clock = setInterval(() => this.render(), 60000);
     if (this.localize()) this.rerender();
     else this.render();
   }
 
   disconnectedCallback() {
     document.removeEventListener('visibilitychange', this.onVisible);
+    clearInterval(this.clock);
   }
 
   onVisible = () => this.render();

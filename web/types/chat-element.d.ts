@@ -96,6 +96,8 @@ export declare class ChatElement extends HTMLElement {
     };
     locale: string;
     t: (key: string, vars?: Record<string, string | number>) => string;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    clock: ReturnType<typeof setInterval> | undefined;
     /** The `dir` attribute was set here (from the language), not by the page. */
     autoDir: boolean;
     static get observedAttributes(): string[];

@@ -337,3 +337,44 @@ test('light and dark: the system\'s scheme, overridden by theme=', async (t) => 
   await page.locator('surechat-chat').evaluate((el) => el.style.setProperty('--surechat-bg', 'rgb(1, 2, 3)'));
   assert.equal(await background(), 'rgb(1, 2, 3)');
 });
+
+test('an empty conversation invites the first message; welcome, hours, reply time and limits come from /v1/widget', async (t) => {
+  const { server, booking } = await start(t);
+  await server.admin('PUT', '/v1/operators/olga', { name: 'Olga Petrova' });
+  // Without settings (404): a default invitation, the protocol's limits, no hours line.
+  const plain = await open(t, server, booking, { width: 360, height: 740 });
+  await plain.locator('surechat-chat .empty .welcome').filter({ hasText: 'Ask us anything' }).waitFor({ timeout: WAIT_MS });
+  assert.equal(await plain.locator('surechat-chat .info').textContent(), '');
+  await assertAccessible(plain, 'empty conversation');
+  // With settings: open on weekdays all day in the reader's zone, so "open" holds whenever this runs.
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, timezoneId: 'Europe/Madrid' });
+  t.after(() => ctx.close());
+  const page = await ctx.newPage();
+  const settings = {
+    welcome: 'Hello! Ask us about your stay.', timezone: 'Europe/Madrid', reply_minutes: 10,
+    hours: [{ days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], open: '00:00', close: '24:00' }],
+    message_chars_max: 20, message_bytes_max: 16384,
+  };
+  let asked = '';
+  await page.route('**/v1/widget', (route) => {
+    asked = route.request().headers().authorization ?? '';
+    route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(settings) });
+  });
+  await page.goto(server.clientUrl(booking.ana, booking.id));
+  await badge(page, 'connected');
+  await page.locator('surechat-chat .welcome').filter({ hasText: settings.welcome }).waitFor({ timeout: WAIT_MS });
+  assert.equal(asked, `Bearer ${booking.ana}`);
+  assert.equal(await page.locator('surechat-chat .info').textContent(), 'We are open now · We usually reply within 10 minutes');
+  // The limit in characters from the settings: 21 are refused, 20 go.
+  await type(page, 'a'.repeat(21));
+  await page.locator('surechat-chat .error').filter({ hasText: '20 characters' }).waitFor({ timeout: WAIT_MS });
+  await type(page, 'a'.repeat(20));
+  await waitRows(page, 'sent', (r) => r.length === 1);
+  assert.equal(await page.locator('surechat-chat .empty').isVisible(), false);
+  // People by name and initials, never by id.
+  await post(server, booking.olga, booking.id, 'Hi, I am Olga.');
+  await waitRows(page, 'the reply', (r) => r.length === 2);
+  const who = page.locator('surechat-chat li.other .who-line');
+  assert.equal(await who.locator('.who').textContent(), 'Olga Petrova');
+  assert.equal(await who.locator('.avatar').textContent(), 'OP');
+});
