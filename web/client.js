@@ -328,6 +328,11 @@ export class SurechatClient extends EventTarget {
     return this.session.pendingCount();
   }
 
+  /** Messages still on their way (in the outbox, not failed): what is "waiting to be sent". */
+  get waitingCount() {
+    return this.session.waitingCount();
+  }
+
   /** The user, once known. */
   get userId() {
     return this.session.userId() ?? tokenSubject(this.token);

@@ -16,6 +16,18 @@ import { DEFAULT_CONFIG, Jitter, backoff } from './types.js';
 const CLOSE_PROTOCOL_ERROR = 4400;
 const CLOSE_UNAUTHORIZED = 4401;
 
+/**
+ * Whether a failed message may succeed if sent again unchanged: only when the app's own deadline
+ * failed it (the server never refused it). A permanent refusal by the server (too large,
+ * forbidden, conversation closed, invalid) never can, so a UI offers "Edit" and "Delete" for it,
+ * never "Retry". The one place this rule lives (the Rust SDK: `DeliveryStatus::Failed` with the
+ * same codes).
+ * @param {import('./types.js').DeliveryStatus | null | undefined} status
+ */
+export function retryable(status) {
+  return status?.name === 'failed' && status.code === 'deadline_exceeded';
+}
+
 /** A device's session. */
 export class Session {
   /**
@@ -89,6 +101,11 @@ export class Session {
   /** Messages in the outbox that failed for good. */
   failedCount() {
     return this.outbox.failedCount();
+  }
+
+  /** Messages still on their way: in the outbox and not failed (what a "waiting" banner counts). */
+  waitingCount() {
+    return this.outbox.length - this.outbox.failedCount();
   }
 
   /** The user, once known from welcome (or the snapshot). */

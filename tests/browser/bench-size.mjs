@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { Server, launch, ROOT } from './e2e/harness.mjs';
 
 const SDK = ['index.js', 'types.js', 'frames.js', 'outbox.js', 'conversation.js', 'session.js',
-  'store.js', 'client.js', 'components.js', 'chat-element.js'];
+  'store.js', 'client.js', 'components.js', 'chat-element.js', 'format.js', 'i18n.js', 'locales/en.js',
+  'locales/es.js', 'locales/ar.js'];
 const RUNS = Number(process.env.RUNS ?? 5);
 const SLOW_3G = { offline: false, latency: 400, downloadThroughput: 400 * 1000 / 8, uploadThroughput: 400 * 1000 / 8 };
 

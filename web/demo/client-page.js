@@ -6,51 +6,51 @@
 import { SurechatClient } from '../client.js';
 import { Attention } from '../attention.js';
 import { enablePush, pushSupported } from '../push.js';
+import { dirOf, translator } from '../i18n.js';
 import '../components.js';
+import './strings.js';
+
+// The language: `lang=` in the fragment (e.g. #…&lang=ar), else the page's.
+const params = new URLSearchParams(location.hash.slice(1));
+const wanted = params.get('lang');
+if (wanted) {
+  document.documentElement.lang = wanted;
+  document.documentElement.dir = dirOf(wanted);
+}
+// The colour scheme: `theme=dark|light` in the fragment overrides the system's, for the page and the chat.
+const theme = params.get('theme');
+if (theme === 'dark' || theme === 'light') document.documentElement.dataset.theme = theme;
+const t = translator(document.documentElement.lang);
+for (const el of document.querySelectorAll('[data-t]')) el.textContent = t(el.getAttribute('data-t') ?? '');
 
 const chat = /** @type {import('../chat-element.js').ChatElement} */ (document.getElementById('chat'));
+chat.setAttribute('heading', t('demo.heading'));
+if (theme === 'dark' || theme === 'light') chat.setAttribute('theme', theme);
 const problem = await openLink();
-const params = new URLSearchParams(location.hash.slice(1));
-const token = params.get('token');
-const conversation = params.get('conversation');
+const fragment = new URLSearchParams(location.hash.slice(1)); // a redeemed link rewrote it
+const token = fragment.get('token');
+const conversation = fragment.get('conversation');
 if (problem || !token || !conversation) {
   chat.replaceWith(Object.assign(document.createElement('p'), {
-    className: 'problem', textContent: problem ?? 'Open this page with #token=…&conversation=… (see `surechat demo`).',
+    className: 'problem', textContent: problem ?? t('demo.no_link'),
   }));
 } else {
   const client = new SurechatClient({ token });
   chat.setAttribute('conversation', conversation);
-  // Operators by the names the server's directory gives them, never by their ids.
-  /** @type {Map<string, string>} */
-  const names = new Map();
+  // Operators by the names the server's directory gives them (the chat reads the directory),
+  // never by their ids.
   /** @param {string} id @param {string} [named] */
-  const operatorName = (id, named) => named ?? names.get(id) ?? 'An operator';
+  const operatorName = (id, named) => named ?? chat.people.get(id)?.name ?? t('chat.operator');
   // The other participants of a client's conversation are its operators.
   chat.userName = (id) => (id === client.userId ? id : operatorName(id));
   // System entries as the client should read them (never a transfer's internal note).
   chat.systemText = (m) => {
     /** @type {{ event?: string, to?: string, to_name?: string }} */
     const data = m.data ?? {};
-    if (data.event === 'status') return data.to === 'open' ? 'Conversation reopened' : `Conversation marked ${data.to}`;
-    if (data.event === 'assigned') return data.to ? `${operatorName(data.to, data.to_name)} is handling your conversation` : 'Waiting for an operator';
+    if (data.event === 'status') return data.to === 'open' ? t('demo.reopened') : t(`demo.status_${data.to}`);
+    if (data.event === 'assigned') return data.to ? t('demo.handling', { name: operatorName(data.to, data.to_name) }) : t('demo.waiting');
     return m.body;
   };
-  /** Reads the conversation's operators' names (again after a handover); rows follow. */
-  const loadNames = async () => {
-    try {
-      const response = await fetch(`/v1/conversations/${encodeURIComponent(conversation)}/operators`, { headers: { Authorization: `Bearer ${token}` } });
-      if (!response.ok) return;
-      const { operators } = await response.json();
-      const before = JSON.stringify([...names]);
-      for (const o of operators) names.set(o.id, o.name);
-      if (JSON.stringify([...names]) !== before) chat.rerender();
-    } catch {
-      // Offline: messages show "An operator" until the names can be read.
-    }
-  };
-  loadNames();
-  client.on('message', (e) => { if (e.message.conversation === conversation && e.message.data?.event === 'assigned') loadNames(); });
-  client.on('connection_status', (e) => { if (e.status.name === 'connected') loadNames(); });
   chat.client = client;
   // "An operator is online": any operator of the conversation available. The server tells
   // every operator's presence again after each (re)connect, so start over then.
@@ -62,7 +62,7 @@ if (problem || !token || !conversation) {
     if (client.status.name === 'expired') return;
     line.hidden = client.status.name !== 'connected';
     line.dataset.online = String(online);
-    line.textContent = online ? 'An operator is online' : 'No operator online right now';
+    line.textContent = online ? t('demo.online') : t('demo.nobody');
   };
   client.on('presence', (e) => { if (e.conversation === conversation) operators.set(e.user_id, e.status); });
   client.on('connection_status', (e) => { if (e.status.name === 'connected') operators.clear(); });
@@ -71,13 +71,13 @@ if (problem || !token || !conversation) {
   client.on('auth_expired', () => {
     line.hidden = false;
     line.dataset.online = 'false';
-    line.textContent = 'This chat link has expired. Open the latest link from your booking to continue; your unsent messages are kept.';
+    line.textContent = t('demo.expired');
   });
   // Replies while the tab is in the background: count in the title and icon; a notification
   // once the guest asked for them (a click, never on load); no sound on someone else's page.
   const attention = new Attention(client, {
     sound: false,
-    describe: (m) => ({ title: `${operatorName(m.sender)} replied`, body: m.body }),
+    describe: (m) => ({ title: t('demo.replied', { name: operatorName(m.sender) }), body: m.body }),
   });
   notifyButton(attention, token);
   /** @type {any} */ (window).surechat = client; // for the browser tests and curious developers
@@ -110,14 +110,14 @@ async function openLink() {
       });
       if (!response.ok) {
         const { code } = await response.json().catch(() => ({}));
-        if (code === 'link_used') return 'This link was used already. Open the newest email about your booking, or the link from your booking.';
-        if (code === 'link_expired') return 'This link has expired. Open the newest email about your booking, or the link from your booking.';
-        return 'This link does not work. Copy the whole link from the email.';
+        if (code === 'link_used') return t('demo.link_used');
+        if (code === 'link_expired') return t('demo.link_expired');
+        return t('demo.link_bad');
       }
       session = await response.json();
       localStorage.setItem(key, JSON.stringify(session));
     } catch {
-      return 'No connection: this link needs the network once. Try again when you are online.';
+      return t('demo.link_offline');
     }
   }
   const s = /** @type {{ token: string, conversation_id: string, expires_at: number }} */ (session);

@@ -1,11 +1,49 @@
 import { SurechatClient } from './client.js';
+export type WidgetSettings = {
+    /**
+     * Shown in an empty conversation.
+     */
+    welcome?: string;
+    /**
+     * Opening hours, in `timezone`.
+     */
+    hours?: import('./format.js').Hours[];
+    /**
+     * IANA zone of the hours.
+     */
+    timezone?: string;
+    /**
+     * Expected reply time.
+     */
+    reply_minutes?: number;
+    /**
+     * Longest message, in characters (code points).
+     */
+    message_chars_max: number;
+    /**
+     * Longest message, in bytes of UTF-8.
+     */
+    message_bytes_max: number;
+};
+export type Person = {
+    id: string;
+    name: string;
+    avatar_url?: string | null;
+};
 /** A complete chat widget for one conversation. */
 export declare class ChatElement extends HTMLElement {
     badge: import("./components.js").ConnectionStatusElement;
     offline: import("./components.js").OfflineBannerElement;
     pending: import("./components.js").PendingBannerElement;
     heading: HTMLElement;
+    /** Opening hours and reply time (`GET /v1/widget`). */
+    info: HTMLElement;
+    /** The messages: a list, scrollable and focusable (arrow keys move between messages). */
     list: HTMLElement;
+    /** What an empty conversation shows: an invitation, not a blank panel. */
+    welcome: HTMLElement;
+    hint: HTMLElement;
+    empty: HTMLElement;
     /** Shown when messages arrive while the reader is scrolled up. */
     pill: HTMLElement;
     /** Rows on screen now, by seq: "read" covers only what was seen while the page was visible. @type {Set<number>} */
@@ -18,9 +56,14 @@ export declare class ChatElement extends HTMLElement {
     /** The list was drawn once (messages there at first are not news). */
     rendered: boolean;
     typingLine: HTMLElement;
+    /** Polite: where the user's latest message got to (sent, delivered, read), once per change. */
     announcer: HTMLElement;
+    /** Assertive: a message that could not be sent. */
+    alarm: HTMLElement;
     error: HTMLElement;
     input: HTMLTextAreaElement;
+    sendButton: HTMLElement;
+    counter: HTMLElement;
     form: HTMLElement;
     /** @type {{ kind?: 'note' }} `{ kind: 'note' }`: the composer writes notes. */
     sendOptions: {
@@ -28,10 +71,17 @@ export declare class ChatElement extends HTMLElement {
     };
     /** A system entry's text. @type {(m: import('./types.js').ChatMessage) => string} */
     systemText: (m: import('./types.js').ChatMessage) => string;
-    /** The name shown for another participant, by user id (messages, typing): the app maps ids to names. @type {(userId: string) => string} */
+    /** Operators of the conversation by id, from the server's directory. @type {Map<string, Person>} */
+    people: Map<string, Person>;
+    /** The name shown for another participant, by user id (messages, typing): the directory's name, or what the app says. @type {(userId: string) => string} */
     userName: (userId: string) => string;
+    /** @type {WidgetSettings} */
+    settings: WidgetSettings;
+    log: HTMLElement;
     /** @type {Map<string, HTMLElement>} */
     rows: Map<string, HTMLElement>;
+    /** Day separators by day number. @type {Map<number, HTMLElement>} */
+    days: Map<number, HTMLElement>;
     /** @type {SurechatClient | null} */
     _client: SurechatClient | null;
     /** @type {(() => void)[]} */
@@ -39,7 +89,27 @@ export declare class ChatElement extends HTMLElement {
     typingSince: number;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     typingStop: ReturnType<typeof setTimeout> | undefined;
+    /** The user's latest own message and its status, to announce each change once. */
+    latest: {
+        id: string;
+        status: string;
+    };
+    locale: string;
+    t: (key: string, vars?: Record<string, string | number>) => string;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    clock: ReturnType<typeof setInterval> | undefined;
+    /** The `dir` attribute was set here (from the language), not by the page. */
+    autoDir: boolean;
+    static get observedAttributes(): string[];
     constructor();
+    /** Whether the main pointer is a finger (Enter inserts a line then). */
+    touch(): boolean;
+    /** Sets every fixed text in the current language (again when the language changed). */
+    localize(): boolean;
+    /** @param {string} name */
+    attributeChangedCallback(name: string): void;
+    /** The parts in shadow roots of their own follow the element's `theme`. */
+    theme(): void;
     /** The conversation shown. */
     get conversation(): string;
     set conversation(id: string);
@@ -48,6 +118,17 @@ export declare class ChatElement extends HTMLElement {
     /** The client used; created from the `token` and `server` attributes when not set. */
     get client(): SurechatClient | null;
     set client(client: SurechatClient | null);
+    /** The HTTP API's base, beside the client's WebSocket endpoint. */
+    api(): string;
+    /**
+     * An authenticated GET of the API: the JSON, or null (404, offline, anything else).
+     * @param {string} path
+     */
+    get(path: string): Promise<any>;
+    /** Reads the widget's settings (welcome, hours, reply time, limits); none (404) keeps the defaults. */
+    loadSettings(): Promise<void>;
+    /** Reads the names and avatars of the conversation's operators; rows follow. */
+    loadPeople(): Promise<void>;
     connectedCallback(): void;
     disconnectedCallback(): void;
     onVisible: () => void;
@@ -55,14 +136,48 @@ export declare class ChatElement extends HTMLElement {
     atBottom(): boolean;
     /** Sends "read" up to the last message on screen, while the page is visible. */
     markSeen(): void;
-    /** Sends what is typed. */
+    /**
+     * Arrow keys in the list move between messages (each then shows its full date and time).
+     * @param {KeyboardEvent} e
+     */
+    navigate(e: KeyboardEvent): void;
+    /** Shows the character counter near the limit, in characters (code points). */
+    count(): void;
+    /** Grows the composer with its text where CSS cannot (`field-sizing`), up to its max height. */
+    grow(): void;
+    /** Sends what is typed, unless it is over the limits (then says so, in characters). */
     submit(): Promise<void>;
     typed(): void;
     stopTyping(): void;
-    /** Builds every row again (after `systemText` or `userName` learned something new). */
+    /** Builds every row again (after `systemText`, `userName` or the language changed). */
     rerender(): void;
+    /**
+     * A failure's reason in plain words, in the reader's language.
+     * @param {{ code: string }} status
+     */
+    reason(status: {
+        code: string;
+    }): string;
+    /** The opening hours and reply time line. */
+    infoText(): string;
     /** Brings the list up to date, reusing rows by message id. */
     render(): void;
+    /**
+     * Says (politely, once per change) where the user's latest message got to.
+     * @param {import('./types.js').ChatMessage | null} m
+     */
+    announce(m: import('./types.js').ChatMessage | null): void;
+    /**
+     * The avatar of a participant: the directory's picture, else initials on a colour.
+     * @param {string} id
+     */
+    avatar(id: string): HTMLElement;
+    /**
+     * A message's text as nodes: web addresses become links (http/https only), built as
+     * elements; everything else stays text, never HTML.
+     * @param {string} text
+     */
+    static textNodes(text: string): (HTMLElement | Text)[];
     /**
      * @param {import('./types.js').ChatMessage} m
      * @param {boolean} own
@@ -73,4 +188,15 @@ export declare class ChatElement extends HTMLElement {
      * @param {import('./types.js').ChatMessage} m
      */
     update(row: HTMLElement, m: import('./types.js').ChatMessage): void;
+    /**
+     * The reason a message was not sent and what can be done: "Edit" (the text back in the
+     * composer) and "Delete"; "Retry" only where sending it again may work (never for a refusal
+     * by the server). Focus stays on the message, or goes to the composer or the next message
+     * when the message goes away — never to the page's body.
+     * @param {HTMLElement} row
+     * @param {import('./types.js').ChatMessage} m
+     * @param {string} reason
+     * @param {boolean} canRetry
+     */
+    failure(row: HTMLElement, m: import('./types.js').ChatMessage, reason: string, canRetry: boolean): HTMLElement;
 }

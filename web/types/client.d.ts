@@ -143,6 +143,8 @@ export declare class SurechatClient extends EventTarget {
     get status(): import('./types.js').ConnectionStatus;
     /** Messages not yet stored on the server (failed ones included). */
     get pendingCount(): number;
+    /** Messages still on their way (in the outbox, not failed): what is "waiting to be sent". */
+    get waitingCount(): number;
     /** The user, once known. */
     get userId(): string | null;
     /** @param {string} conversation */

@@ -1,5 +1,29 @@
 import { SurechatClient } from './client.js';
 /**
+ * Colours, all through custom properties a page may set (they inherit into the shadow roots):
+ * `--surechat-*` (documented in web/README.md), with light defaults and dark ones when the
+ * system prefers dark or `theme="dark"` is set on the element (`theme="light"` keeps it light).
+ */
+export declare function themeCss(): string;
+/**
+ * The language of an element and its lookup: `lang` on it or its nearest ancestor (shadow roots
+ * crossed), else the page's, else the browser's.
+ * @param {Element} el
+ */
+export declare function speech(el: Element): {
+    locale: string;
+    dir: "ltr" | "rtl";
+    t: (key: string, vars?: Record<string, string | number>) => string;
+};
+/**
+ * Moves focus somewhere sensible when `button` had it and is about to disappear (a banner
+ * that closes, a status that changes): the element's host is asked first (`surechat-focus-away`,
+ * which the chat answers by focusing its composer), else the host itself is focused.
+ * @param {HTMLElement} button
+ * @param {HTMLElement} host
+ */
+export declare function keepFocus(button: HTMLElement, host: HTMLElement): void;
+/**
  * Creates an element with attributes and children (text children are set as text).
  * @param {string} tag
  * @param {Record<string, string>} [attrs]
@@ -26,6 +50,8 @@ declare class Base extends HTMLElement {
     /** The client whose state this element shows. */
     get client(): SurechatClient | null;
     set client(client: SurechatClient | null);
+    /** The texts in this element's language. */
+    get t(): (key: string, vars?: Record<string, string | number>) => string;
     disconnectedCallback(): void;
     connectedCallback(): void;
     render(): void;
@@ -33,11 +59,15 @@ declare class Base extends HTMLElement {
 /**
  * `<surechat-connection-status>`: connected / connecting / reconnecting with a countdown /
  * offline / disconnected, with a "Reconnect" button when not connected; "Session expired" with
- * "Sign in again" (the client's `refreshToken`) when the server refused the token. Announced
- * politely.
+ * "Sign in again" (the client's `refreshToken`) when the server refused the token. A change of
+ * status is announced once, politely: the countdown ticks on screen only, never in the live
+ * region.
  */
 export declare class ConnectionStatusElement extends Base {
+    /** What is seen (with the countdown); hidden from screen readers, which get `spoken`. */
     label: HTMLElement;
+    /** The live region: its text changes with the status, never with the countdown. */
+    spoken: HTMLElement;
     button: HTMLElement;
     badge: HTMLElement;
     /** @type {ReturnType<typeof setInterval> | undefined} */
@@ -48,7 +78,8 @@ export declare class ConnectionStatusElement extends Base {
 }
 /**
  * `<surechat-delivery-indicator status="sending|sent|delivered|read|failed" reason="…">`: clock,
- * ✓, ✓✓, blue ✓✓ or ✗, each with its text label for screen readers and as a tooltip.
+ * ✓, ✓✓, blue ✓✓ or ✗, each with its text label (visible, and as a tooltip). Its text is not in
+ * any live region's way: the chat announces the status of the user's latest message itself.
  */
 export declare class DeliveryIndicatorElement extends HTMLElement {
     static get observedAttributes(): string[];
@@ -56,16 +87,30 @@ export declare class DeliveryIndicatorElement extends HTMLElement {
     connectedCallback(): void;
     render(): void;
 }
-/** `<surechat-offline-banner>`: shown while the device knows it has no network. */
-export declare class OfflineBannerElement extends Base {
+/**
+ * A banner inside a live region that is always there: what is shown is put into the region (and
+ * taken out), so a screen reader announces it when it appears; the region itself never hides.
+ */
+declare class BannerElement extends Base {
+    region: HTMLElement;
     banner: HTMLElement;
+    /** @param {string} kind */
+    constructor(kind: string);
+    /** @param {boolean} shown */
+    show(shown: boolean): void;
+}
+/** `<surechat-offline-banner>`: shown while the device knows it has no network. */
+export declare class OfflineBannerElement extends BannerElement {
     constructor();
     render(): void;
 }
-/** `<surechat-pending-banner>`: "N messages waiting to be sent", with "Retry now". */
-export declare class PendingBannerElement extends Base {
+/**
+ * `<surechat-pending-banner>`: "N messages waiting to be sent", with "Retry now". Failed
+ * messages are not waiting (they say so on their own rows), so they are never counted here.
+ */
+export declare class PendingBannerElement extends BannerElement {
     text: HTMLElement;
-    banner: HTMLElement;
+    button: HTMLElement;
     constructor();
     render(): void;
 }

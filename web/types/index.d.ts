@@ -1,4 +1,4 @@
-export { Session } from './session.js';
+export { Session, retryable } from './session.js';
 export { SurechatClient, newId, tokenSubject } from './client.js';
 export { decodeServerFrame, encodeClientFrame, PROTOCOL_VERSION, FrameError } from './frames.js';
 export { DEFAULT_CONFIG, TYPING_TTL_MS, MESSAGE_BYTES_MAX, backoff, rank } from './types.js';

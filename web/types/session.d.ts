@@ -5,6 +5,15 @@ export type ConnectionStatus = import('./types.js').ConnectionStatus;
 export type ChatMessage = import('./types.js').ChatMessage;
 export type ClientFrame = import('./types.js').ClientFrame;
 export type ServerFrame = import('./types.js').ServerFrame;
+/**
+ * Whether a failed message may succeed if sent again unchanged: only when the app's own deadline
+ * failed it (the server never refused it). A permanent refusal by the server (too large,
+ * forbidden, conversation closed, invalid) never can, so a UI offers "Edit" and "Delete" for it,
+ * never "Retry". The one place this rule lives (the Rust SDK: `DeliveryStatus::Failed` with the
+ * same codes).
+ * @param {import('./types.js').DeliveryStatus | null | undefined} status
+ */
+export declare function retryable(status: import('./types.js').DeliveryStatus | null | undefined): boolean;
 /** A device's session. */
 export declare class Session {
     config: {
@@ -69,6 +78,8 @@ export declare class Session {
     pendingCount(): number;
     /** Messages in the outbox that failed for good. */
     failedCount(): number;
+    /** Messages still on their way: in the outbox and not failed (what a "waiting" banner counts). */
+    waitingCount(): number;
     /** The user, once known from welcome (or the snapshot). */
     userId(): string | null;
     /** Conversation ids known to the device. */

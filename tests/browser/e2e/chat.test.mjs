@@ -2,7 +2,7 @@
 // ticks, offline typing, a slow network. Run with: node --test tests/browser/e2e/
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, launch, waitRows, type, badge, ARTIFACTS } from './harness.mjs';
+import { Server, launch, waitRows, type, badge, ARTIFACTS, WAIT_MS } from './harness.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -83,24 +83,35 @@ test('slow network (latency and throttling): everything arrives, in order', asyn
   assert.equal(new Set(bodies(atClient)).size, 9);
 });
 
-test('a message over the size limit shows ✗ with the reason; editing sends it as a new message', async (t) => {
-  const { client, operator } = await setup(t);
+test('a message over the size limit: the composer says so in characters; refused by the server it fails with Edit, never Retry', async (t) => {
+  const { client, operator, booking } = await setup(t);
   await type(client, 'before');
+  // Typed: the composer keeps it and says the limit in characters (4096, not 16384 bytes).
   await type(client, 'x'.repeat(17000));
+  const error = client.locator('surechat-chat .error');
+  await error.filter({ hasText: /4096 characters/ }).waitFor({ timeout: WAIT_MS });
+  const input = client.locator('surechat-chat textarea');
+  assert.equal((await input.inputValue()).length, 17000);
+  assert.match(await client.locator('surechat-chat .counter').textContent(), /12904 characters over the limit of 4096/);
+  // Sent anyway by the app through the SDK: the server refuses it for good.
+  await input.fill('');
+  await client.evaluate((id) => window.surechat.send(id, 'x'.repeat(17000)), booking.id);
   await type(client, 'after');
-  await waitRows(client, 'three rows, one failed', (r) => r.length === 3 && r[2][1] === 'failed');
+  await waitRows(client, 'three rows, one failed', (r) => r.length === 3 && r.some((x) => x[1] === 'failed'));
   const row = client.locator('surechat-chat li[data-status="failed"]');
-  assert.match(await row.locator('surechat-delivery-indicator').getAttribute('title'), /Failed: .*16384/);
+  assert.match(await row.locator('surechat-delivery-indicator').getAttribute('title'), /Failed: it is too long for this chat/);
+  assert.equal(await row.locator('button.retry').count(), 0);
   // The others were not held up.
   await waitRows(operator, 'before and after at the operator', (r) => bodies(r).join() === 'before,after');
   // Edit: the failed message goes back into the composer, shortened, and is sent anew.
   await row.locator('button.edit').click();
-  const input = client.locator('surechat-chat textarea');
   assert.equal((await input.inputValue()).length, 17000);
+  assert.equal(await input.evaluate((el) => el.getRootNode().activeElement === el), true);
   await input.fill('x'.repeat(100));
   await input.press('Enter');
   await waitRows(operator, 'the edited message', (r) => r.length === 3 && r[2][0] === 'x'.repeat(100));
   const final = await waitRows(client, 'no failed row left', (r) => r.length === 3 && !r.some((x) => x[1] === 'failed'));
   assert.deepEqual(bodies(final), ['before', 'after', 'x'.repeat(100)]);
+  assert.equal(await error.textContent(), '');
   await client.screenshot({ path: `${ARTIFACTS}/client-after-edit.png` });
 });

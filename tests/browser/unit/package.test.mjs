@@ -36,7 +36,11 @@ test('the package version is the Rust workspace version', () => {
 
 test('the tarball holds the SDK modules, their declarations, package.json and README, nothing else', () => {
   const declarations = readdirSync(join(WEB, 'types')).filter((f) => f.endsWith('.d.ts')).map((f) => `types/${f}`);
-  const want = ['README.md', 'package.json', ...modules, ...declarations].sort();
+  // The message catalogs the components import (their declarations under types/locales/).
+  const catalogs = readdirSync(join(WEB, 'locales')).filter((f) => f.endsWith('.js'));
+  const catalogTypes = readdirSync(join(WEB, 'types/locales')).filter((f) => f.endsWith('.d.ts'));
+  const want = ['README.md', 'package.json', ...modules, ...declarations, ...catalogs.map((f) => `locales/${f}`),
+    ...catalogTypes.map((f) => `types/locales/${f}`)].sort();
   assert.deepEqual(packed, want);
   assert.ok(!packed.some((f) => f.startsWith('demo/') || f.startsWith('console/')), 'the pages are not part of the package');
   assert.ok(!packed.includes('sw.js'), 'the service worker is not part of the package');

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { backoff, DEFAULT_CONFIG, Jitter } from '../../../web/types.js';
+import { retryable } from '../../../web/session.js';
 import { Model, Rig, uuid } from './model.mjs';
 
 const DAY = 24 * 3600 * 1000;
@@ -149,6 +150,9 @@ test('a permanent refusal fails one message without holding up the others; retry
   assert.deepEqual(ana.session.deliveryStatus(uuid(2)), { name: 'failed', code: 'message_too_large', message: 'message body is over the limit' });
   assert.equal(ana.session.pendingCount(), 1);
   assert.equal(ana.session.failedCount(), 1);
+  // Failed for good: not waiting, and nothing for a UI to offer "Retry" for.
+  assert.equal(ana.session.waitingCount(), 0);
+  assert.equal(retryable(ana.session.deliveryStatus(uuid(2))), false);
   // A manual retry keeps the id (and fails again: the body is still too large).
   assert.equal(ana.session.retryFailed(0), 1);
   ana.pump(0, model);
@@ -314,4 +318,18 @@ test("a private note's ticks follow other operators, never the client", () => {
   // Another operator reads it.
   olga.session.handleFrame(0, receipt('omar', 'operator', 1, 1));
   assert.equal(olga.session.deliveryStatus(uuid(1))?.name, 'read');
+});
+
+test('only a failure by the app\'s own deadline is retryable; a waiting message counts as waiting', () => {
+  const ana = new Rig('ana');
+  ana.session.send(0, uuid(1), 'b1', 'never connected', 1000);
+  ana.session.send(0, uuid(2), 'b1', 'no deadline');
+  assert.equal(ana.session.waitingCount(), 2);
+  ana.session.handleTimeout(1000);
+  const status = ana.session.deliveryStatus(uuid(1));
+  assert.equal(status?.name, 'failed');
+  assert.equal(retryable(status), true);
+  assert.equal(ana.session.waitingCount(), 1);
+  assert.equal(retryable({ name: 'failed', code: 'conversation_closed', message: 'closed' }), false);
+  assert.equal(retryable({ name: 'sending' }), false);
 });
