@@ -675,7 +675,7 @@ function renderCanned() {
       }
     });
     return el('li', { 'data-canned': c.shortcut }, [
-      el('span', { class: 'canned-text' }, [el('code', {}, [`/${c.shortcut}`]), ' ', el('span', { dir: 'auto' }, [c.title])]),
+      el('span', { class: 'canned-text' }, [el('code', { dir: 'ltr' }, [`/${c.shortcut}`]), ' ', el('span', { dir: 'auto' }, [c.title])]),
       el('span', { class: 'row' }, [edit, remove]),
     ]);
   }));
@@ -768,7 +768,7 @@ function cannedSuggestions() {
     active = Math.min(active, offered.length - 1);
     box.replaceChildren(...offered.map((c, i) => {
       const option = el('li', { id: `canned-option-${i}`, role: 'option', 'aria-selected': 'false', 'data-shortcut': c.shortcut }, [
-        el('code', {}, [`/${c.shortcut}`]), el('span', { dir: 'auto' }, [c.title]),
+        el('code', { dir: 'ltr' }, [`/${c.shortcut}`]), el('span', { dir: 'auto' }, [c.title]),
       ]);
       // Pressed, not clicked: the composer keeps the focus.
       option.addEventListener('mousedown', (e) => { e.preventDefault(); insert(c); });
