@@ -782,7 +782,7 @@ function cannedSuggestions() {
   input.addEventListener('blur', close);
   input.addEventListener('focus', () => { if (input.value.startsWith('/')) { if (!canned.length) loadCanned().then(update); else update(); } });
   // Captured at the shadow root, before the composer's own Enter (which sends).
-  root.addEventListener('keydown', (e) => {
+  root.addEventListener('keydown', (/** @type {Event} */ e) => {
     const key = /** @type {KeyboardEvent} */ (e);
     if (key.target !== input || box.hidden || !offered.length) return;
     if (key.key === 'ArrowDown' || key.key === 'ArrowUp') {

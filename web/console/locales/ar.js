@@ -173,7 +173,7 @@ export default {
   'signin.offline': 'لا يوجد اتصال بالخادم. حاول مجددًا.',
   'signin.enterCode': 'أدخل الرمز المكوّن من 6 أرقام من تطبيق المصادقة.',
   'signin.locked': 'محاولات فاشلة كثيرة. حاول مجددًا بعد {wait}، أو أعد تعيين كلمة المرور.',
-  'signin.minutes': { one: 'دقيقة', two: 'دقيقتين', few: '{n} دقائق', many: '{n} دقيقة', other: '{n} دقيقة' },
+  'signin.minutes': { zero: 'أقل من دقيقة', one: 'دقيقة', two: 'دقيقتين', few: '{n} دقائق', many: '{n} دقيقة', other: '{n} دقيقة' },
   'signin.wrong': 'البريد الإلكتروني أو كلمة المرور غير صحيحة.',
   'signin.failed': 'فشل تسجيل الدخول (HTTP {status}).',
 
