@@ -80,6 +80,11 @@ test('360 px: the list and the conversation are two views; the back button and t
   assert.ok(await list.isVisible(), 'the list shows first');
   assert.ok(!(await conversation.isVisible()), 'the conversation is not below the list');
   await assertAccessible(page, '360 px list view');
+  // Dark: the colours change through the custom properties, and still read well.
+  await page.emulateMedia({ colorScheme: 'dark' });
+  assert.notEqual(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(238, 241, 244)');
+  await assertAccessible(page, '360 px list view, dark');
+  await page.emulateMedia({ colorScheme: 'light' });
 
   await page.locator('#inbox [data-conversation="booking-1001"]').click();
   await conversation.waitFor({ state: 'visible', timeout: WAIT_MS });
@@ -315,4 +320,9 @@ test('sign-in and reset pages speak the chosen language', async (t) => {
   await until('Arabic heading', async () => (await page.locator('h1').textContent()) === 'اختر كلمة مرور جديدة');
   assert.equal(await page.evaluate(() => document.documentElement.dir), 'rtl');
   await assertAccessible(page, 'reset in Arabic');
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await assertAccessible(page, 'reset in Arabic, dark');
+  await page.goto(`${server.base}/web/console/sign-in.html?lang=es`);
+  await until('Spanish heading, dark', async () => (await page.locator('h1').textContent()) === 'Inicia sesión en la consola');
+  await assertAccessible(page, 'sign-in in Spanish, dark');
 });
