@@ -351,11 +351,11 @@ function renderInbox() {
       'data-assignee': r.assignee ?? '', 'data-unread': String(r.unread), 'data-waiting-since': String(r.waiting_since ?? ''),
       'data-last': last?.id ?? '',
     }, [
-      el('span', { class: 'id', dir: 'auto' }, [name ? `${name} · ${r.id}` : r.id]),
+      el('span', { class: 'id' }, [el('bdi', {}, [name ? `${name} · ${r.id}` : r.id])]),
       last?.ts ? el('time', { class: 'when', datetime: new Date(last.ts).toISOString(), title: fullDate(last.ts) }, [shortDate(last.ts)]) : el('span'),
       count,
-      ...(booking ? [el('span', { class: 'booking', dir: 'auto' }, [booking])] : []),
-      el('span', { class: 'last', dir: 'auto' }, [preview(last)]), facts,
+      ...(booking ? [el('span', { class: 'booking' }, [el('bdi', {}, [booking])])] : []),
+      el('span', { class: 'last' }, [el('bdi', {}, [preview(last)])]), facts,
     ]);
     button.addEventListener('click', () => open(r.id));
     return el('li', {}, [button]);
@@ -389,26 +389,25 @@ let searchGeneration = 0;
 let searchTimer;
 
 /**
- * A snippet with its matches marked, built as text nodes and `<mark>`s. `matches` are
- * `[start, end]` pairs (or `{start, end}` / `{start, length}`) in characters of the snippet.
+ * A snippet with its matches marked, built as text nodes and `<mark>`s. `spans` are
+ * `{start, end}` (or `[start, end]`) in UTF-16 code units of the snippet, as JavaScript indexes it.
  * @param {string} text
- * @param {any[]} matches
+ * @param {any[]} spans
  */
-function highlighted(text, matches) {
-  const chars = [...text];
-  const spans = (Array.isArray(matches) ? matches : [])
-    .map((m) => (Array.isArray(m) ? [m[0], m[1]] : [m.start, m.end ?? m.start + m.length]))
-    .filter(([a, b]) => Number.isInteger(a) && Number.isInteger(b) && a < b && b <= chars.length)
+function highlighted(text, spans) {
+  const ranges = (Array.isArray(spans) ? spans : [])
+    .map((m) => (Array.isArray(m) ? [m[0], m[1]] : [m.start, m.end]))
+    .filter(([a, b]) => Number.isInteger(a) && Number.isInteger(b) && a >= 0 && a < b && b <= text.length)
     .sort((x, y) => x[0] - y[0]);
   /** @type {(Node | string)[]} */
   const parts = [];
   let at = 0;
-  for (const [a, b] of spans) {
+  for (const [a, b] of ranges) {
     if (a < at) continue;
-    parts.push(chars.slice(at, a).join(''), el('mark', {}, [chars.slice(a, b).join('')]));
+    parts.push(text.slice(at, a), el('mark', {}, [text.slice(a, b)]));
     at = b;
   }
-  parts.push(chars.slice(at).join(''));
+  parts.push(text.slice(at));
   return parts;
 }
 
@@ -432,25 +431,28 @@ async function search(query) {
   }
   if (mine !== searchGeneration) return;
   /** @type {any[]} */
-  const found = answer.results ?? answer.messages ?? [];
+  const found = answer.results ?? [];
   results.hidden = false;
   list.hidden = true;
   results.dataset.query = q;
+  // The results start at the top of the list's column, not under a scrolled-away place.
+  /** @type {HTMLElement} */ (results.closest('nav')).scrollTop = 0;
   if (!found.length) resultList.replaceChildren(el('li', { class: 'empty' }, [t('console.search.none', { q })]));
   else {
     resultList.replaceChildren(...found.map((r) => {
-      const row = rows.find((x) => x.id === r.conversation);
+      const conversation = String(r.conversation_id ?? r.conversation);
+      const row = rows.find((x) => x.id === conversation);
       const name = guest(row?.metadata);
-      const button = el('button', { type: 'button', 'data-conversation': r.conversation, 'data-message': r.message_id ?? r.id ?? '' }, [
-        el('span', { class: 'id', dir: 'auto' }, [name ? `${name} · ${r.conversation}` : r.conversation]),
+      const button = el('button', { type: 'button', 'data-conversation': conversation, 'data-message': r.id ?? '' }, [
+        el('span', { class: 'id' }, [el('bdi', {}, [name ? `${name} · ${conversation}` : conversation])]),
         r.sent_at ? el('time', { class: 'when', datetime: new Date(r.sent_at).toISOString(), title: fullDate(r.sent_at) }, [shortDate(r.sent_at)]) : el('span'),
-        el('span', { class: 'last', dir: 'auto' }, [
+        el('span', { class: 'last' }, [
           r.kind === 'note' ? `${t('console.search.note')} ` : '',
-          `${senderOf({ sender: r.sender, role: r.role ?? (directory.has(r.sender) ? 'operator' : 'client') })}: `,
-          ...highlighted(String(r.snippet ?? r.body ?? ''), r.matches ?? r.offsets ?? []),
+          el('bdi', {}, [senderOf({ sender: r.sender, role: r.sender_role })]), ': ',
+          el('bdi', {}, highlighted(String(r.snippet ?? r.body ?? ''), r.highlights ?? [])),
         ]),
       ]);
-      button.addEventListener('click', () => open(r.conversation));
+      button.addEventListener('click', () => open(conversation));
       return el('li', {}, [button]);
     }));
   }
@@ -640,7 +642,7 @@ let editing = '';
 async function loadCanned() {
   try {
     const answer = await api('GET', '/v1/canned');
-    canned = (Array.isArray(answer) ? answer : answer.canned ?? answer.responses ?? [])
+    canned = (Array.isArray(answer) ? answer : answer.canned ?? answer.canned_responses ?? answer.responses ?? answer.items ?? [])
       .slice().sort((/** @type {any} */ a, /** @type {any} */ b) => a.shortcut.localeCompare(b.shortcut));
     renderCanned();
   } catch {
