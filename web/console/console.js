@@ -642,7 +642,7 @@ let editing = '';
 async function loadCanned() {
   try {
     const answer = await api('GET', '/v1/canned');
-    canned = (Array.isArray(answer) ? answer : answer.canned ?? answer.canned_responses ?? answer.responses ?? answer.items ?? [])
+    canned = (Array.isArray(answer) ? answer : answer.replies ?? answer.canned ?? [])
       .slice().sort((/** @type {any} */ a, /** @type {any} */ b) => a.shortcut.localeCompare(b.shortcut));
     renderCanned();
   } catch {
