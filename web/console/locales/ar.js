@@ -15,7 +15,7 @@ export default {
   'console.signOut': 'تسجيل الخروج',
   'console.inbox': 'المحادثات',
   'console.search.label': 'البحث في الرسائل',
-  'console.search.placeholder': 'البحث في الرسائل (Ctrl+K)',
+  'console.search.placeholder': 'البحث في الرسائل…',
   'console.search.go': 'بحث',
   'console.search.results': 'نتائج البحث',
   'console.search.clear': 'العودة إلى صندوق الوارد',

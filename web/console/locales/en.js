@@ -15,7 +15,7 @@ export default {
   'console.signOut': 'Sign out',
   'console.inbox': 'Conversations',
   'console.search.label': 'Search messages',
-  'console.search.placeholder': 'Search messages (Ctrl+K)',
+  'console.search.placeholder': 'Search messages…',
   'console.search.go': 'Search',
   'console.search.results': 'Search results',
   'console.search.clear': 'Back to the inbox',

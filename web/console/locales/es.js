@@ -15,7 +15,7 @@ export default {
   'console.signOut': 'Cerrar sesión',
   'console.inbox': 'Conversaciones',
   'console.search.label': 'Buscar mensajes',
-  'console.search.placeholder': 'Buscar mensajes (Ctrl+K)',
+  'console.search.placeholder': 'Buscar mensajes…',
   'console.search.go': 'Buscar',
   'console.search.results': 'Resultados de la búsqueda',
   'console.search.clear': 'Volver a la bandeja',
