@@ -16,7 +16,7 @@ let leaving = false;
 function toSignIn(hash = location.hash) {
   if (!leaving) {
     leaving = true;
-    location.replace(`sign-in.html${hash}`);
+    location.replace(`sign-in.html${location.search}${hash}`);
   }
   // Nothing after this runs: the page is going away.
   return new Promise(() => {});

@@ -18,7 +18,7 @@ form.addEventListener('submit', async (event) => {
     method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ token, password: field('password') }),
   }).catch(() => null);
   if (response?.ok) {
-    location.replace('sign-in.html');
+    location.replace(`sign-in.html${location.search}`);
     return;
   }
   const { detail } = (await response?.json().catch(() => ({}))) ?? {};

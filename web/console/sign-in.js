@@ -39,7 +39,7 @@ form.addEventListener('submit', async (event) => {
     return;
   }
   if (response.ok) {
-    location.replace(`./${location.hash.startsWith('#error') ? '' : location.hash}`);
+    location.replace(`./${location.search}${location.hash.startsWith('#error') ? '' : location.hash}`);
     return;
   }
   const { code: reason, detail } = await response.json().catch(() => ({}));
