@@ -889,7 +889,11 @@ client.on('message', (e) => {
   const m = e.message;
   // Assignments as they happen (before the inbox is read again): whose news a guest's message is.
   if (m.kind === 'system' && m.data?.event === 'assigned') assignees.set(m.conversation, m.data.to ?? null);
-  if (m.kind === 'system' && m.ts && Date.now() - m.ts < ANNOUNCE_WITHIN_MS) announce(`${m.conversation}: ${m.body}`);
+  // Entries of other conversations are said here; the open conversation's own timeline (a live
+  // log) says its entries itself, so saying them here too would announce each twice.
+  if (m.kind === 'system' && m.conversation !== selected && m.ts && Date.now() - m.ts < ANNOUNCE_WITHIN_MS) {
+    announce(`${m.conversation}: ${m.body}`);
+  }
   refresh();
 });
 client.on('receipt', refresh);

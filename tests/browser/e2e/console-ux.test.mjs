@@ -269,7 +269,7 @@ test('keyboard: j/k and Alt+arrows move between conversations, not while typing;
   assert.equal((await focused(page)).id, 'help-open');
 });
 
-test('the skip link is the first stop and moves the focus to the conversation\'s composer', async (t) => {
+test('the skip link is the first stop and moves the focus to the composer; landmarks; other conversations\' changes announced', async (t) => {
   const { server, olga } = await start(t);
   const page = await open(t, server.operatorUrl(olga, 'booking-1002', 'all'), DESKTOP, 3);
   await page.keyboard.press('Tab');
@@ -283,6 +283,9 @@ test('the skip link is the first stop and moves the focus to the conversation\'s
     main: document.querySelectorAll('main').length, nav: document.querySelectorAll('nav').length, h1: document.querySelectorAll('h1').length,
   }));
   assert.deepEqual(landmarks, { main: 1, nav: 1, h1: 1 });
+  // Another conversation's change is said once, by the console's live region.
+  await server.as(olga, 'POST', '/v1/conversations/booking-1003/status', { status: 'pending' });
+  await until('the change announced', async () => /^booking-1003: .*pending/.test(await page.locator('#announce').textContent()));
 });
 
 test('Arabic: the console is right to left with Arabic texts, at 1280 and 360 px', async (t) => {
