@@ -5,6 +5,8 @@
 // Every state-changing call carries the session's CSRF token; admin calls go with the cookie only
 // (no Authorization header), which is how the server knows a signed-in admin is asking.
 
+import { t, fullDate } from './lang.js';
+
 /** @typedef {{ operator_id: string, name: string | null, email: string, role: 'admin' | 'agent', totp_enabled: boolean, csrf_token: string, expires_at: number, method: string }} SessionInfo */
 
 /** Set once the page is on its way to the sign-in page: one navigation, not two racing. */
@@ -14,7 +16,7 @@ let leaving = false;
 function toSignIn(hash = location.hash) {
   if (!leaving) {
     leaving = true;
-    location.replace(`sign-in.html${hash}`);
+    location.replace(`sign-in.html${location.search}${hash}`);
   }
   // Nothing after this runs: the page is going away.
   return new Promise(() => {});
@@ -87,7 +89,7 @@ function idFor(email) {
 export function accountPanels(session) {
   const bar = /** @type {HTMLElement} */ (document.getElementById('account'));
   bar.hidden = false;
-  /** @type {HTMLElement} */ (document.getElementById('who')).textContent = `${session.name ?? session.operator_id} (${session.role})`;
+  /** @type {HTMLElement} */ (document.getElementById('who')).textContent = t('account.who', { name: session.name ?? session.operator_id, role: t(`console.role.${session.role}`) });
   /** @type {HTMLElement} */ (document.getElementById('sign-out')).addEventListener('click', async () => {
     // Signing out closes this page's connection too (its token is revoked): the client's
     // attempt to get a new one must not navigate first.
@@ -111,8 +113,8 @@ function secondFactor(session) {
   const message = (/** @type {string} */ text) => el('p', { role: 'status' }, [text]);
   const render = () => {
     if (session.totp_enabled) {
-      const code = el('input', { inputmode: 'numeric', autocomplete: 'one-time-code', 'aria-label': 'Current code', pattern: '[0-9]{6}' });
-      const off = el('button', { type: 'button' }, ['Turn off']);
+      const code = el('input', { inputmode: 'numeric', autocomplete: 'one-time-code', 'aria-label': t('account.totp.current'), pattern: '[0-9]{6}' });
+      const off = el('button', { type: 'button' }, [t('account.totp.off')]);
       off.addEventListener('click', async () => {
         try {
           await sessionApi(session, 'DELETE', '/v1/session/totp', { code: /** @type {HTMLInputElement} */ (code).value });
@@ -120,19 +122,19 @@ function secondFactor(session) {
           render();
         } catch (e) { body.append(message(/** @type {Error} */ (e).message)); }
       });
-      body.replaceChildren(el('p', {}, ['Two-step sign-in is on.']), code, off);
+      body.replaceChildren(el('p', {}, [t('account.totp.on')]), code, off);
       return;
     }
-    const start = el('button', { type: 'button', id: 'totp-start' }, ['Set up two-step sign-in']);
+    const start = el('button', { type: 'button', id: 'totp-start' }, [t('account.totp.setup')]);
     start.addEventListener('click', async () => {
       const { secret, otpauth_url: url } = await sessionApi(session, 'POST', '/v1/session/totp');
       const code = el('input', { id: 'totp-code', inputmode: 'numeric', autocomplete: 'one-time-code', pattern: '[0-9]{6}' });
-      const confirm = el('button', { type: 'submit' }, ['Turn on']);
+      const confirm = el('button', { type: 'submit' }, [t('account.totp.turnOn')]);
       const form = el('form', {}, [
-        el('p', {}, ['Add this key to your authenticator app, then enter the code it shows.']),
-        el('p', {}, ['Key: ', el('code', { id: 'totp-secret' }, [secret])]),
-        el('p', {}, [el('a', { href: url }, ['Open in an authenticator app'])]),
-        el('label', { for: 'totp-code' }, ['Code']), code, confirm,
+        el('p', {}, [t('account.totp.instructions')]),
+        el('p', {}, [t('account.totp.key'), ' ', el('code', { id: 'totp-secret' }, [secret])]),
+        el('p', {}, [el('a', { href: url }, [t('account.totp.open')])]),
+        el('label', { for: 'totp-code' }, [t('account.totp.code')]), code, confirm,
       ]);
       form.addEventListener('submit', async (event) => {
         event.preventDefault();
@@ -162,17 +164,17 @@ function team(session) {
     const { accounts } = await sessionApi(session, 'GET', '/v1/accounts');
     known = accounts;
     list.replaceChildren(...accounts.map((/** @type {any} */ a) => {
-      const toggle = el('button', { type: 'button', 'data-account': a.operator_id }, [a.active ? 'Disable' : 'Enable']);
+      const toggle = el('button', { type: 'button', 'data-account': a.operator_id }, [t(a.active ? 'account.team.disable' : 'account.team.enable')]);
       toggle.addEventListener('click', async () => {
         try {
           await sessionApi(session, 'PUT', `/v1/accounts/${encodeURIComponent(a.operator_id)}`, { email: a.email, name: a.name ?? a.operator_id, role: a.role, active: !a.active });
-          status.textContent = `${a.name ?? a.email} is ${a.active ? 'disabled' : 'enabled'}.`;
+          status.textContent = t(a.active ? 'account.team.disabled' : 'account.team.enabled', { name: a.name ?? a.email });
           load();
         } catch (e) { status.textContent = /** @type {Error} */ (e).message; }
       });
       const self = a.operator_id === session.operator_id;
       return el('li', { 'data-account': a.operator_id }, [
-        el('span', {}, [`${a.name ?? a.operator_id} — ${a.email} — ${a.role}${a.active ? '' : ' (disabled)'}`]),
+        el('span', {}, [t(a.active ? 'account.team.row' : 'account.team.rowDisabled', { name: a.name ?? a.operator_id, email: a.email, role: t(`console.role.${a.role}`) })]),
         ...(self ? [] : [toggle]),
       ]);
     }));
@@ -183,7 +185,7 @@ function team(session) {
     const email = String(data.get('email') ?? '');
     // Adding never replaces someone: an address whose id is taken is said so.
     if (known.some((a) => a.operator_id === idFor(email) || a.email === email.trim().toLowerCase())) {
-      status.textContent = 'An operator with this email is already on the team.';
+      status.textContent = t('account.team.exists');
       return;
     }
     try {
@@ -191,7 +193,7 @@ function team(session) {
         email, name: String(data.get('name') ?? ''), role: String(data.get('role') ?? 'agent'),
         password: String(data.get('password') ?? '') || undefined,
       });
-      status.textContent = `${data.get('name')} can sign in now.`;
+      status.textContent = t('account.team.added', { name: String(data.get('name') ?? '') });
       form.reset();
       load();
     } catch (e) { status.textContent = /** @type {Error} */ (e).message; }
@@ -216,7 +218,7 @@ function securityLog(session) {
       after = page[page.length - 1].id;
     }
     list.replaceChildren(...entries.reverse().map((/** @type {any} */ e) => el('li', {}, [
-      el('time', { datetime: new Date(e.at).toISOString() }, [new Date(e.at).toLocaleString()]),
+      el('time', { datetime: new Date(e.at).toISOString() }, [fullDate(e.at)]),
       ` ${e.actor} — ${e.action}${e.target ? ` — ${e.target}` : ''}`,
     ])));
   });

@@ -1,6 +1,8 @@
-// The operator console: the inbox (views mine / unassigned / all, longest waiting first), the
-// selected conversation with its booking data, assignment, status and timeline (system entries
-// and private notes included), the presence switch, and typing both ways.
+// The operator console: the inbox (filtered by assignee — mine / unassigned / anyone — and by
+// status, longest waiting first), full-text search over messages, the selected conversation with
+// its booking data, assignment, status and timeline (system entries and private notes included),
+// canned responses (managed in a panel, inserted with `/` in the composer), keyboard shortcuts,
+// the presence switch, and typing both ways.
 //
 // How the inbox stays right: the rows are always exactly what `GET /v1/inbox` last answered,
 // never patched locally. The live WebSocket stream says *when* to read it again: every message
@@ -10,10 +12,16 @@
 // the `all` view, conversations the operator does not take part in send nothing over the
 // WebSocket: that view is also read again every 15 s.
 //
+// Narrower than 768 px the list and the conversation are two views. Which one shows follows the
+// URL fragment: opening a conversation adds `conversation=…` to it as a new history entry, so the
+// browser's Back (and the page's back button) return to the list.
+//
 // Signed in (the sign-in page, `/console`), the tokens come from the session, refreshed before
 // they expire; the demo opens it with a token in the URL fragment instead. Either way, optionally
-// a conversation and a view in the fragment: #token=…&conversation=…&view=mine|unassigned|all
+// a conversation, a view, a status filter and a language in the fragment:
+// #token=…&conversation=…&view=mine|unassigned|all&status=open|pending|resolved&lang=en|es|ar
 
+import { t, elapsed, fullDate, shortDate } from './lang.js';
 import { SurechatClient } from '../client.js';
 import { Attention } from '../attention.js';
 import { enablePush, pushSupported } from '../push.js';
@@ -25,12 +33,14 @@ import '../components.js';
 if ('serviceWorker' in navigator) navigator.serviceWorker.register('../sw.js').catch(() => {});
 
 const REFRESH_DELAY_MS = 100;
-/** Texts of the transfer picker. */
-const PICKER_PROMPT = 'Choose an operator…';
-const PICKER_EMPTY = 'No other active operator';
 const ALL_VIEW_POLL_MS = 15000;
 /** System entries newer than this are announced when they arrive. */
 const ANNOUNCE_WITHIN_MS = 60000;
+/** Search as one types, once typing pauses this long. */
+const SEARCH_DELAY_MS = 300;
+const STATUSES = ['open', 'pending', 'resolved'];
+/** Where the page switches to two views (the CSS says the same). */
+const narrow = matchMedia('(max-width: 767.98px)');
 
 const params = new URLSearchParams(location.hash.slice(1));
 /** Signed in through the sign-in page: no token in the fragment. */
@@ -41,6 +51,8 @@ const me = String(claims.sub ?? '');
 const seesAll = claims.scope === 'all';
 let view = params.get('view') ?? (seesAll ? 'all' : 'mine');
 if (!['mine', 'unassigned', 'all'].includes(view) || (view === 'all' && !seesAll)) view = 'mine';
+/** The status filter; '' for any. */
+let statusFilter = STATUSES.includes(params.get('status') ?? '') ? String(params.get('status')) : '';
 
 /** @param {string} id */
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -49,6 +61,8 @@ const list = $('inbox');
 const announcer = $('announce');
 const problem = $('problem');
 const presence = /** @type {HTMLSelectElement} */ ($('presence'));
+const searchInput = /** @type {HTMLInputElement} */ ($('search-input'));
+const help = /** @type {HTMLDialogElement} */ ($('help'));
 const client = new SurechatClient({
   token,
   // A session's tokens are short: a new one before each expires, and when the server refuses
@@ -67,6 +81,7 @@ let directory = new Map();
 const nameOf = (id) => directory.get(id)?.name ?? id;
 
 /** @type {any} */ ($('badge')).client = client;
+chat.setAttribute('heading', t('console.noneSelected'));
 chat.client = client;
 chat.userName = (/** @type {string} */ id) => nameOf(id);
 // A transfer's note travels in the entry's data (only operators receive it): show it after the summary.
@@ -88,7 +103,7 @@ function readClaims(jwt) {
 }
 
 /**
- * An HTTP call with the operator's token; throws the problem's detail.
+ * An HTTP call with the operator's token; throws the problem's detail (with its HTTP status).
  * @param {string} method
  * @param {string} path
  * @param {unknown} [body]
@@ -100,9 +115,9 @@ async function api(method, path, body) {
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (!response.ok) {
     const detail = await response.json().then((p) => p.detail, () => '');
-    throw new Error(detail || `HTTP ${response.status}`);
+    throw Object.assign(new Error(detail || `HTTP ${response.status}`), { status: response.status });
   }
-  return response.json();
+  return response.status === 204 ? null : response.json();
 }
 
 /**
@@ -125,14 +140,6 @@ function announce(text) {
   requestAnimationFrame(() => { announcer.textContent = text; });
 }
 
-/** @param {number} ms */
-function ago(ms) {
-  const minutes = Math.floor(Math.max(0, Date.now() - ms) / 60000);
-  if (minutes < 1) return 'under a minute';
-  if (minutes < 60) return `${minutes} min`;
-  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
-}
-
 /** The guest's name in the booking data, if any. @param {any} metadata */
 function guest(metadata) {
   const name = metadata?.guest ?? metadata?.guest_name ?? metadata?.name;
@@ -146,11 +153,85 @@ function bookingFacts(metadata) {
     .map(([k, v]) => [k.replace(/_/g, ' '), String(v)]);
 }
 
+/** Who wrote a message, for a preview line. @param {any} m */
+function senderOf(m) {
+  if (m.sender === me) return t('console.you');
+  return m.role === 'operator' ? nameOf(m.sender) : m.sender;
+}
+
 /** @param {any} m a message */
 function preview(m) {
-  if (!m) return 'No messages yet';
+  if (!m) return t('console.row.empty');
   if (m.kind === 'system') return m.body;
-  return `${m.kind === 'note' ? 'Private note — ' : ''}${m.sender === me ? 'You' : m.role === 'operator' ? nameOf(m.sender) : m.sender}: ${m.body}`;
+  const line = t('console.row.line', { who: senderOf(m), body: m.body });
+  return m.kind === 'note' ? t('console.row.note', { line }) : line;
+}
+
+/** @param {string} status */
+const statusText = (status) => (STATUSES.includes(status) ? t(`console.status.${status}`) : status);
+
+// ---- the URL fragment and the two views ---------------------------------------------------
+
+/**
+ * The fragment for the current filters and `conversation` (none: the list).
+ * @param {string} conversation
+ */
+function fragment(conversation) {
+  const next = new URLSearchParams(location.hash.slice(1));
+  next.set('view', view);
+  if (statusFilter) next.set('status', statusFilter); else next.delete('status');
+  if (conversation) next.set('conversation', conversation); else next.delete('conversation');
+  return `#${next}`;
+}
+
+/** Whether the fragment names an open conversation (the conversation view below 768 px). */
+const opened = () => new URLSearchParams(location.hash.slice(1)).has('conversation');
+
+/** Shows the list or the conversation (both side by side from 768 px). */
+function showPane() {
+  document.body.dataset.pane = opened() && selected ? 'conversation' : 'list';
+}
+
+/**
+ * Opens a conversation: selected, named in the fragment (a history entry of its own when coming
+ * from the list, so Back returns there), and below 768 px the conversation view with the focus in it.
+ * @param {string} id
+ */
+function open(id) {
+  const fromList = !opened();
+  select(id);
+  if (fromList) history.pushState({ open: true }, '', fragment(id));
+  else history.replaceState(history.state, '', fragment(id));
+  showPane();
+  if (narrow.matches && fromList) $('conversation').focus();
+}
+
+/** Back to the list: the history entry before the conversation, or the list in its place. */
+function back() {
+  if (history.state?.open) {
+    history.back();
+    return;
+  }
+  history.replaceState(null, '', fragment(''));
+  afterNavigation();
+}
+
+/** The fragment changed (Back, Forward, the back button): show what it says. */
+function afterNavigation() {
+  const id = new URLSearchParams(location.hash.slice(1)).get('conversation');
+  if (id && id !== selected) select(id);
+  showPane();
+  if (narrow.matches && !id) rowButton(selected)?.focus();
+}
+
+window.addEventListener('popstate', afterNavigation);
+narrow.addEventListener('change', showPane);
+$('back').addEventListener('click', back);
+
+// Opened with a conversation in the fragment: the list goes into the history beneath it.
+if (selected) {
+  history.replaceState(null, '', fragment(''));
+  history.pushState({ open: true }, '', fragment(selected));
 }
 
 // ---- the inbox ----------------------------------------------------------------------------
@@ -160,10 +241,11 @@ let generation = 0;
 async function loadInbox() {
   const mine = ++generation;
   try {
-    const inbox = await api('GET', `/v1/inbox?view=${view}`);
+    const inbox = await api('GET', `/v1/inbox?view=${view}${statusFilter ? `&status=${statusFilter}` : ''}`);
     if (mine !== generation) return;
-    rows = inbox.conversations;
-    learn(rows, view);
+    // The server filters by status; this keeps the list right against one that does not yet.
+    rows = inbox.conversations.filter((/** @type {any} */ r) => !statusFilter || r.status === statusFilter);
+    learn(inbox.conversations, view);
     renderInbox();
     if (!selected && rows[0]) select(rows[0].id);
   } catch {
@@ -191,7 +273,7 @@ function learn(answer, answerView) {
     if (known.has(r.id)) continue;
     known.add(r.id);
     if (!first && (r.assignee === me || r.assignee == null) && answerView !== 'all') {
-      attention.alert({ conversation: r.id, title: 'New conversation', body: guest(r.metadata) ? `${guest(r.metadata)} (${r.id})` : r.id });
+      attention.alert({ conversation: r.id, title: t('console.newConversation'), body: guest(r.metadata) ? `${guest(r.metadata)} (${r.id})` : r.id });
     }
   }
 }
@@ -206,49 +288,204 @@ async function pollUnassigned() {
   }
 }
 
-function renderInbox() {
+/** The inbox row's button of a conversation. @param {string} id */
+function rowButton(id) {
+  return id ? /** @type {HTMLElement | null} */ (list.querySelector(`[data-conversation="${CSS.escape(id)}"]`)) : null;
+}
+
+/**
+ * What a row says about waiting: only a conversation somebody waits in says "Waiting"; a resolved
+ * or empty one says nothing.
+ * @param {any} r
+ */
+function waitingFact(r) {
+  if (r.waiting_since && r.status !== 'resolved') {
+    return el('span', { class: 'waiting' }, [t('console.row.waiting'), ' ',
+      el('time', { datetime: new Date(r.waiting_since).toISOString(), title: fullDate(r.waiting_since) }, [elapsed(r.waiting_since)])]);
+  }
+  if (r.last_message && r.status !== 'resolved') return el('span', { class: 'answered' }, [t('console.row.answered')]);
+  return null;
+}
+
+function renderFilters() {
   for (const button of document.querySelectorAll('.views button')) {
     const b = /** @type {HTMLElement} */ (button);
     b.setAttribute('aria-pressed', String(b.dataset.view === view));
     if (b.dataset.view === 'all') b.hidden = !seesAll;
   }
+  for (const button of document.querySelectorAll('.statuses button')) {
+    const b = /** @type {HTMLElement} */ (button);
+    b.setAttribute('aria-pressed', String(b.dataset.filterStatus === statusFilter));
+  }
+}
+
+function renderInbox() {
+  renderFilters();
   const focused = /** @type {HTMLElement | null} */ (document.activeElement)?.closest?.('#inbox [data-conversation]');
   const focusedId = focused instanceof HTMLElement ? focused.dataset.conversation : null;
   if (client.status.name === 'expired') {
     // Refused by the server: an empty list would say "nothing to do" when nothing can be read.
-    list.replaceChildren(el('li', { class: 'empty' }, ['Your session has expired. Sign in again to see your conversations.']));
+    list.replaceChildren(el('li', { class: 'empty' }, [t('console.list.expired')]));
     return;
   }
   if (!rows.length) {
-    list.replaceChildren(el('li', { class: 'empty' }, [`No conversations in this view.`]));
+    list.replaceChildren(el('li', { class: 'empty' }, [t('console.list.empty')]));
     return;
   }
   list.replaceChildren(...rows.map((r) => {
     const name = guest(r.metadata);
     const unread = r.unread;
-    const count = el('span', { class: 'unread', 'data-count': String(unread) }, [String(unread), el('span', { class: 'sr' }, [' unread'])]);
+    const count = el('span', { class: 'unread', 'data-count': String(unread) }, [el('span', { class: 'sr' }, [t('console.row.unread', { n: unread })]), el('span', { 'aria-hidden': 'true' }, [String(unread)])]);
+    const waiting = waitingFact(r);
     const facts = el('span', { class: 'facts' }, [
-      el('span', { class: `chip ${r.status}` }, [r.status]),
-      el('span', { class: 'assignee' }, [r.assignee ? `Assignee: ${r.assignee === me ? `${nameOf(r.assignee)} (you)` : nameOf(r.assignee)}` : 'Unassigned']),
-      r.waiting_since
-        ? el('span', { class: 'waiting' }, ['Waiting ', el('time', { datetime: new Date(r.waiting_since).toISOString(), title: new Date(r.waiting_since).toLocaleString() }, [ago(r.waiting_since)])])
-        : el('span', {}, ['Answered']),
+      el('span', { class: `chip ${r.status}` }, [statusText(r.status)]),
+      el('span', { class: 'assignee' }, [r.assignee
+        ? t(r.assignee === me ? 'console.row.assigneeYou' : 'console.row.assignee', { name: nameOf(r.assignee) })
+        : t('console.row.unassigned')]),
+      ...(waiting ? [waiting] : []),
     ]);
     const booking = bookingFacts(r.metadata).filter(([k]) => !['guest', 'guest name', 'name'].includes(k)).slice(0, 4).map(([, v]) => v).join(' · ');
+    const last = r.last_message;
     const button = el('button', {
       type: 'button', 'aria-current': String(r.id === selected), 'data-conversation': r.id, 'data-status': r.status,
       'data-assignee': r.assignee ?? '', 'data-unread': String(r.unread), 'data-waiting-since': String(r.waiting_since ?? ''),
-      'data-last': r.last_message?.id ?? '',
+      'data-last': last?.id ?? '',
     }, [
-      el('span', { class: 'id' }, [name ? `${name} · ${r.id}` : r.id]), count,
-      ...(booking ? [el('span', { class: 'booking' }, [booking])] : []),
-      el('span', { class: 'last' }, [preview(r.last_message)]), facts,
+      el('span', { class: 'id' }, [el('bdi', {}, [name ? `${name} · ${r.id}` : r.id])]),
+      last?.ts ? el('time', { class: 'when', datetime: new Date(last.ts).toISOString(), title: fullDate(last.ts) }, [shortDate(last.ts)]) : el('span'),
+      count,
+      ...(booking ? [el('span', { class: 'booking' }, [el('bdi', {}, [booking])])] : []),
+      el('span', { class: 'last' }, [el('bdi', {}, [preview(last)])]), facts,
     ]);
-    button.addEventListener('click', () => select(r.id));
+    button.addEventListener('click', () => open(r.id));
     return el('li', {}, [button]);
   }));
-  if (focusedId) /** @type {HTMLElement | null} */ (list.querySelector(`[data-conversation="${CSS.escape(focusedId)}"]`))?.focus();
+  if (focusedId) rowButton(focusedId)?.focus();
 }
+
+/** @param {string} nextView @param {string} nextStatus */
+function filter(nextView, nextStatus) {
+  view = nextView;
+  statusFilter = nextStatus;
+  history.replaceState(history.state, '', fragment(opened() ? selected : ''));
+  rows = [];
+  renderInbox();
+  loadInbox();
+}
+
+for (const button of document.querySelectorAll('.views button')) {
+  button.addEventListener('click', () => filter(/** @type {HTMLElement} */ (button).dataset.view ?? 'mine', statusFilter));
+}
+for (const button of document.querySelectorAll('.statuses button')) {
+  button.addEventListener('click', () => filter(view, /** @type {HTMLElement} */ (button).dataset.filterStatus ?? ''));
+}
+
+// ---- search -------------------------------------------------------------------------------
+
+const results = $('results');
+const resultList = $('results-list');
+let searchGeneration = 0;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let searchTimer;
+
+/**
+ * A snippet with its matches marked, built as text nodes and `<mark>`s. `spans` are
+ * `{start, end}` (or `[start, end]`) in UTF-16 code units of the snippet, as JavaScript indexes it.
+ * @param {string} text
+ * @param {any[]} spans
+ */
+function highlighted(text, spans) {
+  const ranges = (Array.isArray(spans) ? spans : [])
+    .map((m) => (Array.isArray(m) ? [m[0], m[1]] : [m.start, m.end]))
+    .filter(([a, b]) => Number.isInteger(a) && Number.isInteger(b) && a >= 0 && a < b && b <= text.length)
+    .sort((x, y) => x[0] - y[0]);
+  /** @type {(Node | string)[]} */
+  const parts = [];
+  let at = 0;
+  for (const [a, b] of ranges) {
+    if (a < at) continue;
+    parts.push(text.slice(at, a), el('mark', {}, [text.slice(a, b)]));
+    at = b;
+  }
+  parts.push(text.slice(at));
+  return parts;
+}
+
+/** @param {string} query */
+async function search(query) {
+  const mine = ++searchGeneration;
+  const q = query.trim();
+  if (!q) {
+    closeSearch(false);
+    return;
+  }
+  let answer;
+  try {
+    answer = await api('GET', `/v1/search?q=${encodeURIComponent(q)}&limit=50`);
+  } catch (e) {
+    if (mine !== searchGeneration) return;
+    resultList.replaceChildren(el('li', { class: 'empty' }, [t('console.search.failed', { reason: e instanceof Error ? e.message : String(e) })]));
+    results.hidden = false;
+    list.hidden = true;
+    return;
+  }
+  if (mine !== searchGeneration) return;
+  /** @type {any[]} */
+  const found = answer.results ?? [];
+  results.hidden = false;
+  list.hidden = true;
+  results.dataset.query = q;
+  // The results start at the top of the list's column, not under a scrolled-away place.
+  /** @type {HTMLElement} */ (results.closest('nav')).scrollTop = 0;
+  if (!found.length) resultList.replaceChildren(el('li', { class: 'empty' }, [t('console.search.none', { q })]));
+  else {
+    resultList.replaceChildren(...found.map((r) => {
+      const conversation = String(r.conversation_id ?? r.conversation);
+      const row = rows.find((x) => x.id === conversation);
+      const name = guest(row?.metadata);
+      const button = el('button', { type: 'button', 'data-conversation': conversation, 'data-message': r.id ?? '' }, [
+        el('span', { class: 'id' }, [el('bdi', {}, [name ? `${name} · ${conversation}` : conversation])]),
+        r.sent_at ? el('time', { class: 'when', datetime: new Date(r.sent_at).toISOString(), title: fullDate(r.sent_at) }, [shortDate(r.sent_at)]) : el('span'),
+        el('span', { class: 'last' }, [
+          r.kind === 'note' ? `${t('console.search.note')} ` : '',
+          el('bdi', {}, [senderOf({ sender: r.sender, role: r.sender_role })]), ': ',
+          el('bdi', {}, highlighted(String(r.snippet ?? r.body ?? ''), r.highlights ?? [])),
+        ]),
+      ]);
+      button.addEventListener('click', () => open(conversation));
+      return el('li', {}, [button]);
+    }));
+  }
+  announce(t('console.search.count', { n: found.length, q }));
+}
+
+/** Leaves the search: the inbox again. @param {boolean} focus */
+function closeSearch(focus) {
+  ++searchGeneration;
+  clearTimeout(searchTimer);
+  results.hidden = true;
+  list.hidden = false;
+  resultList.replaceChildren();
+  if (searchInput.value) searchInput.value = '';
+  if (focus) searchInput.focus();
+}
+
+$('search').addEventListener('submit', (e) => {
+  e.preventDefault();
+  clearTimeout(searchTimer);
+  search(searchInput.value);
+});
+searchInput.addEventListener('input', () => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => search(searchInput.value), SEARCH_DELAY_MS);
+});
+searchInput.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape' && (searchInput.value || !results.hidden)) {
+    e.preventDefault();
+    closeSearch(true);
+  }
+});
+$('search-clear').addEventListener('click', () => closeSearch(true));
 
 // ---- the selected conversation ------------------------------------------------------------
 
@@ -271,13 +508,17 @@ async function loadCase() {
 
 function renderCase() {
   const c = current;
-  $('case').hidden = !c;
+  $('case').dataset.selected = String(Boolean(c));
   if (!c) return;
   const name = guest(c.metadata);
   $('case-title').textContent = name ? `${name} — ${c.id}` : c.id;
-  const facts = [['Status', c.status], ['Assignee', c.assignee ? nameOf(c.assignee) : 'nobody'], ...bookingFacts(c.metadata)];
-  if (c.closed) facts.push(['Closed', 'yes']);
-  $('facts').replaceChildren(...facts.map(([k, v]) => el('div', {}, [el('dt', {}, [`${k}:`]), el('dd', { 'data-fact': k }, [v])])));
+  const facts = [
+    [t('console.fact.status'), statusText(c.status), 'Status'],
+    [t('console.fact.assignee'), c.assignee ? nameOf(c.assignee) : t('console.fact.nobody'), 'Assignee'],
+    ...bookingFacts(c.metadata).map(([k, v]) => [k, v, k]),
+  ];
+  if (c.closed) facts.push([t('console.fact.closed'), t('console.fact.yes'), 'Closed']);
+  $('facts').replaceChildren(...facts.map(([k, v, key]) => el('div', {}, [el('dt', {}, [t('console.fact.label', { key: k })]), el('dd', { 'data-fact': key, dir: 'auto' }, [v])])));
   $('case').dataset.status = c.status;
   $('case').dataset.assignee = c.assignee ?? '';
   for (const button of document.querySelectorAll('#status-buttons button')) {
@@ -298,7 +539,7 @@ function renderPicker() {
   const choices = [...directory.values()]
     .filter((o) => o.id !== me && o.id !== current?.assignee)
     .sort((a, b) => a.name.localeCompare(b.name));
-  const prompt = el('option', { value: '' }, [choices.length ? PICKER_PROMPT : PICKER_EMPTY]);
+  const prompt = el('option', { value: '' }, [t(choices.length ? 'console.transfer.prompt' : 'console.transfer.empty')]);
   picker.replaceChildren(prompt, ...choices.map((o) => el('option', { value: o.id }, [o.name])));
   if (choices.some((o) => o.id === chosen)) picker.value = chosen;
 }
@@ -317,7 +558,7 @@ async function loadDirectory() {
 /** @param {string} id */
 function select(id) {
   selected = id;
-  chat.setAttribute('heading', `Conversation ${id}`);
+  chat.setAttribute('heading', t('console.chatHeading', { id }));
   chat.conversation = id;
   current = rows.find((r) => r.id === id) ?? null;
   renderCase();
@@ -339,16 +580,16 @@ async function change(action, body, what) {
     refresh();
     return true;
   } catch (e) {
-    problem.textContent = `Could not ${what}: ${e instanceof Error ? e.message : e}`;
+    problem.textContent = t('console.problem', { what, reason: e instanceof Error ? e.message : String(e) });
     return false;
   }
 }
 
-$('assign-me').addEventListener('click', () => change('assign', { operator_id: me }, 'assign it to you'));
-$('unassign').addEventListener('click', () => change('assign', { operator_id: null }, 'unassign it'));
+$('assign-me').addEventListener('click', () => change('assign', { operator_id: me }, t('console.do.assignMe')));
+$('unassign').addEventListener('click', () => change('assign', { operator_id: null }, t('console.do.unassign')));
 for (const button of document.querySelectorAll('#status-buttons button')) {
-  const status = /** @type {HTMLElement} */ (button).dataset.status;
-  button.addEventListener('click', () => change('status', { status }, `set the status to ${status}`));
+  const status = /** @type {HTMLElement} */ (button).dataset.status ?? '';
+  button.addEventListener('click', () => change('status', { status }, t('console.do.status', { status: statusText(status) })));
 }
 $('transfer').addEventListener('submit', async (e) => {
   e.preventDefault();
@@ -356,30 +597,282 @@ $('transfer').addEventListener('submit', async (e) => {
   const note = /** @type {HTMLInputElement} */ ($('transfer-note'));
   if (!to.value) return;
   const body = note.value.trim() ? { operator_id: to.value, note: note.value.trim() } : { operator_id: to.value };
-  if (await change('assign', body, `transfer it to ${nameOf(to.value)}`)) {
+  if (await change('assign', body, t('console.do.transfer', { name: nameOf(to.value) }))) {
     to.value = '';
     note.value = '';
   }
 });
 $('transfer-to').addEventListener('focus', loadDirectory);
-for (const button of document.querySelectorAll('.views button')) {
-  button.addEventListener('click', () => {
-    view = /** @type {HTMLElement} */ (button).dataset.view ?? 'mine';
-    rows = [];
-    renderInbox();
-    loadInbox();
-  });
+// Below 768 px the booking data and the transfer form fold away behind "Details".
+$('case-more').addEventListener('click', () => {
+  const more = $('case-more');
+  more.setAttribute('aria-expanded', String(more.getAttribute('aria-expanded') !== 'true'));
+});
+
+/** The chat's composer (a textarea in its shadow root). @returns {HTMLTextAreaElement | null} */
+function composer() {
+  return chat.input ?? chat.shadowRoot?.querySelector('textarea') ?? null;
 }
+
 const noteSwitch = /** @type {HTMLInputElement} */ ($('note-switch'));
 noteSwitch.addEventListener('change', () => {
   chat.sendOptions = noteSwitch.checked ? { kind: 'note' } : {};
-  chat.input.placeholder = noteSwitch.checked ? 'Private note, only operators see it…' : 'Write a message…';
-  chat.input.style.background = noteSwitch.checked ? '#fff8c5' : '';
-  if (noteSwitch.checked) chat.stopTyping();
+  const input = composer();
+  if (input) {
+    input.placeholder = t(noteSwitch.checked ? 'console.composer.note' : 'console.composer.message');
+    input.style.background = noteSwitch.checked ? 'var(--surechat-note-bg)' : '';
+  }
+  if (noteSwitch.checked) chat.stopTyping?.();
 });
 presence.addEventListener('change', () => {
   client.setPresence(/** @type {'available' | 'away'} */ (presence.value));
-  announce(`Your status: ${presence.value}`);
+  announce(t('console.presence.now', { status: presence.selectedOptions[0]?.textContent ?? presence.value }));
+});
+
+// ---- canned responses ---------------------------------------------------------------------
+
+/** The operator's canned responses, by shortcut. @type {{ id: string, shortcut: string, title: string, body: string }[]} */
+let canned = [];
+const cannedList = $('canned-list');
+const cannedForm = /** @type {HTMLFormElement} */ ($('canned-form'));
+const cannedStatus = $('canned-status');
+/** The id of the response being edited; '' when adding. */
+let editing = '';
+
+async function loadCanned() {
+  try {
+    const answer = await api('GET', '/v1/canned');
+    canned = (Array.isArray(answer) ? answer : answer.replies ?? answer.canned ?? [])
+      .slice().sort((/** @type {any} */ a, /** @type {any} */ b) => a.shortcut.localeCompare(b.shortcut));
+    renderCanned();
+  } catch {
+    // Offline, or a server without canned responses: the panel stays as it was.
+  }
+}
+
+function renderCanned() {
+  if (!canned.length) {
+    cannedList.replaceChildren(el('li', { class: 'empty' }, [t('console.canned.none')]));
+    return;
+  }
+  cannedList.replaceChildren(...canned.map((c) => {
+    const edit = el('button', { type: 'button', 'data-edit': c.id, 'aria-label': t('console.canned.editOne', { title: c.title }) }, [t('console.canned.edit')]);
+    const remove = el('button', { type: 'button', 'data-delete': c.id, 'aria-label': t('console.canned.deleteOne', { title: c.title }) }, [t('console.canned.delete')]);
+    edit.addEventListener('click', () => {
+      editing = c.id;
+      for (const name of ['shortcut', 'title', 'body']) /** @type {HTMLInputElement} */ (cannedForm.elements.namedItem(name)).value = /** @type {any} */ (c)[name];
+      $('canned-form-title').textContent = t('console.canned.editing', { shortcut: c.shortcut });
+      $('canned-cancel').hidden = false;
+      /** @type {HTMLInputElement} */ ($('canned-shortcut')).focus();
+    });
+    remove.addEventListener('click', async () => {
+      try {
+        await api('DELETE', `/v1/canned/${encodeURIComponent(c.id)}`);
+        cannedStatus.textContent = t('console.canned.deleted', { shortcut: c.shortcut });
+        if (editing === c.id) resetCannedForm();
+        await loadCanned();
+        /** @type {HTMLElement} */ (cannedList.querySelector('button') ?? $('canned-shortcut')).focus();
+      } catch (e) {
+        cannedStatus.textContent = e instanceof Error ? e.message : String(e);
+      }
+    });
+    return el('li', { 'data-canned': c.shortcut }, [
+      el('span', { class: 'canned-text' }, [el('code', { dir: 'ltr' }, [`/${c.shortcut}`]), ' ', el('span', { dir: 'auto' }, [c.title])]),
+      el('span', { class: 'row' }, [edit, remove]),
+    ]);
+  }));
+}
+
+function resetCannedForm() {
+  editing = '';
+  cannedForm.reset();
+  $('canned-form-title').textContent = t('console.canned.add');
+  $('canned-cancel').hidden = true;
+}
+
+cannedForm.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const data = new FormData(cannedForm);
+  const body = { shortcut: String(data.get('shortcut') ?? '').trim(), title: String(data.get('title') ?? '').trim(), body: String(data.get('body') ?? '') };
+  if (!/^[a-z0-9_-]{1,32}$/.test(body.shortcut)) {
+    cannedStatus.textContent = t('console.canned.badShortcut');
+    /** @type {HTMLInputElement} */ ($('canned-shortcut')).focus();
+    return;
+  }
+  try {
+    if (editing) await api('PUT', `/v1/canned/${encodeURIComponent(editing)}`, body);
+    else await api('POST', '/v1/canned', body);
+    cannedStatus.textContent = t(editing ? 'console.canned.updated' : 'console.canned.added', { shortcut: body.shortcut });
+    resetCannedForm();
+    loadCanned();
+  } catch (err) {
+    cannedStatus.textContent = /** @type {any} */ (err).status === 409
+      ? t('console.canned.taken', { shortcut: body.shortcut })
+      : t('console.canned.failed', { reason: err instanceof Error ? err.message : String(err) });
+  }
+});
+$('canned-cancel').addEventListener('click', () => { resetCannedForm(); cannedStatus.textContent = ''; });
+$('canned').addEventListener('toggle', () => { if (/** @type {HTMLDetailsElement} */ ($('canned')).open) loadCanned(); });
+
+/**
+ * `/` at the start of the composer offers the canned responses whose shortcut starts with what
+ * follows, as a listbox under the composer (the ARIA combobox pattern: the composer keeps the
+ * focus and points at the active option). Arrow keys move, Enter or Tab inserts, Escape closes.
+ */
+function cannedSuggestions() {
+  const input = composer();
+  const root = chat.shadowRoot;
+  if (!input || !root) return;
+  const sheet = new CSSStyleSheet();
+  sheet.replaceSync(`
+.canned-suggest { list-style: none; margin: 0 .75rem; padding: .25rem; max-height: 12rem; overflow-y: auto; border: 1px solid var(--surechat-border, #8c959f); border-radius: .5rem; background: var(--surechat-surface, #fff); color: var(--surechat-fg, #1f2328); display: flex; flex-direction: column; gap: .1rem; align-self: stretch; max-width: none; }
+.canned-suggest[hidden] { display: none; }
+.canned-suggest [role=option] { padding: .35rem .5rem; border-radius: .35rem; cursor: pointer; display: flex; gap: .5rem; align-items: baseline; border: 0; background: none; max-width: none; align-self: stretch; }
+.canned-suggest [role=option][aria-selected=true] { background: var(--surechat-accent, #0969da); color: var(--surechat-accent-fg, #fff); }
+.canned-suggest code { font-weight: 600; }
+`);
+  root.adoptedStyleSheets = [...root.adoptedStyleSheets, sheet];
+  const box = el('ul', { id: 'canned-suggest', class: 'canned-suggest', role: 'listbox', 'aria-label': t('console.canned'), hidden: '' });
+  (input.closest('form') ?? input).before(box);
+  input.setAttribute('role', 'combobox');
+  input.setAttribute('aria-autocomplete', 'list');
+  input.setAttribute('aria-controls', 'canned-suggest');
+  input.setAttribute('aria-expanded', 'false');
+  /** @type {typeof canned} */
+  let offered = [];
+  let active = 0;
+
+  const close = () => {
+    box.hidden = true;
+    offered = [];
+    input.setAttribute('aria-expanded', 'false');
+    input.removeAttribute('aria-activedescendant');
+  };
+  const paint = () => {
+    [...box.children].forEach((option, i) => option.setAttribute('aria-selected', String(i === active)));
+    input.setAttribute('aria-activedescendant', `canned-option-${active}`);
+    box.children[active]?.scrollIntoView({ block: 'nearest' });
+  };
+  /** @param {typeof canned[number]} c */
+  const insert = (c) => {
+    input.value = c.body;
+    input.setSelectionRange(c.body.length, c.body.length);
+    input.dispatchEvent(new Event('input', { bubbles: true }));
+    close();
+    announce(t('console.canned.inserted', { title: c.title }));
+  };
+  const update = () => {
+    const m = /^\/([a-z0-9_-]*)$/i.exec(input.value);
+    if (!m) return close();
+    const q = m[1].toLowerCase();
+    offered = canned.filter((c) => c.shortcut.startsWith(q)).slice(0, 8);
+    if (!offered.length) return close();
+    active = Math.min(active, offered.length - 1);
+    box.replaceChildren(...offered.map((c, i) => {
+      const option = el('li', { id: `canned-option-${i}`, role: 'option', 'aria-selected': 'false', 'data-shortcut': c.shortcut }, [
+        el('code', { dir: 'ltr' }, [`/${c.shortcut}`]), el('span', { dir: 'auto' }, [c.title]),
+      ]);
+      // Pressed, not clicked: the composer keeps the focus.
+      option.addEventListener('mousedown', (e) => { e.preventDefault(); insert(c); });
+      return option;
+    }));
+    box.hidden = false;
+    input.setAttribute('aria-expanded', 'true');
+    paint();
+  };
+  input.addEventListener('input', () => { if (!/^\//.test(input.value)) active = 0; update(); });
+  input.addEventListener('blur', close);
+  input.addEventListener('focus', () => { if (input.value.startsWith('/')) { if (!canned.length) loadCanned().then(update); else update(); } });
+  // Captured at the shadow root, before the composer's own Enter (which sends).
+  root.addEventListener('keydown', (/** @type {Event} */ e) => {
+    const key = /** @type {KeyboardEvent} */ (e);
+    if (key.target !== input || box.hidden || !offered.length) return;
+    if (key.key === 'ArrowDown' || key.key === 'ArrowUp') {
+      active = (active + (key.key === 'ArrowDown' ? 1 : offered.length - 1)) % offered.length;
+      paint();
+    } else if ((key.key === 'Enter' || key.key === 'Tab') && !key.shiftKey && !key.isComposing) {
+      insert(offered[active]);
+    } else if (key.key === 'Escape') {
+      close();
+    } else {
+      return;
+    }
+    key.preventDefault();
+    key.stopPropagation();
+  }, true);
+}
+
+// ---- keyboard -----------------------------------------------------------------------------
+
+/** The conversation `step` rows after the selected one (wrapping at neither end). @param {number} step */
+function move(step) {
+  const ids = [...list.querySelectorAll('[data-conversation]')].map((b) => /** @type {HTMLElement} */ (b).dataset.conversation ?? '');
+  if (!ids.length) return;
+  const at = ids.indexOf(selected);
+  const next = ids[at < 0 ? 0 : Math.max(0, Math.min(ids.length - 1, at + step))];
+  const focusRow = document.activeElement?.closest?.('#inbox');
+  open(next);
+  if (focusRow) rowButton(next)?.focus();
+  const row = rows.find((r) => r.id === next);
+  announce(t('console.moved', { name: guest(row?.metadata) || next, n: ids.indexOf(next) + 1, total: ids.length }));
+}
+
+function focusComposer() {
+  if (!selected) return;
+  if (!opened()) open(selected);
+  composer()?.focus();
+}
+
+function focusSearch() {
+  searchInput.focus();
+  searchInput.select();
+}
+
+/** @type {Element | null} */
+let beforeHelp = null;
+function openHelp() {
+  if (help.open) return;
+  beforeHelp = document.activeElement;
+  help.showModal();
+  /** @type {HTMLElement} */ ($('help-close')).focus();
+}
+help.addEventListener('close', () => {
+  if (beforeHelp instanceof HTMLElement && beforeHelp.isConnected) beforeHelp.focus();
+  beforeHelp = null;
+});
+$('help-open').addEventListener('click', openHelp);
+
+document.addEventListener('keydown', (e) => {
+  if (e.defaultPrevented || e.isComposing) return;
+  if ((e.ctrlKey || e.metaKey) && !e.altKey && e.key.toLowerCase() === 'k') {
+    e.preventDefault();
+    focusSearch();
+    return;
+  }
+  const target = e.composedPath()[0];
+  const typing = target instanceof HTMLElement
+    && (target.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(target.tagName));
+  if (typing || help.open) return;
+  if (e.altKey && !e.ctrlKey && !e.metaKey && (e.key === 'ArrowDown' || e.key === 'ArrowUp')) {
+    e.preventDefault();
+    move(e.key === 'ArrowDown' ? 1 : -1);
+    return;
+  }
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  /** @type {Record<string, () => void>} */
+  const actions = { j: () => move(1), k: () => move(-1), r: focusComposer, c: focusComposer, s: focusSearch, '?': openHelp };
+  const action = actions[e.key];
+  if (!action) return;
+  e.preventDefault();
+  action();
+});
+
+// The skip link: straight to the conversation, its composer when one is open (the fragment
+// holds the page's state, so the link's own `#conversation` is not followed).
+$('skip').addEventListener('click', (e) => {
+  e.preventDefault();
+  if (selected) focusComposer();
+  else $('conversation').focus();
 });
 
 // ---- following the live stream ------------------------------------------------------------
@@ -396,7 +889,11 @@ client.on('message', (e) => {
   const m = e.message;
   // Assignments as they happen (before the inbox is read again): whose news a guest's message is.
   if (m.kind === 'system' && m.data?.event === 'assigned') assignees.set(m.conversation, m.data.to ?? null);
-  if (m.kind === 'system' && m.ts && Date.now() - m.ts < ANNOUNCE_WITHIN_MS) announce(`${m.conversation}: ${m.body}`);
+  // Entries of other conversations are said here; the open conversation's own timeline (a live
+  // log) says its entries itself, so saying them here too would announce each twice.
+  if (m.kind === 'system' && m.conversation !== selected && m.ts && Date.now() - m.ts < ANNOUNCE_WITHIN_MS) {
+    announce(`${m.conversation}: ${m.body}`);
+  }
   refresh();
 });
 client.on('receipt', refresh);
@@ -413,7 +910,7 @@ const attention = new Attention(client, {
   // Guests' messages in the operator's own conversations and unassigned ones (not another
   // operator's: that operator is told).
   counts: (m) => m.role === 'client' && [me, null, undefined].includes(assignees.get(m.conversation)),
-  describe: (m) => ({ title: `New message in ${m.conversation}`, body: m.body }),
+  describe: (m) => ({ title: t('console.newMessage', { id: m.conversation }), body: m.body }),
 });
 const notify = /** @type {HTMLButtonElement} */ (document.getElementById('notify'));
 if ('Notification' in window && Notification.permission === 'default') {
@@ -428,6 +925,9 @@ if ('Notification' in window && Notification.permission === 'default') {
 /** @type {any} */ (window).surechatAttention = attention;
 client.start();
 loadDirectory();
+loadCanned();
+cannedSuggestions();
 renderInbox();
 if (selected) select(selected);
+showPane();
 loadInbox();

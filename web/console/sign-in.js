@@ -2,6 +2,8 @@
 // has one), single sign-on buttons for the configured providers, and "forgot your password".
 // On success the session cookie is set (HttpOnly: this page never sees it) and the console opens.
 
+import { t } from './lang.js';
+
 /** @param {string} id */
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const form = /** @type {HTMLFormElement} */ ($('signin'));
@@ -10,17 +12,16 @@ const codeRow = $('code-row');
 
 /** Why single sign-on sent the person back, from the fragment (`#error=…`). */
 const SSO_ERRORS = {
-  no_account: 'There is no operator account for that address. Ask an admin to add you.',
-  disabled: 'Your account is disabled. Ask an admin.',
-  failed: 'Single sign-on did not work. Try again, or sign in with your password.',
+  no_account: t('signin.sso.noAccount'),
+  disabled: t('signin.sso.disabled'),
+  failed: t('signin.sso.failed'),
 };
 const back = new URLSearchParams(location.hash.slice(1)).get('error');
 if (back) problem.textContent = SSO_ERRORS[/** @type {keyof typeof SSO_ERRORS} */ (back)] ?? SSO_ERRORS.failed;
 
 /** @param {number} seconds */
 function wait(seconds) {
-  const minutes = Math.ceil(seconds / 60);
-  return minutes > 1 ? `${minutes} minutes` : 'a minute';
+  return t('signin.minutes', { n: Math.max(1, Math.ceil(seconds / 60)) });
 }
 
 form.addEventListener('submit', async (event) => {
@@ -34,24 +35,24 @@ form.addEventListener('submit', async (event) => {
     body: JSON.stringify(code ? { ...body, totp: code } : body),
   }).catch(() => null);
   if (!response) {
-    problem.textContent = 'No connection to the server. Try again.';
+    problem.textContent = t('signin.offline');
     return;
   }
   if (response.ok) {
-    location.replace(`./${location.hash.startsWith('#error') ? '' : location.hash}`);
+    location.replace(`./${location.search}${location.hash.startsWith('#error') ? '' : location.hash}`);
     return;
   }
   const { code: reason, detail } = await response.json().catch(() => ({}));
   if (reason === 'totp_required') {
     codeRow.hidden = false;
     /** @type {HTMLInputElement} */ ($('code')).focus();
-    problem.textContent = code ? detail : 'Enter the 6-digit code from your authenticator app.';
+    problem.textContent = code ? detail : t('signin.enterCode');
   } else if (reason === 'account_locked') {
-    problem.textContent = `Too many failed attempts. Try again in ${wait(Number(response.headers.get('retry-after') ?? 60))}, or reset your password.`;
+    problem.textContent = t('signin.locked', { wait: wait(Number(response.headers.get('retry-after') ?? 60)) });
   } else if (reason === 'signin_failed') {
-    problem.textContent = 'Wrong email or password.';
+    problem.textContent = t('signin.wrong');
   } else {
-    problem.textContent = detail ?? `Sign-in failed (HTTP ${response.status}).`;
+    problem.textContent = detail ?? t('signin.failed', { status: response.status });
   }
 });
 
@@ -59,7 +60,7 @@ form.addEventListener('submit', async (event) => {
 fetch('/v1/oidc').then((r) => (r.ok ? r.json() : { providers: [] })).then(({ providers }) => {
   const box = $('sso');
   for (const p of providers) {
-    const link = Object.assign(document.createElement('a'), { className: 'button', href: `/v1/oidc/${encodeURIComponent(p.name)}/start`, textContent: `Sign in with ${p.label}` });
+    const link = Object.assign(document.createElement('a'), { className: 'button', href: `/v1/oidc/${encodeURIComponent(p.name)}/start`, textContent: t('signin.with', { provider: p.label }) });
     box.append(link);
   }
 }).catch(() => {});
@@ -70,9 +71,7 @@ forgot.addEventListener('submit', async (event) => {
   const email = /** @type {HTMLInputElement} */ ($('forgot-email')).value;
   const response = await fetch('/v1/password-reset', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email }) }).catch(() => null);
   $('forgot-status').textContent = response?.ok
-    ? 'If this address has an account, an email with a link is on its way.'
-    : 'That did not work. Try again in a minute.';
+    ? t('signin.forgot.sent')
+    : t('signin.forgot.failed');
 });
 
-// A module (loaded with type="module"): its names are its own.
-export {};
