@@ -104,7 +104,7 @@ function hue(id) {
 /** A complete chat widget for one conversation. */
 export class ChatElement extends HTMLElement {
   static get observedAttributes() {
-    return ['lang', 'heading', 'theme'];
+    return ['lang', 'heading', 'theme', 'hide-connection'];
   }
 
   constructor() {
@@ -238,6 +238,9 @@ export class ChatElement extends HTMLElement {
   /** @param {string} name */
   attributeChangedCallback(name) {
     if (name === 'theme') this.theme();
+    // A page with a connection badge of its own (the console) hides this one, so a reconnect
+    // is shown, and announced, once.
+    else if (name === 'hide-connection') this.badge.hidden = this.hasAttribute('hide-connection');
     else if (name === 'heading') this.heading.textContent = this.getAttribute('heading') || this.t('chat.title');
     else if (this.localize()) this.rerender();
   }
