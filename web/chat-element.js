@@ -161,8 +161,8 @@ export class ChatElement extends HTMLElement {
     this.form = h('form', {}, [this.input, this.sendButton, this.counter]);
     /** @type {{ kind?: 'note' }} `{ kind: 'note' }`: the composer writes notes. */
     this.sendOptions = {};
-    /** A system entry's text. @type {(m: import('./types.js').ChatMessage) => string} */
-    this.systemText = (m) => m.body;
+    /** A system entry's text: in the reader's language from its data, the stored (English) text for changes it does not know. @type {(m: import('./types.js').ChatMessage) => string} */
+    this.systemText = (m) => this.describe(m);
     /** Operators of the conversation by id, from the server's directory. @type {Map<string, Person>} */
     this.people = new Map();
     /** The name shown for another participant, by user id (messages, typing): the directory's name, or what the app says. @type {(userId: string) => string} */
@@ -461,6 +461,28 @@ export class ChatElement extends HTMLElement {
     clearTimeout(this.typingStop);
     if (this.typingSince) this.client?.setTyping(this.conversation, false);
     this.typingSince = 0;
+  }
+
+  /**
+   * A system entry in the reader's language, built from its data (`event`, names and statuses);
+   * the server's English text when the change is not one this version knows.
+   * @param {import('./types.js').ChatMessage} m
+   */
+  describe(m) {
+    const d = /** @type {Record<string, any>} */ (m.data ?? {});
+    const t = this.t;
+    const name = (/** @type {any} */ id, /** @type {any} */ given) => String(given ?? this.userName(String(id ?? '')));
+    if (d.event === 'assigned') {
+      const by = name(d.by, d.by_name);
+      if (d.from && d.to) return t('system.transferred', { by, from: name(d.from, d.from_name), to: name(d.to, d.to_name) });
+      if (d.to) return t('system.assigned', { by, to: name(d.to, d.to_name) });
+      if (d.from) return t('system.unassigned', { by, from: name(d.from, d.from_name) });
+    }
+    if (d.event === 'status' && ['open', 'pending', 'resolved'].includes(d.to)) {
+      const status = (/** @type {string} */ value) => (['open', 'pending', 'resolved'].includes(value) ? t(`status.${value}`) : value);
+      if (d.from) return t('system.status', { by: name(d.by, d.by_name), from: status(d.from), to: status(d.to) });
+    }
+    return m.body;
   }
 
   /** Builds every row again (after `systemText`, `userName` or the language changed). */

@@ -85,7 +85,7 @@ chat.setAttribute('heading', t('console.noneSelected'));
 chat.client = client;
 chat.userName = (/** @type {string} */ id) => nameOf(id);
 // A transfer's note travels in the entry's data (only operators receive it): show it after the summary.
-chat.systemText = (/** @type {any} */ m) => (m.data && m.data.note ? `${m.body}: ${m.data.note}` : m.body);
+chat.systemText = (/** @type {any} */ m) => (m.data && m.data.note ? `${chat.describe(m)}: ${m.data.note}` : chat.describe(m));
 /** @type {any} */ (window).surechat = client; // for the browser tests
 
 /**

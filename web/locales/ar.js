@@ -84,4 +84,11 @@ export default {
     few: '{n} رسائل بانتظار الإرسال', many: '{n} رسالة بانتظار الإرسال', other: '{n} رسالة بانتظار الإرسال',
   },
   'banner.retry_now': 'أعد المحاولة الآن',
+  'system.assigned': 'أسند {by} المحادثة إلى {to}',
+  'system.transferred': 'نقل {by} المحادثة من {from} إلى {to}',
+  'system.unassigned': 'ألغى {by} إسناد المحادثة إلى {from}',
+  'system.status': 'غيّر {by} الحالة من {from} إلى {to}',
+  'status.open': 'مفتوحة',
+  'status.pending': 'معلّقة',
+  'status.resolved': 'محلولة',
 };

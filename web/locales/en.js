@@ -62,4 +62,11 @@ export default {
   'banner.offline': 'You are offline. Your messages are kept and will be sent when you are back online.',
   'banner.pending': { one: '{n} message waiting to be sent', other: '{n} messages waiting to be sent' },
   'banner.retry_now': 'Retry now',
+  'system.assigned': '{by} assigned the conversation to {to}',
+  'system.transferred': '{by} transferred the conversation from {from} to {to}',
+  'system.unassigned': '{by} unassigned {from}',
+  'system.status': '{by} changed the status from {from} to {to}',
+  'status.open': 'open',
+  'status.pending': 'pending',
+  'status.resolved': 'resolved',
 };

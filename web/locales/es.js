@@ -62,4 +62,11 @@ export default {
   'banner.offline': 'No tienes conexión. Tus mensajes se guardan y se enviarán cuando vuelvas a estar en línea.',
   'banner.pending': { one: '{n} mensaje pendiente de envío', many: '{n} mensajes pendientes de envío', other: '{n} mensajes pendientes de envío' },
   'banner.retry_now': 'Reintentar ahora',
+  'system.assigned': '{by} asignó la conversación a {to}',
+  'system.transferred': '{by} transfirió la conversación de {from} a {to}',
+  'system.unassigned': '{by} quitó la asignación a {from}',
+  'system.status': '{by} cambió el estado de {from} a {to}',
+  'status.open': 'abierta',
+  'status.pending': 'pendiente',
+  'status.resolved': 'resuelta',
 };

@@ -39,44 +39,63 @@ test('screenshots: client page and operator console, desktop and 360 px', async 
   await server.admin('PUT', '/v1/operators/bob', { name: 'Bob' });
   await server.admin('POST', '/v1/conversations/booking-1003/participants', { user_id: 'bob', role: 'operator' });
   await asOlga('/v1/conversations/booking-1003/assign', { operator_id: 'bob', note: 'late check-in, key box code sent' });
-  for (const [viewport, suffix] of [[{ width: 1100, height: 720 }, 'desktop'], [{ width: 360, height: 740 }, '360']]) {
-    const clientContext = await browser.newContext({ viewport, deviceScaleFactor: suffix === '360' ? 2 : 1 });
-    const operatorContext = await browser.newContext({ viewport, deviceScaleFactor: suffix === '360' ? 2 : 1 });
-    const client = await clientContext.newPage();
-    const operator = await operatorContext.newPage();
-    await client.goto(server.clientUrl(booking.ana, booking.id));
-    await operator.goto(server.operatorUrl(olga, booking.id, 'all'));
-    await badge(client, 'connected');
-    await badge(operator, 'connected');
-    if (suffix === 'desktop') {
-      await type(client, 'Hi! Can I bring my dog to the apartment?');
-      await waitRows(operator, 'first', (r) => r.length === 2);
-      await type(operator, 'Of course, dogs are welcome. Please keep him off the sofa.');
-      await waitRows(client, 'answer', (r) => r.length === 3);
-      await operator.locator('#note-switch').check();
-      await type(operator, 'Asked the cleaners to put a dog bed in.');
-      await waitRows(operator, 'note', (r) => r.length === 4);
-      await operator.locator('#note-switch').uncheck();
-      await type(client, 'Great, thanks! We arrive around 4 pm.');
-      await waitRows(client, 'read', (r) => r.length === 4 && r[3][1] === 'read');
-      // Over the server's limit, sent by the app through the SDK (the composer would refuse it).
-      await client.evaluate((id) => window.surechat.send(id, 'x'.repeat(16400)), booking.id);
-      await waitRows(client, 'failed', (r) => r.at(-1)[1] === 'failed');
+  // Every combination people see: desktop and phone, light and dark, English and Arabic. The
+  // conversation is written once, in the first; later ones show it as it stands.
+  const shots = [];
+  let first = true;
+  for (const [viewport, size] of [[{ width: 1100, height: 720 }, 'desktop'], [{ width: 360, height: 740 }, '360']]) {
+    for (const colorScheme of /** @type {const} */ (['light', 'dark'])) {
+      for (const lang of ['en', 'ar']) {
+        const suffix = [size, colorScheme === 'dark' ? 'dark' : '', lang === 'ar' ? 'ar' : ''].filter(Boolean).join('-');
+        const options = { viewport, colorScheme, deviceScaleFactor: size === '360' ? 2 : 1 };
+        const clientContext = await browser.newContext(options);
+        const operatorContext = await browser.newContext(options);
+        const client = await clientContext.newPage();
+        const operator = await operatorContext.newPage();
+        const language = lang === 'ar' ? '&lang=ar' : '';
+        await client.goto(server.clientUrl(booking.ana, booking.id) + language);
+        await operator.goto(server.operatorUrl(olga, booking.id, 'all') + language);
+        await badge(client, 'connected');
+        await operator.locator('#badge[status="connected"]').waitFor();
+        if (first) {
+          await type(client, 'Hi! Can I bring my dog to the apartment?');
+          await waitRows(operator, 'first', (r) => r.length === 2);
+          await type(operator, 'Of course, dogs are welcome. Please keep him off the sofa.');
+          await waitRows(client, 'answer', (r) => r.length === 3);
+          await operator.locator('#note-switch').check();
+          await type(operator, 'Asked the cleaners to put a dog bed in.');
+          await waitRows(operator, 'note', (r) => r.length === 4);
+          await operator.locator('#note-switch').uncheck();
+          await type(client, 'مرحبا، هل يوجد موقف للسيارات قريب؟');
+          await waitRows(client, 'read', (r) => r.length === 4 && r[3][1] === 'read');
+          // Over the server's limit, sent by the app through the SDK (the composer would refuse it).
+          await client.evaluate((id) => window.surechat.send(id, 'x'.repeat(16400)), booking.id);
+          await waitRows(client, 'failed', (r) => r.at(-1)[1] === 'failed');
+        }
+        // A message waiting while offline, in the English light shots.
+        const offline = lang === 'en' && colorScheme === 'light';
+        if (offline) {
+          await clientContext.setOffline(true);
+          await badge(client, 'offline');
+          await type(client, 'Is there parking nearby?');
+          await waitRows(client, 'pending', (r) => r.at(-1)[1] === 'sending');
+        }
+        await client.screenshot({ path: join(ARTIFACTS, `client-${suffix}.png`) });
+        await operator.screenshot({ path: join(ARTIFACTS, `operator-${suffix}.png`) });
+        shots.push(`client-${suffix}`, `operator-${suffix}`);
+        if (offline) {
+          await clientContext.setOffline(false);
+          await waitRows(operator, 'delivered', (r) => r.at(-1)[0] === 'Is there parking nearby?');
+        }
+        await clientContext.close();
+        await operatorContext.close();
+        first = false;
+      }
     }
-    await clientContext.setOffline(true);
-    await badge(client, 'offline');
-    await type(client, 'Is there parking nearby?');
-    await waitRows(client, 'pending', (r) => r.at(-1)[1] === 'sending');
-    await client.screenshot({ path: join(ARTIFACTS, `client-${suffix}.png`) });
-    await operator.screenshot({ path: join(ARTIFACTS, `operator-${suffix}.png`) });
-    await clientContext.setOffline(false);
-    await waitRows(operator, 'delivered', (r) => r.at(-1)[0] === 'Is there parking nearby?');
-    await clientContext.close();
-    await operatorContext.close();
   }
   if (process.env.SCREENSHOTS === 'docs') {
     mkdirSync(join(ROOT, 'docs/screenshots'), { recursive: true });
-    for (const name of ['client-desktop', 'client-360', 'operator-desktop', 'operator-360']) {
+    for (const name of shots) {
       copyFileSync(join(ARTIFACTS, `${name}.png`), join(ROOT, 'docs/screenshots', `${name}.png`));
     }
   }
