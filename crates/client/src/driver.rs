@@ -246,6 +246,11 @@ impl Client {
         self.query(|s| s.pending_count()).await
     }
 
+    /// Messages still on their way (the outbox without failed ones).
+    pub async fn waiting_count(&self) -> Result<usize, ClientError> {
+        self.query(|s| s.waiting_count()).await
+    }
+
     /// A conversation's messages, held ones by `seq`, then the outbox's.
     pub async fn messages(&self, conversation: &str) -> Result<Vec<ChatMessage>, ClientError> {
         let conversation = conversation.to_owned();

@@ -201,6 +201,12 @@ impl Session {
         self.outbox.len()
     }
 
+    /// Messages in the outbox still on their way: not durable yet and not failed. What a
+    /// "waiting to be sent" line counts (a failed message waits for the user, not the network).
+    pub fn waiting_count(&self) -> usize {
+        self.outbox.len() - self.outbox.failed_count()
+    }
+
     /// Messages in the outbox that failed for good.
     pub fn failed_count(&self) -> usize {
         self.outbox.failed_count()

@@ -495,6 +495,9 @@ fn permanent_refusal_fails_one_message_without_holding_up_others() {
     );
     assert_eq!(session.pending_count(), 1);
     assert_eq!(session.failed_count(), 1);
+    // Refused for good: not waiting, and not worth a retry button.
+    assert_eq!(session.waiting_count(), 0);
+    assert!(!session.delivery_status(&big).unwrap().retryable());
     // Manual retry: same id, back to sending.
     assert_eq!(session.retry_failed(at), 1);
     let retried: Vec<ClientFrame> = std::iter::from_fn(|| session.poll_transmit()).collect();
@@ -561,6 +564,9 @@ fn deadline_fails_a_message_that_could_not_be_sent() {
     assert!(
         matches!(session.delivery_status(&id), Some(DeliveryStatus::Failed { ref code, .. }) if code == "deadline_exceeded")
     );
+    // The server never refused it: a retry can succeed.
+    assert!(session.delivery_status(&id).unwrap().retryable());
+    assert_eq!(session.waiting_count(), 0);
 }
 
 #[test]

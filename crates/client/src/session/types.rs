@@ -64,6 +64,14 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
+    /// Whether a retry can succeed: only a message that failed because its deadline passed (the
+    /// server never refused it). A permanent refusal (too large, forbidden, conversation closed,
+    /// invalid) never can, so a UI offers "Edit" and "Delete" for it, never "Retry". The browser
+    /// SDK's `retryable` says the same.
+    pub fn retryable(&self) -> bool {
+        matches!(self, DeliveryStatus::Failed { code, .. } if code == "deadline_exceeded")
+    }
+
     /// The wire-style name: `sending`, `sent`, `delivered`, `read`, `failed`.
     pub fn name(&self) -> &'static str {
         match self {
