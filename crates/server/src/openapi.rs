@@ -138,6 +138,19 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
         "Which conversations: assigned to the caller, unassigned, or all (needs scope `all`).",
         json!({"type": "string", "enum": ["mine", "unassigned", "all"], "default": "mine"}),
     );
+    let inbox_status = query(
+        "status",
+        "Only conversations with this status (default: every status).",
+        json!({"type": "string", "enum": ["open", "pending", "resolved"]}),
+    );
+    let mut assignee_schema = user_id();
+    assignee_schema["description"] =
+        json!("An operator id, or `none` for unassigned conversations.");
+    let inbox_assignee = query(
+        "assignee",
+        "Only conversations assigned to this operator, or unassigned ones with `none` (default: any).",
+        assignee_schema,
+    );
     vec![
         Op { method: "get", path: "/healthz", summary: "The process is up.", auth: None, request: Option::None, query: vec![], responses: vec![(200, "ok", text.clone())], errors: &[] },
         Op { method: "get", path: "/readyz", summary: "Storage answers within 1 s (read path and writer); 503 otherwise and while shutting down.", auth: None, request: Option::None, query: vec![], responses: vec![(200, "ready", text.clone())], errors: &[E::Unavailable, E::ShuttingDown] },
@@ -156,7 +169,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
         Op { method: "post", path: "/v1/conversations/{id}/close", summary: "Close to new messages.", auth: Admin, request: Option::None, query: vec![], responses: vec![(200, "closed", Some(schema::<ConversationView>(g)))], errors: &[E::NotFound, E::Unavailable] },
         Op { method: "post", path: "/v1/conversations/{id}/assign", summary: "Assign, transfer (with a note) or unassign.", auth: AdminOrOperator, request: Some(schema::<AssignBody>(g)), query: vec![], responses: vec![(200, "the conversation", Some(schema::<ConversationView>(g)))], errors: &[E::InvalidUserId, E::NotFound, E::ParticipantConflict, E::TooManyParticipants, E::UnknownOperator, E::Unavailable] },
         Op { method: "post", path: "/v1/conversations/{id}/status", summary: "Set open, pending or resolved.", auth: AdminOrOperator, request: Some(schema::<StatusBody>(g)), query: vec![], responses: vec![(200, "the conversation", Some(schema::<ConversationView>(g)))], errors: &[E::NotFound, E::Unavailable] },
-        Op { method: "get", path: "/v1/inbox", summary: "The operator inbox.", auth: User, request: Option::None, query: vec![view], responses: vec![(200, "the inbox", Some(schema::<Inbox>(g)))], errors: &[E::Unavailable] },
+        Op { method: "get", path: "/v1/inbox", summary: "The operator inbox.", auth: User, request: Option::None, query: vec![view, inbox_status, inbox_assignee], responses: vec![(200, "the inbox", Some(schema::<Inbox>(g)))], errors: &[E::InvalidUserId, E::Unavailable] },
         Op { method: "get", path: "/v1/events", summary: "Business events with id > after, in order.", auth: Admin, request: Option::None, query: vec![after("Events with an id above this one."), events_limit], responses: vec![(200, "events", Some(events))], errors: &[E::InvalidCursor, E::Unavailable] },
         Op { method: "get", path: "/v1/operators", summary: "The operator directory (admin, or an operator: the console's transfer picker).", auth: AdminOrOperator, request: Option::None, query: vec![], responses: vec![(200, "the directory, by id", Some(schema::<OperatorList>(g)))], errors: &[E::UnknownOperator, E::Unavailable] },
         Op { method: "get", path: "/v1/operators/{id}", summary: "One operator of the directory.", auth: Admin, request: Option::None, query: vec![], responses: vec![(200, "the operator", Some(schema::<Operator>(g)))], errors: &[E::NotFound, E::Unavailable] },
