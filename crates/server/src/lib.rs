@@ -35,6 +35,7 @@ pub mod operators;
 pub mod presence;
 pub mod reach;
 pub mod request_id;
+pub mod search;
 pub mod signin;
 pub mod store;
 pub mod validate;

@@ -151,6 +151,17 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
         "Only conversations assigned to this operator, or unassigned ones with `none` (default: any).",
         assignee_schema,
     );
+    let search_query = vec![
+        json!({"name": "q", "in": "query", "required": true, "description": "Words to find, each as the start of a word (case and accents ignored); every word must match.", "schema": {"type": "string", "minLength": 1, "maxLength": crate::search::QUERY_CHARS_MAX, "pattern": "\\S"}}),
+        number(
+            "limit",
+            "At most this many results.",
+            1,
+            crate::search::LIMIT_MAX,
+            crate::search::LIMIT_DEFAULT,
+        ),
+        query("conversation", "Only this conversation.", conversation_id()),
+    ];
     vec![
         Op { method: "get", path: "/healthz", summary: "The process is up.", auth: None, request: Option::None, query: vec![], responses: vec![(200, "ok", text.clone())], errors: &[] },
         Op { method: "get", path: "/readyz", summary: "Storage answers within 1 s (read path and writer); 503 otherwise and while shutting down.", auth: None, request: Option::None, query: vec![], responses: vec![(200, "ready", text.clone())], errors: &[E::Unavailable, E::ShuttingDown] },
@@ -170,6 +181,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
         Op { method: "post", path: "/v1/conversations/{id}/assign", summary: "Assign, transfer (with a note) or unassign.", auth: AdminOrOperator, request: Some(schema::<AssignBody>(g)), query: vec![], responses: vec![(200, "the conversation", Some(schema::<ConversationView>(g)))], errors: &[E::InvalidUserId, E::NotFound, E::ParticipantConflict, E::TooManyParticipants, E::UnknownOperator, E::Unavailable] },
         Op { method: "post", path: "/v1/conversations/{id}/status", summary: "Set open, pending or resolved.", auth: AdminOrOperator, request: Some(schema::<StatusBody>(g)), query: vec![], responses: vec![(200, "the conversation", Some(schema::<ConversationView>(g)))], errors: &[E::NotFound, E::Unavailable] },
         Op { method: "get", path: "/v1/inbox", summary: "The operator inbox.", auth: User, request: Option::None, query: vec![view, inbox_status, inbox_assignee], responses: vec![(200, "the inbox", Some(schema::<Inbox>(g)))], errors: &[E::InvalidUserId, E::Unavailable] },
+        Op { method: "get", path: "/v1/search", summary: "Search messages and private notes of the conversations the caller may read (operators), newest first.", auth: User, request: Option::None, query: search_query, responses: vec![(200, "the results", Some(schema::<crate::search::SearchResults>(g)))], errors: &[E::InvalidCursor, E::InvalidConversationId, E::Unavailable] },
         Op { method: "get", path: "/v1/events", summary: "Business events with id > after, in order.", auth: Admin, request: Option::None, query: vec![after("Events with an id above this one."), events_limit], responses: vec![(200, "events", Some(events))], errors: &[E::InvalidCursor, E::Unavailable] },
         Op { method: "get", path: "/v1/operators", summary: "The operator directory (admin, or an operator: the console's transfer picker).", auth: AdminOrOperator, request: Option::None, query: vec![], responses: vec![(200, "the directory, by id", Some(schema::<OperatorList>(g)))], errors: &[E::UnknownOperator, E::Unavailable] },
         Op { method: "get", path: "/v1/operators/{id}", summary: "One operator of the directory.", auth: Admin, request: Option::None, query: vec![], responses: vec![(200, "the operator", Some(schema::<Operator>(g)))], errors: &[E::NotFound, E::Unavailable] },

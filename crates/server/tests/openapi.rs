@@ -431,6 +431,35 @@ async fn the_document_matches_the_answers(backend: Backend) {
         "/v1/inbox",
         &http.get("/v1/inbox?view=all", Some(&olga)).await,
     );
+    for query in [
+        "q=hello",
+        "q=%22",
+        "q=hello&limit=0",
+        "q=hello&conversation=b1",
+    ] {
+        c.check(
+            "get",
+            "/v1/search",
+            &http.get(&format!("/v1/search?{query}"), Some(&olga)).await,
+        );
+    }
+    c.check(
+        "get",
+        "/v1/search",
+        &http.get("/v1/search?q=hello", Some(&ana)).await,
+    );
+    c.check(
+        "get",
+        "/v1/inbox",
+        &http
+            .get("/v1/inbox?status=open&assignee=none", Some(&olga))
+            .await,
+    );
+    c.check(
+        "get",
+        "/v1/inbox",
+        &http.get("/v1/inbox?status=closed", Some(&olga)).await,
+    );
     c.check(
         "post",
         "/v1/conversations/{id}/close",

@@ -19,6 +19,7 @@ use server::store::memory::MemoryStore;
 use server::store::reach::{
     Delivery, Notice, PushSubscription, ReachFacts, ReachStore, Redeemed, Settled,
 };
+use server::store::search::{SearchQuery, SearchStore};
 use server::store::{
     AppendRequest, Appended, CommitListener, ConversationChange, EventRecord, MessageStore,
     Pending, ReceiptOutcome, ReceiptRequest, StoreError, StoredMessage, Webhook, WorkflowStore,
@@ -238,6 +239,12 @@ impl AccountStore for FaultyStore {
     }
     fn audit_since(&self, after: u64, limit: u32) -> Pending<Vec<AuditEntry>> {
         self.inner.audit_since(after, limit)
+    }
+}
+
+impl SearchStore for FaultyStore {
+    fn search(&self, query: SearchQuery) -> Pending<Vec<StoredMessage>> {
+        self.inner.search(query)
     }
 }
 

@@ -6,6 +6,7 @@
 mod accounts;
 mod manage;
 mod reach;
+mod search;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

@@ -22,6 +22,7 @@
 mod accounts;
 mod reach;
 mod read;
+mod search;
 mod write;
 mod writer;
 
@@ -51,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0005_presence.sql"),
     include_str!("0006_reach.sql"),
     include_str!("0007_accounts.sql"),
+    include_str!("0008_search.sql"),
 ];
 
 /// Key of the advisory lock held while migrating (any constant; "surechat" in ASCII digits).

@@ -11,6 +11,7 @@
 mod accounts;
 mod reach;
 mod read;
+mod search;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0005_presence.sql"),
     include_str!("0006_reach.sql"),
     include_str!("0007_accounts.sql"),
+    include_str!("0008_search.sql"),
 ];
 
 /// Read connections kept open for reuse.
