@@ -59,6 +59,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/v1/users/{id}/revoke", post(revoke_tokens))
         .merge(crate::operators::routes())
         .merge(crate::search::routes())
+        .merge(crate::canned::routes())
         .merge(crate::directory::routes())
         .merge(crate::reach::routes::routes())
         .merge(crate::signin::routes::routes())

@@ -21,6 +21,7 @@
 //! - [`signin`]: operators' single sign-on ([`signin::oidc`]: OpenID Connect).
 
 pub mod auth;
+pub mod canned;
 pub mod cluster;
 pub mod config;
 pub mod directory;

@@ -74,6 +74,10 @@ fn path_parameter(path: &str, name: &str) -> (Value, ErrorCode) {
             (user_id(), ErrorCode::InvalidUserId)
         }
         "user_id" | "operator_id" => (user_id(), ErrorCode::InvalidUserId),
+        "id" if path.starts_with("/v1/canned/") => (
+            json!({"type": "string", "pattern": crate::canned::ID_PATTERN}),
+            ErrorCode::BadRequest,
+        ),
         "id" if path.starts_with("/v1/push/subscriptions/") => (
             json!({"type": "string", "pattern": "^[0-9a-f]{24}$"}),
             ErrorCode::BadRequest,
@@ -182,6 +186,10 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
         Op { method: "post", path: "/v1/conversations/{id}/status", summary: "Set open, pending or resolved.", auth: AdminOrOperator, request: Some(schema::<StatusBody>(g)), query: vec![], responses: vec![(200, "the conversation", Some(schema::<ConversationView>(g)))], errors: &[E::NotFound, E::Unavailable] },
         Op { method: "get", path: "/v1/inbox", summary: "The operator inbox.", auth: User, request: Option::None, query: vec![view, inbox_status, inbox_assignee], responses: vec![(200, "the inbox", Some(schema::<Inbox>(g)))], errors: &[E::InvalidUserId, E::Unavailable] },
         Op { method: "get", path: "/v1/search", summary: "Search messages and private notes of the conversations the caller may read (operators), newest first.", auth: User, request: Option::None, query: search_query, responses: vec![(200, "the results", Some(schema::<crate::search::SearchResults>(g)))], errors: &[E::InvalidCursor, E::InvalidConversationId, E::Unavailable] },
+        Op { method: "get", path: "/v1/canned", summary: "Saved replies every operator shares, by shortcut (operators).", auth: User, request: Option::None, query: vec![], responses: vec![(200, "the replies", Some(schema::<crate::canned::CannedList>(g)))], errors: &[E::Unavailable] },
+        Op { method: "post", path: "/v1/canned", summary: "Save a reply (operators).", auth: User, request: Some(schema::<crate::canned::CannedBody>(g)), query: vec![], responses: vec![(201, "saved", Some(schema::<crate::store::canned::CannedReply>(g)))], errors: &[E::ShortcutTaken, E::Unavailable] },
+        Op { method: "put", path: "/v1/canned/{id}", summary: "Change a saved reply's shortcut, title and body (operators).", auth: User, request: Some(schema::<crate::canned::CannedBody>(g)), query: vec![], responses: vec![(200, "changed", Some(schema::<crate::store::canned::CannedReply>(g)))], errors: &[E::NotFound, E::ShortcutTaken, E::Unavailable] },
+        Op { method: "delete", path: "/v1/canned/{id}", summary: "Remove a saved reply (operators).", auth: User, request: Option::None, query: vec![], responses: vec![(204, "removed", Option::None)], errors: &[E::NotFound, E::Unavailable] },
         Op { method: "get", path: "/v1/events", summary: "Business events with id > after, in order.", auth: Admin, request: Option::None, query: vec![after("Events with an id above this one."), events_limit], responses: vec![(200, "events", Some(events))], errors: &[E::InvalidCursor, E::Unavailable] },
         Op { method: "get", path: "/v1/operators", summary: "The operator directory (admin, or an operator: the console's transfer picker).", auth: AdminOrOperator, request: Option::None, query: vec![], responses: vec![(200, "the directory, by id", Some(schema::<OperatorList>(g)))], errors: &[E::UnknownOperator, E::Unavailable] },
         Op { method: "get", path: "/v1/operators/{id}", summary: "One operator of the directory.", auth: Admin, request: Option::None, query: vec![], responses: vec![(200, "the operator", Some(schema::<Operator>(g)))], errors: &[E::NotFound, E::Unavailable] },

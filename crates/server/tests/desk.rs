@@ -1,4 +1,5 @@
-//! The operators' desk over HTTP, on every backend: searching messages (`GET /v1/search`).
+//! The operators' desk over HTTP, on every backend: searching messages (`GET /v1/search`) and
+//! saved replies (`/v1/canned`).
 
 mod common;
 
@@ -137,4 +138,156 @@ async fn search_sees_what_the_operator_may_read(backend: Backend) {
     );
 }
 
-backend_tests!(search_sees_what_the_operator_may_read);
+/// Operators share saved replies: created with a server id, listed by shortcut, changed,
+/// removed, each change in the audit log; a taken shortcut is `shortcut_taken`; clients may not.
+async fn saved_replies_are_shared_by_operators(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let http = &server.http;
+    let olga = server.token("olga", Role::Operator);
+    let omar = server.token("omar", Role::Operator);
+    let ana = server.token("ana", Role::Client);
+    let wifi = json!({"shortcut": "wifi", "title": "Wi-Fi", "body": "Network: Casa, password on the fridge."});
+    let created = http.json("POST", "/v1/canned", Some(&olga), &wifi).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let created = created.json();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(
+        id.len() == 24 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{id}"
+    );
+    assert_eq!(
+        (&created["created_by"], &created["body"]),
+        (&json!("olga"), &wifi["body"])
+    );
+    let again = http.json("POST", "/v1/canned", Some(&omar), &wifi).await;
+    assert_eq!(
+        (again.status, again.json()["code"].as_str()),
+        (409, Some("shortcut_taken"))
+    );
+    let parking = json!({"shortcut": "parking", "title": "Parking", "body": "Code 4411"});
+    assert_eq!(
+        http.json("POST", "/v1/canned", Some(&omar), &parking)
+            .await
+            .status,
+        201
+    );
+    let list = http.get("/v1/canned", Some(&omar)).await;
+    assert_eq!(list.status, 200);
+    let shortcuts: Vec<Value> = list.json()["replies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["shortcut"].clone())
+        .collect();
+    assert_eq!(shortcuts, [json!("parking"), json!("wifi")]);
+    // Changed by another operator; the creator stays.
+    let changed = http
+        .json(
+            "PUT",
+            &format!("/v1/canned/{id}"),
+            Some(&omar),
+            &json!({"shortcut": "wifi-2", "title": "Wi-Fi", "body": "New password"}),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert_eq!(
+        (&changed.json()["shortcut"], &changed.json()["created_by"]),
+        (&json!("wifi-2"), &json!("olga"))
+    );
+    let taken = http
+        .json("PUT", &format!("/v1/canned/{id}"), Some(&omar), &parking)
+        .await;
+    assert_eq!(
+        (taken.status, taken.json()["code"].as_str()),
+        (409, Some("shortcut_taken"))
+    );
+    let unknown = http
+        .json(
+            "PUT",
+            "/v1/canned/0123456789abcdef01234567",
+            Some(&omar),
+            &parking,
+        )
+        .await;
+    assert_eq!(
+        (unknown.status, unknown.json()["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    // Bad input is typed, and clients may not touch saved replies.
+    for bad in [
+        json!({"shortcut": "Wifi", "title": "t", "body": "b"}),
+        json!({"shortcut": "", "title": "t", "body": "b"}),
+        json!({"shortcut": "a".repeat(33), "title": "t", "body": "b"}),
+        json!({"shortcut": "ok", "title": " ", "body": "b"}),
+        json!({"shortcut": "ok", "title": "t", "body": "x".repeat(4097)}),
+        json!({"shortcut": "ok", "title": "t"}),
+    ] {
+        let refused = http.json("POST", "/v1/canned", Some(&olga), &bad).await;
+        assert_eq!(
+            (refused.status, refused.json()["code"].as_str()),
+            (400, Some("bad_request")),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        http.raw("DELETE", "/v1/canned/not-an-id", Some(&olga), None)
+            .await
+            .status,
+        400
+    );
+    for (method, path) in [
+        ("GET", "/v1/canned".to_string()),
+        ("DELETE", format!("/v1/canned/{id}")),
+    ] {
+        let refused = http.raw(method, &path, Some(&ana), None).await;
+        assert_eq!(
+            (refused.status, refused.json()["code"].as_str()),
+            (403, Some("forbidden")),
+            "{method}"
+        );
+    }
+    let refused = http
+        .json(
+            "POST",
+            "/v1/canned",
+            Some(&ana),
+            &json!({"shortcut": "x", "title": "t", "body": "b"}),
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(
+        http.raw("DELETE", &format!("/v1/canned/{id}"), Some(&olga), None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        http.raw("DELETE", &format!("/v1/canned/{id}"), Some(&olga), None)
+            .await
+            .status,
+        404
+    );
+    let actions: Vec<String> = server
+        .state
+        .store
+        .audit_since(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.target.as_deref() == Some(id.as_str()))
+        .map(|e| format!("{} {}", e.actor, e.action))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "olga canned_created",
+            "omar canned_updated",
+            "olga canned_deleted"
+        ]
+    );
+}
+
+backend_tests!(
+    search_sees_what_the_operator_may_read,
+    saved_replies_are_shared_by_operators,
+);

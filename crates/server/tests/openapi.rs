@@ -448,6 +448,42 @@ async fn the_document_matches_the_answers(backend: Backend) {
         "/v1/search",
         &http.get("/v1/search?q=hello", Some(&ana)).await,
     );
+    let canned = json!({"shortcut": "hello", "title": "Hello", "body": "Hello! How can I help?"});
+    let saved = http.json("POST", "/v1/canned", Some(&olga), &canned).await;
+    c.check("post", "/v1/canned", &saved);
+    c.check(
+        "post",
+        "/v1/canned",
+        &http.json("POST", "/v1/canned", Some(&olga), &canned).await,
+    );
+    c.check(
+        "get",
+        "/v1/canned",
+        &http.get("/v1/canned", Some(&olga)).await,
+    );
+    c.check(
+        "get",
+        "/v1/canned",
+        &http.get("/v1/canned", Some(&ana)).await,
+    );
+    let canned_path = format!("/v1/canned/{}", saved.json()["id"].as_str().unwrap());
+    c.check(
+        "put",
+        "/v1/canned/{id}",
+        &http.json("PUT", &canned_path, Some(&olga), &canned).await,
+    );
+    c.check(
+        "put",
+        "/v1/canned/{id}",
+        &http.json("PUT", "/v1/canned/x", Some(&olga), &canned).await,
+    );
+    for _ in 0..2 {
+        c.check(
+            "delete",
+            "/v1/canned/{id}",
+            &http.raw("DELETE", &canned_path, Some(&olga), None).await,
+        );
+    }
     c.check(
         "get",
         "/v1/inbox",

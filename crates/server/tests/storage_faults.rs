@@ -15,6 +15,7 @@ use protocol::api::{ConversationSummary, ConversationView, ParticipantSpec};
 use protocol::frames::{self, ClientFrame, ConversationState, ParticipantState, ServerFrame};
 use protocol::{ErrorCode, Role};
 use server::store::accounts::{Account, AccountStore, AuditEntry, Failure, Session};
+use server::store::canned::{CannedReply, CannedStore, Saved};
 use server::store::memory::MemoryStore;
 use server::store::reach::{
     Delivery, Notice, PushSubscription, ReachFacts, ReachStore, Redeemed, Settled,
@@ -239,6 +240,21 @@ impl AccountStore for FaultyStore {
     }
     fn audit_since(&self, after: u64, limit: u32) -> Pending<Vec<AuditEntry>> {
         self.inner.audit_since(after, limit)
+    }
+}
+
+impl CannedStore for FaultyStore {
+    fn canned_replies(&self) -> Pending<Vec<CannedReply>> {
+        self.inner.canned_replies()
+    }
+    fn create_canned(&self, r: CannedReply) -> Pending<Saved> {
+        self.inner.create_canned(r)
+    }
+    fn update_canned(&self, r: CannedReply) -> Pending<Saved> {
+        self.inner.update_canned(r)
+    }
+    fn delete_canned(&self, id: String) -> Pending<bool> {
+        self.inner.delete_canned(id)
     }
 }
 

@@ -22,6 +22,7 @@
 //! and in commit order (so `seq`s of one conversation arrive ascending).
 
 pub mod accounts;
+pub mod canned;
 pub mod decode;
 pub(crate) mod ledger;
 pub mod memory;
@@ -245,11 +246,16 @@ impl Listener {
 
 /// Everything storage does: the delivery contract ([`MessageStore`]), the conversations'
 /// management around it ([`WorkflowStore`]), reaching people who are not connected
-/// ([`reach::ReachStore`]), operators signing in ([`accounts::AccountStore`]) and searching
-/// messages ([`search::SearchStore`]). Callers hold an `Arc<dyn Store>`; an implementation
-/// implements the five parts and gets this one for free.
+/// ([`reach::ReachStore`]), operators signing in ([`accounts::AccountStore`]), searching
+/// messages ([`search::SearchStore`]) and saved replies ([`canned::CannedStore`]). Callers hold
+/// an `Arc<dyn Store>`; an implementation implements the six parts and gets this one for free.
 pub trait Store:
-    MessageStore + WorkflowStore + reach::ReachStore + accounts::AccountStore + search::SearchStore
+    MessageStore
+    + WorkflowStore
+    + reach::ReachStore
+    + accounts::AccountStore
+    + search::SearchStore
+    + canned::CannedStore
 {
 }
 
@@ -258,7 +264,8 @@ impl<
             + WorkflowStore
             + reach::ReachStore
             + accounts::AccountStore
-            + search::SearchStore,
+            + search::SearchStore
+            + canned::CannedStore,
     > Store for T
 {
 }

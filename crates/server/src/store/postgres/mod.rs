@@ -20,6 +20,7 @@
 //! same ids, so a batch whose commit went through unseen is answered idempotently.
 
 mod accounts;
+mod canned;
 mod reach;
 mod read;
 mod search;
@@ -53,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0006_reach.sql"),
     include_str!("0007_accounts.sql"),
     include_str!("0008_search.sql"),
+    include_str!("0009_canned.sql"),
 ];
 
 /// Key of the advisory lock held while migrating (any constant; "surechat" in ASCII digits).

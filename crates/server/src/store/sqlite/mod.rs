@@ -9,6 +9,7 @@
 //! proceed while the writer commits.
 
 mod accounts;
+mod canned;
 mod reach;
 mod read;
 mod search;
@@ -42,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0006_reach.sql"),
     include_str!("0007_accounts.sql"),
     include_str!("0008_search.sql"),
+    include_str!("0009_canned.sql"),
 ];
 
 /// Read connections kept open for reuse.
