@@ -60,6 +60,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .merge(crate::operators::routes())
         .merge(crate::search::routes())
         .merge(crate::canned::routes())
+        .merge(crate::widget::routes())
         .merge(crate::directory::routes())
         .merge(crate::reach::routes::routes())
         .merge(crate::signin::routes::routes())

@@ -42,6 +42,7 @@ pub mod store;
 pub mod validate;
 pub mod web;
 pub mod webhooks;
+pub mod widget;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};

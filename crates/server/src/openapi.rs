@@ -190,6 +190,7 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
         Op { method: "post", path: "/v1/canned", summary: "Save a reply (operators).", auth: User, request: Some(schema::<crate::canned::CannedBody>(g)), query: vec![], responses: vec![(201, "saved", Some(schema::<crate::store::canned::CannedReply>(g)))], errors: &[E::ShortcutTaken, E::Unavailable] },
         Op { method: "put", path: "/v1/canned/{id}", summary: "Change a saved reply's shortcut, title and body (operators).", auth: User, request: Some(schema::<crate::canned::CannedBody>(g)), query: vec![], responses: vec![(200, "changed", Some(schema::<crate::store::canned::CannedReply>(g)))], errors: &[E::NotFound, E::ShortcutTaken, E::Unavailable] },
         Op { method: "delete", path: "/v1/canned/{id}", summary: "Remove a saved reply (operators).", auth: User, request: Option::None, query: vec![], responses: vec![(204, "removed", Option::None)], errors: &[E::NotFound, E::Unavailable] },
+        Op { method: "get", path: "/v1/widget", summary: "What the chat widget shows guests (welcome, business hours and time zone, usual reply time) and the message limits (any user).", auth: User, request: Option::None, query: vec![], responses: vec![(200, "the settings", Some(schema::<crate::widget::WidgetSettings>(g)))], errors: &[] },
         Op { method: "get", path: "/v1/events", summary: "Business events with id > after, in order.", auth: Admin, request: Option::None, query: vec![after("Events with an id above this one."), events_limit], responses: vec![(200, "events", Some(events))], errors: &[E::InvalidCursor, E::Unavailable] },
         Op { method: "get", path: "/v1/operators", summary: "The operator directory (admin, or an operator: the console's transfer picker).", auth: AdminOrOperator, request: Option::None, query: vec![], responses: vec![(200, "the directory, by id", Some(schema::<OperatorList>(g)))], errors: &[E::UnknownOperator, E::Unavailable] },
         Op { method: "get", path: "/v1/operators/{id}", summary: "One operator of the directory.", auth: Admin, request: Option::None, query: vec![], responses: vec![(200, "the operator", Some(schema::<Operator>(g)))], errors: &[E::NotFound, E::Unavailable] },
@@ -210,14 +211,15 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
 }
 
 /// The document for a server with `config`: the generated part is built once; the limits a
-/// server may configure (`message_bytes_max`) are filled in from `config`.
+/// server may configure (`message_chars_max`) are filled in from `config`.
 pub fn document(config: &Config) -> Value {
     static BASE: OnceLock<Value> = OnceLock::new();
     let mut document = BASE.get_or_init(build).clone();
     let body = &mut document["components"]["schemas"]["SendMessage"]["properties"]["body"];
     assert!(body.is_object(), "SendMessage has a body");
-    // Bytes on the server; a JSON Schema counts characters, which are at least one byte each.
-    body["maxLength"] = json!(config.message_bytes_max);
+    // Characters, as a JSON Schema counts them (the server also refuses more than
+    // `message_bytes_max` bytes: 413 `message_too_large`).
+    body["maxLength"] = json!(config.message_chars_max());
     document
 }
 

@@ -30,6 +30,17 @@ pub fn message(
         );
         return Err((ErrorCode::MessageTooLarge, detail));
     }
+    let chars_max = config.message_chars_max();
+    if body.len() > chars_max {
+        // Only a body of more bytes than the limit can have more characters.
+        let chars = body.chars().count();
+        if chars > chars_max {
+            let detail = format!(
+                "message body of {chars} characters is over the limit of {chars_max} characters"
+            );
+            return Err((ErrorCode::MessageTooLarge, detail));
+        }
+    }
     Ok(id.to_string())
 }
 

@@ -448,6 +448,12 @@ async fn the_document_matches_the_answers(backend: Backend) {
         "/v1/search",
         &http.get("/v1/search?q=hello", Some(&ana)).await,
     );
+    c.check(
+        "get",
+        "/v1/widget",
+        &http.get("/v1/widget", Some(&ana)).await,
+    );
+    c.check("get", "/v1/widget", &http.get("/v1/widget", None).await);
     let canned = json!({"shortcut": "hello", "title": "Hello", "body": "Hello! How can I help?"});
     let saved = http.json("POST", "/v1/canned", Some(&olga), &canned).await;
     c.check("post", "/v1/canned", &saved);
@@ -862,7 +868,7 @@ fn the_document_describes_constraints_and_statuses() {
     assert_eq!(send["body"]["minLength"], 1);
     assert_eq!(
         send["body"]["maxLength"],
-        protocol::limits::MESSAGE_BYTES_MAX
+        protocol::limits::MESSAGE_CHARS_DEFAULT
     );
     assert_eq!(
         schemas["CreateConversation"]["properties"]["id"]["pattern"],
