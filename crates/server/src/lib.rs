@@ -217,6 +217,8 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/web/",
             get(|headers: axum::http::HeaderMap| web::file(http::Path(String::new()), headers)),
         )
+        .route("/web/build", get(web::build_id))
+        .route("/favicon.ico", get(web::favicon))
         .route("/web/{*path}", get(web::file))
         .layer(axum::middleware::map_response_with_state(
             state.clone(),
