@@ -253,3 +253,34 @@ async fn sqlite_messages_stored_before_the_index_are_found() {
     assert_eq!(bodies(&store, query("park")).await.len(), 3);
     assert_eq!(bodies(&store, query("hotel")).await.len(), 1);
 }
+
+/// The same on PostgreSQL: the generated column is computed for every row already stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_messages_stored_before_the_index_are_found() {
+    use server::store::postgres::{PgOptions, PgStore};
+    let schema = common::Schema::new().await;
+    {
+        let store = PgStore::connect(&schema.url, PgOptions::default())
+            .await
+            .unwrap();
+        seed(&store).await;
+    }
+    let (client, connection) = tokio_postgres::connect(&schema.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let driver = tokio::spawn(connection);
+    client
+        .batch_execute(
+            "ALTER TABLE messages DROP COLUMN search; DROP TABLE canned_replies;
+             DELETE FROM surechat_migrations WHERE version >= 8;",
+        )
+        .await
+        .unwrap();
+    drop(client);
+    driver.await.unwrap().unwrap();
+    let store = PgStore::connect(&schema.url, PgOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(bodies(&store, query("park")).await.len(), 3);
+    assert_eq!(bodies(&store, query("hotel")).await.len(), 1);
+}
