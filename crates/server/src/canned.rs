@@ -73,7 +73,7 @@ fn check(body: &CannedBody) -> Result<(), ApiError> {
         return bad("shortcut must be 1 to 32 of a-z, 0-9, - and _");
     }
     let fits = |text: &str, max: usize| {
-        (1..=max).contains(&text.chars().count()) && text.chars().any(|c| !js_space(c))
+        (1..=max).contains(&text.chars().count()) && !crate::validate::blank(text)
     };
     if !fits(&body.title, TITLE_CHARS_MAX) {
         return bad("title must be 1 to 100 characters, not only spaces");
@@ -82,22 +82,6 @@ fn check(body: &CannedBody) -> Result<(), ApiError> {
         return bad("body must be 1 to 4096 characters, not only spaces");
     }
     Ok(())
-}
-
-/// What `\s` matches in the schema's (ECMAScript) patterns, so that "not only spaces" means the
-/// same here as in the published schema.
-fn js_space(c: char) -> bool {
-    matches!(
-        c,
-        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
-            ..='\u{200a}'
-                | '\u{2028}'
-                | '\u{2029}'
-                | '\u{202f}'
-                | '\u{205f}'
-                | '\u{3000}'
-                | '\u{feff}'
-    )
 }
 
 fn id(id: &str) -> Result<(), ApiError> {

@@ -141,10 +141,10 @@ async fn search(
         return Err(ApiError::new(ErrorCode::BadRequest, "`q` is required"));
     };
     let length = text.chars().count();
-    if length == 0 || length > QUERY_CHARS_MAX {
+    if length == 0 || length > QUERY_CHARS_MAX || crate::validate::blank(text) {
         return Err(ApiError::new(
             ErrorCode::BadRequest,
-            format!("`q` must be 1 to {QUERY_CHARS_MAX} characters"),
+            format!("`q` must be 1 to {QUERY_CHARS_MAX} characters, not only spaces"),
         ));
     }
     let limit = number_param(&query, "limit", LIMIT_DEFAULT, 1, LIMIT_MAX)?;

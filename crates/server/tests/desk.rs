@@ -118,6 +118,7 @@ async fn search_sees_what_the_operator_may_read(backend: Backend) {
     for (query, code) in [
         ("", "bad_request"),
         ("q=", "bad_request"),
+        ("q=%0C%20", "bad_request"),
         ("q=park&limit=0", "invalid_cursor"),
         ("q=park&limit=101", "invalid_cursor"),
         ("q=park&conversation=a%20b", "invalid_conversation_id"),
