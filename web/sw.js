@@ -1,39 +1,79 @@
 // Service worker of the pages under /web/ (the demo client page and the operator console):
-// keeps the app shell (pages, styles, SDK modules) so a
-// reload without network still opens the chat and shows the messages waiting in IndexedDB.
-// Network first, so a new server binary's SDK is picked up whenever the network is there.
+// keeps the app shell (pages, styles, SDK modules, message catalogs, the icon) so a repeat visit
+// paints from the cache at once, even on a slow network, and a reload without network still opens
+// the chat and shows the messages waiting in IndexedDB.
+// Stale-while-revalidate: a file in the cache is answered from it, and asked for again in the
+// background with its ETag (`If-None-Match`); the server answers 304 when it is unchanged, or the
+// new file, which the next visit uses. Files under /web/v/{build}/ never change (their URL names
+// the build): answered from the cache without asking. API responses, the WebSocket and anything
+// outside /web/ never go through this cache.
 // It also shows the server's Web Push messages as notifications (subscribed with `push.js`).
 
-const CACHE = 'surechat-shell-v5';
+const PREFIX = 'surechat-shell-';
+const CACHE = `${PREFIX}v6`;
 const SHELL = [
   'demo/client.html', 'demo/client-page.js', 'demo/demo.css',
   'console/index.html', 'console/console.js', 'console/console.css', 'console/sign-in.html',
-  'console/sign-in.js', 'client.js', 'components.js', 'chat-element.js', 'session.js', 'frames.js',
-  'outbox.js', 'conversation.js', 'store.js', 'types.js', 'index.js', 'attention.js', 'push.js',
+  'console/sign-in.js', 'console/locales/en.js', 'console/locales/es.js', 'console/locales/ar.js',
+  'client.js', 'components.js', 'chat-element.js', 'session.js', 'frames.js', 'outbox.js',
+  'conversation.js', 'store.js', 'types.js', 'index.js', 'attention.js', 'push.js', 'i18n.js',
+  'locales/en.js', 'locales/es.js', 'locales/ar.js', 'favicon.svg',
 ];
+// Never cached: the current build's name must always be the server's.
+const UNCACHED = new Set(['/web/build', '/web/sw.js']);
 
 self.addEventListener('install', (event) => {
-  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));
+  // Each file on its own: a file a newer server no longer has does not stop the others.
+  event.waitUntil(caches.open(CACHE)
+    .then((cache) => Promise.allSettled(SHELL.map((path) => cache.add(new URL(path, self.registration.scope)))))
+    .then(() => self.skipWaiting()));
 });
 
 self.addEventListener('activate', (event) => {
-  event.waitUntil(self.clients.claim());
+  // Caches of earlier versions of this worker go.
+  event.waitUntil(caches.keys()
+    .then((names) => Promise.all(names.filter((n) => n.startsWith(PREFIX) && n !== CACHE).map((n) => caches.delete(n))))
+    .then(() => self.clients.claim()));
 });
 
+/** Whether a response may be kept: a whole, direct answer of this origin. */
+function keepable(response) {
+  return response.status === 200 && response.type === 'basic' && !response.redirected;
+}
+
+/**
+ * Asks the server for `url` again, with the ETag of what the cache holds; stores a changed file.
+ * Answers what to show: the cached response when unchanged, else the server's answer.
+ * @param {Cache} cache
+ * @param {Request} request
+ * @param {Response | undefined} cached
+ */
+async function revalidate(cache, request, cached) {
+  const etag = cached?.headers.get('etag');
+  // `no-cache`: the browser's HTTP cache may not answer for the server (it could be staler).
+  const response = etag
+    ? await fetch(request.url, { headers: { 'if-none-match': etag }, cache: 'no-cache', credentials: 'same-origin' })
+    : await fetch(request);
+  if (response.status === 304 && cached) return cached;
+  if (keepable(response)) await cache.put(request.url, response.clone());
+  return response;
+}
+
 self.addEventListener('fetch', (event) => {
-  const url = new URL(event.request.url);
+  const { request } = event;
+  const url = new URL(request.url);
   // Only the shell under /web/; the API and the WebSocket are never cached.
-  if (event.request.method !== 'GET' || url.origin !== self.location.origin || !url.pathname.startsWith('/web/')) return;
+  if (request.method !== 'GET' || url.origin !== self.location.origin || !url.pathname.startsWith('/web/')
+    || UNCACHED.has(url.pathname) || request.headers.has('range')) return;
   event.respondWith((async () => {
-    try {
-      const response = await fetch(event.request);
-      if (response.ok) (await caches.open(CACHE)).put(event.request, response.clone());
-      return response;
-    } catch (error) {
-      const cached = await caches.match(event.request, { ignoreSearch: true });
-      if (cached) return cached;
-      throw error;
-    }
+    const cache = await caches.open(CACHE);
+    const cached = await cache.match(request.url) ?? await cache.match(request.url, { ignoreSearch: true });
+    if (cached && url.pathname.startsWith('/web/v/')) return cached;
+    const fresh = revalidate(cache, request, cached);
+    if (!cached) return fresh;
+    // Shown now; the cache catches up for the next visit.
+    event.waitUntil(fresh.catch(() => {}));
+    return cached;
   })());
 });
 

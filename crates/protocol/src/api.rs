@@ -184,7 +184,10 @@ pub struct InboxRow {
     pub last_message: Option<Message>,
     /// Messages from others the caller has not read.
     pub unread: u64,
-    /// Time of the oldest client message not yet answered by an operator, ms since the epoch.
+    /// Since when the client waits for an answer: the time of the first client message after the
+    /// last operator message, ms since the epoch. `null` when nobody waits: the conversation is
+    /// resolved, its last message (private notes and status changes aside) is an operator's, or
+    /// it has no messages.
     pub waiting_since: Option<u64>,
     /// Last seq (for resuming).
     pub last_seq: u64,

@@ -95,6 +95,8 @@ pub enum ErrorCode {
     WeakPassword,
     /// Another operator's account has this email.
     EmailTaken,
+    /// Another saved reply has this shortcut.
+    ShortcutTaken,
 }
 
 impl ErrorCode {
@@ -141,6 +143,7 @@ impl ErrorCode {
         ErrorCode::CsrfFailed,
         ErrorCode::WeakPassword,
         ErrorCode::EmailTaken,
+        ErrorCode::ShortcutTaken,
     ];
 
     /// The wire name, e.g. `message_too_large`.
@@ -187,6 +190,7 @@ impl ErrorCode {
             ErrorCode::CsrfFailed => "csrf_failed",
             ErrorCode::WeakPassword => "weak_password",
             ErrorCode::EmailTaken => "email_taken",
+            ErrorCode::ShortcutTaken => "shortcut_taken",
         }
     }
 
@@ -206,7 +210,8 @@ impl ErrorCode {
             | ErrorCode::TooManyParticipants
             | ErrorCode::OutOfOrder
             | ErrorCode::ConversationClosed
-            | ErrorCode::EmailTaken => 409,
+            | ErrorCode::EmailTaken
+            | ErrorCode::ShortcutTaken => 409,
             ErrorCode::MessageTooLarge | ErrorCode::FrameTooLarge => 413,
             ErrorCode::UnknownOperator => 422,
             ErrorCode::RateLimited | ErrorCode::TooManyConnections | ErrorCode::AccountLocked => {
@@ -294,6 +299,7 @@ impl ErrorCode {
             ErrorCode::CsrfFailed => "Missing or wrong CSRF token",
             ErrorCode::WeakPassword => "Password too weak",
             ErrorCode::EmailTaken => "Email already used",
+            ErrorCode::ShortcutTaken => "Shortcut already used",
         }
     }
 }

@@ -110,3 +110,7 @@ const _: () = assert!(MESSAGE_BYTES_MAX <= MESSAGE_BYTES_CEILING);
 const _: () = assert!(FRAME_BYTES_MAX < TRANSPORT_BYTES_MAX);
 const _: () = assert!(PAGE_LIMIT_DEFAULT <= PAGE_LIMIT_MAX);
 const _: () = assert!(SENDS_PER_SECOND_MAX <= SENDS_BURST_MAX);
+
+/// Most Unicode characters (scalar values) in a message body, unless configured otherwise
+/// (`message_chars_max`; never above the byte limit).
+pub const MESSAGE_CHARS_DEFAULT: usize = 4096;

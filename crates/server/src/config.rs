@@ -180,6 +180,18 @@ pub struct Config {
     pub password_reset_ttl_ms: u64,
     /// Single sign-on providers (OpenID Connect), TOML only: `[[oidc]]` tables. Default: none.
     pub oidc: Vec<crate::signin::OidcSettings>,
+    /// Most Unicode characters (scalar values) in a message body; at most `message_bytes_max`.
+    /// Default 4096, or `message_bytes_max` when that is lower ([`Config::message_chars_max`]).
+    pub message_chars_max: Option<usize>,
+    /// Text the chat widget shows guests, at most 500 characters. Default empty (none).
+    pub widget_welcome: String,
+    /// Business hours, e.g. `mon-fri 09:00-18:00, sat 10:00-14:00` (see
+    /// [`crate::widget::parse_hours`]), in `widget_timezone`. Default empty: always open.
+    pub widget_hours: String,
+    /// The IANA time zone of `widget_hours`, e.g. `Europe/Madrid`. Default `UTC`.
+    pub widget_timezone: String,
+    /// The usual time to a reply the widget shows, in minutes; 0 shows none. Default 0.
+    pub widget_reply_minutes: u32,
 }
 
 impl Default for Config {
@@ -249,6 +261,11 @@ impl Default for Config {
             cookie_secure: true,
             password_reset_ttl_ms: 3600 * 1000,
             oidc: Vec::new(),
+            message_chars_max: None,
+            widget_welcome: String::new(),
+            widget_hours: String::new(),
+            widget_timezone: "UTC".into(),
+            widget_reply_minutes: 0,
         }
     }
 }
@@ -350,6 +367,11 @@ pub const ENV_KEYS: &[&str] = &[
     "signin_lock_ms",
     "cookie_secure",
     "password_reset_ttl_ms",
+    "message_chars_max",
+    "widget_welcome",
+    "widget_hours",
+    "widget_timezone",
+    "widget_reply_minutes",
 ];
 
 impl Config {
@@ -480,6 +502,11 @@ impl Config {
             "signin_lock_ms" => self.signin_lock_ms = num(key, value)?,
             "password_reset_ttl_ms" => self.password_reset_ttl_ms = num(key, value)?,
             "cookie_secure" => self.cookie_secure = boolean(key, value)?,
+            "message_chars_max" => self.message_chars_max = Some(num(key, value)?),
+            "widget_welcome" => self.widget_welcome = value.to_owned(),
+            "widget_hours" => self.widget_hours = value.to_owned(),
+            "widget_timezone" => self.widget_timezone = value.trim().to_owned(),
+            "widget_reply_minutes" => self.widget_reply_minutes = num(key, value)?,
             _ => {
                 return Err(ConfigError::Invalid {
                     key,
@@ -490,6 +517,13 @@ impl Config {
         Ok(())
     }
 
+    /// Most Unicode characters in a message body: `message_chars_max`, or 4096 (at most
+    /// `message_bytes_max`) when it is not set.
+    pub fn message_chars_max(&self) -> usize {
+        self.message_chars_max
+            .unwrap_or(protocol::limits::MESSAGE_CHARS_DEFAULT.min(self.message_bytes_max))
+    }
+
     /// Checks every value; the error names the first bad key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
@@ -497,6 +531,41 @@ impl Config {
             return invalid(
                 "message_bytes_max",
                 format!("must be between 1 and {}", limits::MESSAGE_BYTES_CEILING),
+            );
+        }
+        if let Some(chars) = self.message_chars_max {
+            if chars == 0 || chars > self.message_bytes_max {
+                return invalid(
+                    "message_chars_max",
+                    "must be between 1 and message_bytes_max".into(),
+                );
+            }
+        }
+        if self.widget_welcome.chars().count() > crate::widget::WELCOME_CHARS_MAX {
+            return invalid(
+                "widget_welcome",
+                format!(
+                    "must be at most {} characters",
+                    crate::widget::WELCOME_CHARS_MAX
+                ),
+            );
+        }
+        if let Err(why) = crate::widget::parse_hours(&self.widget_hours) {
+            return invalid("widget_hours", why);
+        }
+        if !crate::widget::timezone_shape(&self.widget_timezone) {
+            return invalid(
+                "widget_timezone",
+                format!(
+                    "`{}` is not a time zone name like Europe/Madrid or UTC",
+                    self.widget_timezone
+                ),
+            );
+        }
+        if self.widget_reply_minutes > crate::widget::REPLY_MINUTES_MAX {
+            return invalid(
+                "widget_reply_minutes",
+                format!("must be at most {}", crate::widget::REPLY_MINUTES_MAX),
             );
         }
         if self.participants_max < 2 {

@@ -21,6 +21,7 @@
 //! - [`signin`]: operators' single sign-on ([`signin::oidc`]: OpenID Connect).
 
 pub mod auth;
+pub mod canned;
 pub mod cluster;
 pub mod config;
 pub mod directory;
@@ -35,11 +36,13 @@ pub mod operators;
 pub mod presence;
 pub mod reach;
 pub mod request_id;
+pub mod search;
 pub mod signin;
 pub mod store;
 pub mod validate;
 pub mod web;
 pub mod webhooks;
+pub mod widget;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -214,6 +217,8 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/web/",
             get(|headers: axum::http::HeaderMap| web::file(http::Path(String::new()), headers)),
         )
+        .route("/web/build", get(web::build_id))
+        .route("/favicon.ico", get(web::favicon))
         .route("/web/{*path}", get(web::file))
         .layer(axum::middleware::map_response_with_state(
             state.clone(),

@@ -74,6 +74,10 @@ fn path_parameter(path: &str, name: &str) -> (Value, ErrorCode) {
             (user_id(), ErrorCode::InvalidUserId)
         }
         "user_id" | "operator_id" => (user_id(), ErrorCode::InvalidUserId),
+        "id" if path.starts_with("/v1/canned/") => (
+            json!({"type": "string", "pattern": crate::canned::ID_PATTERN}),
+            ErrorCode::BadRequest,
+        ),
         "id" if path.starts_with("/v1/push/subscriptions/") => (
             json!({"type": "string", "pattern": "^[0-9a-f]{24}$"}),
             ErrorCode::BadRequest,
@@ -138,6 +142,30 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
         "Which conversations: assigned to the caller, unassigned, or all (needs scope `all`).",
         json!({"type": "string", "enum": ["mine", "unassigned", "all"], "default": "mine"}),
     );
+    let inbox_status = query(
+        "status",
+        "Only conversations with this status (default: every status).",
+        json!({"type": "string", "enum": ["open", "pending", "resolved"]}),
+    );
+    let mut assignee_schema = user_id();
+    assignee_schema["description"] =
+        json!("An operator id, or `none` for unassigned conversations.");
+    let inbox_assignee = query(
+        "assignee",
+        "Only conversations assigned to this operator, or unassigned ones with `none` (default: any).",
+        assignee_schema,
+    );
+    let search_query = vec![
+        json!({"name": "q", "in": "query", "required": true, "description": "Words to find, each as the start of a word (case and accents ignored); every word must match.", "schema": {"type": "string", "minLength": 1, "maxLength": crate::search::QUERY_CHARS_MAX, "pattern": "\\S"}}),
+        number(
+            "limit",
+            "At most this many results.",
+            1,
+            crate::search::LIMIT_MAX,
+            crate::search::LIMIT_DEFAULT,
+        ),
+        query("conversation", "Only this conversation.", conversation_id()),
+    ];
     vec![
         Op { method: "get", path: "/healthz", summary: "The process is up.", auth: None, request: Option::None, query: vec![], responses: vec![(200, "ok", text.clone())], errors: &[] },
         Op { method: "get", path: "/readyz", summary: "Storage answers within 1 s (read path and writer); 503 otherwise and while shutting down.", auth: None, request: Option::None, query: vec![], responses: vec![(200, "ready", text.clone())], errors: &[E::Unavailable, E::ShuttingDown] },
@@ -156,7 +184,13 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
         Op { method: "post", path: "/v1/conversations/{id}/close", summary: "Close to new messages.", auth: Admin, request: Option::None, query: vec![], responses: vec![(200, "closed", Some(schema::<ConversationView>(g)))], errors: &[E::NotFound, E::Unavailable] },
         Op { method: "post", path: "/v1/conversations/{id}/assign", summary: "Assign, transfer (with a note) or unassign.", auth: AdminOrOperator, request: Some(schema::<AssignBody>(g)), query: vec![], responses: vec![(200, "the conversation", Some(schema::<ConversationView>(g)))], errors: &[E::InvalidUserId, E::NotFound, E::ParticipantConflict, E::TooManyParticipants, E::UnknownOperator, E::Unavailable] },
         Op { method: "post", path: "/v1/conversations/{id}/status", summary: "Set open, pending or resolved.", auth: AdminOrOperator, request: Some(schema::<StatusBody>(g)), query: vec![], responses: vec![(200, "the conversation", Some(schema::<ConversationView>(g)))], errors: &[E::NotFound, E::Unavailable] },
-        Op { method: "get", path: "/v1/inbox", summary: "The operator inbox.", auth: User, request: Option::None, query: vec![view], responses: vec![(200, "the inbox", Some(schema::<Inbox>(g)))], errors: &[E::Unavailable] },
+        Op { method: "get", path: "/v1/inbox", summary: "The operator inbox.", auth: User, request: Option::None, query: vec![view, inbox_status, inbox_assignee], responses: vec![(200, "the inbox", Some(schema::<Inbox>(g)))], errors: &[E::InvalidUserId, E::Unavailable] },
+        Op { method: "get", path: "/v1/search", summary: "Search messages and private notes of the conversations the caller may read (operators), newest first.", auth: User, request: Option::None, query: search_query, responses: vec![(200, "the results", Some(schema::<crate::search::SearchResults>(g)))], errors: &[E::InvalidCursor, E::InvalidConversationId, E::Unavailable] },
+        Op { method: "get", path: "/v1/canned", summary: "Saved replies every operator shares, by shortcut (operators).", auth: User, request: Option::None, query: vec![], responses: vec![(200, "the replies", Some(schema::<crate::canned::CannedList>(g)))], errors: &[E::Unavailable] },
+        Op { method: "post", path: "/v1/canned", summary: "Save a reply (operators).", auth: User, request: Some(schema::<crate::canned::CannedBody>(g)), query: vec![], responses: vec![(201, "saved", Some(schema::<crate::store::canned::CannedReply>(g)))], errors: &[E::ShortcutTaken, E::Unavailable] },
+        Op { method: "put", path: "/v1/canned/{id}", summary: "Change a saved reply's shortcut, title and body (operators).", auth: User, request: Some(schema::<crate::canned::CannedBody>(g)), query: vec![], responses: vec![(200, "changed", Some(schema::<crate::store::canned::CannedReply>(g)))], errors: &[E::NotFound, E::ShortcutTaken, E::Unavailable] },
+        Op { method: "delete", path: "/v1/canned/{id}", summary: "Remove a saved reply (operators).", auth: User, request: Option::None, query: vec![], responses: vec![(204, "removed", Option::None)], errors: &[E::NotFound, E::Unavailable] },
+        Op { method: "get", path: "/v1/widget", summary: "What the chat widget shows guests (welcome, business hours and time zone, usual reply time) and the message limits (any user).", auth: User, request: Option::None, query: vec![], responses: vec![(200, "the settings", Some(schema::<crate::widget::WidgetSettings>(g)))], errors: &[] },
         Op { method: "get", path: "/v1/events", summary: "Business events with id > after, in order.", auth: Admin, request: Option::None, query: vec![after("Events with an id above this one."), events_limit], responses: vec![(200, "events", Some(events))], errors: &[E::InvalidCursor, E::Unavailable] },
         Op { method: "get", path: "/v1/operators", summary: "The operator directory (admin, or an operator: the console's transfer picker).", auth: AdminOrOperator, request: Option::None, query: vec![], responses: vec![(200, "the directory, by id", Some(schema::<OperatorList>(g)))], errors: &[E::UnknownOperator, E::Unavailable] },
         Op { method: "get", path: "/v1/operators/{id}", summary: "One operator of the directory.", auth: Admin, request: Option::None, query: vec![], responses: vec![(200, "the operator", Some(schema::<Operator>(g)))], errors: &[E::NotFound, E::Unavailable] },
@@ -177,14 +211,15 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
 }
 
 /// The document for a server with `config`: the generated part is built once; the limits a
-/// server may configure (`message_bytes_max`) are filled in from `config`.
+/// server may configure (`message_chars_max`) are filled in from `config`.
 pub fn document(config: &Config) -> Value {
     static BASE: OnceLock<Value> = OnceLock::new();
     let mut document = BASE.get_or_init(build).clone();
     let body = &mut document["components"]["schemas"]["SendMessage"]["properties"]["body"];
     assert!(body.is_object(), "SendMessage has a body");
-    // Bytes on the server; a JSON Schema counts characters, which are at least one byte each.
-    body["maxLength"] = json!(config.message_bytes_max);
+    // Characters, as a JSON Schema counts them (the server also refuses more than
+    // `message_bytes_max` bytes: 413 `message_too_large`).
+    body["maxLength"] = json!(config.message_chars_max());
     document
 }
 

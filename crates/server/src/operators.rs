@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use protocol::api::{
     AssignBody, ConversationView, CreateWebhook, Inbox, InboxRow, StatusBody, UpsertConversation,
 };
-use protocol::frames::MessageKind;
+use protocol::frames::{ConversationStatus, MessageKind};
 use protocol::ids::NUMBER_MAX;
 use protocol::{ErrorCode, Role};
 use serde_json::json;
@@ -224,7 +224,7 @@ async fn status(
     .await
 }
 
-/// `GET /v1/inbox?view=mine|unassigned|all` (operators).
+/// `GET /v1/inbox?view=mine|unassigned|all&status=…&assignee=…` (operators).
 async fn inbox(
     State(app): State<Arc<AppState>>,
     User(claims): User,
@@ -250,6 +250,28 @@ async fn inbox(
             "view=all needs a token with scope `all`",
         ));
     }
+    let status = match query.get("status").map(String::as_str) {
+        None => None,
+        Some("open") => Some(ConversationStatus::Open),
+        Some("pending") => Some(ConversationStatus::Pending),
+        Some("resolved") => Some(ConversationStatus::Resolved),
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "status must be open, pending or resolved",
+            ))
+        }
+    };
+    // `none`: unassigned; otherwise an operator id.
+    let assignee = match query.get("assignee") {
+        None => None,
+        Some(none) if none == "none" => Some(None),
+        Some(id) => {
+            protocol::ids::check_user_id(id)
+                .map_err(|code| ApiError::new(code, "assignee must be an operator id or `none`"))?;
+            Some(Some(id.clone()))
+        }
+    };
     let mine = app.store.conversations_of(claims.sub.clone()).await?;
     let ids: Vec<String> = if sees_all {
         app.store.conversation_ids(INBOX_ROWS_MAX).await?
@@ -264,7 +286,8 @@ async fn inbox(
             "mine" => state.assignee.as_deref() == Some(claims.sub.as_str()),
             "unassigned" => state.assignee.is_none(),
             _ => true,
-        };
+        } && status.is_none_or(|s| s == state.status)
+            && assignee.as_ref().is_none_or(|a| *a == state.assignee);
         if !keep {
             continue;
         }
@@ -276,13 +299,7 @@ async fn inbox(
         let visible = |m: &&protocol::frames::Message| {
             matches!(m.kind, MessageKind::Text | MessageKind::Note)
         };
-        let waiting_since = tail
-            .iter()
-            .rev()
-            .filter(|m| m.kind == MessageKind::Text)
-            .take_while(|m| m.role == Role::Client)
-            .last()
-            .map(|m| m.ts);
+        let waiting_since = waiting_since(state.status, &tail);
         let (unread, last_message) = match summaries.get(state.id.as_str()) {
             Some(summary) => (summary.unread, summary.last_message.clone()),
             // Not a participant (scope `all`): nothing read yet.
@@ -320,6 +337,22 @@ async fn inbox(
         view,
         conversations: rows,
     }))
+}
+
+/// When the client started waiting for an answer: the time of the first client message after
+/// the last operator message (text messages only: a private note or a status change answers
+/// nobody). `None` when nobody waits: the conversation is resolved, its last text message is an
+/// operator's, or it has none. `tail` holds the newest messages, ascending.
+fn waiting_since(status: ConversationStatus, tail: &[protocol::frames::Message]) -> Option<u64> {
+    if status == ConversationStatus::Resolved {
+        return None;
+    }
+    tail.iter()
+        .rev()
+        .filter(|m| m.kind == MessageKind::Text)
+        .take_while(|m| m.role == Role::Client)
+        .last()
+        .map(|m| m.ts)
 }
 
 /// `GET /v1/events?after=ID&limit=N` (admin): events a backend missed, in order.

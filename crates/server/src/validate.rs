@@ -30,7 +30,37 @@ pub fn message(
         );
         return Err((ErrorCode::MessageTooLarge, detail));
     }
+    let chars_max = config.message_chars_max();
+    if body.len() > chars_max {
+        // Only a body of more bytes than the limit can have more characters.
+        let chars = body.chars().count();
+        if chars > chars_max {
+            let detail = format!(
+                "message body of {chars} characters is over the limit of {chars_max} characters"
+            );
+            return Err((ErrorCode::MessageTooLarge, detail));
+        }
+    }
     Ok(id.to_string())
+}
+
+/// Whether `text` is only what `\s` matches in the API document's (ECMAScript) patterns: a text
+/// its schema requires to match `\S` is refused exactly when this holds, so "not only spaces"
+/// means the same to the server as to the published schema.
+pub fn blank(text: &str) -> bool {
+    text.chars().all(|c| {
+        matches!(
+            c,
+            '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+                ..='\u{200a}'
+                    | '\u{2028}'
+                    | '\u{2029}'
+                    | '\u{202f}'
+                    | '\u{205f}'
+                    | '\u{3000}'
+                    | '\u{feff}'
+        )
+    })
 }
 
 /// At most 64 bytes of `text` (on a character boundary), for echoing bad input in errors.

@@ -3,20 +3,31 @@
 //! served gzipped to clients that accept it (compressed once, on first request): a phone on a slow
 //! network downloads a third of the bytes.
 //!
+//! Caching: every file has a strong `ETag` (a hash of its contents, computed once), so a browser
+//! revalidates with `If-None-Match` and gets `304 Not Modified` without the body. Files under
+//! `/web/` are `no-cache` (revalidated on every use: a new binary may carry a new SDK under the
+//! same path). The same files are also served under `/web/v/{build}/`, where `{build}` is a short
+//! hash of every embedded file ([`build`], also at `GET /web/build`): those URLs change whenever
+//! any file does, so they are cached for a year without revalidation (`immutable`); an old build
+//! hash answers 404, so a page never mixes files of two builds. Relative imports of a module
+//! loaded from there stay under the same prefix.
+//!
 //! The demo pages hold a user token, so every response under `/web/` carries [`secure`]'s headers:
 //! a Content-Security-Policy that runs only our own files (no inline script or style: the web
 //! components style their shadow roots with constructed style sheets), framing limited to
 //! `web_frame_ancestors`, no referrer, no MIME sniffing, and no camera, microphone or location.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use include_dir::{include_dir, Dir, File};
+use include_dir::{include_dir, Dir, DirEntry, File};
 use protocol::ErrorCode;
+use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::http::Path;
@@ -28,9 +39,115 @@ static WEB: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../web");
 /// Gzipped copies of text files, made on first request.
 static GZIPPED: OnceLock<Mutex<HashMap<&'static str, &'static [u8]>>> = OnceLock::new();
 
-/// `GET /web/{*path}`: an embedded file; a directory serves its `index.html`.
+/// How long a versioned file may be cached: a year, the most HTTP caches honour.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// Every embedded file with its path.
+fn files() -> Vec<&'static File<'static>> {
+    fn walk(dir: &'static Dir<'static>, out: &mut Vec<&'static File<'static>>) {
+        for entry in dir.entries() {
+            match entry {
+                DirEntry::Dir(dir) => walk(dir, out),
+                DirEntry::File(file) => out.push(file),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&WEB, &mut out);
+    out.sort_by_key(|f| f.path());
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+/// The strong entity tag of each embedded file: 128 bits of the SHA-256 of its contents.
+fn etags() -> &'static HashMap<&'static std::path::Path, String> {
+    static TAGS: OnceLock<HashMap<&'static std::path::Path, String>> = OnceLock::new();
+    TAGS.get_or_init(|| {
+        files()
+            .into_iter()
+            .map(|f| {
+                (
+                    f.path(),
+                    format!("\"{}\"", hex(&Sha256::digest(f.contents())[..16])),
+                )
+            })
+            .collect()
+    })
+}
+
+/// The build: 48 bits of a hash over every embedded file's path and contents, so it changes
+/// whenever any file does. Versioned URLs are `/web/v/{build}/…`.
+pub fn build() -> &'static str {
+    static BUILD: OnceLock<String> = OnceLock::new();
+    BUILD.get_or_init(|| {
+        let mut hash = Sha256::new();
+        for file in files() {
+            let path = file.path().to_string_lossy();
+            hash.update((path.len() as u64).to_le_bytes());
+            hash.update(path.as_bytes());
+            hash.update((file.contents().len() as u64).to_le_bytes());
+            hash.update(file.contents());
+        }
+        hex(&hash.finalize()[..6])
+    })
+}
+
+/// `GET /web/build`: the current build, as text (for embedders that load versioned URLs).
+pub async fn build_id() -> Response {
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        build().to_owned(),
+    )
+        .into_response()
+}
+
+/// `GET /favicon.ico`: browsers ask for it on every page; the icon is `web/favicon.svg`.
+pub async fn favicon() -> Response {
+    (
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, "/web/favicon.svg"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+    )
+        .into_response()
+}
+
+/// Whether an `If-None-Match` header names `etag` (or is `*`). Weak and strong tags compare by
+/// their opaque part, as RFC 9110 says for this header.
+fn none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == "*" || tag == etag)
+}
+
+/// `GET /web/{*path}`: an embedded file; a directory serves its `index.html`. Under
+/// `v/{build}/`, the same file cached for good (404 for another build).
 pub async fn file(Path(path): Path<String>, headers: HeaderMap) -> Response {
-    let path = path.trim_start_matches('/');
+    let mut path = path.trim_start_matches('/');
+    let mut versioned = false;
+    if let Some(rest) = path.strip_prefix("v/") {
+        let (version, rest) = rest.split_once('/').unwrap_or((rest, ""));
+        if version != build() {
+            return ApiError::new(ErrorCode::NotFound, "not a file of this build").into_response();
+        }
+        path = rest;
+        versioned = true;
+    }
     if let Some(dir) = development_dir() {
         return from_disk(dir, path);
     }
@@ -46,11 +163,25 @@ pub async fn file(Path(path): Path<String>, headers: HeaderMap) -> Response {
         return ApiError::new(ErrorCode::NotFound, "no such file").into_response();
     };
     let kind = content_type(file.path());
+    // Pages keep their URLs, versioned or not: always revalidated.
+    let cache = if versioned && !kind.starts_with("text/html") {
+        IMMUTABLE
+    } else {
+        "no-cache"
+    };
     let accepts_gzip = headers
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
-    let mut response = if accepts_gzip && kind != "image/png" {
+    let gzip = accepts_gzip && kind != "image/png";
+    // Each encoding is its own representation, with its own strong tag.
+    let etag = match (&etags()[file.path()], gzip) {
+        (tag, true) => format!("{}-gzip\"", tag.trim_end_matches('"')),
+        (tag, false) => tag.clone(),
+    };
+    let mut response = if none_match(&headers, &etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else if gzip {
         (
             StatusCode::OK,
             [(header::CONTENT_ENCODING, "gzip")],
@@ -60,12 +191,15 @@ pub async fn file(Path(path): Path<String>, headers: HeaderMap) -> Response {
     } else {
         (StatusCode::OK, file.contents()).into_response()
     };
+    let modified = response.status() == StatusCode::OK;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, kind.parse().expect("a valid header"));
-    // Revalidate every time: a new binary may carry a new SDK under the same path.
+    if modified {
+        headers.insert(header::CONTENT_TYPE, kind.parse().expect("a valid header"));
+    }
+    headers.insert(header::ETAG, etag.parse().expect("a valid header"));
     headers.insert(
         header::CACHE_CONTROL,
-        "no-cache".parse().expect("a valid header"),
+        cache.parse().expect("a valid header"),
     );
     headers.insert(
         header::VARY,
@@ -205,6 +339,7 @@ fn content_type(path: &std::path::Path) -> &'static str {
         "css" => "text/css; charset=utf-8",
         "json" | "webmanifest" => "application/json",
         "svg" => "image/svg+xml",
+        "ico" => "image/x-icon",
         "png" => "image/png",
         "ts" | "md" => "text/plain; charset=utf-8",
         _ => "application/octet-stream",
@@ -236,5 +371,122 @@ mod tests {
         assert!(body.len() * 2 < plain.len(), "compressed well");
         let response = file(Path("session.js".into()), HeaderMap::new()).await;
         assert!(response.headers().get(header::CONTENT_ENCODING).is_none());
+    }
+
+    fn with(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(name.clone(), value.parse().unwrap());
+        }
+        headers
+    }
+
+    async fn body(response: Response) -> Vec<u8> {
+        axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec()
+    }
+
+    #[tokio::test]
+    async fn a_known_etag_is_answered_not_modified_without_a_body() {
+        let first = file(Path("client.js".into()), HeaderMap::new()).await;
+        assert_eq!(first.status(), StatusCode::OK);
+        assert_eq!(first.headers()[header::CACHE_CONTROL], "no-cache");
+        let etag = first.headers()[header::ETAG].to_str().unwrap().to_owned();
+        assert!(
+            etag.len() == 34 && etag.starts_with('"') && etag.ends_with('"'),
+            "{etag}"
+        );
+        // The same contents, the same tag; other contents, another tag.
+        let again = file(Path("client.js".into()), HeaderMap::new()).await;
+        assert_eq!(again.headers()[header::ETAG], etag.as_str());
+        let other = file(Path("session.js".into()), HeaderMap::new()).await;
+        assert_ne!(other.headers()[header::ETAG], etag.as_str());
+        for asked in [
+            etag.clone(),
+            format!("W/{etag}"),
+            format!("\"nope\", {etag}"),
+            "*".into(),
+        ] {
+            let response = file(
+                Path("client.js".into()),
+                with(&[(header::IF_NONE_MATCH, &asked)]),
+            )
+            .await;
+            assert_eq!(response.status(), StatusCode::NOT_MODIFIED, "{asked}");
+            assert_eq!(response.headers()[header::ETAG], etag.as_str());
+            assert_eq!(response.headers()[header::CACHE_CONTROL], "no-cache");
+            assert!(body(response).await.is_empty());
+        }
+        let changed = file(
+            Path("client.js".into()),
+            with(&[(header::IF_NONE_MATCH, "\"0123\"")]),
+        )
+        .await;
+        assert_eq!(changed.status(), StatusCode::OK);
+        assert_eq!(
+            body(changed).await,
+            WEB.get_file("client.js").unwrap().contents()
+        );
+        // The gzipped representation has a tag of its own: the plain one does not match it.
+        let gzip = with(&[
+            (header::ACCEPT_ENCODING, "gzip"),
+            (header::IF_NONE_MATCH, &etag),
+        ]);
+        let zipped = file(Path("client.js".into()), gzip).await;
+        assert_eq!(zipped.status(), StatusCode::OK);
+        let zipped_tag = zipped.headers()[header::ETAG].to_str().unwrap().to_owned();
+        assert_ne!(zipped_tag, etag);
+        let gzip = with(&[
+            (header::ACCEPT_ENCODING, "gzip"),
+            (header::IF_NONE_MATCH, &zipped_tag),
+        ]);
+        assert_eq!(
+            file(Path("client.js".into()), gzip).await.status(),
+            StatusCode::NOT_MODIFIED
+        );
+    }
+
+    #[tokio::test]
+    async fn versioned_files_are_immutable_and_only_of_this_build() {
+        let build = build();
+        assert!(
+            build.len() == 12 && build.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{build}"
+        );
+        let plain = file(Path("console/console.js".into()), HeaderMap::new()).await;
+        let versioned = file(
+            Path(format!("v/{build}/console/console.js")),
+            HeaderMap::new(),
+        )
+        .await;
+        assert_eq!(versioned.status(), StatusCode::OK);
+        assert_eq!(versioned.headers()[header::CACHE_CONTROL], IMMUTABLE);
+        assert_eq!(
+            versioned.headers()[header::ETAG],
+            plain.headers()[header::ETAG]
+        );
+        assert_eq!(body(versioned).await, body(plain).await);
+        // Pages are revalidated wherever they are.
+        let page = file(Path(format!("v/{build}/console/")), HeaderMap::new()).await;
+        assert_eq!(page.status(), StatusCode::OK);
+        assert_eq!(page.headers()[header::CACHE_CONTROL], "no-cache");
+        for stale in ["v/000000000000/client.js", "v/client.js", "v//client.js"] {
+            let response = file(Path(stale.into()), HeaderMap::new()).await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{stale}");
+        }
+        let answered = body(build_id().await).await;
+        assert_eq!(answered, build.as_bytes());
+    }
+
+    #[tokio::test]
+    async fn the_favicon_is_embedded_and_found_where_browsers_look() {
+        let icon = file(Path("favicon.svg".into()), HeaderMap::new()).await;
+        assert_eq!(icon.status(), StatusCode::OK);
+        assert_eq!(icon.headers()[header::CONTENT_TYPE], "image/svg+xml");
+        let redirect = favicon().await;
+        assert_eq!(redirect.status(), StatusCode::FOUND);
+        assert_eq!(redirect.headers()[header::LOCATION], "/web/favicon.svg");
     }
 }

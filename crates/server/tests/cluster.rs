@@ -361,11 +361,21 @@ async fn a_broken_listener_still_delivers_within_bounded_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
+    use server::store::canned::CannedStore;
     use server::store::sqlite::{SqliteOptions, SqliteStore};
     use server::store::{AppendRequest, MessageStore, ReceiptRequest, WorkflowStore};
     let dir = tempfile::tempdir().unwrap();
     let mut views = Vec::new();
     let events;
+    let canned = server::store::canned::CannedReply {
+        id: "0123456789abcdef01234567".into(),
+        shortcut: "wifi".into(),
+        title: "Wi-Fi".into(),
+        body: "Network \"Casa\" ✓".into(),
+        created_by: "olga".into(),
+        created_at: 1_000,
+        updated_at: 2_000,
+    };
     let mut pages = Vec::new();
     {
         let sqlite = SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap();
@@ -378,6 +388,8 @@ async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
             })
             .await
             .unwrap();
+        let saved = sqlite.create_canned(canned.clone()).await.unwrap();
+        assert_eq!(saved, server::store::canned::Saved::Saved(canned.clone()));
         for c in 0..3 {
             let id = format!("booking-{c}");
             let participants = vec![
@@ -491,6 +503,25 @@ async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
         }],
         "the operator directory"
     );
+    assert_eq!(
+        pg.canned_replies().await.unwrap(),
+        vec![canned],
+        "saved replies"
+    );
+    // Copied messages are found by search on the new storage.
+    let found = server::store::search::SearchStore::search(
+        &pg,
+        server::store::search::SearchQuery {
+            terms: server::store::search::terms("vip"),
+            participant: None,
+            conversation: None,
+            include_notes: true,
+            limit: 10,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(found.len(), 3, "the three notes");
     // The new storage carries on where the old one stopped.
     let next = pg
         .append(AppendRequest {

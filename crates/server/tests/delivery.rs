@@ -663,6 +663,8 @@ async fn stalled_reader_is_closed_and_resumes(backend: Backend) {
     let server = TestServer::with_config(backend, |c| {
         fast_senders(c);
         c.connection_write_stall_ms = 500;
+        // 16 kB bodies: characters up to the byte limit.
+        c.message_chars_max = Some(c.message_bytes_max);
     })
     .await;
     server.booking("b1").await;

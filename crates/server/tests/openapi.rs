@@ -431,6 +431,77 @@ async fn the_document_matches_the_answers(backend: Backend) {
         "/v1/inbox",
         &http.get("/v1/inbox?view=all", Some(&olga)).await,
     );
+    for query in [
+        "q=hello",
+        "q=%22",
+        "q=hello&limit=0",
+        "q=hello&conversation=b1",
+    ] {
+        c.check(
+            "get",
+            "/v1/search",
+            &http.get(&format!("/v1/search?{query}"), Some(&olga)).await,
+        );
+    }
+    c.check(
+        "get",
+        "/v1/search",
+        &http.get("/v1/search?q=hello", Some(&ana)).await,
+    );
+    c.check(
+        "get",
+        "/v1/widget",
+        &http.get("/v1/widget", Some(&ana)).await,
+    );
+    c.check("get", "/v1/widget", &http.get("/v1/widget", None).await);
+    let canned = json!({"shortcut": "hello", "title": "Hello", "body": "Hello! How can I help?"});
+    let saved = http.json("POST", "/v1/canned", Some(&olga), &canned).await;
+    c.check("post", "/v1/canned", &saved);
+    c.check(
+        "post",
+        "/v1/canned",
+        &http.json("POST", "/v1/canned", Some(&olga), &canned).await,
+    );
+    c.check(
+        "get",
+        "/v1/canned",
+        &http.get("/v1/canned", Some(&olga)).await,
+    );
+    c.check(
+        "get",
+        "/v1/canned",
+        &http.get("/v1/canned", Some(&ana)).await,
+    );
+    let canned_path = format!("/v1/canned/{}", saved.json()["id"].as_str().unwrap());
+    c.check(
+        "put",
+        "/v1/canned/{id}",
+        &http.json("PUT", &canned_path, Some(&olga), &canned).await,
+    );
+    c.check(
+        "put",
+        "/v1/canned/{id}",
+        &http.json("PUT", "/v1/canned/x", Some(&olga), &canned).await,
+    );
+    for _ in 0..2 {
+        c.check(
+            "delete",
+            "/v1/canned/{id}",
+            &http.raw("DELETE", &canned_path, Some(&olga), None).await,
+        );
+    }
+    c.check(
+        "get",
+        "/v1/inbox",
+        &http
+            .get("/v1/inbox?status=open&assignee=none", Some(&olga))
+            .await,
+    );
+    c.check(
+        "get",
+        "/v1/inbox",
+        &http.get("/v1/inbox?status=closed", Some(&olga)).await,
+    );
     c.check(
         "post",
         "/v1/conversations/{id}/close",
@@ -797,7 +868,7 @@ fn the_document_describes_constraints_and_statuses() {
     assert_eq!(send["body"]["minLength"], 1);
     assert_eq!(
         send["body"]["maxLength"],
-        protocol::limits::MESSAGE_BYTES_MAX
+        protocol::limits::MESSAGE_CHARS_DEFAULT
     );
     assert_eq!(
         schemas["CreateConversation"]["properties"]["id"]["pattern"],

@@ -15,10 +15,12 @@ use protocol::api::{ConversationSummary, ConversationView, ParticipantSpec};
 use protocol::frames::{self, ClientFrame, ConversationState, ParticipantState, ServerFrame};
 use protocol::{ErrorCode, Role};
 use server::store::accounts::{Account, AccountStore, AuditEntry, Failure, Session};
+use server::store::canned::{CannedReply, CannedStore, Saved};
 use server::store::memory::MemoryStore;
 use server::store::reach::{
     Delivery, Notice, PushSubscription, ReachFacts, ReachStore, Redeemed, Settled,
 };
+use server::store::search::{SearchQuery, SearchStore};
 use server::store::{
     AppendRequest, Appended, CommitListener, ConversationChange, EventRecord, MessageStore,
     Pending, ReceiptOutcome, ReceiptRequest, StoreError, StoredMessage, Webhook, WorkflowStore,
@@ -238,6 +240,27 @@ impl AccountStore for FaultyStore {
     }
     fn audit_since(&self, after: u64, limit: u32) -> Pending<Vec<AuditEntry>> {
         self.inner.audit_since(after, limit)
+    }
+}
+
+impl CannedStore for FaultyStore {
+    fn canned_replies(&self) -> Pending<Vec<CannedReply>> {
+        self.inner.canned_replies()
+    }
+    fn create_canned(&self, r: CannedReply) -> Pending<Saved> {
+        self.inner.create_canned(r)
+    }
+    fn update_canned(&self, r: CannedReply) -> Pending<Saved> {
+        self.inner.update_canned(r)
+    }
+    fn delete_canned(&self, id: String) -> Pending<bool> {
+        self.inner.delete_canned(id)
+    }
+}
+
+impl SearchStore for FaultyStore {
+    fn search(&self, query: SearchQuery) -> Pending<Vec<StoredMessage>> {
+        self.inner.search(query)
     }
 }
 

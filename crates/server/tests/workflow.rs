@@ -606,6 +606,108 @@ async fn events_api_returns_what_was_missed(backend: Backend) {
     );
 }
 
+/// The inbox filters by status and assignee (`none`: unassigned) and refuses values it does not
+/// know; a row waits only while a client message is unanswered and the conversation unresolved.
+async fn inbox_filters_and_waiting(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let http = &server.http;
+    let boss =
+        server
+            .state
+            .auth
+            .mint_scoped("boss", Role::Operator, Some("all"), server::now_s(), 60);
+    let olga = server.token("olga", Role::Operator);
+    for id in ["b1", "b2", "b3", "b4"] {
+        upsert(&server, id, json!({"participants": participants()})).await;
+    }
+    let mut ana = server.device("ana", Role::Client).await;
+    for id in ["b1", "b2", "b3"] {
+        let sent = ana.send_message(id, "hello?").await;
+        ana.ack(&sent).await;
+    }
+    // b2: olga answered. b3: resolved with the question open. b4: no messages at all.
+    let reply = http
+        .json(
+            "POST",
+            "/v1/conversations/b2/messages",
+            Some(&olga),
+            &json!({"id": testkit::uuid(), "body": "here"}),
+        )
+        .await;
+    assert_eq!(reply.status, 201);
+    for (id, status) in [("b3", "resolved"), ("b4", "pending")] {
+        let changed = http
+            .json(
+                "POST",
+                &format!("/v1/conversations/{id}/status"),
+                Some(&olga),
+                &json!({"status": status}),
+            )
+            .await;
+        assert_eq!(changed.status, 200);
+    }
+    let assigned = http
+        .json(
+            "POST",
+            "/v1/conversations/b1/assign",
+            Some(&olga),
+            &json!({"operator_id": "olga"}),
+        )
+        .await;
+    assert_eq!(assigned.status, 200);
+    let rows = |query: &'static str| {
+        let token = boss.clone();
+        async move {
+            let inbox = http
+                .get(&format!("/v1/inbox?view=all{query}"), Some(&token))
+                .await;
+            assert_eq!(inbox.status, 200, "{query}: {}", inbox.body);
+            let mut rows: Vec<(String, Value)> = inbox.json()["conversations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    (
+                        r["id"].as_str().unwrap().to_owned(),
+                        r["waiting_since"].clone(),
+                    )
+                })
+                .collect();
+            rows.sort_by(|a, b| a.0.cmp(&b.0));
+            rows
+        }
+    };
+    let all = rows("").await;
+    let ids: Vec<&str> = all.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["b1", "b2", "b3", "b4"],
+        "resolved rows are listed by default"
+    );
+    let waiting: Vec<bool> = all.iter().map(|r| r.1.is_u64()).collect();
+    assert_eq!(waiting, [true, false, false, false]);
+    let ids = |rows: Vec<(String, Value)>| rows.into_iter().map(|r| r.0).collect::<Vec<_>>();
+    assert_eq!(ids(rows("&status=open").await), ["b1", "b2"]);
+    assert_eq!(ids(rows("&status=pending").await), ["b4"]);
+    assert_eq!(ids(rows("&status=resolved").await), ["b3"]);
+    assert_eq!(ids(rows("&assignee=olga").await), ["b1"]);
+    assert_eq!(ids(rows("&assignee=none").await), ["b2", "b3", "b4"]);
+    assert_eq!(ids(rows("&assignee=none&status=open").await), ["b2"]);
+    assert_eq!(
+        ids(rows("&assignee=nobody-here").await),
+        Vec::<String>::new()
+    );
+    for bad in ["status=closed", "status=", "assignee=", "assignee=a%20b"] {
+        let refused = http.get(&format!("/v1/inbox?{bad}"), Some(&olga)).await;
+        assert_eq!(refused.status, 400, "{bad}");
+        let code = refused.json()["code"].as_str().unwrap().to_owned();
+        assert!(
+            code == "bad_request" || code == "invalid_user_id",
+            "{bad}: {code}"
+        );
+    }
+}
+
 backend_tests!(
     booking_upsert_and_close,
     assignment_transfer_and_status_are_in_the_timeline,
@@ -613,4 +715,5 @@ backend_tests!(
     presence_and_round_robin,
     inbox_is_right_after_a_reconnect,
     events_api_returns_what_was_missed,
+    inbox_filters_and_waiting,
 );

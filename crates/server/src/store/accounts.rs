@@ -104,7 +104,8 @@ pub struct AuditEntry {
     /// What: `signin`, `signin_failed`, `locked`, `signout`, `session_revoked`, `account_created`,
     /// `role_changed`, `operator_disabled`, `operator_enabled`, `operator_deleted`, `password_changed`,
     /// `password_reset_requested`, `totp_enabled`, `totp_disabled`, `webhook_created`,
-    /// `webhook_deleted`, `webhook_enabled`, `tokens_revoked`.
+    /// `webhook_deleted`, `webhook_enabled`, `tokens_revoked`, `canned_created`, `canned_updated`,
+    /// `canned_deleted`.
     pub action: String,
     /// The account, session or webhook acted on, if any.
     pub target: Option<String>,

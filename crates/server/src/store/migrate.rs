@@ -1,6 +1,8 @@
 //! Moving a single SQLite node to PostgreSQL: copies conversations (with their epochs),
 //! participants (with their receipt cursors) and messages (with their `seq`s) in one PostgreSQL
-//! transaction, so devices resume on the new storage from the cursors they hold.
+//! transaction, so devices resume on the new storage from the cursors they hold; business events,
+//! webhooks, the operator directory and saved replies come along. Search needs no copy: PostgreSQL
+//! indexes the copied messages as they are inserted.
 
 use std::path::Path;
 
@@ -136,6 +138,24 @@ pub async fn sqlite_to_postgres(sqlite: &Path, url: &str) -> Result<MigrateRepor
     } else {
         Vec::new()
     };
+    // Saved replies, in a database written since they exist.
+    let has_canned: bool = source
+        .query_row(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'canned_replies'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(err)?;
+    let canned = if has_canned {
+        read_rows(
+            &source,
+            "SELECT id, shortcut, title, body, created_by, created_at, updated_at FROM canned_replies ORDER BY id",
+            "sssssii",
+        )
+        .map_err(err)?
+    } else {
+        Vec::new()
+    };
     // Connecting the store applies the schema migrations.
     let store = PgStore::connect(url, PgOptions::default()).await?;
     let mut client = super::postgres::connect(store.config())
@@ -182,6 +202,13 @@ pub async fn sqlite_to_postgres(sqlite: &Path, url: &str) -> Result<MigrateRepor
         "operators (id, name, avatar_url, active)",
         4,
         &operators,
+    )
+    .await?;
+    copy(
+        &tx,
+        "canned_replies (id, shortcut, title, body, created_by, created_at, updated_at)",
+        7,
+        &canned,
     )
     .await?;
     // Ids continue after the copied ones.

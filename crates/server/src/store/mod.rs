@@ -22,12 +22,14 @@
 //! and in commit order (so `seq`s of one conversation arrive ascending).
 
 pub mod accounts;
+pub mod canned;
 pub mod decode;
 pub(crate) mod ledger;
 pub mod memory;
 pub mod migrate;
 pub mod postgres;
 pub mod reach;
+pub mod search;
 pub mod sqlite;
 pub mod workflow;
 
@@ -244,11 +246,29 @@ impl Listener {
 
 /// Everything storage does: the delivery contract ([`MessageStore`]), the conversations'
 /// management around it ([`WorkflowStore`]), reaching people who are not connected
-/// ([`reach::ReachStore`]) and operators signing in ([`accounts::AccountStore`]). Callers hold
-/// an `Arc<dyn Store>`; an implementation implements the four parts and gets this one for free.
-pub trait Store: MessageStore + WorkflowStore + reach::ReachStore + accounts::AccountStore {}
+/// ([`reach::ReachStore`]), operators signing in ([`accounts::AccountStore`]), searching
+/// messages ([`search::SearchStore`]) and saved replies ([`canned::CannedStore`]). Callers hold
+/// an `Arc<dyn Store>`; an implementation implements the six parts and gets this one for free.
+pub trait Store:
+    MessageStore
+    + WorkflowStore
+    + reach::ReachStore
+    + accounts::AccountStore
+    + search::SearchStore
+    + canned::CannedStore
+{
+}
 
-impl<T: MessageStore + WorkflowStore + reach::ReachStore + accounts::AccountStore> Store for T {}
+impl<
+        T: MessageStore
+            + WorkflowStore
+            + reach::ReachStore
+            + accounts::AccountStore
+            + search::SearchStore
+            + canned::CannedStore,
+    > Store for T
+{
+}
 
 /// The delivery contract: messages, receipts and the state devices resume from. Every rule of
 /// `append` and `record_receipt` is decided by the [`ledger`]; implementations read facts and

@@ -4,8 +4,10 @@
 //! membership and the operators' workflow ([`super::WorkflowStore`]) are in `manage.rs`.
 
 mod accounts;
+mod canned;
 mod manage;
 mod reach;
+mod search;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -49,6 +51,8 @@ struct State {
     reach: reach::ReachState,
     /// Accounts, sessions, reset tokens and the audit log (see `accounts.rs`).
     accounts: accounts::AccountState,
+    /// Saved replies (see `canned.rs`).
+    canned: Vec<crate::store::canned::CannedReply>,
 }
 
 struct Conversation {

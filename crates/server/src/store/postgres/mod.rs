@@ -20,8 +20,10 @@
 //! same ids, so a batch whose commit went through unseen is answered idempotently.
 
 mod accounts;
+mod canned;
 mod reach;
 mod read;
+mod search;
 mod write;
 mod writer;
 
@@ -51,6 +53,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0005_presence.sql"),
     include_str!("0006_reach.sql"),
     include_str!("0007_accounts.sql"),
+    include_str!("0008_search.sql"),
+    include_str!("0009_canned.sql"),
 ];
 
 /// Key of the advisory lock held while migrating (any constant; "surechat" in ASCII digits).

@@ -9,8 +9,10 @@
 //! proceed while the writer commits.
 
 mod accounts;
+mod canned;
 mod reach;
 mod read;
+mod search;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +42,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0005_presence.sql"),
     include_str!("0006_reach.sql"),
     include_str!("0007_accounts.sql"),
+    include_str!("0008_search.sql"),
+    include_str!("0009_canned.sql"),
 ];
 
 /// Read connections kept open for reuse.
