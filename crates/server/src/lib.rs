@@ -31,6 +31,7 @@ pub mod gateway;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod minify;
 pub mod openapi;
 pub mod operators;
 pub mod presence;

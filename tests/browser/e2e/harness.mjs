@@ -2,6 +2,7 @@
 // port, headless Chromium (Debian's package) with a fresh profile, and helpers that wait for
 // DOM states — never sleeps. Every wait is bounded, so a test fails instead of hanging.
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,12 +71,17 @@ export class Server {
     return this;
   }
 
-  /** Fails clearly when the binary embeds another version of web/ than this tree's. */
+  /**
+   * Fails clearly when the binary embeds another version of web/ than this tree's. JavaScript is
+   * served stripped of its comments, so the bodies differ from the files; each file's `ETag` is
+   * the hash of its source (128 bits of SHA-256), which the tree's file must match.
+   */
   async checkEmbedded() {
     const files = readdirSync(join(ROOT, 'web'), { recursive: true }).map(String).filter((f) => /\.(js|html|css)$/.test(f));
     for (const file of files) {
-      const served = await (await fetch(`${this.base}/web/${file}`)).text();
-      if (served !== readFileSync(join(ROOT, 'web', file), 'utf8')) {
+      const response = await fetch(`${this.base}/web/${file}`, { headers: { 'Accept-Encoding': 'identity' } });
+      const tag = `"${createHash('sha256').update(readFileSync(join(ROOT, 'web', file))).digest('hex').slice(0, 32)}"`;
+      if (!response.ok || response.headers.get('etag') !== tag) {
         throw new Error(`${BINARY} serves another web/${file}: rebuild it (scripts/test-browser does)`);
       }
     }
