@@ -10,11 +10,13 @@
 // It also shows the server's Web Push messages as notifications (subscribed with `push.js`).
 
 const PREFIX = 'surechat-shell-';
-const CACHE = `${PREFIX}v6`;
+const CACHE = `${PREFIX}v7`;
 const SHELL = [
-  'demo/client.html', 'demo/client-page.js', 'demo/demo.css',
+  'demo/client.html', 'demo/client-page.js', 'demo/strings.js', 'demo/demo.css',
   'console/index.html', 'console/console.js', 'console/console.css', 'console/sign-in.html',
-  'console/sign-in.js', 'console/locales/en.js', 'console/locales/es.js', 'console/locales/ar.js',
+  'console/sign-in.js', 'console/reset.html', 'console/reset.js', 'console/account.js',
+  'console/lang.js', 'console/locales/en.js', 'console/locales/es.js', 'console/locales/ar.js',
+  'format.js',
   'client.js', 'components.js', 'chat-element.js', 'session.js', 'frames.js', 'outbox.js',
   'conversation.js', 'store.js', 'types.js', 'index.js', 'attention.js', 'push.js', 'i18n.js',
   'locales/en.js', 'locales/es.js', 'locales/ar.js', 'favicon.svg',
