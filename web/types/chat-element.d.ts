@@ -69,7 +69,7 @@ export declare class ChatElement extends HTMLElement {
     sendOptions: {
         kind?: 'note';
     };
-    /** A system entry's text. @type {(m: import('./types.js').ChatMessage) => string} */
+    /** A system entry's text: in the reader's language from its data, the stored (English) text for changes it does not know. @type {(m: import('./types.js').ChatMessage) => string} */
     systemText: (m: import('./types.js').ChatMessage) => string;
     /** Operators of the conversation by id, from the server's directory. @type {Map<string, Person>} */
     people: Map<string, Person>;
@@ -149,6 +149,12 @@ export declare class ChatElement extends HTMLElement {
     submit(): Promise<void>;
     typed(): void;
     stopTyping(): void;
+    /**
+     * A system entry in the reader's language, built from its data (`event`, names and statuses);
+     * the server's English text when the change is not one this version knows.
+     * @param {import('./types.js').ChatMessage} m
+     */
+    describe(m: import('./types.js').ChatMessage): string;
     /** Builds every row again (after `systemText`, `userName` or the language changed). */
     rerender(): void;
     /**
