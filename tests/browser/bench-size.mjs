@@ -1,5 +1,6 @@
 // Size and load time of the browser SDK. Measures (1) the gzipped size of the SDK and the web
-// components (everything but the React hook and the demo pages), per file and as one stream,
+// components (everything but the React hook and the demo pages), per file and as one stream, as
+// written and as the server sends them (comments stripped, gzip),
 // and (2) the time until the client demo page's composer is usable and until its badge says
 // connected, in headless Chromium on an emulated slow 3G network (400 ms latency, 400 kbit/s each
 // way), on a first visit (cache empty) and on a repeat visit (same profile: HTTP cache and service
@@ -7,6 +8,7 @@
 // Run with: node tests/browser/bench-size.mjs   (after scripts/test-browser has built the binary)
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
+import { get } from 'node:http';
 import { join } from 'node:path';
 import { Server, launch, ROOT } from './e2e/harness.mjs';
 
@@ -20,9 +22,26 @@ const texts = SDK.map((f) => readFileSync(join(ROOT, 'web', f)));
 const raw = texts.reduce((n, t) => n + t.length, 0);
 const perFile = texts.reduce((n, t) => n + gzipSync(t, { level: 9 }).length, 0);
 const together = gzipSync(Buffer.concat(texts), { level: 9 }).length;
-console.log(`SDK + web components: ${SDK.length} files, ${raw} bytes raw, ${perFile} bytes gzipped file by file, ${together} bytes gzipped as one stream`);
+console.log(`SDK + web components as written: ${SDK.length} files, ${raw} bytes raw, ${perFile} bytes gzipped file by file, ${together} bytes gzipped as one stream`);
 
 const server = await new Server().start();
+
+/** The bytes the server sends for `path` to a browser that accepts gzip (as they cross the wire). */
+const wire = (/** @type {string} */ path) => new Promise((resolve, reject) => {
+  get(`${server.base}/web/${path}`, { headers: { 'Accept-Encoding': 'gzip' } }, (response) => {
+    let n = 0;
+    response.on('data', (chunk) => { n += chunk.length; });
+    response.on('end', () => resolve(n));
+  }).on('error', reject);
+});
+/** The text the server sends for `path` (comments stripped), decoded. */
+const servedText = async (/** @type {string} */ path) => Buffer.from(await (await fetch(`${server.base}/web/${path}`)).arrayBuffer());
+const sent = await Promise.all(SDK.map(wire));
+const servedTexts = await Promise.all(SDK.map(servedText));
+const servedRaw = servedTexts.reduce((n, t) => n + t.length, 0);
+const servedTogether = gzipSync(Buffer.concat(servedTexts), { level: 9 }).length;
+console.log(`SDK + web components as served: ${servedRaw} bytes stripped, ${sent.reduce((a, b) => a + b, 0)} bytes on the wire file by file (gzip), ${servedTogether} bytes gzipped as one stream`);
+
 const browser = await launch();
 
 /** Median, min and max of a list of milliseconds, as text. @param {number[]} list */

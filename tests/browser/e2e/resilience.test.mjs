@@ -84,7 +84,8 @@ test('ticks survive a reload, online and offline: read stays read', async (t) =>
 
 test('an expired link shows the expired state, keeps what is typed, and sends it once getToken works', async (t) => {
   const { server, booking, clientContext, operator } = await setup(t);
-  const short = (await server.admin('POST', '/v1/tokens', { user_id: 'ana', role: 'client', ttl_s: 2 })).token;
+  // Long enough for the page to load and connect on a busy machine before the token runs out.
+  const short = (await server.admin('POST', '/v1/tokens', { user_id: 'ana', role: 'client', ttl_s: 8 })).token;
   const page = await clientContext.newPage();
   await page.goto(server.clientUrl(short, booking.id));
   await badge(page, 'connected');
