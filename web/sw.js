@@ -16,6 +16,8 @@ const SHELL = [
   'console/index.html', 'console/console.js', 'console/console.css', 'console/sign-in.html',
   'console/sign-in.js', 'console/reset.html', 'console/reset.js', 'console/account.js',
   'console/lang.js', 'console/locales/en.js', 'console/locales/es.js', 'console/locales/ar.js',
+  'console/common.js', 'console/navigation.js', 'console/inbox.js', 'console/search.js',
+  'console/case.js', 'console/canned.js', 'console/keyboard.js', 'console/live.js',
   'format.js',
   'client.js', 'components.js', 'chat-element.js', 'session.js', 'frames.js', 'outbox.js',
   'conversation.js', 'store.js', 'types.js', 'index.js', 'attention.js', 'push.js', 'i18n.js',
