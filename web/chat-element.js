@@ -235,6 +235,12 @@ export class ChatElement extends HTMLElement {
     return true;
   }
 
+  /** The catalog of this element's language arrived: every text again, in it. */
+  relocalize() {
+    this.locale = '';
+    if (this.localize()) this.rerender();
+  }
+
   /** @param {string} name */
   attributeChangedCallback(name) {
     if (name === 'theme') this.theme();

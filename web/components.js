@@ -3,7 +3,7 @@
 // set as text, never parsed as HTML.
 
 import { SurechatClient } from './client.js';
-import { dirOf, localeOf, translator } from './i18n.js';
+import { dirOf, isLoaded, load, localeOf, translator } from './i18n.js';
 
 /**
  * Colours, all through custom properties a page may set (they inherit into the shadow roots):
@@ -46,6 +46,9 @@ const TICKS = { sending: '', sent: '✓', delivered: '✓✓', read: '✓✓', f
  */
 export function speech(el) {
   const locale = localeOf(el);
+  // A language whose catalog is still on its way reads English for now; the element is told
+  // (`relocalize`) when the catalog arrives, and draws itself again.
+  if (!isLoaded(locale)) load(locale).then(() => /** @type {any} */ (el).relocalize?.(), () => {});
   return { locale, dir: dirOf(locale), t: translator(locale) };
 }
 
@@ -153,6 +156,11 @@ class Base extends HTMLElement {
     return speech(this).t;
   }
 
+  /** The catalog of this element's language arrived: draw in it. */
+  relocalize() {
+    this.render();
+  }
+
   disconnectedCallback() {
     this.unlisten?.();
     this.unlisten = null;
@@ -234,6 +242,11 @@ export class DeliveryIndicatorElement extends HTMLElement {
   }
 
   connectedCallback() {
+    this.render();
+  }
+
+  /** The catalog of this element's language arrived: draw in it. */
+  relocalize() {
     this.render();
   }
 

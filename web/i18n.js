@@ -9,14 +9,56 @@
 // subtag, wins; English otherwise.
 
 import en from './locales/en.js';
-import es from './locales/es.js';
-import ar from './locales/ar.js';
 
 /** @typedef {string | Partial<Record<Intl.LDMLPluralRule, string>>} Text */
 /** @typedef {Record<string, Text>} Catalog */
 
-/** The shipped catalogs, by language tag. @type {Record<string, Catalog>} */
-export const CATALOGS = { en: { ...en }, es: { ...es }, ar: { ...ar } };
+/** The catalogs in memory, by language tag. English always; others once loaded or registered. @type {Record<string, Catalog>} */
+export const CATALOGS = { en: { ...en } };
+
+/**
+ * The other shipped languages, fetched when a page or element first speaks them: an English page
+ * does not download Arabic. Until one arrives its lookups read English, and `load` tells when to
+ * draw again.
+ * @type {Record<string, () => Promise<{ default: Catalog }>>}
+ */
+const SHIPPED = { es: () => import('./locales/es.js'), ar: () => import('./locales/ar.js') };
+
+/** Shipped languages whose catalog is in memory. */
+const ready = new Set(['en']);
+/** Catalogs on their way, by language. @type {Map<string, Promise<void>>} */
+const loading = new Map();
+
+/**
+ * Whether the texts of `locale`'s language are all here: English, a shipped language already
+ * loaded, or a language only a page registered.
+ * @param {string} locale
+ */
+export function isLoaded(locale) {
+  const lang = supported(locale);
+  return ready.has(lang) || !(lang in SHIPPED);
+}
+
+/**
+ * Fetches the catalog of `locale`'s language if it is shipped and not here yet; resolves when
+ * its texts can be looked up (at once when they already can).
+ * @param {string} locale
+ * @returns {Promise<void>}
+ */
+export function load(locale) {
+  const lang = supported(locale);
+  if (isLoaded(lang)) return Promise.resolve();
+  let pending = loading.get(lang);
+  if (!pending) {
+    pending = SHIPPED[lang]().then((module) => {
+      // What a page registered for the language stays (its own keys).
+      CATALOGS[lang] = { ...module.default, ...(CATALOGS[lang] ?? {}) };
+      ready.add(lang);
+    });
+    loading.set(lang, pending);
+  }
+  return pending;
+}
 
 /** Languages written right to left (primary subtags). */
 const RTL = new Set(['ar', 'fa', 'he', 'ur', 'ps', 'sd', 'ug', 'yi', 'dv']);
@@ -37,9 +79,10 @@ export function register(lang, entries) {
 export function supported(wanted) {
   const tag = String(wanted ?? '').trim().toLowerCase();
   if (!tag) return 'en';
-  if (tag in CATALOGS) return tag;
+  const known = (/** @type {string} */ lang) => lang in CATALOGS || lang in SHIPPED;
+  if (known(tag)) return tag;
   const primary = tag.split(/[-_]/)[0];
-  return primary in CATALOGS ? primary : 'en';
+  return known(primary) ? primary : 'en';
 }
 
 /**
@@ -68,14 +111,15 @@ export function dirOf(locale) {
 }
 
 /**
- * A lookup function for one language: `t(key, vars)`. A key missing in that language falls back
- * to English, and a key missing everywhere reads as itself (visible, so a test can catch it).
+ * A lookup function for one language: `t(key, vars)`. A key missing in that language (or all of
+ * them, while its catalog is still on its way: see `load`) falls back to English, and a key
+ * missing everywhere reads as itself (visible, so a test can catch it).
  * @param {string} locale
  * @returns {(key: string, vars?: Record<string, string | number>) => string}
  */
 export function translator(locale) {
   const lang = supported(locale);
-  const catalog = CATALOGS[lang];
+  const catalog = CATALOGS[lang] ?? {};
   const plurals = new Intl.PluralRules(lang);
   return (key, vars = {}) => {
     let text = catalog[key] ?? CATALOGS.en[key] ?? key;

@@ -5,7 +5,7 @@
 // `data-i18n="key"` (their text) and `data-i18n-attr="attr:key;attr:key"` (attributes); they are
 // filled from the console's catalogs here, once, before the page's script runs.
 
-import { dirOf, register, supported, translator } from '../i18n.js';
+import { dirOf, load, register, supported, translator } from '../i18n.js';
 import en from './locales/en.js';
 import es from './locales/es.js';
 import ar from './locales/ar.js';
@@ -22,6 +22,8 @@ const wanted = new URLSearchParams(location.search).get('lang')
 export const locale = supported(wanted);
 document.documentElement.lang = locale;
 document.documentElement.dir = dirOf(locale);
+
+await load(locale).catch(() => {});
 
 /** The lookup of the chosen language. */
 export const t = translator(locale);

@@ -6,7 +6,7 @@
 import { SurechatClient } from '../client.js';
 import { Attention } from '../attention.js';
 import { enablePush, pushSupported } from '../push.js';
-import { dirOf, translator } from '../i18n.js';
+import { dirOf, load, translator } from '../i18n.js';
 import '../components.js';
 import './strings.js';
 
@@ -20,6 +20,9 @@ if (wanted) {
 // The colour scheme: `theme=dark|light` in the fragment overrides the system's, for the page and the chat.
 const theme = params.get('theme');
 if (theme === 'dark' || theme === 'light') document.documentElement.dataset.theme = theme;
+// The page's language's catalog first (fetched only for languages other than English), so the
+// page draws once, in it.
+await load(document.documentElement.lang).catch(() => {});
 const t = translator(document.documentElement.lang);
 for (const el of document.querySelectorAll('[data-t]')) el.textContent = t(el.getAttribute('data-t') ?? '');
 

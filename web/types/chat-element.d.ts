@@ -106,6 +106,8 @@ export declare class ChatElement extends HTMLElement {
     touch(): boolean;
     /** Sets every fixed text in the current language (again when the language changed). */
     localize(): boolean;
+    /** The catalog of this element's language arrived: every text again, in it. */
+    relocalize(): void;
     /** @param {string} name */
     attributeChangedCallback(name: string): void;
     /** The parts in shadow roots of their own follow the element's `theme`. */

@@ -52,6 +52,8 @@ declare class Base extends HTMLElement {
     set client(client: SurechatClient | null);
     /** The texts in this element's language. */
     get t(): (key: string, vars?: Record<string, string | number>) => string;
+    /** The catalog of this element's language arrived: draw in it. */
+    relocalize(): void;
     disconnectedCallback(): void;
     connectedCallback(): void;
     render(): void;
@@ -85,6 +87,8 @@ export declare class DeliveryIndicatorElement extends HTMLElement {
     static get observedAttributes(): string[];
     attributeChangedCallback(): void;
     connectedCallback(): void;
+    /** The catalog of this element's language arrived: draw in it. */
+    relocalize(): void;
     render(): void;
 }
 /**

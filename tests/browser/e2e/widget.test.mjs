@@ -378,3 +378,23 @@ test('an empty conversation invites the first message; welcome, hours, reply tim
   assert.equal(await who.locator('.who').textContent(), 'Olga Petrova');
   assert.equal(await who.locator('.avatar').textContent(), 'OP');
 });
+
+test('each page downloads only its own language: English nothing more, Arabic its catalog, then draws in it', async (t) => {
+  const { server, booking } = await start(t);
+  for (const [lang, fragment, send] of [['en', '', 'Send'], ['ar', '&lang=ar', 'إرسال']]) {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    t.after(() => ctx.close());
+    const page = await ctx.newPage();
+    /** @type {string[]} */
+    const catalogs = [];
+    page.on('request', (request) => {
+      const m = new URL(request.url()).pathname.match(/^\/web\/locales\/(\w+)\.js$/);
+      if (m) catalogs.push(m[1]);
+    });
+    await page.goto(server.clientUrl(booking.ana, booking.id) + fragment);
+    await badge(page, 'connected');
+    await page.waitForFunction((text) => document.querySelector('surechat-chat')?.shadowRoot
+      ?.querySelector('form button[type=submit]')?.textContent === text, send, { timeout: WAIT_MS });
+    assert.deepEqual([...new Set(catalogs)].sort(), lang === 'en' ? ['en'] : ['ar', 'en'], lang);
+  }
+});

@@ -11,7 +11,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const WEB = fileURLToPath(new URL('../../../web/', import.meta.url));
-const { CATALOGS, register, translator } = await import(join(WEB, 'i18n.js'));
+const { CATALOGS, register, translator, load, isLoaded } = await import(join(WEB, 'i18n.js'));
+// Only English is there at first; the others come when asked for.
+assert.deepEqual(Object.keys(CATALOGS), ['en']);
+assert.equal(isLoaded('ar-EG'), false);
+assert.equal(translator('ar')('chat.send'), CATALOGS.en['chat.send'], 'English until Arabic arrives');
+await Promise.all([load('es'), load('ar-EG')]);
+assert.equal(isLoaded('ar'), true);
 const { linkParts, emojiOnly, dayLabel, openState } = await import(join(WEB, 'format.js'));
 await import(join(WEB, 'demo/strings.js'));
 // The console's own catalogs, registered as console.js does.

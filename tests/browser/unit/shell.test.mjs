@@ -18,12 +18,16 @@ function shell() {
   return new Set([...list[1].matchAll(/'([^']+)'/g)].map((m) => m[1]));
 }
 
-/** What `file` (a path under web/) needs: links and scripts of a page, imports of a module. */
+/**
+ * What `file` (a path under web/) needs: links and scripts of a page, imports of a module (static,
+ * and dynamic ones like the catalogs of other languages, which a page in that language loads).
+ */
 function needs(file) {
   const text = readFileSync(join(WEB, file), 'utf8');
   const refs = file.endsWith('.html')
     ? [...text.matchAll(/<(?:link|script)\b[^>]*\b(?:href|src)="([^"]+)"/g)].map((m) => m[1])
-    : [...text.matchAll(/(?:^|;|\n)\s*(?:import|export)\b[^'"`;]*?from\s*'([^']+)'|(?:^|\n)\s*import\s*'([^']+)'/g)].map((m) => m[1] ?? m[2]);
+    : [...text.matchAll(/(?:^|;|\n)\s*(?:import|export)\b[^'"`;]*?from\s*'([^']+)'|(?:^|\n)\s*import\s*'([^']+)'|\bimport\('([^']+)'\)/g)]
+      .map((m) => m[1] ?? m[2] ?? m[3]);
   return refs.filter((r) => !/^[a-z]+:|^\/\//.test(r)).map((r) => normalize(join(dirname(file), r)));
 }
 
