@@ -5,7 +5,7 @@
 // checks every state reached. Every wait is for a DOM state, bounded.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, launch, badge, assertAccessible, WAIT_MS } from './harness.mjs';
+import { Server, launch, badge, assertAccessible, WAIT_MS, until } from './harness.mjs';
 
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 360, height: 740 };
@@ -25,8 +25,9 @@ async function start(t) {
   for (const [id, guest] of Object.entries(guests)) {
     await server.admin('POST', '/v1/conversations', {
       id, participants: [{ user_id: guest, role: 'client' }, { user_id: 'olga', role: 'operator' }],
-      metadata: { guest: guest[0].toUpperCase() + guest.slice(1) },
     });
+    // Booking data is set with PUT (POST takes only the id and participants).
+    await server.admin('PUT', `/v1/conversations/${id}`, { metadata: { guest: guest[0].toUpperCase() + guest.slice(1) } });
   }
   const olga = await server.token('olga', 'operator', 'all');
   const tokens = {};
@@ -49,17 +50,6 @@ async function open(t, url, viewport = DESKTOP, rowsAtLeast = 1) {
   return page;
 }
 
-/** Waits (bounded) until `fn()` returns a truthy value; fails with `what` and the last value. */
-async function until(what, fn) {
-  const end = Date.now() + WAIT_MS;
-  let last;
-  while (Date.now() < end) {
-    last = await fn();
-    if (last) return last;
-    await new Promise((r) => setTimeout(r, 50)); // polling interval of the DOM, not a sync point
-  }
-  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
-}
 
 /** The conversation the console has selected (the row marked current). */
 const selected = (page) => page.evaluate(() => document.querySelector('#inbox [aria-current="true"]')?.dataset.conversation ?? '');

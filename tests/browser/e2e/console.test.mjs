@@ -3,7 +3,7 @@
 // after a reconnect. Every wait is for a DOM state, bounded. Run with: node --test tests/browser/e2e/
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, launch, type, badge, WAIT_MS } from './harness.mjs';
+import { Server, launch, type, badge, WAIT_MS, until } from './harness.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -26,17 +26,6 @@ async function open(t, url) {
   return page;
 }
 
-/** Waits (bounded) until `fn()` returns a truthy value; fails with `what` and the last value. */
-async function until(what, fn) {
-  const end = Date.now() + WAIT_MS;
-  let last;
-  while (Date.now() < end) {
-    last = await fn();
-    if (last && (!Array.isArray(last) || last.length)) return last;
-    await new Promise((r) => setTimeout(r, 50)); // polling interval of the DOM, not a sync point
-  }
-  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
-}
 
 /** The timeline of a page's chat: [{ kind, body }]. */
 function timeline(page) {

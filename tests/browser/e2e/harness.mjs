@@ -217,6 +217,26 @@ export async function badge(page, status) {
   await page.locator(`surechat-connection-status[status="${status}"]`).first().waitFor({ timeout: WAIT_MS });
 }
 
+/**
+ * Waits (bounded by WAIT_MS) until `check()` answers something truthy — an empty array counts as
+ * not yet — and returns it; fails with `what` and the last answer. For states no event announces
+ * (the DOM, a cache, a notification list), polled every 50 ms.
+ * @template T
+ * @param {string} what
+ * @param {() => Promise<T> | T} check
+ * @returns {Promise<T>}
+ */
+export async function until(what, check) {
+  const end = Date.now() + WAIT_MS;
+  let last;
+  while (Date.now() < end) {
+    last = await check();
+    if (last && (!Array.isArray(last) || last.length)) return last;
+    await new Promise((r) => setTimeout(r, 50)); // polling interval, not a synchronisation point
+  }
+  throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+}
+
 /** axe-core's source, evaluated in the page through the DevTools protocol (the pages' CSP forbids injected scripts). */
 const AXE_SOURCE = readFileSync(join(ROOT, 'tests/browser/node_modules/axe-core/axe.min.js'), 'utf8');
 

@@ -3,23 +3,12 @@
 // the API or the build name; a new version of the worker drops the caches of older ones.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, launch, badge, WAIT_MS } from './harness.mjs';
+import { Server, launch, badge, WAIT_MS, until } from './harness.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
 
-/** Waits (bounded) until `check()` resolves truthy; returns that value. */
-async function until(what, check) {
-  const deadline = Date.now() + WAIT_MS;
-  let last;
-  while (Date.now() < deadline) {
-    last = await check();
-    if (last) return last;
-    await new Promise((r) => setTimeout(r, 50)); // polling interval, not a synchronisation point
-  }
-  throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last)}`);
-}
 
 /** The names of the origin's caches, and the paths each holds. */
 function cached(page) {

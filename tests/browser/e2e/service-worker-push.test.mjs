@@ -4,7 +4,7 @@
 // Pushes are handed to the worker through the DevTools protocol, as a push service would.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, launch, badge, WAIT_MS } from './harness.mjs';
+import { Server, launch, badge, WAIT_MS, until } from './harness.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -18,17 +18,6 @@ function shown(page) {
   });
 }
 
-/** Waits (bounded) until `check()` resolves truthy; returns that value. */
-async function until(what, check) {
-  const deadline = Date.now() + WAIT_MS;
-  let last;
-  while (Date.now() < deadline) {
-    last = await check();
-    if (last) return last;
-    await new Promise((r) => setTimeout(r, 50)); // polling interval, not a synchronisation point
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 test('pushes become notifications, one per conversation; an unreadable push still shows one', async (t) => {
   const server = await new Server().start();
