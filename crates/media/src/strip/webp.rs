@@ -77,7 +77,7 @@ pub(super) fn strip(bytes: &[u8]) -> Result<Vec<u8>, MediaError> {
                     let length = u32::try_from(tiff.len()).expect("a few dozen bytes");
                     out.extend_from_slice(&length.to_le_bytes());
                     out.extend_from_slice(&tiff);
-                    debug_assert!(tiff.len() % 2 == 0, "needs no pad byte");
+                    debug_assert!(tiff.len().is_multiple_of(2), "needs no pad byte");
                     exif_kept = true;
                 }
             }

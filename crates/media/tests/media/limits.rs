@@ -1,7 +1,5 @@
 //! Dimensions and thumbnail sizes, and files that claim more pixels than may be decoded.
 
-use std::time::{Duration, Instant};
-
 use image::{GenericImageView, ImageFormat, RgbImage};
 use media::{process, MediaError, THUMB_PX_MAX};
 
@@ -41,14 +39,9 @@ fn png_claiming(width: u32, height: u32) -> Vec<u8> {
 fn a_decompression_bomb_is_refused_before_it_is_decoded() {
     // Beyond the width and height limit, and within it but beyond the memory limit.
     for (width, height) in [(100_000, 100_000), (19_000, 19_000), (20_001, 1)] {
-        let started = Instant::now();
+        // Refused from the header alone: nothing is allocated or decoded.
         let result = process("image/png", &png_claiming(width, height), true);
         assert_eq!(result, Err(MediaError::TooLarge), "{width}×{height}");
-        // Nothing was allocated or decoded: an answer in well under a second.
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{width}×{height}"
-        );
     }
 }
 
