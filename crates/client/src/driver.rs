@@ -1,10 +1,13 @@
 //! The tokio driver: one task per client that owns the [`Session`] and a WebSocket, and runs
-//! one visible loop over a closed set of inputs — app commands, the socket, connect results
-//! and the session's timer. The app talks to it through [`Client`] and hears [`Event`]s.
+//! one visible loop over a closed set of inputs — app commands, the socket, connect results,
+//! upload reports and the session's timer. The app talks to it through [`Client`] and hears
+//! [`Event`]s. Uploads the session orders run as tasks of their own ([`crate::transfer`]) that
+//! only report back; the session decides what happens next.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use protocol::frames::decode_server_frame;
@@ -13,9 +16,15 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::session::{Action, ChatMessage, Config, ConnectionStatus, Event, Session, Snapshot};
-use crate::store::{LocalStore, StoreError};
+use crate::http::HttpBase;
+use crate::outgoing::{self, FileError, OutgoingFile};
+use crate::session::{
+    Action, ChatMessage, Config, ConnectionStatus, DeliveryStatus, Event, OutboxFile, Session,
+    Snapshot, UploadOrder, UploadProgress,
+};
+use crate::store::{FileToStore, LocalStore, StoreError};
 use crate::token::TokenProvider;
+use crate::transfer::{self, DownloadError, Files, Report, Transfer};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -40,7 +49,20 @@ pub struct ClientOptions {
     /// Without one, a refused token leaves the client `Expired` ([`Event::AuthExpired`]) until
     /// [`Client::set_token`].
     pub token_provider: Option<TokenProvider>,
+    /// Bytes per upload request (`PATCH`); a cut connection costs at most one. At most
+    /// `protocol::limits::UPLOAD_CHUNK_BYTES_MAX`.
+    pub upload_chunk_bytes: usize,
+    /// How long an HTTP request (upload or download) may make no progress before it is taken
+    /// as dead, in milliseconds.
+    pub http_idle_timeout_ms: u64,
 }
+
+/// Default bytes per upload request: 1 MiB.
+pub const UPLOAD_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// Default time an HTTP request may make no progress: 30 s, as long as the server's heartbeat
+/// interval and grace together (a half-open connection is found in the same time).
+pub const HTTP_IDLE_TIMEOUT_MS: u64 = 30_000;
 
 impl ClientOptions {
     /// Options for one server URL and a token, in memory, default tunables.
@@ -52,6 +74,8 @@ impl ClientOptions {
             config: Config::default(),
             fixed_seed: false,
             token_provider: None,
+            upload_chunk_bytes: UPLOAD_CHUNK_BYTES,
+            http_idle_timeout_ms: HTTP_IDLE_TIMEOUT_MS,
         }
     }
 }
@@ -68,6 +92,12 @@ pub enum ClientError {
     /// No server URL was given.
     #[error("no server URL")]
     NoUrl,
+    /// A file of the message cannot be sent (nothing was stored).
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// A download gave no file.
+    #[error(transparent)]
+    Download(#[from] DownloadError),
 }
 
 enum Command {
@@ -75,6 +105,7 @@ enum Command {
         id: String,
         conversation: String,
         body: String,
+        files: Vec<OutboxFile>,
         deadline: Option<Instant>,
     },
     RetryFailed(oneshot::Sender<usize>),
@@ -93,6 +124,25 @@ enum Command {
 pub struct Client {
     commands: mpsc::UnboundedSender<Command>,
     store: Option<Arc<Mutex<LocalStore>>>,
+    /// Where outbox files' bytes are kept (the store, or memory without one).
+    files: Files,
+    /// For downloads: the first server URL's HTTP API.
+    transfer: Arc<Transfer>,
+}
+
+/// The HTTP side of each server URL.
+fn transfers(options: &ClientOptions) -> Vec<Arc<Transfer>> {
+    options
+        .urls
+        .iter()
+        .map(|url| {
+            Arc::new(Transfer {
+                base: HttpBase::from_ws_url(url).map_err(|err| err.to_string()),
+                idle: Duration::from_millis(options.http_idle_timeout_ms.max(1)),
+                chunk_bytes: options.upload_chunk_bytes,
+            })
+        })
+        .collect()
 }
 
 impl Client {
@@ -117,6 +167,11 @@ impl Client {
             options.config.seed = u64::from_le_bytes(seed);
         }
         let session = Session::restore(options.config.clone(), options.token.clone(), snapshot);
+        let files = match &store {
+            Some(store) => Files::Store(store.clone()),
+            None => Files::Memory(Arc::default()),
+        };
+        let transfers = transfers(&options);
         let (commands, inbox) = mpsc::unbounded_channel();
         let (events_tx, events) = mpsc::channel(EVENTS_QUEUE_MAX);
         let mut driver = Driver {
@@ -134,10 +189,19 @@ impl Client {
             events: events_tx,
             inbox,
             opened: mpsc::unbounded_channel(),
+            files: files.clone(),
+            transfers: transfers.clone(),
+            uploads: Uploads::default(),
+            upload_news: mpsc::unbounded_channel(),
         };
         driver.schedule_refresh(&options.token);
         tokio::spawn(driver.run());
-        let client = Client { commands, store };
+        let client = Client {
+            commands,
+            store,
+            files,
+            transfer: transfers[0].clone(),
+        };
         client.command(Command::Connect)?;
         Ok((client, events))
     }
@@ -160,20 +224,95 @@ impl Client {
         body: &str,
         deadline: Option<Instant>,
     ) -> Result<String, ClientError> {
+        self.enqueue(conversation, body, Vec::new(), deadline)
+    }
+
+    /// Sends a message with files (`body` may be empty): the message and the files' bytes are
+    /// durably in the outbox, in one transaction, when this returns. Returns its id.
+    ///
+    /// Each file gets an upload id of its own; the files are uploaded (resuming after any cut)
+    /// and the message is sent once all are complete. Until then the messages sent after it to
+    /// the same conversation wait behind it, so the order is the order of the calls. Watch
+    /// [`Event::UploadProgress`] or [`Client::upload_progress`]; a file the server refuses
+    /// (`unsupported_type`, `attachment_too_large`) fails the message like any permanent
+    /// refusal. Once the server has the message, the bytes are deleted from the local store.
+    pub fn send_with_files(
+        &self,
+        conversation: &str,
+        body: &str,
+        files: Vec<OutgoingFile>,
+    ) -> Result<String, ClientError> {
+        outgoing::check(&files)?;
+        self.enqueue(conversation, body, files, None)
+    }
+
+    /// Puts a message (with its files) in the outbox, durably, then hands it to the session.
+    fn enqueue(
+        &self,
+        conversation: &str,
+        body: &str,
+        files: Vec<OutgoingFile>,
+        deadline: Option<Instant>,
+    ) -> Result<String, ClientError> {
         let id = uuid::Uuid::new_v4().to_string();
-        if let Some(store) = &self.store {
-            store
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .add_outbox(&id, conversation, body)?;
+        let described: Vec<OutboxFile> = files
+            .iter()
+            .map(|file| OutboxFile {
+                upload_id: uuid::Uuid::new_v4().to_string(),
+                name: file.name.clone(),
+                content_type: file.content_type.clone(),
+                length: file.bytes.len() as u64,
+            })
+            .collect();
+        match (&self.store, &self.files) {
+            (Some(store), _) => {
+                let stored: Vec<FileToStore<'_>> = described
+                    .iter()
+                    .zip(&files)
+                    .map(|(file, outgoing)| FileToStore {
+                        file,
+                        bytes: &outgoing.bytes,
+                    })
+                    .collect();
+                store
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .add_outbox_with_files(&id, conversation, body, &stored)?;
+            }
+            (None, Files::Memory(memory)) => {
+                let mut memory = memory.lock().unwrap_or_else(|p| p.into_inner());
+                for (file, outgoing) in described.iter().zip(files) {
+                    memory.insert(
+                        file.upload_id.clone(),
+                        (id.clone(), Arc::new(outgoing.bytes)),
+                    );
+                }
+            }
+            (None, Files::Store(_)) => unreachable!("files are kept in the store only with one"),
         }
         self.command(Command::Send {
             id: id.clone(),
             conversation: conversation.into(),
             body: body.into(),
+            files: described,
             deadline,
         })?;
         Ok(id)
+    }
+
+    /// How far the files of outbox message `id` got; `None` once it left the outbox (or if it
+    /// has no files).
+    pub async fn upload_progress(&self, id: &str) -> Result<Option<UploadProgress>, ClientError> {
+        let id = id.to_owned();
+        self.query(move |s| s.upload_progress(&id)).await
+    }
+
+    /// Downloads an attachment (`ChatMessage::attachments[i].id`) whole, with the user's token.
+    /// A file this user may not see is [`DownloadError::Refused`] with `not_found`, exactly like
+    /// a missing one.
+    pub async fn download(&self, attachment_id: &str) -> Result<Vec<u8>, ClientError> {
+        let token = self.query(|s| s.token().to_owned()).await?;
+        Ok(transfer::download(&self.transfer, &token, attachment_id).await?)
     }
 
     /// Queues failed messages again (same ids). Returns how many.
@@ -310,6 +449,38 @@ struct Driver {
         mpsc::UnboundedSender<Opened>,
         mpsc::UnboundedReceiver<Opened>,
     ),
+    /// Where outbox files' bytes are read from.
+    files: Files,
+    /// The HTTP side of each server URL (uploads go to the one of the latest connection).
+    transfers: Vec<Arc<Transfer>>,
+    /// Uploads running, by attempt.
+    uploads: Uploads,
+    /// What the upload tasks report: attempt and report.
+    upload_news: (
+        mpsc::UnboundedSender<(u64, Report)>,
+        mpsc::UnboundedReceiver<(u64, Report)>,
+    ),
+}
+
+/// The upload tasks, by attempt; stopped when cancelled and when the driver ends, so nothing
+/// uploads for a client that is gone.
+#[derive(Default)]
+struct Uploads(HashMap<u64, tokio::task::JoinHandle<()>>);
+
+impl Uploads {
+    fn cancel(&mut self, attempt: u64) {
+        if let Some(task) = self.0.remove(&attempt) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Uploads {
+    fn drop(&mut self) {
+        for task in self.0.values() {
+            task.abort();
+        }
+    }
 }
 
 /// Events the app has not read yet before the driver waits for it to read (and so stops reading
@@ -331,6 +502,7 @@ enum Input {
     Command(Option<Command>),
     Opened(u64, Option<Box<Ws>>),
     Frame(Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>),
+    Upload(u64, Report),
     Timer,
 }
 
@@ -377,6 +549,7 @@ impl Driver {
                 Some((attempt, ws)) = self.opened.1.recv() => Input::Opened(attempt, ws),
                 frame = next_frame(&mut self.ws) => Input::Frame(frame),
                 Some(news) = self.tokens.1.recv() => Input::Token(news),
+                Some((attempt, report)) = self.upload_news.1.recv() => Input::Upload(attempt, report),
                 _ = sleep_until(deadline) => Input::Timer,
             };
             let now = Instant::now();
@@ -418,6 +591,19 @@ impl Driver {
                     self.session.handle_close(now, self.attempt, None);
                 }
                 Input::Timer => self.session.handle_timeout(now),
+                Input::Upload(attempt, report) => match report {
+                    Report::Progress(offset) => {
+                        self.session.handle_upload_progress(now, attempt, offset)
+                    }
+                    Report::Done => {
+                        self.uploads.0.remove(&attempt);
+                        self.session.handle_upload_done(now, attempt);
+                    }
+                    Report::Failed(failure) => {
+                        self.uploads.0.remove(&attempt);
+                        self.session.handle_upload_failed(now, attempt, failure);
+                    }
+                },
                 Input::Token(TokenNews::Due) => self.refresh(),
                 Input::Token(TokenNews::Answer(answer)) => {
                     self.refreshing = false;
@@ -443,9 +629,11 @@ impl Driver {
                 id,
                 conversation,
                 body,
+                files,
                 deadline,
             } => {
-                self.session.send(now, id, &conversation, &body, deadline);
+                self.session
+                    .send_with_files(now, id, &conversation, &body, files, deadline);
             }
             Command::RetryFailed(reply) => {
                 let _ = reply.send(self.session.retry_failed(now));
@@ -503,6 +691,8 @@ impl Driver {
                         });
                     }
                 }
+                Action::Upload(order) => self.start_upload(order),
+                Action::CancelUpload { attempt } => self.uploads.cancel(attempt),
             }
         }
         let mut events = Vec::new();
@@ -531,6 +721,14 @@ impl Driver {
                 self.session.handle_store_failure(Instant::now());
             }
             for event in events {
+                if let Event::DeliveryStatus {
+                    id,
+                    status: DeliveryStatus::Sent { .. },
+                    ..
+                } = &event
+                {
+                    self.files.forget_message(id);
+                }
                 if event == Event::TokenExpired {
                     self.refresh();
                     if self.provider.is_none() {
@@ -565,6 +763,34 @@ impl Driver {
                 }
             }
         }
+    }
+}
+
+impl Driver {
+    /// Runs an upload the session ordered, against the server of the latest connection attempt,
+    /// with the current token; its reports come back as [`Input::Upload`].
+    fn start_upload(&mut self, order: UploadOrder) {
+        let count = self.transfers.len();
+        let transfer = self.transfers[(self.next_url + count - 1) % count].clone();
+        let token = self.session.token().to_owned();
+        let files = self.files.clone();
+        let news = self.upload_news.0.clone();
+        let attempt = order.attempt;
+        let task = tokio::spawn(async move {
+            let progress = news.clone();
+            let report = move |report: Report| {
+                let _ = progress.send((attempt, report));
+            };
+            let outcome = transfer::upload(&transfer, &token, &order, &files, &report).await;
+            let _ = news.send((
+                attempt,
+                match outcome {
+                    Ok(()) => Report::Done,
+                    Err(failure) => Report::Failed(failure),
+                },
+            ));
+        });
+        self.uploads.0.insert(attempt, task);
     }
 }
 

@@ -5,6 +5,8 @@
 //!   machine, heartbeats and backoff. No sockets, no clock, no global randomness.
 //! - [`store`]: the device's local SQLite file (outbox, cursors, messages), crash-safe.
 //! - [`driver`]: the tokio driver ([`Client`]) over a WebSocket.
+//! - `transfer` (private): uploads and downloads of attachments over HTTP for the driver, on the
+//!   small HTTP/1.1 client in `http`; `outgoing`: the files an app sends ([`OutgoingFile`]).
 //!
 //! **Invariant:** `client::session` does not depend on tokio.
 //!
@@ -41,16 +43,30 @@
 
 #[cfg(feature = "driver")]
 pub mod driver;
+#[cfg(feature = "driver")]
+mod http;
+#[cfg(feature = "driver")]
+mod outgoing;
 pub mod session;
 #[cfg(feature = "local-store")]
 pub mod store;
 #[cfg(feature = "driver")]
 pub mod token;
+#[cfg(feature = "driver")]
+mod transfer;
 
 #[cfg(feature = "driver")]
 pub use driver::{Client, ClientError, ClientOptions};
+#[cfg(feature = "driver")]
+pub use http::HttpError;
+#[cfg(feature = "driver")]
+pub use outgoing::{FileError, OutgoingFile};
+pub use protocol::frames::Attachment;
 pub use session::{
     Action, ChatMessage, Config, ConnectionStatus, DeliveryStatus, Event, Session, Snapshot,
+    UploadProgress,
 };
 #[cfg(feature = "driver")]
 pub use token::TokenProvider;
+#[cfg(feature = "driver")]
+pub use transfer::{DownloadError, DOWNLOAD_BYTES_MAX};

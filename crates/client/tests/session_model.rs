@@ -101,6 +101,10 @@ impl Model {
                         device.session.handle_open(self.now, attempt);
                     }
                     Action::Disconnect => self.drop_connection(device),
+                    // The model's devices send no files.
+                    Action::Upload(_) | Action::CancelUpload { .. } => {
+                        unreachable!("no files in this model")
+                    }
                 }
             }
             while let Some(event) = device.session.poll_event() {

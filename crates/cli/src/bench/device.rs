@@ -85,6 +85,10 @@ impl Link {
                     }
                     // Dropped, not closed politely: a cut is a cut.
                     Action::Disconnect => self.ws = None,
+                    // Bench devices send text only.
+                    Action::Upload(_) | Action::CancelUpload { .. } => {
+                        unreachable!("bench devices send no files")
+                    }
                 }
             }
             while let Some(event) = self.session.poll_event() {

@@ -251,6 +251,7 @@ impl Conversation {
             body: message.body,
             ts: Some(message.ts),
             status,
+            attachments: message.attachments,
         };
         self.cursor = message.seq;
         self.ids.insert(held.id.clone(), held.seq.unwrap_or(0));

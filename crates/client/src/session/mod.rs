@@ -3,10 +3,12 @@
 //!
 //! # Methods, by kind
 //! - **Commands** (the app): [`Session::connect`], [`Session::disconnect`], [`Session::send`],
-//!   [`Session::retry_failed`], [`Session::mark_read`], [`Session::set_typing`],
-//!   [`Session::set_token`].
+//!   [`Session::send_with_files`], [`Session::retry_failed`], [`Session::mark_read`],
+//!   [`Session::set_typing`], [`Session::set_token`].
 //! - **Inputs** (the driver): [`Session::handle_open`], [`Session::handle_frame`],
-//!   [`Session::handle_close`], [`Session::handle_timeout`], [`Session::handle_network`].
+//!   [`Session::handle_close`], [`Session::handle_timeout`], [`Session::handle_network`], and
+//!   for uploads [`Session::handle_upload_progress`], [`Session::handle_upload_done`],
+//!   [`Session::handle_upload_failed`].
 //! - **Outputs** (the driver polls): [`Session::poll_action`], [`Session::poll_event`],
 //!   [`Session::poll_transmit`], [`Session::poll_timeout`].
 //! - **Getters**: [`Session::status`], [`Session::pending_count`], [`Session::messages`], …
@@ -31,10 +33,19 @@
 //! of the same conversation waits to be resent (go-back-N), so FIFO per sender holds.
 //! **Invariant:** a delivery status only moves forward, except `failed` → `sending` on a
 //! manual retry.
+//!
+//! # Attachments
+//! A message with files ([`Session::send_with_files`]) stays in the outbox, unsent, until every
+//! file is uploaded; the messages after it in its conversation wait behind it. The session
+//! orders each upload ([`Action::Upload`], at most `Config::uploads_max` at once) and the driver
+//! reports how it went; transient failures are tried again with the same backoff as
+//! reconnects, a refusal fails the message. See [`files`].
 
 mod conversation;
+pub mod files;
 mod outbox;
 pub mod types;
+mod uploads;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -43,6 +54,7 @@ use protocol::frames::{self, ClientFrame, ServerFrame};
 use protocol::{close, ErrorCode, Role, PROTOCOL_VERSION};
 
 use conversation::Conversation;
+pub use files::{OutboxFile, UploadFailure, UploadOrder, UploadProgress};
 use outbox::{EntryState, Outbox};
 use types::Jitter;
 pub use types::{Action, ChatMessage, Config, ConnectionStatus, DeliveryStatus, Event};
@@ -71,6 +83,8 @@ pub struct PendingMessage {
     pub body: String,
     /// `Some((code, message))` if it failed for good.
     pub failed: Option<(String, String)>,
+    /// Its files (their bytes are the driver's to keep), in the order they are shown.
+    pub files: Vec<OutboxFile>,
 }
 
 /// A conversation kept across restarts.
@@ -137,6 +151,8 @@ pub struct Session {
     store_retry_at: Option<Instant>,
     /// Failed attempts to store, for the retry backoff.
     store_attempts: u32,
+    /// Identifies the last upload ordered.
+    upload_attempt: u64,
 }
 
 impl Session {
@@ -176,6 +192,7 @@ impl Session {
             unstored: BTreeMap::new(),
             store_retry_at: None,
             store_attempts: 0,
+            upload_attempt: 0,
         };
         for stored in snapshot.conversations {
             let conversation = Conversation::restore(stored, session.user_id.as_deref());
@@ -245,6 +262,18 @@ impl Session {
                 entry.attempts,
                 at(entry.not_before)
             );
+            for slot in &entry.files {
+                let _ = writeln!(
+                    out,
+                    "    file {} {:?} offset {}/{} attempts {} not before {}",
+                    slot.file.upload_id,
+                    slot.state,
+                    slot.offset,
+                    slot.file.length,
+                    slot.attempts,
+                    at(slot.not_before)
+                );
+            }
         }
         out
     }
@@ -253,6 +282,11 @@ impl Session {
     /// socket that opens for an attempt the session has given up on).
     pub fn is_opening(&self, attempt: u64) -> bool {
         attempt == self.attempt_id && self.transport == Transport::Opening
+    }
+
+    /// The token the session uses now (for the driver's HTTP requests).
+    pub fn token(&self) -> &str {
+        &self.token
     }
 
     /// The user, once known from `welcome` (or the snapshot).
@@ -296,6 +330,11 @@ impl Session {
                     body: e.body.clone(),
                     ts: None,
                     status: Some(e.status()),
+                    attachments: e
+                        .files
+                        .iter()
+                        .map(|slot| uploads::pending_attachment(&slot.file))
+                        .collect(),
                 }),
         );
         out
@@ -322,12 +361,14 @@ impl Session {
                 self.set_status(ConnectionStatus::Offline);
             }
         }
+        self.start_uploads(now);
     }
 
     /// Closes the connection and stops reconnecting. The outbox is kept.
     pub fn disconnect(&mut self, now: Instant) {
         self.wanted = false;
         self.drop_transport(now, true);
+        self.pause_uploads();
         self.next_attempt_at = None;
         self.set_status(ConnectionStatus::Disconnected);
     }
@@ -341,19 +382,7 @@ impl Session {
         body: &str,
         deadline: Option<Instant>,
     ) -> String {
-        self.outbox.push(
-            id.clone(),
-            conversation.to_owned(),
-            body.to_owned(),
-            deadline,
-        );
-        self.events.push_back(Event::DeliveryStatus {
-            conversation: conversation.to_owned(),
-            id: id.clone(),
-            status: DeliveryStatus::Sending,
-        });
-        self.flush(now);
-        id
+        self.send_with_files(now, id, conversation, body, Vec::new(), deadline)
     }
 
     /// Queues every failed message again, with its id. Returns how many.
@@ -403,6 +432,7 @@ impl Session {
             self.attempt = 0;
             self.open(now);
         }
+        self.start_uploads(now);
     }
 
     // ---- inputs --------------------------------------------------------------------------
@@ -445,6 +475,7 @@ impl Session {
         match code {
             Some(code) if !close::should_reconnect(code) => {
                 self.wanted = false;
+                self.pause_uploads();
                 self.next_attempt_at = None;
                 self.set_status(ConnectionStatus::Disconnected);
             }
@@ -453,6 +484,7 @@ impl Session {
                 // (`set_token`), keeping the outbox. A token refreshed since that hello is
                 // tried at the next attempt instead.
                 self.expired = true;
+                self.pause_uploads();
                 self.next_attempt_at = None;
                 self.events.push_back(Event::TokenExpired);
                 self.set_status(ConnectionStatus::Expired);
@@ -628,6 +660,7 @@ impl Session {
         let mut refused_then_expired = false;
         for (conversation, id, status, attempted) in self.outbox.expire(now) {
             refused_then_expired |= attempted;
+            self.cancel_uploads(&id);
             self.events.push_back(Event::DeliveryStatus {
                 conversation,
                 id,
@@ -656,8 +689,17 @@ impl Session {
                 self.next_attempt_at = None;
                 self.open(now);
             }
+            // Uploads that waited for the network go now too.
+            for entry in self.outbox.entries_mut() {
+                for slot in entry.files.iter_mut() {
+                    slot.not_before = None;
+                    slot.attempts = 0;
+                }
+            }
+            self.start_uploads(now);
         } else {
             self.drop_transport(now, true);
+            self.pause_uploads();
             self.next_attempt_at = None;
             if self.wanted && !self.expired {
                 self.set_status(ConnectionStatus::Offline);
@@ -695,6 +737,7 @@ impl Session {
             self.next_attempt_at,
             self.outbox.next_deadline(),
             self.store_retry_at,
+            self.next_upload_at(),
         ];
         if self.transport != Transport::Idle {
             deadlines.push(self.heartbeat_deadline);
@@ -825,18 +868,12 @@ impl Session {
             return;
         }
         if error.permanent {
-            let conversation = self
-                .outbox
-                .fail(&reference, error.code.as_str(), &error.message);
-            self.events.push_back(Event::DeliveryStatus {
-                conversation,
-                id: reference,
-                status: DeliveryStatus::Failed {
-                    code: error.code.as_str().to_owned(),
-                    message: error.message,
-                },
-            });
+            self.fail_with_files(&reference, error.code, &error.message);
         } else {
+            if error.code == ErrorCode::AttachmentPending {
+                // Not a failure of the message: its files go up again, then it does.
+                self.reupload(&reference);
+            }
             let unit = self.jitter.unit();
             let attempts = self.outbox.get(&reference).map_or(0, |e| e.attempts);
             let delay = match (error.code, error.retry_after_ms) {
@@ -849,6 +886,8 @@ impl Session {
                 {
                     Duration::ZERO
                 }
+                // Its uploads set the pace: it goes again as soon as they are complete.
+                (ErrorCode::AttachmentPending, _) => Duration::ZERO,
                 (_, Some(ms)) => Duration::from_millis(ms),
                 (_, None) => self.config.backoff(attempts, unit),
             };
@@ -856,19 +895,21 @@ impl Session {
         }
     }
 
-    /// Writes what can be written now: the outbox (window, go-back-N per conversation) and
-    /// receipts.
+    /// Orders the uploads that may start, then writes what can be written now: the outbox
+    /// (window, go-back-N per conversation, messages waiting for their files hold up those
+    /// behind them) and receipts.
     fn flush(&mut self, now: Instant) {
+        self.start_uploads(now);
         if self.transport != Transport::Ready {
             return;
         }
-        for (id, conversation, body) in self.outbox.sendable(now, self.config.send_window) {
+        for message in self.outbox.sendable(now, self.config.send_window) {
             self.transmits.push_back(ClientFrame::Send(frames::Send {
-                id,
-                conversation,
-                body,
+                id: message.id,
+                conversation: message.conversation,
+                body: message.body,
                 kind: Default::default(),
-                attachments: Vec::new(),
+                attachments: message.attachments,
             }));
         }
         for conversation in self.conversations.values_mut() {

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use super::files::{FileSlot, OutboxFile};
 use super::types::DeliveryStatus;
 use super::PendingMessage;
 
@@ -28,9 +29,21 @@ pub(crate) struct Entry {
     pub attempts: u32,
     /// Not to be resent before this time.
     pub not_before: Option<Instant>,
+    /// Its files, in the order they are shown; it is not sent before all are uploaded.
+    pub files: Vec<FileSlot>,
 }
 
 impl Entry {
+    /// Whether a file of it is not uploaded yet (then it, and what follows it in its
+    /// conversation, waits).
+    pub(crate) fn awaits_files(&self) -> bool {
+        self.files.iter().any(|f| !f.is_done())
+    }
+
+    pub(crate) fn is_failed(&self) -> bool {
+        matches!(self.state, EntryState::Failed { .. })
+    }
+
     pub(crate) fn status(&self) -> DeliveryStatus {
         match &self.state {
             EntryState::Failed { code, message } => DeliveryStatus::Failed {
@@ -40,6 +53,15 @@ impl Entry {
             _ => DeliveryStatus::Sending,
         }
     }
+}
+
+/// A message to write now.
+pub(crate) struct Sendable {
+    pub id: String,
+    pub conversation: String,
+    pub body: String,
+    /// Upload ids of its files, all complete.
+    pub attachments: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -53,6 +75,7 @@ impl Outbox {
         id: String,
         conversation: String,
         body: String,
+        files: Vec<OutboxFile>,
         deadline: Option<Instant>,
     ) {
         if self.get(&id).is_some() {
@@ -66,6 +89,10 @@ impl Outbox {
             state: EntryState::Queued,
             attempts: 0,
             not_before: None,
+            files: files
+                .into_iter()
+                .map(|file| FileSlot::new(file, false))
+                .collect(),
         });
     }
 
@@ -82,6 +109,12 @@ impl Outbox {
             state,
             attempts: 0,
             not_before: None,
+            // A previous run may have created (even finished) the uploads: ask first.
+            files: pending
+                .files
+                .into_iter()
+                .map(|file| FileSlot::new(file, true))
+                .collect(),
         });
     }
 
@@ -116,7 +149,11 @@ impl Outbox {
         })
     }
 
-    fn get_mut(&mut self, id: &str) -> Option<&mut Entry> {
+    pub(crate) fn entries_mut(&mut self) -> impl Iterator<Item = &mut Entry> {
+        self.entries.iter_mut()
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &str) -> Option<&mut Entry> {
         self.entries.iter_mut().find(|e| e.id == id)
     }
 
@@ -134,6 +171,9 @@ impl Outbox {
                 entry.attempts = 0;
                 entry.not_before = None;
                 entry.deadline = None;
+                for file in entry.files.iter_mut().filter(|f| !f.is_done()) {
+                    file.again();
+                }
                 retried.push((entry.conversation.clone(), entry.id.clone()));
             }
         }
@@ -213,7 +253,10 @@ impl Outbox {
             let waiting_on_answers = self.entries[index..].iter().any(|later| {
                 later.conversation == entry.conversation && later.state.is_in_flight()
             });
-            if let (Some(at), false) = (entry.not_before, waiting_on_answers) {
+            // One waiting for its files is woken by their uploads, not by a timer.
+            if let (Some(at), false) =
+                (entry.not_before, waiting_on_answers || entry.awaits_files())
+            {
                 earliest = Some(earliest.map_or(at, |e| e.min(at)));
             }
         }
@@ -223,12 +266,9 @@ impl Outbox {
     /// Picks what to send now and marks it in flight. Per conversation, in creation order:
     /// nothing is sent while a later message of the conversation is still in flight behind a
     /// queued one (its answer — an `out_of_order` refusal — must come back first), and sending
-    /// stops at the first queued message that must wait. Failed messages do not hold others up.
-    pub(crate) fn sendable(
-        &mut self,
-        now: Instant,
-        window: usize,
-    ) -> Vec<(String, String, String)> {
+    /// stops at the first queued message that must wait — for its resend time, or for its files
+    /// to be uploaded. Failed messages do not hold others up.
+    pub(crate) fn sendable(&mut self, now: Instant, window: usize) -> Vec<Sendable> {
         let mut room = window.saturating_sub(
             self.entries
                 .iter()
@@ -267,18 +307,24 @@ impl Outbox {
             for &i in &indices[first_queued..] {
                 let entry = &mut self.entries[i];
                 let waiting = entry.not_before.is_some_and(|at| at > now)
-                    || entry.deadline.is_some_and(|d| d <= now);
+                    || entry.deadline.is_some_and(|d| d <= now)
+                    || entry.awaits_files();
                 if waiting || room == 0 {
                     break;
                 }
                 entry.state = EntryState::InFlight;
                 entry.not_before = None;
                 room -= 1;
-                out.push((
-                    entry.id.clone(),
-                    entry.conversation.clone(),
-                    entry.body.clone(),
-                ));
+                out.push(Sendable {
+                    id: entry.id.clone(),
+                    conversation: entry.conversation.clone(),
+                    body: entry.body.clone(),
+                    attachments: entry
+                        .files
+                        .iter()
+                        .map(|f| f.file.upload_id.clone())
+                        .collect(),
+                });
             }
         }
         out

@@ -167,6 +167,10 @@ impl Rig {
                         }
                     }
                     Action::Disconnect => self.open = None,
+                    // These tests send no files (see `attachments`).
+                    Action::Upload(_) | Action::CancelUpload { .. } => {
+                        unreachable!("no files here")
+                    }
                 }
             }
             while let Some(event) = self.session.poll_event() {
@@ -637,12 +641,14 @@ fn restart_from_snapshot_resends_and_never_shows_twice() {
                 conversation: "b1".into(),
                 body: "one".into(),
                 failed: None,
+                files: Vec::new(),
             },
             PendingMessage {
                 id: "a2".into(),
                 conversation: "b1".into(),
                 body: "two".into(),
                 failed: None,
+                files: Vec::new(),
             },
         ],
         conversations: vec![StoredConversation {
@@ -658,6 +664,7 @@ fn restart_from_snapshot_resends_and_never_shows_twice() {
                 body: "welcome".into(),
                 ts: Some(1),
                 status: None,
+                attachments: Vec::new(),
             }],
         }],
     };
@@ -892,3 +899,5 @@ fn read_covers_only_what_the_reader_saw() {
     session.mark_read_up_to(t0, "b1", 99);
     assert_eq!(reads(&mut session), vec![Some(3)]);
 }
+
+mod attachments;

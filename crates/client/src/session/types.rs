@@ -3,7 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+use protocol::frames::Attachment;
 use protocol::{ErrorCode, Role};
+
+use super::files::UploadOrder;
 
 /// The connection as a user sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +118,9 @@ pub struct ChatMessage {
     pub ts: Option<u64>,
     /// For the user's own messages, where they are; `None` for others' messages.
     pub status: Option<DeliveryStatus>,
+    /// The files it carries, in the order the sender gave them. For a message still in the
+    /// outbox: its files as the device knows them (declared type, length, no `sha256` yet).
+    pub attachments: Vec<Attachment>,
 }
 
 /// What the session tells the app (and the driver, which persists some of it).
@@ -194,6 +200,20 @@ pub enum Event {
     /// No fresh token could be had (no provider, or it failed): the user must sign in again;
     /// the outbox is kept and sent after `set_token`. Sent by the driver, never by the session.
     AuthExpired,
+    /// An upload of a file of one of the user's outbox messages moved on: the server holds
+    /// `offset` of its `length` bytes (`offset == length`: complete).
+    UploadProgress {
+        /// Conversation id.
+        conversation: String,
+        /// The message the file belongs to.
+        id: String,
+        /// The file's upload id.
+        upload_id: String,
+        /// Bytes the server holds.
+        offset: u64,
+        /// Bytes in the file.
+        length: u64,
+    },
     /// An error not tied to a message.
     Error {
         /// Code.
@@ -204,7 +224,7 @@ pub enum Event {
 }
 
 /// What the driver must do with the transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Open a connection; report it with `handle_open(now, attempt)` or
     /// `handle_close(now, attempt, None)`.
@@ -215,6 +235,16 @@ pub enum Action {
     /// Close the current connection; the session has already accounted for it (do not report
     /// its close).
     Disconnect,
+    /// Upload a file over HTTP (create or ask its offset, then send chunks from the server's
+    /// offset); report with `handle_upload_progress` / `handle_upload_done` /
+    /// `handle_upload_failed` and the order's `attempt`.
+    Upload(UploadOrder),
+    /// Stop the upload of this attempt, if it still runs (the session no longer waits for its
+    /// report).
+    CancelUpload {
+        /// The attempt of the [`Action::Upload`].
+        attempt: u64,
+    },
 }
 
 /// Tunables of the session. Every duration in milliseconds.
@@ -234,6 +264,8 @@ pub struct Config {
     pub heartbeat_timeout_ms: u64,
     /// Most messages in flight (sent, not yet answered) at once.
     pub send_window: usize,
+    /// Most file uploads at once (the earliest messages' files first).
+    pub uploads_max: usize,
     /// Seed of the session's jitter generator (the driver passes OS randomness).
     pub seed: u64,
 }
@@ -248,6 +280,7 @@ impl Default for Config {
             heartbeat_timeout_ms: protocol::limits::HEARTBEAT_INTERVAL_MS
                 + protocol::limits::HEARTBEAT_GRACE_MS,
             send_window: 256,
+            uploads_max: 2,
             seed: 0x5eed,
         }
     }
