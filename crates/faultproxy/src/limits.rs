@@ -36,6 +36,11 @@ pub const ACCEPT_BACKOFF_MS: u64 = 100;
 /// yet long enough that the pump writes a few hundred bytes per wake-up rather than one.
 pub const BURST_MS: u64 = 50;
 
+/// Bytes of a connection's first request head the frame scanner keeps to tell a WebSocket upgrade
+/// from plain HTTP (an upload, a download): plain HTTP never gets frames injected into its body.
+/// A longer head is not followed (nothing is injected into that connection).
+pub const REQUEST_HEAD_BYTES_MAX: usize = 16 * 1024;
+
 /// Frames one [`crate::FaultProxy::inject_text_frames`] call puts into each connection. Enough
 /// for a burst that trips any sane bad-frame limit, small enough to stay far below
 /// [`QUEUE_BYTES_MAX`] with frames of a few hundred bytes.

@@ -2,7 +2,11 @@
 //! may be put: after the HTTP upgrade request, the proxy follows frame headers and payload
 //! lengths (never the payload itself) and knows when a whole message has ended. Injected frames
 //! go only there, so they never split a frame or a fragmented message, and never before the
-//! first message (a protocol may insist on what comes first).
+//! first message (a protocol may insist on what comes first). A connection whose request is not
+//! a WebSocket upgrade (plain HTTP, such as an upload) is not followed at all: its body is not
+//! frames, and bytes put into it would corrupt it.
+
+use crate::limits::REQUEST_HEAD_BYTES_MAX;
 
 /// Where the scanner is in the byte stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +30,8 @@ enum State {
 #[derive(Debug, Clone)]
 pub(crate) struct FrameScanner {
     state: State,
+    /// The request head so far, while in the handshake.
+    head: Vec<u8>,
     header: [u8; 14],
     /// Inside a fragmented data message (a data frame without FIN was seen).
     fragmented: bool,
@@ -37,6 +43,7 @@ impl FrameScanner {
     pub(crate) fn new() -> Self {
         FrameScanner {
             state: State::Handshake { matched: 0 },
+            head: Vec::new(),
             header: [0; 14],
             fragmented: false,
             messages: 0,
@@ -67,8 +74,16 @@ impl FrameScanner {
                     } else {
                         0
                     };
+                    self.head.push(byte);
                     self.state = if matched == 4 {
-                        State::Header { len: 0 }
+                        let head = std::mem::take(&mut self.head);
+                        if is_upgrade(&head) {
+                            State::Header { len: 0 }
+                        } else {
+                            State::Done
+                        }
+                    } else if self.head.len() > REQUEST_HEAD_BYTES_MAX {
+                        State::Done
                     } else {
                         State::Handshake { matched }
                     };
@@ -167,6 +182,22 @@ impl FrameScanner {
     }
 }
 
+/// Whether a request head asks for a WebSocket (`Upgrade: websocket`, names and values compared
+/// without case).
+fn is_upgrade(head: &[u8]) -> bool {
+    head.split(|&b| b == b'\n').any(|line| {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            return false;
+        };
+        let (name, value) = (&line[..colon], &line[colon + 1..]);
+        name.trim_ascii().eq_ignore_ascii_case(b"upgrade")
+            && value
+                .to_ascii_lowercase()
+                .windows(9)
+                .any(|w| w == b"websocket")
+    })
+}
+
 /// A complete masked text frame carrying `text`, as a client sends it. `mask` is the masking key.
 pub(crate) fn masked_text_frame(text: &str, mask: [u8; 4]) -> Vec<u8> {
     let payload = text.as_bytes();
@@ -257,6 +288,28 @@ mod tests {
         assert_eq!(scanner.feed(&close), None);
         assert!(!scanner.at_boundary());
         assert_eq!(scanner.feed(&masked_text_frame("after", [0; 4])), None);
+    }
+
+    #[test]
+    fn plain_http_is_never_followed() {
+        // An upload whose body happens to read as a WebSocket text frame.
+        let mut upload =
+            b"PATCH /v1/uploads/x HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\n".to_vec();
+        upload.extend(masked_text_frame("hi", [0; 4]));
+        let mut scanner = FrameScanner::new();
+        assert_eq!(scanner.feed(&upload), None);
+        assert!(!scanner.at_boundary());
+        // Header names and values in any case.
+        let mut shouting = FrameScanner::new();
+        shouting.feed(b"GET /v1/ws HTTP/1.1\r\nUPGRADE:WebSocket\r\n\r\n");
+        assert_eq!(shouting.feed(&masked_text_frame("hi", [0; 4])), Some(8));
+        // A head longer than the bound is not followed.
+        let mut long = FrameScanner::new();
+        let mut head = b"GET /v1/ws HTTP/1.1\r\n".to_vec();
+        head.extend(format!("X: {}\r\n", "y".repeat(REQUEST_HEAD_BYTES_MAX)).as_bytes());
+        head.extend(b"Upgrade: websocket\r\n\r\n");
+        long.feed(&head);
+        assert_eq!(long.feed(&masked_text_frame("hi", [0; 4])), None);
     }
 
     #[test]
