@@ -189,6 +189,94 @@ async fn devices_on_two_nodes_talk_in_real_time() {
     assert!(counter(&one, heard) >= 1);
 }
 
+/// An upload started on one node resumes and finishes on the other (its bytes are in the shared
+/// database), and a device on either node receives the message with it and downloads the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_started_on_one_node_finishes_on_the_other() {
+    use sha2::Digest;
+    let schema = Schema::new().await;
+    let (one, two) = (node(&schema).await, node(&schema).await);
+    booking(&one, "b1").await;
+    let token = one
+        .state
+        .auth
+        .mint("ana", Role::Client, server::now_s(), 3600);
+    let bearer = format!("Bearer {token}");
+    let file: Vec<u8> = b"%PDF-1.7\n"
+        .iter()
+        .copied()
+        .chain((0..200_000u32).map(|i| (i % 251) as u8))
+        .collect();
+    let upload = testkit::uuid();
+    let path = format!("/v1/uploads/{upload}");
+    let create =
+        serde_json::json!({"conversation": "b1", "length": file.len(), "name": "plan.pdf"});
+    assert_eq!(
+        one.http
+            .json("PUT", &path, Some(&token), &create)
+            .await
+            .status,
+        201
+    );
+    let patch = |node: &Node, offset: usize, end: usize| {
+        let http = node.http.clone();
+        let headers_offset = offset.to_string();
+        let bearer = bearer.clone();
+        let body = file[offset..end].to_vec();
+        let path = path.clone();
+        async move {
+            let headers = [
+                ("Authorization", bearer.as_str()),
+                ("Upload-Offset", headers_offset.as_str()),
+                ("Content-Type", "application/offset+octet-stream"),
+            ];
+            http.send("PATCH", &path, &headers, &body).await
+        }
+    };
+    assert_eq!(patch(&one, 0, 120_000).await.status, 200);
+    // The second node knows where to resume, and refuses a chunk from elsewhere.
+    let head = two
+        .http
+        .send("HEAD", &path, &[("Authorization", bearer.as_str())], &[])
+        .await;
+    assert_eq!(head.header("upload-offset"), Some("120000"));
+    assert_eq!(patch(&two, 100_000, 130_000).await.status, 409);
+    let done = patch(&two, 120_000, file.len()).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let sha: String = sha2::Sha256::digest(&file)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(done.json()["sha256"], sha.as_str());
+    let mut olga = device(&one, "olga", Role::Operator).await;
+    let message =
+        serde_json::json!({"id": testkit::uuid(), "body": "the plan", "attachments": [upload]});
+    let sent = two
+        .http
+        .json(
+            "POST",
+            "/v1/conversations/b1/messages",
+            Some(&token),
+            &message,
+        )
+        .await;
+    assert_eq!(sent.status, 201, "{}", sent.body);
+    let got = olga.messages("b1", 1).await;
+    assert_eq!(got[0].attachments[0].sha256, sha);
+    let olga_token = one
+        .state
+        .auth
+        .mint("olga", Role::Operator, server::now_s(), 3600);
+    for node in [&one, &two] {
+        let download = node
+            .http
+            .get(&format!("/v1/attachments/{upload}"), Some(&olga_token))
+            .await;
+        assert_eq!(download.status, 200);
+        assert_eq!(download.bytes, file);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sweeps_catch_up_what_no_notice_brought() {
     let schema = Schema::new().await;
