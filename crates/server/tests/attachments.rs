@@ -406,6 +406,27 @@ async fn a_forbidden_type_is_refused_whatever_its_name(backend: Backend) {
         (json!(800), json!(400))
     );
     assert_eq!(upload["thumb"], true);
+    let metrics = server.http.get("/metrics", None).await.body;
+    let value = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+    };
+    assert_eq!(
+        value("surechat_uploads_decided_total{outcome=\"refused\"}"),
+        4
+    );
+    assert_eq!(
+        value("surechat_uploads_decided_total{outcome=\"complete\"}"),
+        1
+    );
+    assert_eq!(value("surechat_uploads_created_total"), 5);
+    assert_eq!(value("surechat_uploads_stored"), 5);
+    assert_eq!(
+        value("surechat_attachment_storage_bytes"),
+        upload["size"].as_u64().unwrap()
+    );
 }
 
 /// Status, code and detail: what tells a missing file from a hidden one, if anything does.
