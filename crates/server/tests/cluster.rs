@@ -449,6 +449,10 @@ async fn a_broken_listener_still_delivers_within_bounded_time() {
     );
 }
 
+const FILE_ID: &str = "00000000-0000-4000-8000-00000000f11e";
+const PARTIAL_ID: &str = "00000000-0000-4000-8000-0000000000aa";
+const FILE: &[u8] = b"%PDF-1.7 a small plan";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
     use server::store::canned::CannedStore;
@@ -552,6 +556,65 @@ async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
             views.push(sqlite.conversation(id.clone()).await.unwrap().unwrap());
             pages.push(sqlite.messages_since(id, 0, 1000).await.unwrap());
         }
+        // A file travels with the message naming it; an unnamed upload midway travels too.
+        use server::store::uploads::{Content, Decision, NewUpload, UploadStore};
+        for (id, named) in [(FILE_ID, true), (PARTIAL_ID, false)] {
+            sqlite
+                .create_upload(NewUpload {
+                    id: id.into(),
+                    uploader: "client-0".into(),
+                    conversation: "booking-0".into(),
+                    name: "plan.pdf".into(),
+                    declared_type: None,
+                    length: FILE.len() as u64,
+                    now: 9_500,
+                })
+                .await
+                .unwrap();
+            let end = if named { FILE.len() } else { 5 };
+            sqlite
+                .write_chunk(id.into(), 0, bytes::Bytes::from_static(&FILE[..end]))
+                .await
+                .unwrap();
+        }
+        let content = Content {
+            content_type: "application/pdf".into(),
+            size: FILE.len() as u64,
+            sha256: "00".into(),
+            width: None,
+            height: None,
+            thumb: false,
+        };
+        let decision = Decision::Complete {
+            content,
+            replaced: None,
+            thumb: None,
+        };
+        sqlite
+            .decide_upload(FILE_ID.into(), decision)
+            .await
+            .unwrap();
+        let with_file = AppendRequest {
+            role: Role::Client,
+            conversation: "booking-0".into(),
+            id: testkit::uuid(),
+            sender: "client-0".into(),
+            body: "the plan".into(),
+            ts: 9_600,
+            after: None,
+            kind: Default::default(),
+            attachments: vec![FILE_ID.into()],
+        };
+        sqlite.append(with_file).await.unwrap();
+        pages[0] = sqlite
+            .messages_since("booking-0".into(), 0, 1000)
+            .await
+            .unwrap();
+        views[0] = sqlite
+            .conversation("booking-0".into())
+            .await
+            .unwrap()
+            .unwrap();
         events = sqlite.events_since(0, 1000).await.unwrap();
     }
     let schema = Schema::new().await;
@@ -560,11 +623,25 @@ async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
         .unwrap();
     assert_eq!(
         (report.conversations, report.participants, report.messages),
-        (3, 6, 5 + 705 + 1405 + 3 * 3)
+        (3, 6, 5 + 705 + 1405 + 3 * 3 + 1)
     );
+    assert_eq!(report.uploads, 2);
     let pg = PgStore::connect(&schema.url, PgOptions::default())
         .await
         .unwrap();
+    {
+        use server::store::uploads::UploadStore;
+        assert_eq!(pg.upload_content(FILE_ID.into()).await.unwrap(), FILE);
+        assert_eq!(pg.naming_kinds(FILE_ID.into()).await.unwrap().len(), 1);
+        let partial = pg.upload(PARTIAL_ID.into()).await.unwrap().unwrap();
+        assert_eq!(partial.offset, 5);
+        assert_eq!(
+            pg.upload_content(PARTIAL_ID.into()).await.unwrap(),
+            &FILE[..5]
+        );
+        // Still named, so never collected; the unnamed one is.
+        assert_eq!(pg.expire_uploads(u64::MAX >> 2).await.unwrap(), 1);
+    }
     for (view, page) in views.iter().zip(&pages) {
         assert_eq!(
             pg.conversation(view.id.clone()).await.unwrap().as_ref(),
