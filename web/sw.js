@@ -21,7 +21,7 @@ const SHELL = [
   'format.js',
   'client.js', 'components.js', 'chat-element.js', 'session.js', 'frames.js', 'outbox.js',
   'conversation.js', 'store.js', 'types.js', 'index.js', 'attention.js', 'push.js', 'i18n.js',
-  'uploads.js', 'links.js', 'sniff.js',
+  'uploads.js', 'links.js', 'sniff.js', 'attachments-view.js',
   'locales/en.js', 'locales/es.js', 'locales/ar.js', 'favicon.svg',
 ];
 // Never cached: the current build's name must always be the server's.
