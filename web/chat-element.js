@@ -180,6 +180,7 @@ export class ChatElement extends HTMLElement {
     this.pendingFiles = new PendingFiles(() => this.context(), () => this.filesChanged());
     this.attachButton = h('button', { type: 'button', class: 'attach' }, [icon('clip')]);
     this.picker = /** @type {HTMLInputElement} */ (h('input', { type: 'file', multiple: '', class: 'picker', tabindex: '-1', 'aria-hidden': 'true' }));
+    this.picker.accept = DEFAULT_SETTINGS.attachment_types.join(',');
     this.attachButton.addEventListener('click', () => this.picker.click());
     this.picker.addEventListener('change', () => {
       const files = [...(this.picker.files ?? [])];

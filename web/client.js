@@ -69,6 +69,8 @@ export function newId() {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+/** Wait before asking local storage again for files it failed to read. */
+const UPLOAD_STORAGE_RETRY_MS = 5000;
 /** Longest file name the server takes, in bytes of UTF-8. */
 const FILE_NAME_BYTES_MAX = 255;
 
@@ -517,7 +519,12 @@ export class SurechatClient extends EventTarget {
     if (!next) return;
     this.uploading = next.id;
     this.uploadMessage(next)
-      .catch((error) => this.storageFailed(error))
+      .catch((error) => {
+        // Local storage could not give the files (the uploader itself retries forever): say so,
+        // and wait before trying again rather than spin.
+        this.storageFailed(error);
+        return this.sleep(UPLOAD_STORAGE_RETRY_MS, this.uploadsStopped.signal).catch(() => {});
+      })
       .finally(() => {
         this.uploading = null;
         this.kickUploads();
