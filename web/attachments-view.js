@@ -5,8 +5,9 @@
 // URLs drawn on a canvas — pages that forbid `blob:` images (ours do) show them too.
 
 import { h } from './components.js';
-import { DEFAULT_ATTACHMENT_TYPES, SIGNATURES, isImage, sniffBlob } from './sniff.js';
-import { ATTACHMENTS_MAX, ATTACHMENT_BYTES_MAX } from './types.js';
+import { formatBytes, typeLabel } from './format.js';
+import { isImage, refusal } from './sniff.js';
+import { ATTACHMENTS_MAX } from './types.js';
 
 export const ATTACH_CSS = `
 .attach { background: var(--_bg) !important; color: var(--_fg) !important; border-color: var(--_muted) !important; font-weight: 400 !important; padding: 0 .6rem; display: inline-grid; place-items: center; }
@@ -59,53 +60,6 @@ export function icon(kind) {
     ? '<path d="M21 11.5l-8.6 8.6a5 5 0 0 1-7.1-7.1l8.6-8.6a3.3 3.3 0 0 1 4.7 4.7l-8.6 8.6a1.7 1.7 0 0 1-2.4-2.4l7.9-7.9" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"/>'
     : '<path d="M6 2h8l5 5v15H6z" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linejoin="round"/><path d="M14 2v5h5" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linejoin="round"/><path d="M9 13h7M9 17h7" stroke="currentColor" stroke-width="1.6" stroke-linecap="round"/>';
   return svg;
-}
-
-/**
- * A size in the reader's language and digits (`2.4 MB`, `٢٫٤ ميغابايت`).
- * @param {number} bytes
- * @param {string} locale
- */
-export function formatBytes(bytes, locale) {
-  const [unit, value] = bytes >= 1e6 ? ['megabyte', bytes / 1e6] : bytes >= 1e3 ? ['kilobyte', bytes / 1e3] : ['byte', bytes];
-  try {
-    return new Intl.NumberFormat(locale, { style: 'unit', unit, unitDisplay: 'short', maximumFractionDigits: value < 10 ? 1 : 0 }).format(value);
-  } catch {
-    return `${Math.round(value)} ${unit}`;
-  }
-}
-
-/** A type's short name for a file card: `application/pdf` → `PDF`. @param {string} type */
-export function typeLabel(type) {
-  const sub = (type.split('/')[1] ?? '').split(/[+;]/)[0];
-  return sub ? sub.toUpperCase() : '';
-}
-
-/**
- * What the widget knows of the server's limits on files (`GET /v1/widget`).
- * @typedef {{ attachment_bytes_max?: number, attachment_types?: string[] }} FileLimits
- */
-
-/**
- * Why `file` cannot be sent, as a catalog key and its variables; null when it may go (the
- * server has the last word). Its size against `attachment_bytes_max`, its type read from its
- * first bytes against `attachment_types` — a type this SDK cannot read (the server was configured
- * with more) is left for the server to decide.
- * @param {Blob} file
- * @param {FileLimits} limits
- * @param {string} locale
- * @returns {Promise<{ key: string, vars: Record<string, string | number> } | null>}
- */
-export async function refusal(file, limits, locale) {
-  const name = /** @type {File} */ (file).name || '';
-  const max = Number.isSafeInteger(limits.attachment_bytes_max) ? /** @type {number} */ (limits.attachment_bytes_max) : ATTACHMENT_BYTES_MAX;
-  const allowed = Array.isArray(limits.attachment_types) ? limits.attachment_types : DEFAULT_ATTACHMENT_TYPES;
-  if (file.size === 0) return { key: 'attach.empty', vars: { name } };
-  if (file.size > max) return { key: 'attach.too_large', vars: { name, max: formatBytes(max, locale) } };
-  const type = await sniffBlob(file);
-  const readable = new Set(SIGNATURES.map((s) => s.type));
-  if (type ? !allowed.includes(type) : allowed.every((t) => readable.has(t))) return { key: 'attach.unsupported', vars: { name } };
-  return null;
 }
 
 /**
@@ -164,7 +118,7 @@ export class PendingFiles {
   /**
    * Adds files after checking each; returns the reasons for those refused, in the reader's words.
    * @param {Iterable<Blob>} files
-   * @param {import('./attachments-view.js').FileLimits} limits
+   * @param {import('./sniff.js').FileLimits} limits
    * @returns {Promise<string[]>}
    */
   async add(files, limits) {

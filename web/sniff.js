@@ -3,6 +3,9 @@
 // The widget refuses a file before uploading it when this finds no allowed type; the server
 // checks again, and its answer is the one that counts.
 
+import { formatBytes } from './format.js';
+import { ATTACHMENT_BYTES_MAX } from './types.js';
+
 /** Bytes to read from the start of a file to know its type. */
 export const SNIFF_BYTES = 16;
 
@@ -47,4 +50,31 @@ export async function sniffBlob(blob) {
 /** Whether files of `type` are shown as pictures (thumbnail, full-size view). @param {string} type */
 export function isImage(type) {
   return type.startsWith('image/');
+}
+
+/**
+ * What the widget knows of the server's limits on files (`GET /v1/widget`).
+ * @typedef {{ attachment_bytes_max?: number, attachment_types?: string[] }} FileLimits
+ */
+
+/**
+ * Why `file` cannot be sent, as a catalog key and its variables; null when it may go (the
+ * server has the last word). Its size against `attachment_bytes_max`, its type read from its
+ * first bytes against `attachment_types` — a type this SDK cannot read (the server was configured
+ * with more) is left for the server to decide.
+ * @param {Blob} file
+ * @param {FileLimits} limits
+ * @param {string} locale
+ * @returns {Promise<{ key: string, vars: Record<string, string | number> } | null>}
+ */
+export async function refusal(file, limits, locale) {
+  const name = /** @type {File} */ (file).name || '';
+  const max = Number.isSafeInteger(limits.attachment_bytes_max) ? /** @type {number} */ (limits.attachment_bytes_max) : ATTACHMENT_BYTES_MAX;
+  const allowed = Array.isArray(limits.attachment_types) ? limits.attachment_types : DEFAULT_ATTACHMENT_TYPES;
+  if (file.size === 0) return { key: 'attach.empty', vars: { name } };
+  if (file.size > max) return { key: 'attach.too_large', vars: { name, max: formatBytes(max, locale) } };
+  const type = await sniffBlob(file);
+  const readable = new Set(SIGNATURES.map((s) => s.type));
+  if (type ? !allowed.includes(type) : allowed.every((t) => readable.has(t))) return { key: 'attach.unsupported', vars: { name } };
+  return null;
 }

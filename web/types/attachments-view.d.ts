@@ -5,36 +5,6 @@ export declare const ATTACH_CSS = "\n.attach { background: var(--_bg) !important
  */
 export declare function icon(kind: 'clip' | 'doc'): SVGSVGElement;
 /**
- * A size in the reader's language and digits (`2.4 MB`, `٢٫٤ ميغابايت`).
- * @param {number} bytes
- * @param {string} locale
- */
-export declare function formatBytes(bytes: number, locale: string): string;
-/** A type's short name for a file card: `application/pdf` → `PDF`. @param {string} type */
-export declare function typeLabel(type: string): string;
-export type FileLimits = {
-    attachment_bytes_max?: number;
-    attachment_types?: string[];
-};
-/**
- * What the widget knows of the server's limits on files (`GET /v1/widget`).
- * @typedef {{ attachment_bytes_max?: number, attachment_types?: string[] }} FileLimits
- */
-/**
- * Why `file` cannot be sent, as a catalog key and its variables; null when it may go (the
- * server has the last word). Its size against `attachment_bytes_max`, its type read from its
- * first bytes against `attachment_types` — a type this SDK cannot read (the server was configured
- * with more) is left for the server to decide.
- * @param {Blob} file
- * @param {FileLimits} limits
- * @param {string} locale
- * @returns {Promise<{ key: string, vars: Record<string, string | number> } | null>}
- */
-export declare function refusal(file: Blob, limits: FileLimits, locale: string): Promise<{
-    key: string;
-    vars: Record<string, string | number>;
-} | null>;
-/**
  * A small preview of an image file as a data: URL ('' when the browser cannot draw it).
  * @param {Blob} blob
  * @returns {Promise<string>}
@@ -75,10 +45,10 @@ export declare class PendingFiles {
     /**
      * Adds files after checking each; returns the reasons for those refused, in the reader's words.
      * @param {Iterable<Blob>} files
-     * @param {import('./attachments-view.js').FileLimits} limits
+     * @param {import('./sniff.js').FileLimits} limits
      * @returns {Promise<string[]>}
      */
-    add(files: Iterable<Blob>, limits: import('./attachments-view.js').FileLimits): Promise<string[]>;
+    add(files: Iterable<Blob>, limits: import('./sniff.js').FileLimits): Promise<string[]>;
     /** @param {Blob} file */
     item(file: Blob): HTMLElement;
     /** Empties the list (the message went). */

@@ -24,3 +24,25 @@ export declare function sniffType(bytes: Uint8Array): string | null;
 export declare function sniffBlob(blob: Blob): Promise<string | null>;
 /** Whether files of `type` are shown as pictures (thumbnail, full-size view). @param {string} type */
 export declare function isImage(type: string): boolean;
+export type FileLimits = {
+    attachment_bytes_max?: number;
+    attachment_types?: string[];
+};
+/**
+ * What the widget knows of the server's limits on files (`GET /v1/widget`).
+ * @typedef {{ attachment_bytes_max?: number, attachment_types?: string[] }} FileLimits
+ */
+/**
+ * Why `file` cannot be sent, as a catalog key and its variables; null when it may go (the
+ * server has the last word). Its size against `attachment_bytes_max`, its type read from its
+ * first bytes against `attachment_types` — a type this SDK cannot read (the server was configured
+ * with more) is left for the server to decide.
+ * @param {Blob} file
+ * @param {FileLimits} limits
+ * @param {string} locale
+ * @returns {Promise<{ key: string, vars: Record<string, string | number> } | null>}
+ */
+export declare function refusal(file: Blob, limits: FileLimits, locale: string): Promise<{
+    key: string;
+    vars: Record<string, string | number>;
+} | null>;

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Uploader, UploadError, CHUNK_BYTES } from '../../../web/uploads.js';
 import { AttachmentLinks, LINK_REFRESH_AHEAD_MS, expiryMs } from '../../../web/links.js';
-import { sniffType, sniffBlob, SIGNATURES, DEFAULT_ATTACHMENT_TYPES } from '../../../web/sniff.js';
+import { sniffType, sniffBlob, refusal, SIGNATURES, DEFAULT_ATTACHMENT_TYPES } from '../../../web/sniff.js';
+import { formatBytes, typeLabel } from '../../../web/format.js';
 import { decodeServerFrame, encodeClientFrame, decodeClientFrame } from '../../../web/frames.js';
 import { uploadName } from '../../../web/client.js';
 import { retryable } from '../../../web/session.js';
@@ -437,4 +438,32 @@ test('sniffing: each allowed type by its magic number, whatever the name or decl
   }
   // Every signature's type is one the server allows by default, and each is in the table above.
   assert.deepEqual([...new Set(SIGNATURES.map((s) => s.type))].sort(), [...DEFAULT_ATTACHMENT_TYPES].sort());
+});
+
+test('the widget refuses before uploading: empty, over the limit, or not an allowed type by its content', async () => {
+  const jpeg = (size) => new File([new Uint8Array([0xff, 0xd8, 0xff, 0xe0]), new Uint8Array(size - 4)], 'photo.jpg', { type: 'image/jpeg' });
+  const limits = { attachment_bytes_max: 1_000_000, attachment_types: DEFAULT_ATTACHMENT_TYPES };
+  assert.equal(await refusal(jpeg(1_000_000), limits, 'en'), null, 'exactly the limit goes');
+  assert.deepEqual(await refusal(jpeg(1_000_001), limits, 'en'), { key: 'attach.too_large', vars: { name: 'photo.jpg', max: '1 MB' } });
+  assert.deepEqual(await refusal(new File([], 'empty.pdf'), limits, 'en'), { key: 'attach.empty', vars: { name: 'empty.pdf' } });
+  const html = new File(['<html><script>alert(1)</script>'], 'photo.jpg', { type: 'image/jpeg' });
+  assert.deepEqual(await refusal(html, limits, 'en'), { key: 'attach.unsupported', vars: { name: 'photo.jpg' } });
+  // A server that allows fewer types: a PDF is refused by its content, whatever its name.
+  const pdfNamedPng = new File(['%PDF-1.4 ...'], 'scan.png', { type: 'image/png' });
+  assert.equal((await refusal(pdfNamedPng, { attachment_types: ['image/jpeg', 'image/png'] }, 'en'))?.key, 'attach.unsupported');
+  assert.equal(await refusal(pdfNamedPng, {}, 'en'), null, 'defaults: the protocol limit and types');
+  // A server configured with a type this SDK cannot read decides itself.
+  assert.equal(await refusal(html, { attachment_types: [...DEFAULT_ATTACHMENT_TYPES, 'image/heic'] }, 'en'), null);
+});
+
+test('sizes and types as a file card shows them, in the reader\'s language', () => {
+  assert.equal(formatBytes(512, 'en'), '512 byte');
+  assert.equal(formatBytes(245_000, 'en'), '245 kB');
+  assert.equal(formatBytes(1_840_000, 'en'), '1.8 MB');
+  assert.equal(formatBytes(26_214_400, 'en'), '26 MB');
+  assert.equal(formatBytes(1_840_000, 'es'), '1,8 MB');
+  assert.notEqual(formatBytes(1_840_000, 'ar'), '1.8 MB', 'Arabic units');
+  assert.equal(typeLabel('application/pdf'), 'PDF');
+  assert.equal(typeLabel('image/svg+xml'), 'SVG');
+  assert.equal(typeLabel(''), '');
 });
