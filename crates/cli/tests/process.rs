@@ -103,6 +103,7 @@ async fn sigkill_after_acks_loses_nothing() {
             conversation: "b1".into(),
             body: format!("m{i}"),
             kind: Default::default(),
+            attachments: Vec::new(),
         }))
         .await;
     }
@@ -204,6 +205,7 @@ async fn sigterm_while_sending_acks_every_stored_message_then_1012() {
                 conversation: "b1".into(),
                 body: format!("message {n}"),
                 kind: Default::default(),
+                attachments: Vec::new(),
             });
             if sink.send(WsMessage::text(send.encode())).await.is_err() {
                 break;

@@ -324,6 +324,7 @@ mod tests {
                     ts: 1,
                     kind: Default::default(),
                     data: None,
+                    attachments: Vec::new(),
                 }),
             );
         }

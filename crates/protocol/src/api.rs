@@ -264,12 +264,15 @@ pub struct SendMessage {
     /// The message id, a UUID chosen by the caller: the idempotency key.
     #[schemars(regex(pattern = crate::ids::MESSAGE_ID_PATTERN), length(min = 36, max = 36))]
     pub id: String,
-    /// The text (at most `message_bytes_max` bytes).
-    #[schemars(length(min = 1))]
+    /// The text (at most `message_bytes_max` bytes); may be empty when `attachments` is not.
     pub body: String,
     /// `note` for a private note between operators (operators only).
     #[serde(default, skip_serializing_if = "crate::frames::MessageKind::is_text")]
     pub kind: crate::frames::MessageKind,
+    /// Ids of complete uploads of the sender in this conversation (at most `ATTACHMENTS_MAX`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub attachments: Vec<String>,
 }
 
 /// Answer to `GET /v1/conversations/{id}/messages?after=SEQ&limit=N` (user).
@@ -315,6 +318,9 @@ pub struct Problem {
     /// For `rate_limited`: when to retry, in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
+    /// For `offset_mismatch`: the upload's stored offset, where to resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
 }
 
 impl Problem {
@@ -327,8 +333,75 @@ impl Problem {
             detail: detail.into(),
             code,
             retry_after_ms: None,
+            offset: None,
         }
     }
+}
+
+/// `PUT /v1/uploads/{id}` (user): creates an upload, or answers the same one again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUpload {
+    /// The conversation it is for (the user must be a participant).
+    #[schemars(regex(pattern = crate::ids::CONVERSATION_ID_PATTERN), length(min = 1, max = 128))]
+    pub conversation: String,
+    /// Bytes in the file, 1 … `attachment_bytes_max`.
+    #[schemars(range(min = 1))]
+    pub length: u64,
+    /// The file's name as the user knows it: 1–255 bytes, no control characters. Shown only.
+    #[schemars(length(min = 1, max = 255))]
+    pub name: String,
+    /// The type the device believes (informational: the server decides by content).
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 255))]
+    pub declared_type: Option<String>,
+}
+
+/// An upload as the server answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct UploadView {
+    /// The upload id (lowercase).
+    pub id: String,
+    /// Its conversation.
+    pub conversation: String,
+    /// The file name given at creation.
+    pub name: String,
+    /// Bytes in the file.
+    pub length: u64,
+    /// Bytes stored and durable: resume from here.
+    pub offset: u64,
+    /// `receiving`, `complete` or `refused`.
+    pub state: String,
+    /// Once complete: the type found in the content.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// Once complete: bytes as stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Once complete: hex SHA-256 of the stored bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Once complete, for images: pixels across.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Once complete, for images: pixels down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Whether a thumbnail exists.
+    #[serde(default)]
+    pub thumb: bool,
+}
+
+/// `GET /v1/attachments/{id}/link` (user): signed links for clients that cannot send headers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct AttachmentLink {
+    /// The file, relative to the server (`/v1/attachments/{id}?…`).
+    pub url: String,
+    /// The thumbnail, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumb_url: Option<String>,
+    /// When the links stop working, ms since the Unix epoch.
+    pub expires_at: u64,
 }
 
 /// `GET /v1/push/key`: the server's VAPID public key, the `applicationServerKey` a browser

@@ -97,6 +97,18 @@ pub enum ErrorCode {
     EmailTaken,
     /// Another saved reply has this shortcut.
     ShortcutTaken,
+    /// An attachment's upload is not complete yet: finish it, then send the message again. Transient.
+    AttachmentPending,
+    /// No complete upload of this sender in this conversation has this id (or it was refused or removed).
+    AttachmentNotFound,
+    /// A file is larger than `attachment_bytes_max`.
+    AttachmentTooLarge,
+    /// A file's content is not one of the allowed types (`attachment_types`), whatever its name or declared type.
+    UnsupportedType,
+    /// An upload chunk's `Upload-Offset` is not the stored offset; resume from the offset given.
+    OffsetMismatch,
+    /// The user uploaded `upload_bytes_per_day` in the last 24 hours; retry after the time given. Transient.
+    UploadQuota,
 }
 
 impl ErrorCode {
@@ -144,6 +156,12 @@ impl ErrorCode {
         ErrorCode::WeakPassword,
         ErrorCode::EmailTaken,
         ErrorCode::ShortcutTaken,
+        ErrorCode::AttachmentPending,
+        ErrorCode::AttachmentNotFound,
+        ErrorCode::AttachmentTooLarge,
+        ErrorCode::UnsupportedType,
+        ErrorCode::OffsetMismatch,
+        ErrorCode::UploadQuota,
     ];
 
     /// The wire name, e.g. `message_too_large`.
@@ -191,6 +209,12 @@ impl ErrorCode {
             ErrorCode::WeakPassword => "weak_password",
             ErrorCode::EmailTaken => "email_taken",
             ErrorCode::ShortcutTaken => "shortcut_taken",
+            ErrorCode::AttachmentPending => "attachment_pending",
+            ErrorCode::AttachmentNotFound => "attachment_not_found",
+            ErrorCode::AttachmentTooLarge => "attachment_too_large",
+            ErrorCode::UnsupportedType => "unsupported_type",
+            ErrorCode::OffsetMismatch => "offset_mismatch",
+            ErrorCode::UploadQuota => "upload_quota",
         }
     }
 
@@ -211,12 +235,19 @@ impl ErrorCode {
             | ErrorCode::OutOfOrder
             | ErrorCode::ConversationClosed
             | ErrorCode::EmailTaken
-            | ErrorCode::ShortcutTaken => 409,
-            ErrorCode::MessageTooLarge | ErrorCode::FrameTooLarge => 413,
+            | ErrorCode::ShortcutTaken
+            | ErrorCode::AttachmentPending
+            | ErrorCode::OffsetMismatch => 409,
+            ErrorCode::AttachmentNotFound => 404,
+            ErrorCode::UnsupportedType => 415,
+            ErrorCode::MessageTooLarge
+            | ErrorCode::FrameTooLarge
+            | ErrorCode::AttachmentTooLarge => 413,
             ErrorCode::UnknownOperator => 422,
-            ErrorCode::RateLimited | ErrorCode::TooManyConnections | ErrorCode::AccountLocked => {
-                429
-            }
+            ErrorCode::RateLimited
+            | ErrorCode::TooManyConnections
+            | ErrorCode::AccountLocked
+            | ErrorCode::UploadQuota => 429,
             ErrorCode::Internal => 500,
             ErrorCode::Unavailable | ErrorCode::ShuttingDown => 503,
             ErrorCode::LinkUsed | ErrorCode::LinkExpired => 410,
@@ -246,6 +277,8 @@ impl ErrorCode {
             self,
             ErrorCode::TokenExpired
                 | ErrorCode::OutOfOrder
+                | ErrorCode::AttachmentPending
+                | ErrorCode::UploadQuota
                 | ErrorCode::RateLimited
                 | ErrorCode::TooManyConnections
                 | ErrorCode::AccountLocked
@@ -300,6 +333,12 @@ impl ErrorCode {
             ErrorCode::WeakPassword => "Password too weak",
             ErrorCode::EmailTaken => "Email already used",
             ErrorCode::ShortcutTaken => "Shortcut already used",
+            ErrorCode::AttachmentPending => "Attachment not uploaded yet",
+            ErrorCode::AttachmentNotFound => "Attachment not found",
+            ErrorCode::AttachmentTooLarge => "Attachment too large",
+            ErrorCode::UnsupportedType => "Unsupported file type",
+            ErrorCode::OffsetMismatch => "Upload offset mismatch",
+            ErrorCode::UploadQuota => "Upload quota reached",
         }
     }
 }

@@ -100,6 +100,10 @@ pub struct Send {
     /// `note` for a private note between operators; absent for an ordinary message.
     #[serde(default, skip_serializing_if = "MessageKind::is_text")]
     pub kind: MessageKind,
+    /// Ids of complete uploads of the sender in this conversation, in the order they are shown
+    /// (at most `ATTACHMENTS_MAX`). With attachments the body may be empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<String>,
 }
 
 /// `receipt` from a device: cumulative cursors. Either or both may be given; cursors only move
@@ -299,6 +303,35 @@ pub struct Message {
     /// "note": …}` or `{"event": "status", "from": …, "to": …, "by": …}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<serde_json::Value>,
+    /// The files the message carries, in the order the sender gave them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file a message carries: an upload that was complete when the message was stored. The
+/// bytes are served by `GET /v1/attachments/{id}`; this is what a device shows before fetching.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Attachment {
+    /// The upload id.
+    pub id: String,
+    /// The file name the sender gave (display only).
+    pub name: String,
+    /// The type found in the content, e.g. `image/jpeg`.
+    #[serde(rename = "type")]
+    pub content_type: String,
+    /// Bytes, as stored.
+    pub size: u64,
+    /// Hex SHA-256 of the stored bytes.
+    pub sha256: String,
+    /// Pixels across, for images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Pixels down, for images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Whether a thumbnail exists (`GET /v1/attachments/{id}/thumb`).
+    #[serde(default)]
+    pub thumb: bool,
 }
 
 /// The kinds of timeline entries.

@@ -41,6 +41,32 @@ pub const SENDS_PER_SECOND_MAX: u32 = 100;
 /// Default burst of `send` frames above the sustained rate.
 pub const SENDS_BURST_MAX: u32 = 200;
 
+/// Most attachments one message carries.
+pub const ATTACHMENTS_MAX: usize = 10;
+
+/// Default largest file a user may upload (`attachment_bytes_max`): 25 MiB, enough for a phone's
+/// photo or a scanned PDF.
+pub const ATTACHMENT_BYTES_MAX: u64 = 25 * 1024 * 1024;
+
+/// Largest body of one upload `PATCH`: a device sends bigger files in several chunks, so a cut
+/// connection costs at most one chunk.
+pub const UPLOAD_CHUNK_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// Default bytes one user may upload in 24 hours (`upload_bytes_per_day`).
+pub const UPLOAD_BYTES_PER_DAY: u64 = 500 * 1024 * 1024;
+
+/// Default uploads one user may create per minute (`uploads_per_minute`).
+pub const UPLOADS_PER_MINUTE: u32 = 60;
+
+/// Default age after which an upload no message names is removed (`upload_ttl_s`).
+pub const UPLOAD_TTL_S: u64 = 24 * 3600;
+
+/// Default lifetime of a signed download link (`attachment_link_ttl_s`).
+pub const ATTACHMENT_LINK_TTL_S: u64 = 300;
+
+/// Largest file name of an upload, in bytes of UTF-8.
+pub const UPLOAD_NAME_BYTES_MAX: usize = 255;
+
 /// Default largest number of simultaneous connections of one user (all devices and tabs).
 pub const CONNECTIONS_PER_USER_MAX: usize = 100;
 

@@ -51,6 +51,7 @@ fn commit(c: &mut Criterion) {
                             ts: 1_767_139_330_500,
                             kind: MessageKind::Text,
                             after: None,
+                            attachments: Vec::new(),
                         })
                     })
                     .collect();

@@ -192,7 +192,36 @@ pub struct Config {
     pub widget_timezone: String,
     /// The usual time to a reply the widget shows, in minutes; 0 shows none. Default 0.
     pub widget_reply_minutes: u32,
+    /// Largest file a user may upload, in bytes. Default 26214400 (25 MiB).
+    pub attachment_bytes_max: u64,
+    /// Types of files allowed, as found in their content. TOML: an array; environment: comma
+    /// separated. Default `image/jpeg, image/png, image/gif, image/webp, application/pdf`.
+    pub attachment_types: Vec<String>,
+    /// Remove EXIF, XMP and comments (a phone's GPS position) from images. Default true.
+    pub attachment_strip_metadata: bool,
+    /// Bytes one user may upload in 24 hours. Default 524288000 (500 MiB).
+    pub upload_bytes_per_day: u64,
+    /// Uploads one user may create per minute. Default 60.
+    pub uploads_per_minute: u32,
+    /// Seconds after which an upload no message names is removed. Default 86400.
+    pub upload_ttl_s: u64,
+    /// Lifetime of a signed download link, in seconds. Default 300.
+    pub attachment_link_ttl_s: u64,
 }
+
+/// The types the server can recognise in a file's content (`media::sniff`); only these may be
+/// allowed.
+pub const ATTACHMENT_TYPES_KNOWN: &[&str] = ATTACHMENT_TYPES_DEFAULT;
+
+/// The types of files allowed by default: photos and PDFs, which browsers show without running
+/// anything of theirs in the page.
+pub const ATTACHMENT_TYPES_DEFAULT: &[&str] = &[
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+];
 
 impl Default for Config {
     fn default() -> Self {
@@ -266,6 +295,16 @@ impl Default for Config {
             widget_hours: String::new(),
             widget_timezone: "UTC".into(),
             widget_reply_minutes: 0,
+            attachment_bytes_max: limits::ATTACHMENT_BYTES_MAX,
+            attachment_types: ATTACHMENT_TYPES_DEFAULT
+                .iter()
+                .map(|t| t.to_string())
+                .collect(),
+            attachment_strip_metadata: true,
+            upload_bytes_per_day: limits::UPLOAD_BYTES_PER_DAY,
+            uploads_per_minute: limits::UPLOADS_PER_MINUTE,
+            upload_ttl_s: limits::UPLOAD_TTL_S,
+            attachment_link_ttl_s: limits::ATTACHMENT_LINK_TTL_S,
         }
     }
 }
@@ -372,6 +411,13 @@ pub const ENV_KEYS: &[&str] = &[
     "widget_hours",
     "widget_timezone",
     "widget_reply_minutes",
+    "attachment_bytes_max",
+    "attachment_types",
+    "attachment_strip_metadata",
+    "upload_bytes_per_day",
+    "uploads_per_minute",
+    "upload_ttl_s",
+    "attachment_link_ttl_s",
 ];
 
 impl Config {
@@ -507,6 +553,19 @@ impl Config {
             "widget_hours" => self.widget_hours = value.to_owned(),
             "widget_timezone" => self.widget_timezone = value.trim().to_owned(),
             "widget_reply_minutes" => self.widget_reply_minutes = num(key, value)?,
+            "attachment_bytes_max" => self.attachment_bytes_max = num(key, value)?,
+            "attachment_types" => {
+                self.attachment_types = value
+                    .split(',')
+                    .map(|t| t.trim().to_ascii_lowercase())
+                    .filter(|t| !t.is_empty())
+                    .collect()
+            }
+            "attachment_strip_metadata" => self.attachment_strip_metadata = boolean(key, value)?,
+            "upload_bytes_per_day" => self.upload_bytes_per_day = num(key, value)?,
+            "uploads_per_minute" => self.uploads_per_minute = num(key, value)?,
+            "upload_ttl_s" => self.upload_ttl_s = num(key, value)?,
+            "attachment_link_ttl_s" => self.attachment_link_ttl_s = num(key, value)?,
             _ => {
                 return Err(ConfigError::Invalid {
                     key,
@@ -549,6 +608,30 @@ impl Config {
                     crate::widget::WELCOME_CHARS_MAX
                 ),
             );
+        }
+        if self.attachment_bytes_max == 0 {
+            return invalid("attachment_bytes_max", "must be at least 1".into());
+        }
+        if let Some(unknown) = self
+            .attachment_types
+            .iter()
+            .find(|t| !ATTACHMENT_TYPES_KNOWN.contains(&t.as_str()))
+        {
+            return invalid(
+                "attachment_types",
+                format!(
+                    "`{unknown}` is not a type the server recognises by content (known: {})",
+                    ATTACHMENT_TYPES_KNOWN.join(", ")
+                ),
+            );
+        }
+        if self.attachment_link_ttl_s == 0 || self.upload_ttl_s == 0 {
+            let key = if self.upload_ttl_s == 0 {
+                "upload_ttl_s"
+            } else {
+                "attachment_link_ttl_s"
+            };
+            return invalid(key, "must be at least 1".into());
         }
         if let Err(why) = crate::widget::parse_hours(&self.widget_hours) {
             return invalid("widget_hours", why);

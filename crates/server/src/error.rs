@@ -19,6 +19,8 @@ pub struct ApiError {
     pub detail: String,
     /// For `rate_limited`.
     pub retry_after_ms: Option<u64>,
+    /// For `offset_mismatch`: the upload's stored offset.
+    pub offset: Option<u64>,
 }
 
 impl ApiError {
@@ -28,6 +30,7 @@ impl ApiError {
             code,
             detail: detail.into(),
             retry_after_ms: None,
+            offset: None,
         }
     }
 
@@ -52,7 +55,11 @@ impl From<StoreError> for ApiError {
                 "storage is unavailable; retry later",
             );
         }
-        ApiError::new(err.code(), err.to_string())
+        let mut error = ApiError::new(err.code(), err.to_string());
+        if let StoreError::OffsetMismatch(offset) = err {
+            error.offset = Some(offset);
+        }
+        error
     }
 }
 
@@ -60,6 +67,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut problem = Problem::new(self.code, self.detail);
         problem.retry_after_ms = self.retry_after_ms;
+        problem.offset = self.offset;
         let status =
             StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::to_vec(&problem).expect("problems serialise");
@@ -70,6 +78,12 @@ impl IntoResponse for ApiError {
         );
         // For the refusal counter (`crate::metrics`), which sees responses, not errors.
         response.extensions_mut().insert(self.code);
+        if let Some(offset) = self.offset {
+            response.headers_mut().insert(
+                "upload-offset",
+                HeaderValue::from_str(&offset.to_string()).expect("digits are a valid header"),
+            );
+        }
         if let Some(ms) = self.retry_after_ms {
             // Whole seconds, rounded up: `Retry-After` has no finer unit.
             let seconds = ms.div_ceil(1000).max(1);

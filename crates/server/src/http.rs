@@ -60,6 +60,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .merge(crate::operators::routes())
         .merge(crate::search::routes())
         .merge(crate::canned::routes())
+        .merge(crate::attachments::routes())
         .merge(crate::widget::routes())
         .merge(crate::directory::routes())
         .merge(crate::reach::routes::routes())
@@ -318,10 +319,15 @@ async fn metrics(State(app): State<Arc<AppState>>) -> Response {
             tokio::time::timeout(READY_PROBE_TIMEOUT, app.store.health()).await,
             Ok(Ok(()))
         );
+    let attachments = tokio::time::timeout(READY_PROBE_TIMEOUT, app.store.storage_usage())
+        .await
+        .ok()
+        .and_then(Result::ok);
     let text = app.metrics.render(&crate::metrics::Snapshot {
         ready,
         operators_available: app.presence.available(),
         writer: app.store.writer_stats(),
+        attachments,
     });
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
@@ -573,8 +579,14 @@ async fn send_message(
             "system entries are written by the server",
         ));
     }
-    let id = crate::validate::message(&app.config, &body.id, &conversation, &body.body)
-        .map_err(|(code, detail)| ApiError::new(code, detail))?;
+    let (id, attachments) = crate::validate::message(
+        &app.config,
+        &body.id,
+        &conversation,
+        &body.body,
+        &body.attachments,
+    )
+    .map_err(|(code, detail)| ApiError::new(code, detail))?;
     let started = std::time::Instant::now();
     // The same budget as the user's WebSocket sends: HTTP is no way around the rate limit.
     if let Err(wait) = app.send_budget.take(&claims.sub, started) {
@@ -594,6 +606,7 @@ async fn send_message(
             ts: now_ms(),
             after: None,
             kind: body.kind,
+            attachments,
         })
         .await;
     let appended = match result {

@@ -384,6 +384,7 @@ mod tests {
             ts: 0,
             kind: MessageKind::Text,
             data: None,
+            attachments: Vec::new(),
         }))
     }
 

@@ -20,6 +20,7 @@
 //! - [`reach`]: reaching users outside the chat ([`reach::email`]: sending over SMTP).
 //! - [`signin`]: operators' single sign-on ([`signin::oidc`]: OpenID Connect).
 
+pub mod attachments;
 pub mod auth;
 pub mod canned;
 pub mod cluster;
@@ -247,6 +248,7 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>) -> std::io::Result
     let connections = state.connections.clone();
     let deliveries = tokio::spawn(webhooks::run(state.clone()));
     let notifications = tokio::spawn(reach::run(state.clone()));
+    let collector = tokio::spawn(attachments::collect(state.clone()));
     let config = state.config.clone();
     let router = app(state)
         .layer(axum::middleware::from_fn_with_state(
@@ -259,6 +261,7 @@ pub async fn run(listener: TcpListener, state: Arc<AppState>) -> std::io::Result
     connections.wait().await;
     let _ = deliveries.await;
     let _ = notifications.await;
+    let _ = collector.await;
     Ok(())
 }
 

@@ -5,13 +5,15 @@ use protocol::ErrorCode;
 
 use crate::config::Config;
 
-/// Checks a message to send; returns its id in canonical form, or the code and a detail.
+/// Checks a message to send; returns its id and its attachments' ids in canonical form, or the
+/// code and a detail. A message with attachments may have an empty body.
 pub fn message(
     config: &Config,
     id: &str,
     conversation: &str,
     body: &str,
-) -> Result<String, (ErrorCode, String)> {
+    attachments: &[String],
+) -> Result<(String, Vec<String>), (ErrorCode, String)> {
     let id = parse_message_id(id).map_err(|code| {
         (
             code,
@@ -19,7 +21,7 @@ pub fn message(
         )
     })?;
     check_conversation_id(conversation).map_err(|code| (code, code.title().to_owned()))?;
-    if body.is_empty() {
+    if body.is_empty() && attachments.is_empty() {
         return Err((ErrorCode::EmptyMessage, "message body is empty".into()));
     }
     let max = config.message_bytes_max;
@@ -41,7 +43,36 @@ pub fn message(
             return Err((ErrorCode::MessageTooLarge, detail));
         }
     }
-    Ok(id.to_string())
+    Ok((id.to_string(), attachment_ids(attachments)?))
+}
+
+/// The attachments' ids in canonical form: at most `ATTACHMENTS_MAX`, each a UUID, none twice.
+/// An id that is not a UUID cannot name an upload: `attachment_not_found`, like any unknown id.
+fn attachment_ids(ids: &[String]) -> Result<Vec<String>, (ErrorCode, String)> {
+    let max = protocol::limits::ATTACHMENTS_MAX;
+    if ids.len() > max {
+        let detail = format!("{} attachments are over the limit of {max}", ids.len());
+        return Err((ErrorCode::MessageTooLarge, detail));
+    }
+    let mut canonical: Vec<String> = Vec::with_capacity(ids.len());
+    for id in ids {
+        let parsed = parse_message_id(id)
+            .map_err(|_| {
+                (
+                    ErrorCode::AttachmentNotFound,
+                    format!("attachment `{}` is not an upload id", truncate(id)),
+                )
+            })?
+            .to_string();
+        if canonical.contains(&parsed) {
+            return Err((
+                ErrorCode::AttachmentNotFound,
+                format!("attachment {parsed} is named twice"),
+            ));
+        }
+        canonical.push(parsed);
+    }
+    Ok(canonical)
 }
 
 /// Whether `text` is only what `\s` matches in the API document's (ECMAScript) patterns: a text

@@ -54,6 +54,10 @@ pub struct WidgetSettings {
     pub message_chars_max: u64,
     /// Most bytes (UTF-8) in a message body.
     pub message_bytes_max: u64,
+    /// Largest file a user may attach, in bytes.
+    pub attachment_bytes_max: u64,
+    /// Types of files allowed, as the server finds them in the content.
+    pub attachment_types: Vec<String>,
 }
 
 /// Minutes after midnight of `HH:MM` (`24:00` only when `end`).
@@ -136,6 +140,8 @@ async fn widget(
         reply_minutes: config.widget_reply_minutes,
         message_chars_max: config.message_chars_max() as u64,
         message_bytes_max: config.message_bytes_max as u64,
+        attachment_bytes_max: config.attachment_bytes_max,
+        attachment_types: config.attachment_types.clone(),
     }))
 }
 

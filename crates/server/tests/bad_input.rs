@@ -49,6 +49,7 @@ async fn bad_frames_get_errors_and_the_connection_stays(backend: Backend) {
         conversation: "b1".into(),
         body: big,
         kind: Default::default(),
+        attachments: Vec::new(),
     }))
     .await;
     let err = ana.error_for(Some(&id)).await;
@@ -78,6 +79,7 @@ async fn bad_frames_get_errors_and_the_connection_stays(backend: Backend) {
         conversation: "b1".into(),
         body: "hi".into(),
         kind: Default::default(),
+        attachments: Vec::new(),
     }))
     .await;
     assert_eq!(
@@ -91,6 +93,7 @@ async fn bad_frames_get_errors_and_the_connection_stays(backend: Backend) {
         conversation: "b1".into(),
         body: String::new(),
         kind: Default::default(),
+        attachments: Vec::new(),
     }))
     .await;
     assert_eq!(ana.error_for(Some(&id)).await.code, ErrorCode::EmptyMessage);
@@ -101,6 +104,7 @@ async fn bad_frames_get_errors_and_the_connection_stays(backend: Backend) {
         conversation: "no/slashes".into(),
         body: "x".into(),
         kind: Default::default(),
+        attachments: Vec::new(),
     }))
     .await;
     assert_eq!(
@@ -461,6 +465,7 @@ async fn sends_over_the_rate_are_refused(backend: Backend) {
         conversation: "b1".into(),
         body: "m3".into(),
         kind: Default::default(),
+        attachments: Vec::new(),
     }))
     .await;
     assert_eq!(ana.ack(&ids[3]).await.seq, 4);
@@ -470,6 +475,7 @@ async fn sends_over_the_rate_are_refused(backend: Backend) {
         conversation: "b1".into(),
         body: "m4".into(),
         kind: Default::default(),
+        attachments: Vec::new(),
     }))
     .await;
     assert_eq!(ana.ack(&ids[4]).await.seq, 5);

@@ -46,6 +46,7 @@ fn counter(node: &Node, key: &str) -> u64 {
         ready: true,
         operators_available: 0,
         writer: None,
+        attachments: None,
     });
     text.lines()
         .find_map(|line| line.strip_prefix(key)?.strip_prefix(' ')?.parse().ok())
@@ -293,6 +294,7 @@ async fn the_same_id_sent_to_two_nodes_is_stored_once() {
             conversation: "b1".into(),
             body: format!("resend {i}"),
             kind: Default::default(),
+            attachments: Vec::new(),
         });
         a.send(&frame).await;
         b.send(&frame).await;
@@ -423,6 +425,7 @@ async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
                     ts: 5_000 + i,
                     after: None,
                     kind: Default::default(),
+                    attachments: Vec::new(),
                 };
                 sqlite.append(request).await.unwrap();
             }
@@ -436,6 +439,7 @@ async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
                 ts: 9_000,
                 after: None,
                 kind: protocol::frames::MessageKind::Note,
+                attachments: Vec::new(),
             };
             sqlite.append(note).await.unwrap();
             let change = server::store::ConversationChange {
@@ -533,6 +537,7 @@ async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
             ts: 9,
             after: None,
             kind: Default::default(),
+            attachments: Vec::new(),
         })
         .await
         .unwrap();

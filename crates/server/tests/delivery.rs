@@ -27,6 +27,7 @@ async fn idempotent_resend(backend: Backend) {
         conversation: "b1".into(),
         body: "only once".into(),
         kind: Default::default(),
+        attachments: Vec::new(),
     });
     let token = server.token("ana", Role::Client);
     let mut http_sends = Vec::new();

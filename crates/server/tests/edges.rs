@@ -77,6 +77,7 @@ async fn fifo_holds_when_the_rate_limit_refuses_part_of_a_run(backend: Backend) 
                     conversation: "b1".into(),
                     body: format!("message {next}"),
                     kind: Default::default(),
+                    attachments: Vec::new(),
                 });
                 ws.send(WsMessage::text(send.encode())).await.unwrap();
                 next += 1;

@@ -268,6 +268,7 @@ impl Model {
                     conversation: CONVERSATION.into(),
                     body: format!("{} {i}", device.user),
                     kind: Default::default(),
+                    attachments: Vec::new(),
                 });
                 connection.in_flight += 1;
                 trace!(device, "send {i}");

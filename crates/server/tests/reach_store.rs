@@ -49,6 +49,7 @@ async fn say(store: &dyn Store, conversation: &str, sender: &str, body: &str, ki
             ts: 1_000,
             after: None,
             kind,
+            attachments: Vec::new(),
         })
         .await
         .unwrap();

@@ -96,6 +96,7 @@ async fn a_client_token_never_reads_or_writes_notes(backend: Backend) {
         conversation: "b1".into(),
         body: "SECRET note".into(),
         kind: MessageKind::Note,
+        attachments: Vec::new(),
     }))
     .await;
     assert_eq!(olga.ack(&note).await.seq, 1);
@@ -175,6 +176,7 @@ async fn a_client_token_never_reads_or_writes_notes(backend: Backend) {
             conversation: "b1".into(),
             body: "x".into(),
             kind: MessageKind::Note,
+            attachments: Vec::new(),
         }))
         .await;
     assert_eq!(device.error_for(Some(&id)).await.code, ErrorCode::Forbidden);
@@ -185,6 +187,7 @@ async fn a_client_token_never_reads_or_writes_notes(backend: Backend) {
         conversation: "b1".into(),
         body: "SECRET again".into(),
         kind: MessageKind::Note,
+        attachments: Vec::new(),
     }))
     .await;
     let seq = olga.ack(&later).await.seq;

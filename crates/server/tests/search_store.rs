@@ -65,6 +65,7 @@ async fn seed(store: &dyn Store) {
                 ts: 2_000 + n as u64,
                 kind,
                 after: None,
+                attachments: Vec::new(),
             })
             .await
             .unwrap();
@@ -214,6 +215,7 @@ async fn new_messages_are_found(store: Arc<dyn Store>) {
             ts: 9_000,
             kind: MessageKind::Text,
             after: None,
+            attachments: Vec::new(),
         })
         .await
         .unwrap();

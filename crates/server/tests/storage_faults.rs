@@ -6,6 +6,9 @@
 
 mod common;
 
+use server::store::uploads::{
+    Created, Decision, NewUpload, StorageUsage, Upload, UploadStore, Usage,
+};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -264,6 +267,45 @@ impl SearchStore for FaultyStore {
     }
 }
 
+impl UploadStore for FaultyStore {
+    fn create_upload(&self, new: NewUpload) -> Pending<Created> {
+        self.inner.create_upload(new)
+    }
+    fn upload(&self, id: String) -> Pending<Option<Upload>> {
+        self.inner.upload(id)
+    }
+    fn write_chunk(&self, id: String, offset: u64, bytes: bytes::Bytes) -> Pending<Upload> {
+        self.inner.write_chunk(id, offset, bytes)
+    }
+    fn upload_content(&self, id: String) -> Pending<Vec<u8>> {
+        self.inner.upload_content(id)
+    }
+    fn upload_range(&self, id: String, start: u64, end: u64) -> Pending<Vec<u8>> {
+        self.inner.upload_range(id, start, end)
+    }
+    fn decide_upload(&self, id: String, decision: Decision) -> Pending<Upload> {
+        self.inner.decide_upload(id, decision)
+    }
+    fn upload_thumb(&self, id: String) -> Pending<Option<Vec<u8>>> {
+        self.inner.upload_thumb(id)
+    }
+    fn delete_upload(&self, id: String) -> Pending<bool> {
+        self.inner.delete_upload(id)
+    }
+    fn expire_uploads(&self, before: u64) -> Pending<u64> {
+        self.inner.expire_uploads(before)
+    }
+    fn upload_usage(&self, user: String, minute_start: u64, day_start: u64) -> Pending<Usage> {
+        self.inner.upload_usage(user, minute_start, day_start)
+    }
+    fn naming_kinds(&self, upload: String) -> Pending<Vec<protocol::frames::MessageKind>> {
+        self.inner.naming_kinds(upload)
+    }
+    fn storage_usage(&self) -> Pending<StorageUsage> {
+        self.inner.storage_usage()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_appends_are_transient_and_never_overtaken() {
     let store = Arc::new(FaultyStore {
@@ -306,6 +348,7 @@ async fn failed_appends_are_transient_and_never_overtaken() {
                 conversation: "b1".into(),
                 body: format!("m{i}"),
                 kind: Default::default(),
+                attachments: Vec::new(),
             };
             ana.send(&ClientFrame::Send(send)).await;
         }

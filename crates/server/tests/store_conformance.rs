@@ -30,6 +30,7 @@ fn request(conversation: &str, sender: &str, body: &str) -> AppendRequest {
         ts: 1_000,
         after: None,
         kind: Default::default(),
+        attachments: Vec::new(),
     }
 }
 

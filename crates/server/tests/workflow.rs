@@ -241,6 +241,7 @@ async fn private_notes_never_reach_clients(backend: Backend) {
         conversation: "b1".into(),
         body: "SECRET: VIP guest".into(),
         kind: MessageKind::Note,
+        attachments: Vec::new(),
     }))
     .await;
     assert_eq!(olga.ack(&note).await.seq, 2);
@@ -265,6 +266,7 @@ async fn private_notes_never_reach_clients(backend: Backend) {
         conversation: "b1".into(),
         body: "x".into(),
         kind: MessageKind::Note,
+        attachments: Vec::new(),
     }))
     .await;
     ana.wait_for("the refusal of a client's note", |f| match f {

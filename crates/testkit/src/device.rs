@@ -86,6 +86,7 @@ impl Device {
             conversation: conversation.into(),
             body: body.into(),
             kind: Default::default(),
+            attachments: Vec::new(),
         }))
         .await;
         id

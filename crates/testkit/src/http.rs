@@ -18,8 +18,10 @@ pub struct HttpResponse {
     pub status: u16,
     /// Headers, names in lower case.
     pub headers: Vec<(String, String)>,
-    /// The body as text.
+    /// The body as text (lossy for binary bodies: read those from `bytes`).
     pub body: String,
+    /// The body as received.
+    pub bytes: Vec<u8>,
 }
 
 impl HttpResponse {
@@ -75,6 +77,37 @@ impl Http {
             .into_iter()
             .collect();
         self.with_headers(method, path, &headers, body).await
+    }
+
+    /// Sends a request with the given headers and a binary body (a `Content-Length` is added).
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> HttpResponse {
+        let mut stream = TcpStream::connect(&self.host)
+            .await
+            .expect("connecting to the server");
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.host,
+            body.len()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        let mut bytes = request.into_bytes();
+        bytes.extend_from_slice(body);
+        stream.write_all(&bytes).await.expect("writing the request");
+        let mut raw = Vec::new();
+        tokio::time::timeout(crate::WAIT, stream.read_to_end(&mut raw))
+            .await
+            .expect("the server answers in time")
+            .expect("reading the response");
+        parse(&raw)
     }
 
     /// Sends a request with the given headers (a session cookie, a CSRF token) and raw body.
@@ -193,7 +226,8 @@ fn parse(raw: &[u8]) -> HttpResponse {
     HttpResponse {
         status,
         headers,
-        body: String::from_utf8(body).expect("a UTF-8 body"),
+        body: String::from_utf8_lossy(&body).into_owned(),
+        bytes: body,
     }
 }
 

@@ -170,6 +170,7 @@ async fn raw_pair(
                     conversation: conversation.clone(),
                     body: body.clone(),
                     kind: Default::default(),
+                    attachments: Vec::new(),
                 });
                 if ws.feed(Message::text(frame.encode())).await.is_err() {
                     return outcome;

@@ -223,6 +223,7 @@ mod tests {
                 ts: 0,
                 kind: Default::default(),
                 data: None,
+                attachments: Vec::new(),
             })
             .collect()
     }

@@ -868,6 +868,7 @@ impl Session {
                 conversation,
                 body,
                 kind: Default::default(),
+                attachments: Vec::new(),
             }));
         }
         for conversation in self.conversations.values_mut() {

@@ -74,6 +74,7 @@ impl Model {
             ts: 1,
             kind: Default::default(),
             data: None,
+            attachments: Vec::new(),
         };
         self.messages.push(message.clone());
         message
@@ -833,6 +834,7 @@ fn a_private_notes_ticks_follow_other_operators_never_the_client() {
                 ts: 1,
                 kind,
                 data: None,
+                attachments: Vec::new(),
             }),
         );
     }

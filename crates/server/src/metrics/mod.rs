@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 use delivery_clock::{DeliveryClock, Stage};
 use kinds::{header, single, Family, Histogram};
 
+use crate::store::uploads::StorageUsage;
+
+/// Bytes of attachments per conversation: from a few photos to a long case's worth of scans.
+const CONVERSATION_BYTES: &[f64] = &[1_048_576.0, 10_485_760.0, 104_857_600.0, 1_073_741_824.0];
+
 /// Send-to-ack and commit latency bounds, in seconds.
 const FAST_SECONDS: &[f64] = &[
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -123,6 +128,8 @@ pub struct Snapshot<'a> {
     pub operators_available: usize,
     /// The store's writer, if it has one.
     pub writer: Option<&'a WriterStats>,
+    /// Attachments in storage, when storage answered in time.
+    pub attachments: Option<StorageUsage>,
 }
 
 /// Every counted metric of the server.
@@ -162,6 +169,14 @@ pub struct Metrics {
     pub cluster_missed: AtomicU64,
     /// Conversations in which a sweep found news notices had not brought.
     pub cluster_catchups: AtomicU64,
+    /// Uploads created.
+    pub uploads_created: AtomicU64,
+    /// Bytes of upload chunks received and stored.
+    pub upload_bytes_received: AtomicU64,
+    uploads_complete: AtomicU64,
+    uploads_refused: AtomicU64,
+    /// Uploads removed because no message named them in time.
+    pub uploads_expired: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -191,11 +206,92 @@ impl Default for Metrics {
             cluster_notices: Family::default(),
             cluster_missed: AtomicU64::new(0),
             cluster_catchups: AtomicU64::new(0),
+            uploads_created: AtomicU64::new(0),
+            upload_bytes_received: AtomicU64::new(0),
+            uploads_complete: AtomicU64::new(0),
+            uploads_refused: AtomicU64::new(0),
+            uploads_expired: AtomicU64::new(0),
         }
     }
 }
 
 impl Metrics {
+    /// Counts a decided upload: complete, or refused for its content.
+    pub fn upload_decided(&self, complete: bool) {
+        let counter = if complete {
+            &self.uploads_complete
+        } else {
+            &self.uploads_refused
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render_uploads(&self, out: &mut String, usage: Option<&StorageUsage>) {
+        let load = |v: &AtomicU64| v.load(Ordering::Relaxed);
+        single(
+            out,
+            "surechat_uploads_created_total",
+            "Uploads created.",
+            "counter",
+            load(&self.uploads_created),
+        );
+        single(
+            out,
+            "surechat_upload_bytes_received_total",
+            "Bytes of upload chunks received and stored.",
+            "counter",
+            load(&self.upload_bytes_received),
+        );
+        header(
+            out,
+            "surechat_uploads_decided_total",
+            "Uploads whose every byte arrived, by outcome: complete, or refused for their content.",
+            "counter",
+        );
+        {
+            use std::fmt::Write;
+            let _ = writeln!(
+                out,
+                "surechat_uploads_decided_total{{outcome=\"complete\"}} {}\nsurechat_uploads_decided_total{{outcome=\"refused\"}} {}",
+                load(&self.uploads_complete),
+                load(&self.uploads_refused)
+            );
+        }
+        single(
+            out,
+            "surechat_uploads_expired_total",
+            "Uploads removed because no message named them within upload_ttl_s.",
+            "counter",
+            load(&self.uploads_expired),
+        );
+        let Some(usage) = usage else {
+            return;
+        };
+        single(
+            out,
+            "surechat_uploads_stored",
+            "Uploads in storage, in any state.",
+            "gauge",
+            usage.uploads,
+        );
+        single(
+            out,
+            "surechat_attachment_storage_bytes",
+            "Bytes of complete uploads in storage.",
+            "gauge",
+            usage.bytes,
+        );
+        let per_conversation = Histogram::new(CONVERSATION_BYTES);
+        for bytes in &usage.per_conversation {
+            per_conversation.observe(*bytes as f64);
+        }
+        per_conversation.render(
+            out,
+            "surechat_conversation_attachment_bytes",
+            "Conversations by the bytes of the attachments their messages carry (read at scrape time).",
+        );
+    }
+
     /// Counts an ack outcome (`stored`, `duplicate`, or an error code).
     pub fn ack(&self, outcome: &'static str) {
         self.acks.inc(&[outcome]);
@@ -331,6 +427,7 @@ impl Metrics {
             "counter",
             load(&self.messages_stored),
         );
+        self.render_uploads(out, snapshot.attachments.as_ref());
         self.acks.render(
             out,
             "surechat_acks_total",
@@ -551,6 +648,7 @@ mod tests {
             ready: true,
             operators_available: 2,
             writer: None,
+            attachments: None,
         });
         assert!(
             text.contains("surechat_delivery_seconds_bucket{stage=\"read\",le=\"0.05\"} 1\n"),

@@ -42,6 +42,23 @@ pub(crate) fn json(text: &str) -> Result<Value, Corrupt> {
     serde_json::from_str(text).map_err(|err| Corrupt(format!("bad JSON ({err})")))
 }
 
+/// A message's attachments, stored as a JSON array (absent or `NULL`: none).
+pub(crate) fn attachments(
+    text: Option<&str>,
+) -> Result<Vec<protocol::frames::Attachment>, Corrupt> {
+    match text {
+        None => Ok(Vec::new()),
+        Some(text) => serde_json::from_str(text)
+            .map_err(|err| Corrupt(format!("attachments that do not parse: {err}"))),
+    }
+}
+
+/// A message's attachments as stored: `NULL` when none, so messages without files cost nothing.
+pub(crate) fn attachments_text(attachments: &[protocol::frames::Attachment]) -> Option<String> {
+    (!attachments.is_empty())
+        .then(|| serde_json::to_string(attachments).expect("attachments serialise"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

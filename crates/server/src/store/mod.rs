@@ -31,6 +31,7 @@ pub mod postgres;
 pub mod reach;
 pub mod search;
 pub mod sqlite;
+pub mod uploads;
 pub mod workflow;
 
 use std::future::Future;
@@ -95,6 +96,21 @@ pub enum StoreError {
     /// logged once), and a device's message is still its own to retry, not a permanent failure.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// A named upload is still receiving its bytes (transient: finish it, send again).
+    #[error("an attachment's upload is not complete yet; finish it, then send again")]
+    AttachmentPending,
+    /// A named upload is not a complete upload of the sender in the conversation.
+    #[error("no complete upload of this sender in this conversation has this id")]
+    AttachmentNotFound,
+    /// A chunk does not start at the upload's stored offset (given).
+    #[error("the upload's stored offset is {0}")]
+    OffsetMismatch(u64),
+    /// A chunk would go past the upload's declared length.
+    #[error("more bytes than the upload's length ({length})")]
+    UploadOverrun {
+        /// The declared length.
+        length: u64,
+    },
 }
 
 impl StoreError {
@@ -111,6 +127,10 @@ impl StoreError {
             StoreError::ParticipantConflict(_) => ErrorCode::ParticipantConflict,
             StoreError::CursorOutOfRange { .. } => ErrorCode::CursorOutOfRange,
             StoreError::Unavailable(_) => ErrorCode::Unavailable,
+            StoreError::AttachmentPending => ErrorCode::AttachmentPending,
+            StoreError::AttachmentNotFound => ErrorCode::AttachmentNotFound,
+            StoreError::OffsetMismatch(_) => ErrorCode::OffsetMismatch,
+            StoreError::UploadOverrun { .. } => ErrorCode::BadRequest,
         }
     }
 }
@@ -139,6 +159,8 @@ pub struct AppendRequest {
     /// refused with [`StoreError::OutOfOrder`], so a later message can never be stored ahead of
     /// an earlier one that failed. Checked after idempotency: a repeat is always answered.
     pub after: Option<String>,
+    /// Ids of the uploads the message carries, in order (checked by the ledger).
+    pub attachments: Vec<String>,
 }
 
 /// The outcome of an append.
@@ -256,6 +278,7 @@ pub trait Store:
     + accounts::AccountStore
     + search::SearchStore
     + canned::CannedStore
+    + uploads::UploadStore
 {
 }
 
@@ -265,7 +288,8 @@ impl<
             + reach::ReachStore
             + accounts::AccountStore
             + search::SearchStore
-            + canned::CannedStore,
+            + canned::CannedStore
+            + uploads::UploadStore,
     > Store for T
 {
 }

@@ -105,13 +105,14 @@ impl Sends {
 impl Core {
     pub(super) fn send(&mut self, now: Instant, send: frames::Send) {
         let reference = Some(send.id.clone());
-        let id = match crate::validate::message(
+        let (id, attachments) = match crate::validate::message(
             &self.config,
             &send.id,
             &send.conversation,
             &send.body,
+            &send.attachments,
         ) {
-            Ok(id) => id,
+            Ok(checked) => checked,
             // Permanently bad: never a predecessor or a blocker, so it holds up nothing.
             Err((code, message)) => {
                 return self.reject(now, ErrorFrame::new(code, message, reference))
@@ -166,6 +167,7 @@ impl Core {
             ts: crate::now_ms(),
             after,
             kind: send.kind,
+            attachments,
         };
         let kind = SlotKind::Send {
             conversation,

@@ -199,6 +199,7 @@ fn message_with(id: &str, seq: u64) -> StoredMessage {
         ts: 0,
         kind: MessageKind::Text,
         data: None,
+        attachments: Vec::new(),
     }
 }
 

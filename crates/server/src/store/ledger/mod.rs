@@ -24,6 +24,7 @@ use protocol::frames::{ConversationStatus, MessageKind, ParticipantState};
 use protocol::Role;
 use serde_json::Value;
 
+use super::uploads;
 use super::workflow::{self, SystemEntry};
 use super::{AppendRequest, ReceiptOutcome, ReceiptRequest, StoreError, StoredMessage};
 
@@ -41,6 +42,9 @@ pub(crate) struct AppendFacts {
     /// The sender in the conversation; `None` when the conversation does not exist or the sender
     /// is not one of its participants (the two are answered alike).
     pub sender: Option<SenderFacts>,
+    /// The uploads the request names that exist (any uploader, conversation or state). Read
+    /// with the sender, only when the request names some.
+    pub uploads: Vec<super::uploads::Upload>,
 }
 
 /// The sender's participation and the conversation's state, read together.
@@ -89,7 +93,10 @@ pub(crate) struct Writes {
 /// 4. [`StoreError::Closed`] for a closed conversation;
 /// 5. [`StoreError::Forbidden`] unless the sender's role may write the kind
 ///    ([`workflow::may_write`]). The sender's role is the lesser of the participant's role and
-///    the token's (`request.role`), and the message is stored with it.
+///    the token's (`request.role`), and the message is stored with it;
+/// 6. the attachments ([`uploads::check_attachments`]): each a complete upload of the sender in
+///    the conversation, else [`StoreError::AttachmentNotFound`] or, while one is still
+///    receiving, [`StoreError::AttachmentPending`].
 ///
 /// Then the message gets `last_seq + 1`; a client's text to a resolved conversation reopens it,
 /// with a system entry (id from `new_id`, `seq + 1`) and a `conversation.status_changed` event.
@@ -124,6 +131,12 @@ pub(crate) fn plan_append(
     if !workflow::may_write(sender.role, request.kind) {
         return Err(StoreError::Forbidden);
     }
+    let attachments = uploads::check_attachments(
+        &request.attachments,
+        &request.sender,
+        &request.conversation,
+        &facts.uploads,
+    )?;
     let message = StoredMessage {
         conversation: request.conversation.clone(),
         id: request.id.clone(),
@@ -134,6 +147,7 @@ pub(crate) fn plan_append(
         ts: request.ts,
         kind: request.kind,
         data: None,
+        attachments,
     };
     let mut writes = Writes {
         messages: vec![Arc::new(message)],
@@ -177,6 +191,11 @@ fn is_repeat(request: &AppendRequest, existing: &StoredMessage) -> bool {
         && existing.sender == request.sender
         && existing.body == request.body
         && existing.kind == request.kind
+        && existing
+            .attachments
+            .iter()
+            .map(|a| &a.id)
+            .eq(request.attachments.iter())
 }
 
 /// What a planned workflow change writes after `last_seq`: its timeline entries as system
@@ -252,6 +271,7 @@ fn system_message(
         ts,
         kind: MessageKind::System,
         data: Some(entry.data),
+        attachments: Vec::new(),
     }
 }
 

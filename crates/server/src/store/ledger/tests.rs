@@ -20,6 +20,7 @@ fn request(kind: MessageKind, after: Option<&str>) -> AppendRequest {
         ts: 1_000,
         kind,
         after: after.map(str::to_owned),
+        attachments: Vec::new(),
     }
 }
 
@@ -43,6 +44,7 @@ fn stored(request: &AppendRequest, seq: u64) -> Arc<StoredMessage> {
         ts: 5,
         kind: request.kind,
         data: None,
+        attachments: Vec::new(),
     })
 }
 
@@ -51,6 +53,7 @@ fn facts(sender: Option<SenderFacts>) -> AppendFacts {
         existing: None,
         after_stored: false,
         sender,
+        uploads: Vec::new(),
     }
 }
 
@@ -118,6 +121,7 @@ fn a_repeat_wins_over_every_later_check() {
             existing: Some(original.clone()),
             after_stored: false,
             sender,
+            uploads: Vec::new(),
         };
         assert_eq!(
             plan(&request, facts),

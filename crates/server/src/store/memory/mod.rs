@@ -8,6 +8,7 @@ mod canned;
 mod manage;
 mod reach;
 mod search;
+mod uploads;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -53,6 +54,8 @@ struct State {
     accounts: accounts::AccountState,
     /// Saved replies (see `canned.rs`).
     canned: Vec<crate::store::canned::CannedReply>,
+    /// Uploads and the messages naming them (see `uploads.rs`).
+    uploads: uploads::UploadState,
 }
 
 struct Conversation {
@@ -107,6 +110,13 @@ impl State {
             "planned seq follows"
         );
         c.messages.push(message.clone());
+        for attachment in &message.attachments {
+            self.uploads
+                .naming
+                .entry(attachment.id.clone())
+                .or_default()
+                .push(message.kind);
+        }
         self.ids.insert(
             message.id.clone(),
             (message.conversation.clone(), message.seq),
@@ -236,10 +246,16 @@ impl MessageStore for MemoryStore {
                     last_seq: c.messages.len() as u64,
                 })
             });
+        let uploads = request
+            .attachments
+            .iter()
+            .filter_map(|id| state.uploads.files.get(id).map(|f| f.upload.clone()))
+            .collect();
         let facts = AppendFacts {
             existing,
             after_stored,
             sender,
+            uploads,
         };
         let result =
             ledger::plan_append(&request, facts, workflow::system_id).map(|plan| match plan {

@@ -24,6 +24,7 @@ mod canned;
 mod reach;
 mod read;
 mod search;
+mod uploads;
 mod write;
 mod writer;
 
@@ -55,6 +56,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0007_accounts.sql"),
     include_str!("0008_search.sql"),
     include_str!("0009_canned.sql"),
+    include_str!("0010_uploads.sql"),
 ];
 
 /// Key of the advisory lock held while migrating (any constant; "surechat" in ASCII digits).

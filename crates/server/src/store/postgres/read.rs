@@ -9,7 +9,7 @@ use crate::store::decode::{self, Corrupt};
 use crate::store::{EventRecord, StoredMessage, Webhook};
 
 pub(crate) const MESSAGE_COLUMNS: &str =
-    "conversation_id, id, seq, sender_id, sender_role, body, created_at, kind, data";
+    "conversation_id, id, seq, sender_id, sender_role, body, created_at, kind, data, attachments";
 
 fn json(text: Option<&str>) -> Result<Option<serde_json::Value>, Corrupt> {
     text.map(decode::json).transpose()
@@ -26,6 +26,7 @@ pub(crate) fn message(row: &Row) -> Result<StoredMessage, Corrupt> {
         ts: row.get::<_, i64>(6) as u64,
         kind: decode::kind(row.get(7))?,
         data: json(row.get(8))?,
+        attachments: decode::attachments(row.get(9))?,
     })
 }
 

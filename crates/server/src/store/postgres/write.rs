@@ -59,8 +59,8 @@ async fn insert(
         "the planned seq follows the conversation's last_seq"
     );
     tx.execute(
-        "INSERT INTO messages (conversation_id, seq, id, sender_id, sender_role, body, created_at, kind, data)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO messages (conversation_id, seq, id, sender_id, sender_role, body, created_at, kind, data, attachments)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         &[
             &message.conversation,
             &(message.seq as i64),
@@ -71,9 +71,30 @@ async fn insert(
             &(message.ts as i64),
             &message.kind.as_str(),
             &message.data.as_ref().map(Value::to_string),
+            &decode::attachments_text(&message.attachments),
         ],
     )
     .await?;
+    for attachment in &message.attachments {
+        // Names the upload in the message's transaction: from this commit on it is never
+        // collected, and who may download it follows from this row.
+        tx.execute(
+            "INSERT INTO message_attachments (upload_id, message_id, kind, conversation_id)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            &[
+                &attachment.id,
+                &message.id,
+                &message.kind.as_str(),
+                &message.conversation,
+            ],
+        )
+        .await?;
+        tx.execute(
+            "UPDATE uploads SET named = true WHERE id = $1 AND NOT named",
+            &[&attachment.id],
+        )
+        .await?;
+    }
     if let Some((kind, data)) = workflow::message_event(message) {
         event(tx, kind, &message.conversation, &data, message.ts).await?;
     }
@@ -247,6 +268,9 @@ pub(super) async fn append(
             }),
             None => None,
         };
+        if facts.sender.is_some() && !request.attachments.is_empty() {
+            facts.uploads = super::uploads::named(tx, &request.attachments).await?;
+        }
     }
     let plan = match ledger::plan_append(request, facts, workflow::system_id) {
         Ok(plan) => plan,

@@ -13,6 +13,7 @@ mod canned;
 mod reach;
 mod read;
 mod search;
+mod uploads;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -44,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0007_accounts.sql"),
     include_str!("0008_search.sql"),
     include_str!("0009_canned.sql"),
+    include_str!("0010_uploads.sql"),
 ];
 
 /// Read connections kept open for reuse.
@@ -88,6 +90,7 @@ pub struct SqliteStore {
     listener: Arc<Listener>,
     busy_timeout: std::time::Duration,
     stats: Arc<WriterStats>,
+    upload_locks: crate::store::uploads::UploadLocks,
 }
 
 /// Failure to open the database.
@@ -148,6 +151,7 @@ impl SqliteStore {
             listener,
             busy_timeout,
             stats,
+            upload_locks: Default::default(),
         })
     }
 

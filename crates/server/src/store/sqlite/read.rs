@@ -10,7 +10,7 @@ use crate::store::{EventRecord, StoredMessage, Webhook};
 
 /// The columns [`message`] reads, in order.
 pub(super) const MESSAGE_COLUMNS: &str =
-    "conversation_id, id, seq, sender_id, sender_role, body, created_at, kind, data";
+    "conversation_id, id, seq, sender_id, sender_role, body, created_at, kind, data, attachments";
 
 /// Carries a value that cannot be interpreted through rusqlite; `super::unavailable` finds the
 /// [`Corrupt`] inside again.
@@ -46,6 +46,8 @@ pub(super) fn message(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
         ts: row.get(6)?,
         kind: decode::kind(&kind).map_err(|err| corrupt(7, err))?,
         data: json(row, 8)?,
+        attachments: decode::attachments(row.get_ref(9)?.as_str_or_null()?)
+            .map_err(|err| corrupt(9, err))?,
     })
 }
 

@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 
 use super::read;
 use crate::metrics::WriterStats;
+use crate::store::decode;
 use crate::store::ledger::{self, AppendFacts, AppendPlan, ReceiptFacts, SenderFacts, Writes};
 use crate::store::workflow;
 use crate::store::{
@@ -166,8 +167,8 @@ fn insert(
         "the planned seq follows the conversation's last_seq"
     );
     tx.prepare_cached(
-        "INSERT INTO messages (conversation_id, seq, id, sender_id, sender_role, body, created_at, kind, data)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO messages (conversation_id, seq, id, sender_id, sender_role, body, created_at, kind, data, attachments)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         message.conversation,
@@ -178,8 +179,23 @@ fn insert(
         message.body,
         message.ts,
         message.kind.as_str(),
-        message.data.as_ref().map(Value::to_string)
+        message.data.as_ref().map(Value::to_string),
+        decode::attachments_text(&message.attachments),
     ])?;
+    for attachment in &message.attachments {
+        // Names the upload in the message's transaction: from this commit on it is never
+        // collected, and who may download it follows from this row.
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO message_attachments (upload_id, message_id, kind, conversation_id)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
+            attachment.id,
+            message.id,
+            message.kind.as_str(),
+            message.conversation
+        ])?;
+    }
     if let Some(kind) = workflow::message_event_kind(message) {
         // The same data as `workflow::message_event`, serialised straight to text.
         let data = serde_json::to_string(&**message).expect("messages serialise");
@@ -250,6 +266,9 @@ pub(super) fn append(
                 })
             })
             .optional()?;
+        if facts.sender.is_some() && !request.attachments.is_empty() {
+            facts.uploads = super::uploads::named(tx, &request.attachments)?;
+        }
     }
     let plan = match ledger::plan_append(&request, facts, workflow::system_id) {
         Ok(plan) => plan,
