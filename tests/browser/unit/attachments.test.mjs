@@ -71,6 +71,7 @@ test('a cut at a random point of a chunk: the upload resumes from the offset the
     // After each cut the uploader asked where the server was, and went on from exactly there.
     const patchOffsets = server.log.filter(([m]) => m === 'PATCH').map(([, , o]) => Number(o));
     for (const cut of cuts) assert.ok(patchOffsets.includes(cut), `seed ${seed}: no PATCH resumed at the stored ${cut} (${patchOffsets})`);
+    assert.equal(server.mismatches, 0, `seed ${seed}: every PATCH went at the stored offset, none had to be corrected`);
     assert.equal(server.log.filter(([m]) => m === 'GET').length, cuts.length, `seed ${seed}: one GET per cut`);
     assert.equal(server.log.filter(([m]) => m === 'PUT').length, 1, `seed ${seed}: created once`);
     // One wait (the backoff) per cut, each within the first retries' windows.

@@ -16,6 +16,8 @@ export class UploadServer {
     this.lengthMax = options.lengthMax ?? 25 * 1024 * 1024;
     /** id → { conversation, name, length, bytes: Uint8Array, offset, state, type } */
     this.uploads = new Map();
+    /** PATCHes refused `offset_mismatch`. */
+    this.mismatches = 0;
     /** Every request: [method, id, Upload-Offset header or null]. */
     this.log = [];
     /**
@@ -67,7 +69,10 @@ export class UploadServer {
     if (method === 'PATCH') {
       if (headers.get('Content-Type') !== 'application/offset+octet-stream') return problem(400, 'bad_request');
       const offset = Number(headers.get('Upload-Offset'));
-      if (offset !== u.offset) return problem(409, 'offset_mismatch', { offset: u.offset }, { 'Upload-Offset': String(u.offset) });
+      if (offset !== u.offset) {
+        this.mismatches += 1;
+        return problem(409, 'offset_mismatch', { offset: u.offset }, { 'Upload-Offset': String(u.offset) });
+      }
       const chunk = new Uint8Array(await /** @type {Blob} */ (init.body).arrayBuffer());
       if (u.offset + chunk.length > u.length) return problem(400, 'bad_request');
       const plan = this.beforePatch(id, offset, chunk.length);
