@@ -26,13 +26,12 @@ form .pending-files button { background: transparent; color: var(--_fg); border-
 .thumb { padding: 0; border: 0; background: var(--_surface); border-radius: .6rem; overflow: hidden; min-height: 0; line-height: 0; max-inline-size: 100%; }
 .thumb img { display: block; max-inline-size: 15rem; max-block-size: 15rem; inline-size: auto; block-size: auto; min-inline-size: 4rem; min-block-size: 3rem; object-fit: cover; }
 .thumb .missing { display: inline-block; padding: .8rem; line-height: 1.3; font-size: .8rem; color: var(--_muted); }
-.file-card { display: grid; grid-template-columns: auto 1fr auto; align-items: center; gap: .2rem .6rem; padding: .45rem .6rem; border: 1px solid var(--_border); border-radius: .6rem; background: var(--_bg); min-inline-size: min(14rem, 100%); max-inline-size: 100%; box-sizing: border-box; }
+.file-card { display: grid; grid-template-columns: auto 1fr; align-items: center; gap: .1rem .6rem; padding: .45rem .7rem .45rem .6rem; border: 1px solid var(--_border); border-radius: .6rem; background: var(--_bg); min-inline-size: min(14rem, 100%); max-inline-size: 100%; box-sizing: border-box; }
 .file-icon { display: inline-grid; place-items: center; color: var(--_danger); }
-.file-card .name { font-weight: 600; overflow-wrap: anywhere; }
-.file-card .detail { grid-column: 2; font-size: .8rem; color: var(--_muted); }
-.file-card .download { grid-row: 1 / span 2; grid-column: 3; color: var(--_link); font-size: .85rem; text-decoration: underline; white-space: nowrap; }
-.file-card .name, .file-card .file-icon { grid-row: 1; }
 .file-card .file-icon { grid-row: 1 / span 2; }
+.file-card .name { font-weight: 600; font-size: .95rem; overflow-wrap: anywhere; }
+.file-card .line { display: flex; flex-wrap: wrap; align-items: baseline; gap: .1rem .8rem; font-size: .8rem; color: var(--_muted); }
+.file-card .download { color: var(--_link); font-size: .85rem; text-decoration: underline; white-space: nowrap; }
 .upload { display: flex; align-items: center; gap: .5rem; font-size: .8rem; color: var(--_muted); }
 .upload progress { inline-size: 8rem; accent-color: var(--_accent); }
 .dropzone { position: absolute; inset: .4rem; display: grid; place-items: center; border: 3px dashed var(--_accent); border-radius: .75rem; background: color-mix(in srgb, var(--_bg) 88%, transparent); color: var(--_fg); font-weight: 600; pointer-events: none; z-index: 2; }
@@ -284,10 +283,11 @@ export function attachmentsView(ctx, m) {
       photos.append(button);
     } else {
       const detail = [typeLabel(a.type), formatBytes(a.size, locale)].filter(Boolean).join(' · ');
+      const line = h('span', { class: 'line' }, [h('span', { class: 'detail' }, [detail])]);
       const card = h('div', { class: 'file-card', 'data-attachment': a.id }, [
         h('span', { class: 'file-icon' }, [icon('doc')]),
         h('span', { class: 'name', dir: 'auto' }, [name]),
-        h('span', { class: 'detail' }, [detail]),
+        line,
       ]);
       if (!local && client) {
         const link = /** @type {HTMLAnchorElement} */ (h('a', {
@@ -298,7 +298,7 @@ export function attachmentsView(ctx, m) {
         refresh();
         link.addEventListener('focus', refresh);
         link.addEventListener('pointerenter', refresh);
-        card.append(link);
+        line.append(link);
       }
       cards.push(card);
     }
