@@ -681,6 +681,52 @@ async fn over_websocket_an_unfinished_upload_holds_the_messages_behind_it(backen
     assert_eq!(got.attachments[0].name, "b.pdf");
 }
 
+async fn erasing_a_conversation_tells_its_devices_and_forgets_its_files(backend: Backend) {
+    use protocol::frames::ServerFrame;
+    let server = TestServer::start(backend).await;
+    server.booking("b1").await;
+    let ana = Client::new(&server, "ana", Role::Client);
+    let upload = uuid();
+    assert_eq!(
+        ana.upload(&upload, "b1", "lock.png", &png(8, 8))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        ana.send("b1", &uuid(), "the lock", &[&upload]).await.status,
+        201
+    );
+    let mut olga = server.device("olga", Role::Operator).await;
+    olga.until_synced("b1").await;
+    let erased = server
+        .http
+        .raw("DELETE", "/v1/conversations/b1", Some(common::ADMIN), None)
+        .await;
+    assert_eq!(erased.status, 204, "{}", erased.body);
+    let left = olga
+        .wait_for("left b1", |f| match f {
+            ServerFrame::Left(l) if l.conversation == "b1" => Some(l.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(left.conversation, "b1");
+    let download = ana
+        .download(&format!("/v1/attachments/{upload}"), &[])
+        .await;
+    assert_eq!(download.problem_code(), "not_found");
+    let history = server
+        .http
+        .get("/v1/conversations/b1/messages", Some(&ana.token))
+        .await;
+    assert_eq!(history.problem_code(), "not_found");
+    let again = server
+        .http
+        .raw("DELETE", "/v1/conversations/b1", Some(common::ADMIN), None)
+        .await;
+    assert_eq!(again.problem_code(), "not_found");
+}
+
 backend_tests!(
     an_upload_cut_at_random_offsets_is_stored_byte_identical,
     the_same_upload_id_twice_is_one_upload,
@@ -689,4 +735,5 @@ backend_tests!(
     downloads_are_for_those_who_see_the_message,
     limits_are_checked_before_any_byte,
     over_websocket_an_unfinished_upload_holds_the_messages_behind_it,
+    erasing_a_conversation_tells_its_devices_and_forgets_its_files,
 );

@@ -823,6 +823,24 @@ async fn the_document_matches_the_answers(backend: Backend) {
             )
             .await,
     );
+    // Erasing: a conversation made for it, then it again (gone), then a bad id.
+    let scratch = json!({"id": "scratch", "participants": [{"user_id": "ana", "role": "client"}]});
+    http.json("POST", "/v1/conversations", Some(ADMIN), &scratch)
+        .await;
+    for expected in [204, 404] {
+        let erased = http
+            .raw("DELETE", "/v1/conversations/scratch", Some(ADMIN), None)
+            .await;
+        assert_eq!(erased.status, expected, "{}", erased.body);
+        c.check("delete", "/v1/conversations/{id}", &erased);
+    }
+    c.check(
+        "delete",
+        "/v1/conversations/{id}",
+        &http
+            .raw("DELETE", "/v1/conversations/%FF", Some(ADMIN), None)
+            .await,
+    );
     c.check(
         "get",
         "/v1/conversations/{id}",
@@ -1009,7 +1027,7 @@ async fn the_router_answers_problems(backend: Backend) {
     let server = TestServer::start(backend).await;
     let http = &server.http;
     for (method, path, allow) in [
-        ("PATCH", "/v1/conversations/b1", "GET,PUT"),
+        ("PATCH", "/v1/conversations/b1", "DELETE,GET,PUT"),
         ("TRACE", "/v1/webhooks/1", "DELETE"),
         ("GET", "/v1/tokens", "POST"),
         ("DELETE", "/v1/conversations", "GET,POST"),

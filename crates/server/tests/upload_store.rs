@@ -210,9 +210,67 @@ async fn unnamed_uploads_are_collected_and_named_ones_kept(store: Arc<dyn Store>
     assert_eq!(usage.per_conversation, vec![6]);
 }
 
+async fn erasing_a_conversation_takes_its_files_along(store: Arc<dyn Store>) {
+    let store = &*store;
+    conversation(store).await;
+    stored(store, &id(1), 100).await;
+    store
+        .append(AppendRequest {
+            conversation: "c1".into(),
+            id: id(50),
+            sender: "ana".into(),
+            role: Role::Client,
+            body: "the lock".into(),
+            ts: 200,
+            kind: MessageKind::Text,
+            after: None,
+            attachments: vec![id(1)],
+        })
+        .await
+        .unwrap();
+    assert!(store.erase_conversation("c1".into()).await.unwrap());
+    assert!(!store.erase_conversation("c1".into()).await.unwrap());
+    assert!(store.conversation("c1".into()).await.unwrap().is_none());
+    assert!(store.upload(id(1)).await.unwrap().is_none());
+    assert!(store.naming_kinds(id(1)).await.unwrap().is_empty());
+    assert!(store
+        .messages_since("c1".into(), 0, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // The ids are free again: a new conversation under the same id starts empty.
+    conversation(store).await;
+    let again = store.conversation("c1".into()).await.unwrap().unwrap();
+    assert_eq!(again.last_seq, 0);
+    let search = server::store::search::SearchQuery {
+        terms: vec!["lock".into()],
+        participant: None,
+        conversation: None,
+        include_notes: true,
+        limit: 10,
+    };
+    assert!(store.search(search).await.unwrap().is_empty());
+    let reused = store
+        .append(AppendRequest {
+            conversation: "c1".into(),
+            id: id(50),
+            sender: "ana".into(),
+            role: Role::Client,
+            body: "the lock again".into(),
+            ts: 300,
+            kind: MessageKind::Text,
+            after: None,
+            attachments: Vec::new(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(reused.message.seq, 1);
+}
+
 store_tests!(
     chunks_go_at_the_stored_offset_and_decisions_are_kept,
     unnamed_uploads_are_collected_and_named_ones_kept,
+    erasing_a_conversation_takes_its_files_along,
 );
 
 /// With SQLite, bytes are files under `<data>/uploads/`, private, named by the server, and gone
@@ -264,4 +322,9 @@ async fn sqlite_files_are_private_server_named_and_removed() {
     assert_eq!(std::fs::read(&listed[0]).unwrap(), b"%PDF-1");
     assert_eq!(store.expire_uploads(1_000).await.unwrap(), 1);
     assert!(files().is_empty(), "the file went with its upload");
+    // Erasing the conversation removes the files of its messages too.
+    stored(&*store, &id(2), 100).await;
+    assert_eq!(files().len(), 1);
+    assert!(store.erase_conversation("c1".into()).await.unwrap());
+    assert!(files().is_empty(), "the file went with its conversation");
 }
