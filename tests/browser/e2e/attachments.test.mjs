@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { Server, launch, waitRows, type, badge, until, assertAccessible } from './harness.mjs';
+import { withConsole, launch, waitRows, type, badge, until, assertAccessible } from './harness.mjs';
 import { pdf, png } from './files.mjs';
 
 let browser;
@@ -16,20 +16,7 @@ after(async () => { await browser?.close(); });
 const bodies = (rows) => rows.map((r) => r[0]);
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
 
-/** A server, a booking, and the operator's console on it. */
-async function setup(t, env = {}) {
-  const server = await new Server(env).start();
-  t.after(() => server.stop());
-  const booking = await server.booking();
-  const clientContext = await browser.newContext();
-  const operatorContext = await browser.newContext();
-  t.after(() => clientContext.close());
-  t.after(() => operatorContext.close());
-  const operator = await operatorContext.newPage();
-  await operator.goto(server.operatorUrl(booking.olga, booking.id));
-  await badge(operator, 'connected');
-  return { server, booking, clientContext, operator };
-}
+const setup = (t, env) => withConsole(browser, t, env);
 
 /** Chooses files with the chat's attach button's file input, as a user's file picker would. */
 async function choose(page, files) {
