@@ -1,12 +1,16 @@
 // `<surechat-chat>`: a complete chat for one conversation. Give it a `client` property, or
 // `token`, `conversation` (and optionally `server`) attributes. `lang` (on it or the page) picks
 // the language and the direction; `theme="dark|light"` overrides the system's colour scheme;
-// colours come from `--surechat-*` custom properties (web/README.md).
+// colours come from `--surechat-*` custom properties (web/README.md). Files are attached with
+// the button, by dropping them on the conversation or by pasting images (attachments-view.js).
 
+import { ATTACH_CSS, ImageViewer, PendingFiles, attachmentsView, icon, uploadLine } from './attachments-view.js';
 import { SurechatClient } from './client.js';
 import { adoptStyles, h, speech, themeCss } from './components.js';
 import { dayLabel, dayNumber, emojiOnly, linkParts, openState } from './format.js';
 import { retryable } from './session.js';
+import { DEFAULT_ATTACHMENT_TYPES } from './sniff.js';
+import { ATTACHMENT_BYTES_MAX } from './types.js';
 
 const CHAT_CSS = `
 :host { display: flex; flex-direction: column; height: 100%; min-height: 20rem; background: var(--_bg); color: var(--_fg); border: 1px solid var(--_border); border-radius: .75rem; overflow: hidden; font: 1rem/1.45 system-ui, sans-serif; }
@@ -74,7 +78,9 @@ const GROUP_MS = 5 * 60 * 1000;
 const LONG_CHARS = 700;
 const LONG_LINES = 10;
 /** Limits when the server says none (`GET /v1/widget` answers 404): the protocol's defaults. */
-const DEFAULT_SETTINGS = { message_chars_max: 4096, message_bytes_max: 16384 };
+const DEFAULT_SETTINGS = {
+  message_chars_max: 4096, message_bytes_max: 16384, attachment_bytes_max: ATTACHMENT_BYTES_MAX, attachment_types: DEFAULT_ATTACHMENT_TYPES,
+};
 /** The counter shows from this share of the limit on. */
 const COUNTER_FROM = 0.9;
 
@@ -87,6 +93,8 @@ const COUNTER_FROM = 0.9;
  * @property {number} [reply_minutes] Expected reply time.
  * @property {number} message_chars_max Longest message, in characters (code points).
  * @property {number} message_bytes_max Longest message, in bytes of UTF-8.
+ * @property {number} attachment_bytes_max Largest file, in bytes.
+ * @property {string[]} attachment_types Types of files the server takes (as found in their content).
  */
 
 /**
@@ -112,6 +120,7 @@ export class ChatElement extends HTMLElement {
     const root = this.attachShadow({ mode: 'open' });
     adoptStyles(root, themeCss());
     adoptStyles(root, CHAT_CSS);
+    adoptStyles(root, ATTACH_CSS);
     this.badge = /** @type {import('./components.js').ConnectionStatusElement} */ (h('surechat-connection-status'));
     this.offline = /** @type {import('./components.js').OfflineBannerElement} */ (h('surechat-offline-banner'));
     this.pending = /** @type {import('./components.js').PendingBannerElement} */ (h('surechat-pending-banner'));
@@ -130,7 +139,14 @@ export class ChatElement extends HTMLElement {
       this.list.scrollTop = this.list.scrollHeight;
       this.pill.hidden = true;
     });
-    this.list.addEventListener('scroll', () => { if (this.atBottom()) this.pill.hidden = true; });
+    /** The reader is at the end of the list (kept while pictures load and make it taller). */
+    this.pinned = true;
+    this.list.addEventListener('scroll', () => {
+      this.pinned = this.atBottom();
+      if (this.pinned) this.pill.hidden = true;
+    });
+    // A picture that loads makes its message taller: a reader at the end stays at the end.
+    this.list.addEventListener('load', () => { if (this.pinned) this.list.scrollTop = this.list.scrollHeight; }, true);
     this.list.addEventListener('keydown', (e) => this.navigate(e));
     /** Rows on screen now, by seq: "read" covers only what was seen while the page was visible. @type {Set<number>} */
     this.onScreen = new Set();
@@ -158,7 +174,22 @@ export class ChatElement extends HTMLElement {
     this.input = /** @type {HTMLTextAreaElement} */ (h('textarea', { rows: '1', 'aria-describedby': 'counter', dir: 'auto' }));
     this.sendButton = h('button', { type: 'submit' });
     this.counter = h('div', { class: 'counter', id: 'counter' });
-    this.form = h('form', {}, [this.input, this.sendButton, this.counter]);
+    /** The full-size view of photos. */
+    this.viewer = new ImageViewer();
+    /** Files chosen for the next message. */
+    this.pendingFiles = new PendingFiles(() => this.context(), () => this.filesChanged());
+    this.attachButton = h('button', { type: 'button', class: 'attach' }, [icon('clip')]);
+    this.picker = /** @type {HTMLInputElement} */ (h('input', { type: 'file', multiple: '', class: 'picker', tabindex: '-1', 'aria-hidden': 'true' }));
+    this.picker.accept = DEFAULT_SETTINGS.attachment_types.join(',');
+    this.attachButton.addEventListener('click', () => this.picker.click());
+    this.picker.addEventListener('change', () => {
+      const files = [...(this.picker.files ?? [])];
+      this.picker.value = '';
+      this.attach(files);
+    });
+    /** Shown while files are dragged over the chat. */
+    this.dropzone = h('div', { class: 'dropzone', hidden: '' });
+    this.form = h('form', {}, [this.pendingFiles.list, this.attachButton, this.picker, this.input, this.sendButton, this.counter]);
     /** @type {{ kind?: 'note' }} `{ kind: 'note' }`: the composer writes notes. */
     this.sendOptions = {};
     /** A system entry's text: in the reader's language from its data, the stored (English) text for changes it does not know. @type {(m: import('./types.js').ChatMessage) => string} */
@@ -169,12 +200,13 @@ export class ChatElement extends HTMLElement {
     this.userName = (userId) => this.people.get(userId)?.name ?? userId;
     /** @type {WidgetSettings} */
     this.settings = { ...DEFAULT_SETTINGS };
-    this.log = h('div', { class: 'log', role: 'log', 'aria-labelledby': 'title' }, [this.empty, this.list, this.pill]);
+    this.log = h('div', { class: 'log', role: 'log', 'aria-labelledby': 'title' }, [this.empty, this.list, this.pill, this.dropzone]);
     root.append(
       h('header', {}, [this.heading, this.badge, this.info]),
       h('div', { class: 'banners' }, [this.offline, this.pending]),
-      this.log, this.typingLine, this.error, this.form, this.announcer, this.alarm,
+      this.log, this.typingLine, this.error, this.form, this.announcer, this.alarm, this.viewer.dialog,
     );
+    this.dropTargets();
     /** @type {Map<string, HTMLElement>} */
     this.rows = new Map();
     /** Day separators by day number. @type {Map<number, HTMLElement>} */
@@ -201,9 +233,68 @@ export class ChatElement extends HTMLElement {
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !this.touch()) { e.preventDefault(); this.submit(); }
     });
     this.input.addEventListener('input', () => { this.typed(); this.count(); this.grow(); });
+    // Images pasted into the composer are attached (a screenshot, a photo copied from elsewhere).
+    this.input.addEventListener('paste', (e) => {
+      const files = [...(e.clipboardData?.files ?? [])];
+      if (!files.length) return;
+      if (!e.clipboardData?.types.includes('text/plain')) e.preventDefault();
+      this.attach(files);
+    });
     // A banner's button that goes away hands focus to the composer, never to the page's body.
     root.addEventListener('surechat-focus-away', (e) => { e.preventDefault(); this.input.focus(); });
     this.localize();
+  }
+
+  /** What the attachment views need from the chat. @returns {import('./attachments-view.js').ChatContext} */
+  context() {
+    return { client: this._client, t: this.t, locale: this.locale, viewer: this.viewer };
+  }
+
+  /**
+   * Checks and adds files to the next message; says why any was refused (before any upload).
+   * @param {Blob[]} files
+   */
+  async attach(files) {
+    if (!files.length) return;
+    const reasons = await this.pendingFiles.add(files, this.settings);
+    this.error.textContent = reasons.join(' ');
+  }
+
+  /** The composer's files changed: focus stays in the composer when a removed file had it. */
+  filesChanged() {
+    const root = /** @type {ShadowRoot} */ (this.shadowRoot);
+    if (!root.activeElement || root.activeElement === this.form) this.input.focus();
+  }
+
+  /** Files dragged over the chat are shown a place to drop, and attached when dropped. */
+  dropTargets() {
+    let depth = 0;
+    /** @param {DragEvent} e */
+    const carriesFiles = (e) => [...(e.dataTransfer?.types ?? [])].includes('Files');
+    this.addEventListener('dragenter', (e) => {
+      if (!carriesFiles(e)) return;
+      depth += 1;
+      this.dropzone.hidden = false;
+    });
+    this.addEventListener('dragover', (e) => {
+      if (!carriesFiles(e)) return;
+      e.preventDefault();
+      if (e.dataTransfer) e.dataTransfer.dropEffect = 'copy';
+    });
+    this.addEventListener('dragleave', (e) => {
+      if (!carriesFiles(e)) return;
+      depth = Math.max(0, depth - 1);
+      if (depth === 0) this.dropzone.hidden = true;
+    });
+    this.addEventListener('drop', (e) => {
+      depth = 0;
+      this.dropzone.hidden = true;
+      const files = [...(e.dataTransfer?.files ?? [])];
+      if (!files.length) return;
+      e.preventDefault();
+      this.attach(files);
+      this.input.focus();
+    });
   }
 
   /** Whether the main pointer is a finger (Enter inserts a line then). */
@@ -228,6 +319,11 @@ export class ChatElement extends HTMLElement {
     this.input.placeholder = t('chat.placeholder');
     this.input.setAttribute('enterkeyhint', this.touch() ? 'enter' : 'send');
     this.sendButton.textContent = t('chat.send');
+    this.attachButton.setAttribute('aria-label', t('attach.button'));
+    this.attachButton.title = t('attach.button');
+    this.dropzone.textContent = t('attach.drop');
+    this.pendingFiles.localize();
+    this.viewer.localize(t);
     this.form.setAttribute('aria-label', t('chat.form'));
     this.hint.textContent = t('chat.empty_hint');
     // (Not upgraded yet when this module runs first: they render when they are.)
@@ -337,6 +433,7 @@ export class ChatElement extends HTMLElement {
     const settings = await this.get('/v1/widget');
     if (!settings || typeof settings !== 'object') return;
     this.settings = { ...DEFAULT_SETTINGS, ...settings };
+    this.picker.accept = this.settings.attachment_types.join(',');
     this.count();
     this.render();
   }
@@ -430,7 +527,8 @@ export class ChatElement extends HTMLElement {
   /** Sends what is typed, unless it is over the limits (then says so, in characters). */
   async submit() {
     const text = this.input.value;
-    if (!text.trim() || !this.client) return;
+    const files = this.pendingFiles.files();
+    if ((!text.trim() && !files.length) || !this.client) return;
     const { message_chars_max: chars, message_bytes_max: bytes } = this.settings;
     if ([...text].length > chars || new TextEncoder().encode(text).length > bytes) {
       this.error.textContent = this.t('chat.too_long', { max: chars });
@@ -439,13 +537,17 @@ export class ChatElement extends HTMLElement {
     }
     this.input.value = '';
     this.error.textContent = '';
+    const chosen = this.pendingFiles.items.splice(0);
+    this.pendingFiles.clear();
     this.count();
     this.grow();
     this.stopTyping();
     try {
-      await this.client.send(this.conversation, text, this.sendOptions);
+      await this.client.send(this.conversation, text, { ...this.sendOptions, ...(files.length && { files }) });
     } catch (e) {
       this.input.value = text;
+      this.pendingFiles.items = chosen;
+      this.pendingFiles.list.replaceChildren(...chosen.map((c) => c.item));
       this.count();
       this.error.textContent = this.t('chat.too_long', { max: chars });
       if (!(e instanceof RangeError)) this.error.textContent = e instanceof Error ? e.message : String(e);
@@ -682,6 +784,7 @@ export class ChatElement extends HTMLElement {
     if (m.kind === 'note') meta.prepend(t('chat.note'));
     if (own && m.kind !== 'system') meta.append(h('surechat-delivery-indicator'));
     const bubble = h('div', { class: 'bubble' }, [body]);
+    if (m.attachments?.length) bubble.prepend(attachmentsView(this.context(), m));
     const lines = text.split('\n').length;
     if (text.length > LONG_CHARS || lines > LONG_LINES) {
       // Long: its start, and a button that shows it all (no inner scrolling, keyboard reachable).
@@ -708,6 +811,7 @@ export class ChatElement extends HTMLElement {
    */
   update(row, m) {
     row.dataset.seq = m.seq === null ? '' : String(m.seq);
+    this.updateFiles(row, m);
     const time = /** @type {HTMLElement} */ (row.querySelector('time'));
     if (m.ts && time.getAttribute('datetime') === null) {
       time.setAttribute('datetime', new Date(m.ts).toISOString());
@@ -737,6 +841,25 @@ export class ChatElement extends HTMLElement {
   }
 
   /**
+   * A message's files: drawn from the server's copy once it is stored (the device's until then),
+   * and the upload's progress while it is on its way.
+   * @param {HTMLElement} row
+   * @param {import('./types.js').ChatMessage} m
+   */
+  updateFiles(row, m) {
+    if (!m.attachments?.length) return;
+    const bubble = /** @type {HTMLElement} */ (row.querySelector('.bubble'));
+    const files = /** @type {HTMLElement | null} */ (bubble.querySelector('.files'));
+    const local = m.attachments.some((a) => 'local' in a && a.local);
+    if (files && files.dataset.local === 'true' && !local) files.replaceWith(attachmentsView(this.context(), m));
+    const line = uploadLine(this.context(), m);
+    const shown = bubble.querySelector('.upload');
+    if (line && shown?.textContent === line.textContent) return;
+    shown?.remove();
+    if (line) /** @type {HTMLElement} */ (bubble.querySelector('.files')).after(line);
+  }
+
+  /**
    * The reason a message was not sent and what can be done: "Edit" (the text back in the
    * composer) and "Delete"; "Retry" only where sending it again may work (never for a refusal
    * by the server). Focus stays on the message, or goes to the composer or the next message
@@ -760,12 +883,15 @@ export class ChatElement extends HTMLElement {
     const edit = h('button', { type: 'button', class: 'edit' }, [t('chat.edit')]);
     // Editing sends the new text as a new message (new id) and drops the failed one: an id
     // always names one text, so a retry can never store something else under it.
-    edit.addEventListener('click', () => {
+    edit.addEventListener('click', async () => {
+      // Its files come back to the composer too (read before the discard drops them).
+      const files = m.attachments?.length && this.client ? await this.client.pendingFiles(m.id) : [];
       this.client?.discard(m.id);
       this.input.value = m.body;
       this.count();
       this.grow();
       this.input.focus();
+      if (files.length) await this.attach(files.map((f) => new File([f.blob], f.name, { type: f.type })));
     });
     const remove = h('button', { type: 'button', class: 'delete' }, [t('chat.delete')]);
     remove.addEventListener('click', () => {

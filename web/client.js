@@ -2,9 +2,11 @@
 // outputs. Persisting comes before writing frames, so `delivered` means stored on this device.
 
 import { decodeServerFrame, encodeClientFrame } from './frames.js';
+import { AttachmentLinks } from './links.js';
 import { Session } from './session.js';
 import { MemoryStore, Store } from './store.js';
-import { TYPING_TTL_MS } from './types.js';
+import { ATTACHMENTS_MAX, TYPING_TTL_MS } from './types.js';
+import { UploadError, Uploader } from './uploads.js';
 
 /** Largest frame the server parses (FRAME_BYTES_MAX): a bigger `send` could never be answered. */
 const FRAME_BYTES_MAX = 394240;
@@ -67,12 +69,31 @@ export function newId() {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+/** Wait before asking local storage again for files it failed to read. */
+const UPLOAD_STORAGE_RETRY_MS = 5000;
+/** Longest file name the server takes, in bytes of UTF-8. */
+const FILE_NAME_BYTES_MAX = 255;
+
+/**
+ * A file's name as the server takes it: no control characters, 1–255 bytes of UTF-8 (cut at a
+ * character, never inside one).
+ * @param {string} name
+ */
+export function uploadName(name) {
+  // eslint-disable-next-line no-control-regex
+  let clean = String(name ?? '').replace(/[\u0000-\u001f\u007f-\u009f]/g, '').trim();
+  const encoder = new TextEncoder();
+  while (encoder.encode(clean).length > FILE_NAME_BYTES_MAX) clean = [...clean].slice(0, -1).join('');
+  return clean || 'file';
+}
+
 /**
  * A connected chat device. Events (`addEventListener` or `on`), each a CustomEvent whose
  * `detail` is the session event: `connection_status`, `delivery_status`, `message`, `typing`,
  * `presence`, `receipt`, `synced`, `token_expired` (the server refused the token),
  * `auth_expired` (no fresh token could be had: the app must sign the user in again and call
- * `setToken`), `error`, and `change` after any of them.
+ * `setToken`), `upload_progress` (`{ conversation, id, bytes, length }`: a message's files on
+ * their way), `error`, and `change` after any of them.
  */
 export class SurechatClient extends EventTarget {
   /** @param {ClientOptions} options */
@@ -114,6 +135,27 @@ export class SurechatClient extends EventTarget {
     this.refreshTimer = undefined;
     /** A `getToken` call in flight. @type {Promise<void> | null} */
     this.refreshing = null;
+    /** Waits to end early when the network comes back or the token changes. @type {Set<() => void>} */
+    this.wakers = new Set();
+    /** The HTTP API's base. */
+    this.base = base.replace(/\/$/, '');
+    this.uploader = new Uploader({
+      base: this.base,
+      token: () => this.token,
+      sleep: (ms, signal) => this.sleep(ms, signal),
+      random: () => Math.random(),
+      online: (signal) => this.online(signal),
+      authFailed: () => { this.refreshToken(); },
+      config: options.config,
+    });
+    /** Signed links to attachments, cached. */
+    this.links = new AttachmentLinks({ base: this.base, token: () => this.token });
+    /** The message whose files are being uploaded (one at a time, in outbox order). @type {string | null} */
+    this.uploading = null;
+    /** Stops uploads when the client stops. */
+    this.uploadsStopped = new AbortController();
+    /** How far each message's files are. @type {Map<string, import('./types.js').UploadProgress>} */
+    this.progress = new Map();
   }
 
   /**
@@ -123,6 +165,7 @@ export class SurechatClient extends EventTarget {
    */
   setToken(token) {
     this.token = token;
+    this.wake();
     this.scheduleRefresh();
     this.input((now) => this.session.setToken(now, token));
   }
@@ -239,7 +282,7 @@ export class SurechatClient extends EventTarget {
       this.cleanup.push(() => target.removeEventListener(type, fn));
     };
     const win = globalThis.window;
-    on(win, 'online', () => this.input((now) => this.session.handleNetwork(now, true)));
+    on(win, 'online', () => { this.wake(); this.input((now) => this.session.handleNetwork(now, true)); });
     on(win, 'offline', () => this.input((now) => this.session.handleNetwork(now, false)));
     // A page coming back to the foreground tries now rather than at the end of a long backoff.
     on(globalThis.document, 'visibilitychange', () => {
@@ -249,6 +292,7 @@ export class SurechatClient extends EventTarget {
 
   /** Closes the connection and stops reconnecting; the outbox stays in storage. */
   stop() {
+    this.uploadsStopped.abort(new DOMException('the client stopped', 'AbortError'));
     this.input((now) => this.session.disconnect(now));
     for (const fn of this.cleanup.splice(0)) fn();
     clearTimeout(this.timer);
@@ -258,24 +302,69 @@ export class SurechatClient extends EventTarget {
   // ---- commands -----------------------------------------------------------------------------
 
   /**
-   * Sends a message: stored in the outbox first, then shown as sending, then sent (again, after
-   * any outage, with the same id) until the server stores it or refuses it for good.
+   * Sends a message: stored in the outbox first (with its files' bytes, in the same
+   * transaction), then shown as sending, then sent (again, after any outage, with the same id)
+   * until the server stores it or refuses it for good. With `files`, each is uploaded first
+   * (resumably, `upload_progress` events tell how far), and the message goes once all are
+   * complete — the conversation's later messages wait behind it, so the order is kept. With
+   * files the body may be empty.
    * @param {string} conversation
    * @param {string} body
-   * @param {{ kind?: 'note' }} [options] `{ kind: 'note' }`: a private note.
+   * @param {{ kind?: 'note', files?: Blob[] }} [options] `kind: 'note'`: a private note;
+   *   `files`: up to 10 `File`s or `Blob`s (photos, PDFs). The widget checks size and type
+   *   before; the server decides, and a refusal fails the message with its reason.
    * @returns {Promise<string>} the message id
    */
   async send(conversation, body, options = {}) {
     await this.start();
     const id = newId();
     const kind = options.kind || null;
-    const frame = encodeClientFrame({ type: 'send', id, conversation, body, ...(kind && { kind }) });
+    const blobs = [...(options.files ?? [])];
+    if (blobs.length > ATTACHMENTS_MAX) throw new RangeError(`at most ${ATTACHMENTS_MAX} files per message`);
+    if (blobs.some((b) => !(b instanceof Blob) || b.size === 0)) throw new TypeError('files must be non-empty Files or Blobs');
+    const files = blobs.map((blob) => ({
+      id: newId(), name: uploadName(/** @type {File} */ (blob).name ?? ''), type: blob.type ?? '', blob,
+    }));
+    /** @type {import('./types.js').AttachmentDraft[]} */
+    const attachments = files.map((f) => ({ id: f.id, name: f.name, type: f.type, size: f.blob.size }));
+    const frame = encodeClientFrame({
+      type: 'send', id, conversation, body, ...(kind && { kind }), ...(files.length && { attachments: files.map((f) => f.id) }),
+    });
     if (new TextEncoder().encode(frame).length > FRAME_BYTES_MAX) {
       throw new RangeError('message too large to send');
     }
-    await this.store.addPending({ id, conversation, body, failed: null, owner: this.tab, created: Date.now(), kind });
-    this.input((now) => this.session.send(now, id, conversation, body, null, kind));
+    await this.store.addPending({ id, conversation, body, failed: null, owner: this.tab, created: Date.now(), kind, attachments }, files);
+    this.input((now) => this.session.send(now, id, conversation, body, null, kind, attachments));
     return id;
+  }
+
+  /**
+   * Signed links to an attachment of a received message, for `<img src>` (`thumb_url`) and
+   * downloads (`url`): cached, and asked for again shortly before they expire.
+   * @param {string} attachmentId
+   * @returns {Promise<import('./links.js').AttachmentLink>}
+   */
+  attachmentLink(attachmentId) {
+    return this.links.get(attachmentId);
+  }
+
+  /**
+   * How far the files of pending message `id` are uploaded, if they are on their way.
+   * @param {string} id
+   * @returns {import('./types.js').UploadProgress | undefined}
+   */
+  uploadProgress(id) {
+    return this.progress.get(id);
+  }
+
+  /**
+   * The bytes of a pending message's files (to show a photo before it is uploaded).
+   * @param {string} id
+   * @returns {Promise<{ id: string, name: string, type: string, size: number, blob: Blob }[]>}
+   */
+  async pendingFiles(id) {
+    await this.start();
+    return this.store.files(id);
   }
 
   /** Sends failed messages again with their ids (every one, or only `id`). @param {string} [id] */
@@ -411,6 +500,7 @@ export class SurechatClient extends EventTarget {
       for (let f = this.session.pollTransmit(); f; f = this.session.pollTransmit()) {
         if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(encodeClientFrame(f));
       }
+      this.kickUploads();
       clearTimeout(this.timer);
       const at = this.session.pollTimeout();
       if (at !== null) {
@@ -418,6 +508,105 @@ export class SurechatClient extends EventTarget {
         this.timer = setTimeout(() => this.input((now) => this.session.handleTimeout(now)), delay);
       }
     } while (this.again);
+  }
+
+  // ---- uploads ------------------------------------------------------------------------------
+
+  /** Starts uploading the files of the first message that waits for them, if none is on its way. */
+  kickUploads() {
+    if (this.uploading !== null || this.uploadsStopped.signal.aborted) return;
+    const next = this.session.uploadsWanted()[0];
+    if (!next) return;
+    this.uploading = next.id;
+    this.uploadMessage(next)
+      .catch((error) => {
+        // Local storage could not give the files (the uploader itself retries forever): say so,
+        // and wait before trying again rather than spin.
+        this.storageFailed(error);
+        return this.sleep(UPLOAD_STORAGE_RETRY_MS, this.uploadsStopped.signal).catch(() => {});
+      })
+      .finally(() => {
+        this.uploading = null;
+        this.kickUploads();
+      });
+  }
+
+  /**
+   * Uploads a message's files one after the other, then tells the session it may go; a
+   * permanent refusal fails the message with the server's reason.
+   * @param {{ id: string, conversation: string, attachments: import('./types.js').AttachmentDraft[] }} message
+   */
+  async uploadMessage(message) {
+    const { id, conversation } = message;
+    const files = await this.store.files(id);
+    const signal = this.uploadsStopped.signal;
+    if (files.length !== message.attachments.length) {
+      this.input((now) => this.session.uploadFailed(now, id, 'attachment_not_found', 'the file is no longer on this device'));
+      return;
+    }
+    const length = files.reduce((sum, f) => sum + f.size, 0);
+    let before = 0;
+    try {
+      for (const file of files) {
+        await this.uploader.upload({ id: file.id, conversation, name: file.name, type: file.type, blob: file.blob },
+          (offset) => this.reportProgress({ conversation, id, bytes: before + offset, length }), signal);
+        before += file.size;
+      }
+    } catch (error) {
+      if (signal.aborted) return;
+      this.progress.delete(id);
+      if (error instanceof UploadError && error.permanent) {
+        this.input((now) => this.session.uploadFailed(now, id, error.code, error.message));
+        return;
+      }
+      throw error;
+    }
+    this.input((now) => this.session.uploadsDone(now, id));
+  }
+
+  /** @param {import('./types.js').UploadProgress} progress */
+  reportProgress(progress) {
+    const last = this.progress.get(progress.id);
+    if (last && last.bytes === progress.bytes) return;
+    this.progress.set(progress.id, progress);
+    this.dispatchEvent(new CustomEvent('upload_progress', { detail: { type: 'upload_progress', ...progress } }));
+    this.dispatchEvent(new CustomEvent('change'));
+  }
+
+  /**
+   * Waits `ms`, less when the network comes back or the token changes (something worth trying
+   * again at once).
+   * @param {number} ms
+   * @param {AbortSignal} [signal]
+   * @returns {Promise<void>}
+   */
+  sleep(ms, signal) {
+    return new Promise((resolve, reject) => {
+      const end = () => {
+        clearTimeout(timer);
+        this.wakers.delete(end);
+        signal?.removeEventListener('abort', abort);
+        resolve();
+      };
+      const abort = () => { end(); reject(signal?.reason); };
+      const timer = setTimeout(end, Math.min(ms, TIMER_MS_MAX));
+      this.wakers.add(end);
+      signal?.addEventListener('abort', abort, { once: true });
+    });
+  }
+
+  /**
+   * Resolves once the device has a network (at once when it has one).
+   * @param {AbortSignal} [signal]
+   * @returns {Promise<void>}
+   */
+  async online(signal) {
+    while (globalThis.navigator?.onLine === false) await this.sleep(TIMER_MS_MAX, signal);
+  }
+
+  /** Ends every wait of the uploads. */
+  wake() {
+    for (const end of [...this.wakers]) end();
   }
 
   /** Tells the app that local storage failed. @param {unknown} error */
@@ -472,6 +661,7 @@ export class SurechatClient extends EventTarget {
       setTimeout(() => this.dispatchEvent(new CustomEvent('change')), TYPING_TTL_MS + 10);
     }
     if (e.type === 'token_expired') this.refreshToken();
+    if (e.type === 'delivery_status' && e.status.name !== 'sending') this.progress.delete(e.id);
     if (e.type === 'cursor') return;
     this.dispatchEvent(new CustomEvent(e.type, { detail: e }));
   }

@@ -203,6 +203,7 @@ export class Conversation {
     };
     if (message.kind) held.kind = message.kind;
     if (message.data) held.data = message.data;
+    if (message.attachments?.length) held.attachments = message.attachments;
     this.cursor = message.seq;
     this.ids.set(held.id, message.seq);
     this.messages.set(message.seq, held);

@@ -139,3 +139,23 @@ export function openState(hours, timeZone, now) {
   }
   return { open: false, next: null };
 }
+
+/**
+ * A size in the reader's language and digits (`2.4 MB`, `٢٫٤ ميغابايت`).
+ * @param {number} bytes
+ * @param {string} locale
+ */
+export function formatBytes(bytes, locale) {
+  const [unit, value] = bytes >= 1e6 ? ['megabyte', bytes / 1e6] : bytes >= 1e3 ? ['kilobyte', bytes / 1e3] : ['byte', bytes];
+  try {
+    return new Intl.NumberFormat(locale, { style: 'unit', unit, unitDisplay: 'short', maximumFractionDigits: value < 10 ? 1 : 0 }).format(value);
+  } catch {
+    return `${Math.round(value)} ${unit}`;
+  }
+}
+
+/** A type's short name for a file card: `application/pdf` → `PDF`. @param {string} type */
+export function typeLabel(type) {
+  const sub = (type.split('/')[1] ?? '').split(/[+;]/)[0];
+  return sub ? sub.toUpperCase() : '';
+}

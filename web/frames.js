@@ -6,10 +6,24 @@ export const PROTOCOL_VERSION = 1;
 
 /**
  * A field's kind: `str`, `uint`, `bool`, `role`, `obj` (any JSON object), a nested shape, or a list of one; a leading
- * `?` marks an optional field (absent or null), `[]` a list.
- * @typedef {string | Shape | [Shape]} Kind
+ * `?` marks an optional field (absent or null), `[]` a list, {@link Optional} an optional list or shape.
+ * @typedef {string | Shape | [Kind] | Optional} Kind
  * @typedef {{ [field: string]: Kind }} Shape
  */
+
+/** An optional field (absent or null) of a kind that is not a plain string. */
+class Optional {
+  /** @param {Kind} kind */
+  constructor(kind) {
+    this.kind = kind;
+  }
+}
+
+/** A file a stored message carries (docs/protocol.md, section 14.2). @type {Shape} */
+const ATTACHMENT = {
+  id: 'str', name: 'str', type: 'str', size: 'uint', sha256: 'str', width: '?uint', height: '?uint',
+  thumb: '?bool',
+};
 
 /** @type {Shape} */
 const CURSOR = { conversation: 'str', seq: 'uint', epoch: '?uint' };
@@ -24,7 +38,7 @@ const STATE = {
 /** Client frames (device → server), fields in canonical order. @type {Record<string, Shape>} */
 export const CLIENT_FRAMES = {
   hello: { v: 'uint', token: 'str', cursors: [CURSOR], offline_ms: '?uint', pending: '?uint' },
-  send: { id: 'str', conversation: 'str', body: 'str', kind: '?str' },
+  send: { id: 'str', conversation: 'str', body: 'str', kind: '?str', attachments: new Optional(['str']) },
   receipt: { ref: '?str', conversation: 'str', delivered: '?uint', read: '?uint' },
   typing: { conversation: 'str', active: 'bool' },
   presence: { status: 'str' },
@@ -40,7 +54,7 @@ export const SERVER_FRAMES = {
   },
   message: {
     conversation: 'str', id: 'str', seq: 'uint', sender: 'str', role: 'role', body: 'str',
-    ts: 'uint', kind: '?str', data: '?obj',
+    ts: 'uint', kind: '?str', data: '?obj', attachments: new Optional([ATTACHMENT]),
   },
   ack: { id: 'str', conversation: 'str', seq: 'uint', ts: 'uint' },
   synced: { conversation: 'str', seq: 'uint' },
@@ -83,6 +97,7 @@ export class FrameError extends Error {
  * @returns {unknown}
  */
 function check(value, kind, path) {
+  if (kind instanceof Optional) return check(value, kind.kind, path);
   if (Array.isArray(kind)) {
     if (!Array.isArray(value)) throw `${path} must be a list`;
     return value.map((item, i) => check(item, kind[0], `${path}[${i}]`));
@@ -113,11 +128,12 @@ function shape(value, spec, path) {
   /** @type {Record<string, unknown>} */
   const out = {};
   for (const [field, kind] of Object.entries(spec)) {
-    const optional = typeof kind === 'string' && kind.startsWith('?');
+    const optional = (typeof kind === 'string' && kind.startsWith('?')) || kind instanceof Optional;
     const present = Object.prototype.hasOwnProperty.call(object, field);
     if (optional) {
       if (present && object[field] !== null) {
-        out[field] = check(object[field], kind.slice(1), `${path}.${field}`);
+        const inner = typeof kind === 'string' ? kind.slice(1) : kind;
+        out[field] = check(object[field], inner, `${path}.${field}`);
       }
     } else if (!present) {
       throw `missing field \`${field}\``;

@@ -11,6 +11,10 @@
  * @property {number} attempts Transient refusals so far, for the resend backoff.
  * @property {number | null} notBefore Not to be resent before this time.
  * @property {string | null} kind `note` or null.
+ * @property {import('./types.js').AttachmentDraft[]} attachments Files the message carries, in
+ *   order (their upload ids are named in the `send`).
+ * @property {boolean} uploaded Every attachment is uploaded and complete on the server: until
+ *   then the message (and every later one of its conversation) waits.
  */
 
 /**
@@ -37,11 +41,13 @@ export class Outbox {
    * @param {string} body
    * @param {number | null} deadline
    * @param {string | null} [kind]
+   * @param {import('./types.js').AttachmentDraft[]} [attachments]
    */
-  push(id, conversation, body, deadline, kind = null) {
+  push(id, conversation, body, deadline, kind = null, attachments = []) {
     if (this.get(id)) return;
     this.entries.push({
       id, conversation, body, deadline, state: 'queued', failure: null, attempts: 0, notBefore: null, kind,
+      attachments, uploaded: attachments.length === 0,
     });
   }
 
@@ -49,9 +55,13 @@ export class Outbox {
   restore(pending) {
     if (this.get(pending.id)) return;
     const failure = pending.failed ? { code: pending.failed[0], message: pending.failed[1] } : null;
+    const attachments = pending.attachments ?? [];
+    // Whether the uploads finished is not kept: the uploader asks the server again (one request
+    // per file) before the message goes.
     this.entries.push({
       id: pending.id, conversation: pending.conversation, body: pending.body, deadline: null,
       state: failure ? 'failed' : 'queued', failure, attempts: 0, notBefore: null, kind: pending.kind ?? null,
+      attachments, uploaded: attachments.length === 0,
     });
   }
 
@@ -86,11 +96,22 @@ export class Outbox {
     const retried = [];
     for (const entry of this.entries) {
       if (entry.state === 'failed' && (id === undefined || entry.id === id)) {
-        Object.assign(entry, { state: 'queued', failure: null, attempts: 0, notBefore: null, deadline: null });
+        // Its files are checked again (and uploaded again if the server lost them).
+        Object.assign(entry, {
+          state: 'queued', failure: null, attempts: 0, notBefore: null, deadline: null, uploaded: entry.attachments.length === 0,
+        });
         retried.push(entry);
       }
     }
     return retried;
+  }
+
+  /**
+   * Messages whose files are still to be uploaded, in creation order (failed ones aside).
+   * @returns {Entry[]}
+   */
+  uploadsWanted() {
+    return this.entries.filter((e) => !e.uploaded && e.state !== 'failed');
   }
 
   /**
@@ -182,12 +203,15 @@ export class Outbox {
    * @returns {number | null}
    */
   nextResend() {
-    return min(this.runs().map((run) => run[0].notBefore));
+    // A message waiting for its files goes when they are done (`uploadsDone`), not at a time.
+    return min(this.runs().filter((run) => run[0].uploaded).map((run) => run[0].notBefore));
   }
 
   /**
    * Picks what to send now and marks it in flight: each run in creation order, stopping at the
-   * first message that must wait.
+   * first message that must wait — for its resend time, its deadline, the window, or its files.
+   * This is the one place where a conversation's order is kept: a message whose uploads are not
+   * complete holds up every later message of its conversation, text or not.
    * @param {number} now
    * @param {number} window
    * @returns {Entry[]}
@@ -197,7 +221,7 @@ export class Outbox {
     const out = [];
     for (const run of this.runs()) {
       for (const entry of run) {
-        const waiting = (entry.notBefore !== null && entry.notBefore > now)
+        const waiting = !entry.uploaded || (entry.notBefore !== null && entry.notBefore > now)
           || (entry.deadline !== null && entry.deadline <= now);
         if (waiting || room <= 0) break;
         entry.state = 'in_flight';

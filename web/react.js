@@ -24,7 +24,8 @@ import { SurechatClient } from './client.js';
 /**
  * @typedef {object} UseChatResult
  * @property {HookMessage[]} messages In order: stored ones by seq, then pending ones.
- * @property {(text: string) => Promise<string>} sendMessage Queues a message; resolves to its id once stored locally.
+ * @property {(text: string, options?: { files?: Blob[] }) => Promise<string>} sendMessage Queues a message (with
+ *   `files`: photos and PDFs, uploaded before it goes); resolves to its id once stored locally.
  * @property {import('./types.js').ConnectionStatus['name']} connectionStatus
  * @property {number | null} nextAttemptAt When reconnecting: time of the next attempt (ms).
  * @property {number} pendingMessagesCount Not yet stored on the server (failed ones included).
@@ -69,7 +70,7 @@ export function useChat({ conversationId, token, getToken, server, client: given
 
   return {
     messages,
-    sendMessage: useCallback((text) => client.send(conversationId, text), [client, conversationId]),
+    sendMessage: useCallback((text, options) => client.send(conversationId, text, options), [client, conversationId]),
     connectionStatus: status.name,
     nextAttemptAt: status.name === 'reconnecting' ? status.nextAttemptAt : null,
     pendingMessagesCount: client.pendingCount,

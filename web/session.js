@@ -138,6 +138,7 @@ export class Session {
       out.push({
         conversation, id: e.id, seq: null, sender: this.user ?? '', role, body: e.body, ts: null,
         status: entryStatus(e), ...(e.kind && { kind: e.kind }),
+        ...(e.attachments.length && { attachments: e.attachments.map((a) => ({ ...a, local: /** @type {const} */ (true) })) }),
       });
     }
     return out;
@@ -156,6 +157,16 @@ export class Session {
       if (status) return status;
     }
     return undefined;
+  }
+
+  /**
+   * Messages whose files the driver is to upload (then `uploadsDone`, or `uploadFailed`), in
+   * creation order: new ones, restored ones (whether their uploads finished is asked again), and
+   * those the server answered `attachment_pending`.
+   * @returns {{ id: string, conversation: string, attachments: import('./types.js').AttachmentDraft[] }[]}
+   */
+  uploadsWanted() {
+    return this.outbox.uploadsWanted().map((e) => ({ id: e.id, conversation: e.conversation, attachments: [...e.attachments] }));
   }
 
   // ---- commands -----------------------------------------------------------------------------
@@ -186,11 +197,14 @@ export class Session {
    * @param {string} body
    * @param {number | null} [deadline] Fail it if not stored by then.
    * @param {string | null} [kind] `note`: a private note between operators.
+   * @param {import('./types.js').AttachmentDraft[]} [attachments] Files (the driver has stored
+   *   their bytes): the message waits, and the conversation's later messages behind it, until
+   *   the driver says they are uploaded (`uploadsDone`).
    */
-  send(now, id, conversation, body, deadline = null, kind = null) {
+  send(now, id, conversation, body, deadline = null, kind = null, attachments = []) {
     // A message already held (stored, then found again in a persisted outbox) is not resent.
     if (this.deliveryStatus(id) && !this.outbox.get(id)) return id;
-    this.outbox.push(id, conversation, body, deadline, kind);
+    this.outbox.push(id, conversation, body, deadline, kind, attachments);
     this.events.push({ type: 'delivery_status', conversation, id, status: { name: 'sending' } });
     this.flush(now);
     return id;
@@ -223,6 +237,34 @@ export class Session {
     }
     this.flush(now);
     return retried.length;
+  }
+
+  /**
+   * Every file of message `id` is uploaded and complete on the server: it may be sent, in its
+   * turn.
+   * @param {number} now
+   * @param {string} id
+   */
+  uploadsDone(now, id) {
+    const entry = this.outbox.get(id);
+    if (entry && entry.state !== 'failed') entry.uploaded = true;
+    this.flush(now);
+  }
+
+  /**
+   * A file of message `id` was refused for good (`unsupported_type`, `attachment_too_large`,
+   * `attachment_not_found`, …): the message fails with that reason, like a refused text.
+   * @param {number} now
+   * @param {string} id
+   * @param {string} code
+   * @param {string} message
+   */
+  uploadFailed(now, id, code, message) {
+    const entry = this.outbox.get(id);
+    if (!entry || entry.state === 'failed') return;
+    this.outbox.fail(id, code, message);
+    this.events.push({ type: 'delivery_status', conversation: entry.conversation, id, status: { name: 'failed', code, message } });
+    this.flush(now);
   }
 
   /**
@@ -612,6 +654,9 @@ export class Session {
       });
       return;
     }
+    // A file still `receiving` on the server: upload it again (resuming), then resend — with
+    // backoff, so a server that keeps saying so is not asked in a loop.
+    if (error.code === 'attachment_pending') entry.uploaded = false;
     const unit = this.jitter.unit();
     // out_of_order is a consequence of an earlier message's refusal, not a failure of its own:
     // it goes again right behind that one (which sets the pace). Only with no earlier message of
@@ -630,7 +675,10 @@ export class Session {
   flush(now) {
     if (this.transport !== 'ready') return;
     for (const e of this.outbox.sendable(now, this.config.sendWindow)) {
-      this.transmits.push({ type: 'send', id: e.id, conversation: e.conversation, body: e.body, ...(e.kind && { kind: e.kind }) });
+      this.transmits.push({
+        type: 'send', id: e.id, conversation: e.conversation, body: e.body, ...(e.kind && { kind: e.kind }),
+        ...(e.attachments.length && { attachments: e.attachments.map((a) => a.id) }),
+      });
     }
     for (const c of this.conversations.values()) {
       if (c.void) continue;

@@ -10,7 +10,7 @@
 // It also shows the server's Web Push messages as notifications (subscribed with `push.js`).
 
 const PREFIX = 'surechat-shell-';
-const CACHE = `${PREFIX}v7`;
+const CACHE = `${PREFIX}v8`;
 const SHELL = [
   'demo/client.html', 'demo/client-page.js', 'demo/strings.js', 'demo/demo.css',
   'console/index.html', 'console/console.js', 'console/console.css', 'console/sign-in.html',
@@ -21,6 +21,7 @@ const SHELL = [
   'format.js',
   'client.js', 'components.js', 'chat-element.js', 'session.js', 'frames.js', 'outbox.js',
   'conversation.js', 'store.js', 'types.js', 'index.js', 'attention.js', 'push.js', 'i18n.js',
+  'uploads.js', 'links.js', 'sniff.js', 'attachments-view.js',
   'locales/en.js', 'locales/es.js', 'locales/ar.js', 'favicon.svg',
 ];
 // Never cached: the current build's name must always be the server's.

@@ -34,6 +34,39 @@
  * @property {DeliveryStatus | null} status Where the user's own message is.
  * @property {string} [kind] `note` (private between operators) or `system` (assignment, status).
  * @property {Record<string, unknown>} [data] For `system` entries, the change.
+ * @property {(Attachment | AttachmentDraft)[]} [attachments] Files, in the order shown: as the
+ *   server describes them once stored, as the device does while the message is in the outbox
+ *   (`local: true`).
+ */
+
+/**
+ * A file of a stored message, as the server describes it (docs/protocol.md, section 14.2).
+ * Fetch it with a signed link (`SurechatClient.attachmentLink`).
+ * @typedef {object} Attachment
+ * @property {string} id The upload id.
+ * @property {string} name The file name as the sender knew it: show it as text, never use it as a path.
+ * @property {string} type The type found in the content (`image/jpeg`, `application/pdf`, …).
+ * @property {number} size Bytes as stored.
+ * @property {string} sha256 Hex SHA-256 of the stored bytes.
+ * @property {number} [width] Images: pixels.
+ * @property {number} [height] Images: pixels.
+ * @property {boolean} [thumb] A thumbnail exists.
+ */
+
+/**
+ * A file of a message still in the outbox: its bytes are in local storage until the message is
+ * stored on the server.
+ * @typedef {object} AttachmentDraft
+ * @property {string} id The upload id (a UUID made on the device).
+ * @property {string} name File name.
+ * @property {string} type The type the device believes (informational; the server decides).
+ * @property {number} size Bytes.
+ * @property {true} [local] Set in `ChatMessage.attachments`: not on the server yet.
+ */
+
+/**
+ * How far a message's files have been uploaded (all its files together).
+ * @typedef {{ conversation: string, id: string, bytes: number, length: number }} UploadProgress
  */
 
 /**
@@ -66,6 +99,7 @@
  * @property {string} body Text.
  * @property {[string, string] | null} failed `[code, message]` if it failed for good.
  * @property {string | null} [kind] `note`: a private note.
+ * @property {AttachmentDraft[]} [attachments] Its files (their bytes are kept by the store).
  */
 
 /**
@@ -114,6 +148,12 @@ export const TYPING_TTL_MS = 10000;
 
 /** Default largest message body in bytes of UTF-8; the server may be configured otherwise. */
 export const MESSAGE_BYTES_MAX = 16384;
+
+/** Most files one message may carry (protocol `ATTACHMENTS_MAX`). */
+export const ATTACHMENTS_MAX = 10;
+
+/** Default largest file in bytes (`attachment_bytes_max`; `GET /v1/widget` says the server's). */
+export const ATTACHMENT_BYTES_MAX = 26214400;
 
 /**
  * The delay before reconnect attempt `attempt` (0 = first retry), given a uniform sample `unit`
@@ -181,7 +221,8 @@ export class Jitter {
 /**
  * A stored message as the server sends it.
  * @typedef {{ type: 'message', conversation: string, id: string, seq: number, sender: string,
- *   role: Role, body: string, ts: number, kind?: string, data?: Record<string, unknown> }} MessageFrame
+ *   role: Role, body: string, ts: number, kind?: string, data?: Record<string, unknown>,
+ *   attachments?: Attachment[] }} MessageFrame
  */
 
 /**
@@ -209,7 +250,7 @@ export class Jitter {
  * @typedef {{ type: 'hello', v: number, token: string,
  *     cursors: { conversation: string, seq: number, epoch?: number }[],
  *     offline_ms?: number, pending?: number }
- *   | { type: 'send', id: string, conversation: string, body: string, kind?: string }
+ *   | { type: 'send', id: string, conversation: string, body: string, kind?: string, attachments?: string[] }
  *   | { type: 'presence', status: string }
  *   | { type: 'receipt', ref?: string, conversation: string, delivered?: number, read?: number }
  *   | { type: 'typing', conversation: string, active: boolean }

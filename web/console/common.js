@@ -110,6 +110,9 @@ export function senderOf(ctx, m) {
 export function preview(ctx, m) {
   if (!m) return t('console.row.empty');
   if (m.kind === 'system') return m.body;
-  const line = t('console.row.line', { who: senderOf(ctx, m), body: m.body });
+  // A message of files alone says which files (names are shown as text, like bodies).
+  const files = (m.attachments ?? []).map((/** @type {{ name: string }} */ a) => a.name).join(', ');
+  const body = m.body || (files ? t('console.row.attachment', { names: files }) : '');
+  const line = t('console.row.line', { who: senderOf(ctx, m), body });
   return m.kind === 'note' ? t('console.row.note', { line }) : line;
 }

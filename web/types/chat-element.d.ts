@@ -1,3 +1,4 @@
+import { ImageViewer, PendingFiles } from './attachments-view.js';
 import { SurechatClient } from './client.js';
 export type WidgetSettings = {
     /**
@@ -24,6 +25,14 @@ export type WidgetSettings = {
      * Longest message, in bytes of UTF-8.
      */
     message_bytes_max: number;
+    /**
+     * Largest file, in bytes.
+     */
+    attachment_bytes_max: number;
+    /**
+     * Types of files the server takes (as found in their content).
+     */
+    attachment_types: string[];
 };
 export type Person = {
     id: string;
@@ -46,6 +55,8 @@ export declare class ChatElement extends HTMLElement {
     empty: HTMLElement;
     /** Shown when messages arrive while the reader is scrolled up. */
     pill: HTMLElement;
+    /** The reader is at the end of the list (kept while pictures load and make it taller). */
+    pinned: boolean;
     /** Rows on screen now, by seq: "read" covers only what was seen while the page was visible. @type {Set<number>} */
     onScreen: Set<number>;
     watcher: IntersectionObserver | null;
@@ -64,6 +75,14 @@ export declare class ChatElement extends HTMLElement {
     input: HTMLTextAreaElement;
     sendButton: HTMLElement;
     counter: HTMLElement;
+    /** The full-size view of photos. */
+    viewer: ImageViewer;
+    /** Files chosen for the next message. */
+    pendingFiles: PendingFiles;
+    attachButton: HTMLElement;
+    picker: HTMLInputElement;
+    /** Shown while files are dragged over the chat. */
+    dropzone: HTMLElement;
     form: HTMLElement;
     /** @type {{ kind?: 'note' }} `{ kind: 'note' }`: the composer writes notes. */
     sendOptions: {
@@ -102,6 +121,17 @@ export declare class ChatElement extends HTMLElement {
     autoDir: boolean;
     static get observedAttributes(): string[];
     constructor();
+    /** What the attachment views need from the chat. @returns {import('./attachments-view.js').ChatContext} */
+    context(): import('./attachments-view.js').ChatContext;
+    /**
+     * Checks and adds files to the next message; says why any was refused (before any upload).
+     * @param {Blob[]} files
+     */
+    attach(files: Blob[]): Promise<void>;
+    /** The composer's files changed: focus stays in the composer when a removed file had it. */
+    filesChanged(): void;
+    /** Files dragged over the chat are shown a place to drop, and attached when dropped. */
+    dropTargets(): void;
     /** Whether the main pointer is a finger (Enter inserts a line then). */
     touch(): boolean;
     /** Sets every fixed text in the current language (again when the language changed). */
@@ -196,6 +226,13 @@ export declare class ChatElement extends HTMLElement {
      * @param {import('./types.js').ChatMessage} m
      */
     update(row: HTMLElement, m: import('./types.js').ChatMessage): void;
+    /**
+     * A message's files: drawn from the server's copy once it is stored (the device's until then),
+     * and the upload's progress while it is on its way.
+     * @param {HTMLElement} row
+     * @param {import('./types.js').ChatMessage} m
+     */
+    updateFiles(row: HTMLElement, m: import('./types.js').ChatMessage): void;
     /**
      * The reason a message was not sent and what can be done: "Edit" (the text back in the
      * composer) and "Delete"; "Retry" only where sending it again may work (never for a refusal

@@ -1,5 +1,7 @@
+import { AttachmentLinks } from './links.js';
 import { Session } from './session.js';
 import { MemoryStore, Store } from './store.js';
+import { Uploader } from './uploads.js';
 export type ClientOptions = {
     /**
      * The user's token (JWT from your backend or `POST /v1/tokens`).
@@ -42,11 +44,18 @@ export declare function tokenSubject(token: string): string | null;
 /** A lowercase random UUID (v4), also where `crypto.randomUUID` is missing (plain http). */
 export declare function newId(): string;
 /**
+ * A file's name as the server takes it: no control characters, 1–255 bytes of UTF-8 (cut at a
+ * character, never inside one).
+ * @param {string} name
+ */
+export declare function uploadName(name: string): string;
+/**
  * A connected chat device. Events (`addEventListener` or `on`), each a CustomEvent whose
  * `detail` is the session event: `connection_status`, `delivery_status`, `message`, `typing`,
  * `presence`, `receipt`, `synced`, `token_expired` (the server refused the token),
  * `auth_expired` (no fresh token could be had: the app must sign the user in again and call
- * `setToken`), `error`, and `change` after any of them.
+ * `setToken`), `upload_progress` (`{ conversation, id, bytes, length }`: a message's files on
+ * their way), `error`, and `change` after any of them.
  */
 export declare class SurechatClient extends EventTarget {
     options: ClientOptions;
@@ -84,6 +93,19 @@ export declare class SurechatClient extends EventTarget {
     refreshTimer: ReturnType<typeof setTimeout> | undefined;
     /** A `getToken` call in flight. @type {Promise<void> | null} */
     refreshing: Promise<void> | null;
+    /** Waits to end early when the network comes back or the token changes. @type {Set<() => void>} */
+    wakers: Set<() => void>;
+    /** The HTTP API's base. */
+    base: string;
+    uploader: Uploader;
+    /** Signed links to attachments, cached. */
+    links: AttachmentLinks;
+    /** The message whose files are being uploaded (one at a time, in outbox order). @type {string | null} */
+    uploading: string | null;
+    /** Stops uploads when the client stops. */
+    uploadsStopped: AbortController;
+    /** How far each message's files are. @type {Map<string, import('./types.js').UploadProgress>} */
+    progress: Map<string, import('./types.js').UploadProgress>;
     /** @param {ClientOptions} options */
     constructor(options: ClientOptions);
     /**
@@ -112,16 +134,48 @@ export declare class SurechatClient extends EventTarget {
     /** Closes the connection and stops reconnecting; the outbox stays in storage. */
     stop(): void;
     /**
-     * Sends a message: stored in the outbox first, then shown as sending, then sent (again, after
-     * any outage, with the same id) until the server stores it or refuses it for good.
+     * Sends a message: stored in the outbox first (with its files' bytes, in the same
+     * transaction), then shown as sending, then sent (again, after any outage, with the same id)
+     * until the server stores it or refuses it for good. With `files`, each is uploaded first
+     * (resumably, `upload_progress` events tell how far), and the message goes once all are
+     * complete — the conversation's later messages wait behind it, so the order is kept. With
+     * files the body may be empty.
      * @param {string} conversation
      * @param {string} body
-     * @param {{ kind?: 'note' }} [options] `{ kind: 'note' }`: a private note.
+     * @param {{ kind?: 'note', files?: Blob[] }} [options] `kind: 'note'`: a private note;
+     *   `files`: up to 10 `File`s or `Blob`s (photos, PDFs). The widget checks size and type
+     *   before; the server decides, and a refusal fails the message with its reason.
      * @returns {Promise<string>} the message id
      */
     send(conversation: string, body: string, options?: {
         kind?: 'note';
+        files?: Blob[];
     }): Promise<string>;
+    /**
+     * Signed links to an attachment of a received message, for `<img src>` (`thumb_url`) and
+     * downloads (`url`): cached, and asked for again shortly before they expire.
+     * @param {string} attachmentId
+     * @returns {Promise<import('./links.js').AttachmentLink>}
+     */
+    attachmentLink(attachmentId: string): Promise<import('./links.js').AttachmentLink>;
+    /**
+     * How far the files of pending message `id` are uploaded, if they are on their way.
+     * @param {string} id
+     * @returns {import('./types.js').UploadProgress | undefined}
+     */
+    uploadProgress(id: string): import('./types.js').UploadProgress | undefined;
+    /**
+     * The bytes of a pending message's files (to show a photo before it is uploaded).
+     * @param {string} id
+     * @returns {Promise<{ id: string, name: string, type: string, size: number, blob: Blob }[]>}
+     */
+    pendingFiles(id: string): Promise<{
+        id: string;
+        name: string;
+        type: string;
+        size: number;
+        blob: Blob;
+    }[]>;
     /** Sends failed messages again with their ids (every one, or only `id`). @param {string} [id] */
     retryFailed(id?: string): void;
     /** Drops a failed message (e.g. to send an edited text as a new message). @param {string} id */
@@ -164,6 +218,36 @@ export declare class SurechatClient extends EventTarget {
     pump(): void;
     /** Actions, then events (persisted, then told), then frames, then the timer. */
     drain(): Promise<void>;
+    /** Starts uploading the files of the first message that waits for them, if none is on its way. */
+    kickUploads(): void;
+    /**
+     * Uploads a message's files one after the other, then tells the session it may go; a
+     * permanent refusal fails the message with the server's reason.
+     * @param {{ id: string, conversation: string, attachments: import('./types.js').AttachmentDraft[] }} message
+     */
+    uploadMessage(message: {
+        id: string;
+        conversation: string;
+        attachments: import('./types.js').AttachmentDraft[];
+    }): Promise<void>;
+    /** @param {import('./types.js').UploadProgress} progress */
+    reportProgress(progress: import('./types.js').UploadProgress): void;
+    /**
+     * Waits `ms`, less when the network comes back or the token changes (something worth trying
+     * again at once).
+     * @param {number} ms
+     * @param {AbortSignal} [signal]
+     * @returns {Promise<void>}
+     */
+    sleep(ms: number, signal?: AbortSignal): Promise<void>;
+    /**
+     * Resolves once the device has a network (at once when it has one).
+     * @param {AbortSignal} [signal]
+     * @returns {Promise<void>}
+     */
+    online(signal?: AbortSignal): Promise<void>;
+    /** Ends every wait of the uploads. */
+    wake(): void;
     /** Tells the app that local storage failed. @param {unknown} error */
     storageFailed(error: unknown): void;
     /** @param {import('./types.js').Action} action */

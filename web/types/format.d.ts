@@ -46,3 +46,11 @@ export declare function openState(hours: Hours[], timeZone: string, now: number)
     open: false;
     next: number | null;
 } | null;
+/**
+ * A size in the reader's language and digits (`2.4 MB`, `٢٫٤ ميغابايت`).
+ * @param {number} bytes
+ * @param {string} locale
+ */
+export declare function formatBytes(bytes: number, locale: string): string;
+/** A type's short name for a file card: `application/pdf` → `PDF`. @param {string} type */
+export declare function typeLabel(type: string): string;

@@ -1,9 +1,21 @@
 /** The protocol version this SDK speaks. */
 export declare const PROTOCOL_VERSION = 1;
-export type Kind = string | Shape | [Shape];
+export type Kind = string | Shape | [Kind] | Optional;
 export type Shape = {
     [field: string]: Kind;
 };
+/**
+ * A field's kind: `str`, `uint`, `bool`, `role`, `obj` (any JSON object), a nested shape, or a list of one; a leading
+ * `?` marks an optional field (absent or null), `[]` a list, {@link Optional} an optional list or shape.
+ * @typedef {string | Shape | [Kind] | Optional} Kind
+ * @typedef {{ [field: string]: Kind }} Shape
+ */
+/** An optional field (absent or null) of a kind that is not a plain string. */
+declare class Optional {
+    kind: Kind;
+    /** @param {Kind} kind */
+    constructor(kind: Kind);
+}
 /** Client frames (device → server), fields in canonical order. @type {Record<string, Shape>} */
 export declare const CLIENT_FRAMES: Record<string, Shape>;
 /** Server frames (server → device), fields in canonical order. @type {Record<string, Shape>} */
@@ -47,3 +59,4 @@ export declare function encodeClientFrame(frame: import('./types.js').ClientFram
  * @returns {string}
  */
 export declare function encodeServerFrame(frame: import('./types.js').ServerFrame): string;
+export {};

@@ -26,6 +26,16 @@ export type Entry = {
      * `note` or null.
      */
     kind: string | null;
+    /**
+     * Files the message carries, in
+     * order (their upload ids are named in the `send`).
+     */
+    attachments: import('./types.js').AttachmentDraft[];
+    /**
+     * Every attachment is uploaded and complete on the server: until
+     * then the message (and every later one of its conversation) waits.
+     */
+    uploaded: boolean;
 };
 /**
  * @typedef {object} Entry
@@ -38,6 +48,10 @@ export type Entry = {
  * @property {number} attempts Transient refusals so far, for the resend backoff.
  * @property {number | null} notBefore Not to be resent before this time.
  * @property {string | null} kind `note` or null.
+ * @property {import('./types.js').AttachmentDraft[]} attachments Files the message carries, in
+ *   order (their upload ids are named in the `send`).
+ * @property {boolean} uploaded Every attachment is uploaded and complete on the server: until
+ *   then the message (and every later one of its conversation) waits.
  */
 /**
  * @param {Entry} entry
@@ -56,8 +70,9 @@ export declare class Outbox {
      * @param {string} body
      * @param {number | null} deadline
      * @param {string | null} [kind]
+     * @param {import('./types.js').AttachmentDraft[]} [attachments]
      */
-    push(id: string, conversation: string, body: string, deadline: number | null, kind?: string | null): void;
+    push(id: string, conversation: string, body: string, deadline: number | null, kind?: string | null, attachments?: import('./types.js').AttachmentDraft[]): void;
     /** @param {import('./types.js').PendingMessage} pending */
     restore(pending: import('./types.js').PendingMessage): void;
     get length(): number;
@@ -75,6 +90,11 @@ export declare class Outbox {
      * @returns {Entry[]} the messages retried
      */
     retryFailed(id?: string): Entry[];
+    /**
+     * Messages whose files are still to be uploaded, in creation order (failed ones aside).
+     * @returns {Entry[]}
+     */
+    uploadsWanted(): Entry[];
     /**
      * Marks a message failed for good.
      * @param {string} id
@@ -119,7 +139,9 @@ export declare class Outbox {
     nextResend(): number | null;
     /**
      * Picks what to send now and marks it in flight: each run in creation order, stopping at the
-     * first message that must wait.
+     * first message that must wait — for its resend time, its deadline, the window, or its files.
+     * This is the one place where a conversation's order is kept: a message whose uploads are not
+     * complete holds up every later message of its conversation, text or not.
      * @param {number} now
      * @param {number} window
      * @returns {Entry[]}

@@ -31,9 +31,12 @@ export type UseChatResult = {
      */
     messages: HookMessage[];
     /**
-     * Queues a message; resolves to its id once stored locally.
+     * Queues a message (with
+     * `files`: photos and PDFs, uploaded before it goes); resolves to its id once stored locally.
      */
-    sendMessage: (text: string) => Promise<string>;
+    sendMessage: (text: string, options?: {
+        files?: Blob[];
+    }) => Promise<string>;
     connectionStatus: import('./types.js').ConnectionStatus['name'];
     /**
      * When reconnecting: time of the next attempt (ms).
@@ -89,7 +92,8 @@ export type UseChatResult = {
 /**
  * @typedef {object} UseChatResult
  * @property {HookMessage[]} messages In order: stored ones by seq, then pending ones.
- * @property {(text: string) => Promise<string>} sendMessage Queues a message; resolves to its id once stored locally.
+ * @property {(text: string, options?: { files?: Blob[] }) => Promise<string>} sendMessage Queues a message (with
+ *   `files`: photos and PDFs, uploaded before it goes); resolves to its id once stored locally.
  * @property {import('./types.js').ConnectionStatus['name']} connectionStatus
  * @property {number | null} nextAttemptAt When reconnecting: time of the next attempt (ms).
  * @property {number} pendingMessagesCount Not yet stored on the server (failed ones included).

@@ -98,6 +98,17 @@ export declare class Session {
      * @returns {import('./types.js').DeliveryStatus | undefined}
      */
     deliveryStatus(id: string): import('./types.js').DeliveryStatus | undefined;
+    /**
+     * Messages whose files the driver is to upload (then `uploadsDone`, or `uploadFailed`), in
+     * creation order: new ones, restored ones (whether their uploads finished is asked again), and
+     * those the server answered `attachment_pending`.
+     * @returns {{ id: string, conversation: string, attachments: import('./types.js').AttachmentDraft[] }[]}
+     */
+    uploadsWanted(): {
+        id: string;
+        conversation: string;
+        attachments: import('./types.js').AttachmentDraft[];
+    }[];
     /** Starts connecting (and keeps reconnecting until disconnect). @param {number} now */
     connect(now: number): void;
     /** Closes the connection and stops reconnecting. The outbox is kept. @param {number} now */
@@ -110,8 +121,11 @@ export declare class Session {
      * @param {string} body
      * @param {number | null} [deadline] Fail it if not stored by then.
      * @param {string | null} [kind] `note`: a private note between operators.
+     * @param {import('./types.js').AttachmentDraft[]} [attachments] Files (the driver has stored
+     *   their bytes): the message waits, and the conversation's later messages behind it, until
+     *   the driver says they are uploaded (`uploadsDone`).
      */
-    send(now: number, id: string, conversation: string, body: string, deadline?: number | null, kind?: string | null): string;
+    send(now: number, id: string, conversation: string, body: string, deadline?: number | null, kind?: string | null, attachments?: import('./types.js').AttachmentDraft[]): string;
     /**
      * Takes over a closed tab's pending messages.
      * @param {number} now
@@ -124,6 +138,22 @@ export declare class Session {
      * @param {string} [id]
      */
     retryFailed(now: number, id?: string): number;
+    /**
+     * Every file of message `id` is uploaded and complete on the server: it may be sent, in its
+     * turn.
+     * @param {number} now
+     * @param {string} id
+     */
+    uploadsDone(now: number, id: string): void;
+    /**
+     * A file of message `id` was refused for good (`unsupported_type`, `attachment_too_large`,
+     * `attachment_not_found`, …): the message fails with that reason, like a refused text.
+     * @param {number} now
+     * @param {string} id
+     * @param {string} code
+     * @param {string} message
+     */
+    uploadFailed(now: number, id: string, code: string, message: string): void;
     /**
      * Drops a failed message from the outbox (the user edits it and sends the new text as a new
      * message, with a new id). Only a failed message can be discarded: any other may already be

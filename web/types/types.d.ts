@@ -62,6 +62,74 @@ export type ChatMessage = {
      * For `system` entries, the change.
      */
     data?: Record<string, unknown>;
+    /**
+     * Files, in the order shown: as the
+     * server describes them once stored, as the device does while the message is in the outbox
+     * (`local: true`).
+     */
+    attachments?: (Attachment | AttachmentDraft)[];
+};
+export type Attachment = {
+    /**
+     * The upload id.
+     */
+    id: string;
+    /**
+     * The file name as the sender knew it: show it as text, never use it as a path.
+     */
+    name: string;
+    /**
+     * The type found in the content (`image/jpeg`, `application/pdf`, …).
+     */
+    type: string;
+    /**
+     * Bytes as stored.
+     */
+    size: number;
+    /**
+     * Hex SHA-256 of the stored bytes.
+     */
+    sha256: string;
+    /**
+     * Images: pixels.
+     */
+    width?: number;
+    /**
+     * Images: pixels.
+     */
+    height?: number;
+    /**
+     * A thumbnail exists.
+     */
+    thumb?: boolean;
+};
+export type AttachmentDraft = {
+    /**
+     * The upload id (a UUID made on the device).
+     */
+    id: string;
+    /**
+     * File name.
+     */
+    name: string;
+    /**
+     * The type the device believes (informational; the server decides).
+     */
+    type: string;
+    /**
+     * Bytes.
+     */
+    size: number;
+    /**
+     * Set in `ChatMessage.attachments`: not on the server yet.
+     */
+    local?: true;
+};
+export type UploadProgress = {
+    conversation: string;
+    id: string;
+    bytes: number;
+    length: number;
 };
 export type SessionEvent = {
     type: 'connection_status';
@@ -142,6 +210,10 @@ export type PendingMessage = {
      * `note`: a private note.
      */
     kind?: string | null;
+    /**
+     * Its files (their bytes are kept by the store).
+     */
+    attachments?: AttachmentDraft[];
 };
 export type StoredConversation = {
     /**
@@ -235,6 +307,36 @@ export type Config = {
  * @property {DeliveryStatus | null} status Where the user's own message is.
  * @property {string} [kind] `note` (private between operators) or `system` (assignment, status).
  * @property {Record<string, unknown>} [data] For `system` entries, the change.
+ * @property {(Attachment | AttachmentDraft)[]} [attachments] Files, in the order shown: as the
+ *   server describes them once stored, as the device does while the message is in the outbox
+ *   (`local: true`).
+ */
+/**
+ * A file of a stored message, as the server describes it (docs/protocol.md, section 14.2).
+ * Fetch it with a signed link (`SurechatClient.attachmentLink`).
+ * @typedef {object} Attachment
+ * @property {string} id The upload id.
+ * @property {string} name The file name as the sender knew it: show it as text, never use it as a path.
+ * @property {string} type The type found in the content (`image/jpeg`, `application/pdf`, …).
+ * @property {number} size Bytes as stored.
+ * @property {string} sha256 Hex SHA-256 of the stored bytes.
+ * @property {number} [width] Images: pixels.
+ * @property {number} [height] Images: pixels.
+ * @property {boolean} [thumb] A thumbnail exists.
+ */
+/**
+ * A file of a message still in the outbox: its bytes are in local storage until the message is
+ * stored on the server.
+ * @typedef {object} AttachmentDraft
+ * @property {string} id The upload id (a UUID made on the device).
+ * @property {string} name File name.
+ * @property {string} type The type the device believes (informational; the server decides).
+ * @property {number} size Bytes.
+ * @property {true} [local] Set in `ChatMessage.attachments`: not on the server yet.
+ */
+/**
+ * How far a message's files have been uploaded (all its files together).
+ * @typedef {{ conversation: string, id: string, bytes: number, length: number }} UploadProgress
  */
 /**
  * What the session tells the app (and the driver, which persists some of it).
@@ -264,6 +366,7 @@ export type Config = {
  * @property {string} body Text.
  * @property {[string, string] | null} failed `[code, message]` if it failed for good.
  * @property {string | null} [kind] `note`: a private note.
+ * @property {AttachmentDraft[]} [attachments] Its files (their bytes are kept by the store).
  */
 /**
  * A conversation kept across restarts.
@@ -297,6 +400,10 @@ export declare const DEFAULT_CONFIG: Readonly<Config>;
 export declare const TYPING_TTL_MS = 10000;
 /** Default largest message body in bytes of UTF-8; the server may be configured otherwise. */
 export declare const MESSAGE_BYTES_MAX = 16384;
+/** Most files one message may carry (protocol `ATTACHMENTS_MAX`). */
+export declare const ATTACHMENTS_MAX = 10;
+/** Default largest file in bytes (`attachment_bytes_max`; `GET /v1/widget` says the server's). */
+export declare const ATTACHMENT_BYTES_MAX = 26214400;
 /**
  * The delay before reconnect attempt `attempt` (0 = first retry), given a uniform sample `unit`
  * in [0, 1): full jitter over an exponentially growing, capped window.
@@ -363,6 +470,7 @@ export type MessageFrame = {
     ts: number;
     kind?: string;
     data?: Record<string, unknown>;
+    attachments?: Attachment[];
 };
 export type ServerFrame = {
     type: 'welcome';
@@ -448,6 +556,7 @@ export type ClientFrame = {
     conversation: string;
     body: string;
     kind?: string;
+    attachments?: string[];
 } | {
     type: 'presence';
     status: string;
@@ -482,7 +591,8 @@ export type ClientFrame = {
 /**
  * A stored message as the server sends it.
  * @typedef {{ type: 'message', conversation: string, id: string, seq: number, sender: string,
- *   role: Role, body: string, ts: number, kind?: string, data?: Record<string, unknown> }} MessageFrame
+ *   role: Role, body: string, ts: number, kind?: string, data?: Record<string, unknown>,
+ *   attachments?: Attachment[] }} MessageFrame
  */
 /**
  * A frame from the server (docs/protocol.md, section 4).
@@ -508,7 +618,7 @@ export type ClientFrame = {
  * @typedef {{ type: 'hello', v: number, token: string,
  *     cursors: { conversation: string, seq: number, epoch?: number }[],
  *     offline_ms?: number, pending?: number }
- *   | { type: 'send', id: string, conversation: string, body: string, kind?: string }
+ *   | { type: 'send', id: string, conversation: string, body: string, kind?: string, attachments?: string[] }
  *   | { type: 'presence', status: string }
  *   | { type: 'receipt', ref?: string, conversation: string, delivered?: number, read?: number }
  *   | { type: 'typing', conversation: string, active: boolean }

@@ -182,8 +182,8 @@ fn main() -> anyhow::Result<()> {
                 &to,
             ))?;
             println!(
-                "copied {} conversations, {} participants, {} messages; every seq verified",
-                report.conversations, report.participants, report.messages
+                "copied {} conversations, {} participants, {} messages, {} uploads; every seq verified",
+                report.conversations, report.participants, report.messages, report.uploads
             );
             Ok(())
         }

@@ -109,6 +109,8 @@ pub enum ErrorCode {
     OffsetMismatch,
     /// The user uploaded `upload_bytes_per_day` in the last 24 hours; retry after the time given. Transient.
     UploadQuota,
+    /// A download's `Range` lies past the end of the file.
+    RangeNotSatisfiable,
 }
 
 impl ErrorCode {
@@ -162,6 +164,7 @@ impl ErrorCode {
         ErrorCode::UnsupportedType,
         ErrorCode::OffsetMismatch,
         ErrorCode::UploadQuota,
+        ErrorCode::RangeNotSatisfiable,
     ];
 
     /// The wire name, e.g. `message_too_large`.
@@ -215,6 +218,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedType => "unsupported_type",
             ErrorCode::OffsetMismatch => "offset_mismatch",
             ErrorCode::UploadQuota => "upload_quota",
+            ErrorCode::RangeNotSatisfiable => "range_not_satisfiable",
         }
     }
 
@@ -240,6 +244,7 @@ impl ErrorCode {
             | ErrorCode::OffsetMismatch => 409,
             ErrorCode::AttachmentNotFound => 404,
             ErrorCode::UnsupportedType => 415,
+            ErrorCode::RangeNotSatisfiable => 416,
             ErrorCode::MessageTooLarge
             | ErrorCode::FrameTooLarge
             | ErrorCode::AttachmentTooLarge => 413,
@@ -339,6 +344,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedType => "Unsupported file type",
             ErrorCode::OffsetMismatch => "Upload offset mismatch",
             ErrorCode::UploadQuota => "Upload quota reached",
+            ErrorCode::RangeNotSatisfiable => "Range not satisfiable",
         }
     }
 }

@@ -44,7 +44,9 @@ pub fn routes() -> Router<Arc<AppState>> {
         )
         .route(
             "/v1/conversations/{id}",
-            get(conversation).put(crate::operators::upsert),
+            get(conversation)
+                .put(crate::operators::upsert)
+                .delete(erase_conversation),
         )
         .route("/v1/conversations/{id}/participants", post(add_participant))
         .route(
@@ -522,6 +524,21 @@ async fn remove_participant(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::new(ErrorCode::NotFound, "no such participant"))
+    }
+}
+
+/// `DELETE /v1/conversations/{id}` (admin): forgets the conversation and everything of it,
+/// files included; its participants' devices receive `left`.
+async fn erase_conversation(
+    State(app): State<Arc<AppState>>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    conversation_id(&id)?;
+    if app.store.erase_conversation(id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found())
     }
 }
 

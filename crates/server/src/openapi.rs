@@ -74,6 +74,14 @@ fn path_parameter(path: &str, name: &str) -> (Value, ErrorCode) {
             (user_id(), ErrorCode::InvalidUserId)
         }
         "user_id" | "operator_id" => (user_id(), ErrorCode::InvalidUserId),
+        "id" if path.starts_with("/v1/uploads/") => (
+            json!({"type": "string", "pattern": ids::MESSAGE_ID_PATTERN, "minLength": 36, "maxLength": 36}),
+            ErrorCode::InvalidId,
+        ),
+        "id" if path.starts_with("/v1/attachments/") => (
+            json!({"type": "string", "pattern": ids::MESSAGE_ID_PATTERN, "minLength": 36, "maxLength": 36}),
+            ErrorCode::NotFound,
+        ),
         "id" if path.starts_with("/v1/canned/") => (
             json!({"type": "string", "pattern": crate::canned::ID_PATTERN}),
             ErrorCode::BadRequest,
@@ -110,6 +118,24 @@ fn object(properties: Value, required: &[&str]) -> Value {
 }
 
 fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
+    let link_query = vec![
+        query("u", "A signed link's user.", user_id()),
+        query(
+            "r",
+            "A signed link's role.",
+            json!({"type": "string", "enum": ["client", "operator"]}),
+        ),
+        query(
+            "exp",
+            "A signed link's expiry, seconds since the epoch.",
+            json!({"type": "integer", "minimum": 0, "maximum": ids::NUMBER_MAX}),
+        ),
+        query(
+            "sig",
+            "A signed link's signature (base64url of an HMAC-SHA256).",
+            json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{43}$"}),
+        ),
+    ];
     use Auth::*;
     use ErrorCode as E;
     let text = Some(json!({"type": "string"}));
@@ -177,8 +203,9 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
         Op { method: "put", path: "/v1/conversations/{id}", summary: "Create or update a booking's conversation (participants, metadata, closed), idempotently.", auth: Admin, request: Some(schema::<UpsertConversation>(g)), query: vec![], responses: vec![(201, "created", Some(schema::<ConversationView>(g))), (200, "updated", Some(schema::<ConversationView>(g)))], errors: &[E::InvalidUserId, E::ParticipantConflict, E::TooManyParticipants, E::Unavailable] },
         Op { method: "get", path: "/v1/conversations/{id}", summary: "A conversation (admin, or a participant).", auth: AdminOrUser, request: Option::None, query: vec![], responses: vec![(200, "the conversation", Some(schema::<ConversationView>(g)))], errors: &[E::NotFound, E::Unavailable] },
         Op { method: "post", path: "/v1/conversations/{id}/participants", summary: "Add a participant.", auth: Admin, request: Some(schema::<ParticipantSpec>(g)), query: vec![], responses: vec![(201, "added", Some(schema::<ConversationView>(g))), (200, "already there", Some(schema::<ConversationView>(g)))], errors: &[E::InvalidUserId, E::NotFound, E::ParticipantConflict, E::TooManyParticipants, E::Unavailable] },
+        Op { method: "delete", path: "/v1/conversations/{id}", summary: "Erase a conversation: its messages, participants, events, pending notifications and files. Devices receive `left`.", auth: Admin, request: Option::None, query: vec![], responses: vec![(204, "erased", Option::None)], errors: &[E::NotFound, E::Unavailable] },
         Op { method: "delete", path: "/v1/conversations/{id}/participants/{user_id}", summary: "Remove a participant.", auth: Admin, request: Option::None, query: vec![], responses: vec![(204, "removed", Option::None)], errors: &[E::NotFound, E::Unavailable] },
-        Op { method: "post", path: "/v1/conversations/{id}/messages", summary: "Send a message; idempotent by its id.", auth: User, request: Some(schema::<SendMessage>(g)), query: vec![], responses: vec![(201, "stored now", Some(schema::<Message>(g))), (200, "stored before under this id", Some(schema::<Message>(g)))], errors: &[E::InvalidId, E::EmptyMessage, E::MessageTooLarge, E::NotFound, E::IdConflict, E::ConversationClosed, E::Forbidden, E::RateLimited, E::Unavailable] },
+        Op { method: "post", path: "/v1/conversations/{id}/messages", summary: "Send a message; idempotent by its id.", auth: User, request: Some(schema::<SendMessage>(g)), query: vec![], responses: vec![(201, "stored now", Some(schema::<Message>(g))), (200, "stored before under this id", Some(schema::<Message>(g)))], errors: &[E::InvalidId, E::EmptyMessage, E::MessageTooLarge, E::NotFound, E::IdConflict, E::ConversationClosed, E::Forbidden, E::AttachmentPending, E::AttachmentNotFound, E::RateLimited, E::Unavailable] },
         Op { method: "get", path: "/v1/conversations/{id}/messages", summary: "Messages with seq > after, ascending.", auth: User, request: Option::None, query: vec![after("Messages with a seq above this one (at most the conversation's last seq)."), page_limit], responses: vec![(200, "a page", Some(schema::<MessagePage>(g)))], errors: &[E::InvalidCursor, E::CursorOutOfRange, E::NotFound, E::Unavailable] },
         Op { method: "post", path: "/v1/conversations/{id}/receipts", summary: "Move the caller's delivered/read cursors forward.", auth: User, request: Some(schema::<ReceiptBody>(g)), query: vec![], responses: vec![(200, "the cursors now", Some(schema::<ParticipantState>(g)))], errors: &[E::InvalidCursor, E::CursorOutOfRange, E::NotFound, E::Unavailable] },
         Op { method: "post", path: "/v1/conversations/{id}/close", summary: "Close to new messages.", auth: Admin, request: Option::None, query: vec![], responses: vec![(200, "closed", Some(schema::<ConversationView>(g)))], errors: &[E::NotFound, E::Unavailable] },
@@ -191,6 +218,14 @@ fn operations(g: &mut SchemaGenerator) -> Vec<Op> {
         Op { method: "put", path: "/v1/canned/{id}", summary: "Change a saved reply's shortcut, title and body (operators).", auth: User, request: Some(schema::<crate::canned::CannedBody>(g)), query: vec![], responses: vec![(200, "changed", Some(schema::<crate::store::canned::CannedReply>(g)))], errors: &[E::NotFound, E::ShortcutTaken, E::Unavailable] },
         Op { method: "delete", path: "/v1/canned/{id}", summary: "Remove a saved reply (operators).", auth: User, request: Option::None, query: vec![], responses: vec![(204, "removed", Option::None)], errors: &[E::NotFound, E::Unavailable] },
         Op { method: "get", path: "/v1/widget", summary: "What the chat widget shows guests (welcome, business hours and time zone, usual reply time) and the message limits (any user).", auth: User, request: Option::None, query: vec![], responses: vec![(200, "the settings", Some(schema::<crate::widget::WidgetSettings>(g)))], errors: &[] },
+        Op { method: "put", path: "/v1/uploads/{id}", summary: "Create an upload under the device's id, or answer the same one again (protocol §14).", auth: User, request: Some(schema::<protocol::api::CreateUpload>(g)), query: vec![], responses: vec![(201, "created", Some(schema::<protocol::api::UploadView>(g))), (200, "the same upload, as it is now", Some(schema::<protocol::api::UploadView>(g)))], errors: &[E::InvalidConversationId, E::NotFound, E::IdConflict, E::AttachmentTooLarge, E::RateLimited, E::UploadQuota, E::Unavailable] },
+        Op { method: "head", path: "/v1/uploads/{id}", summary: "The offset to resume from (`Upload-Offset`, `Upload-Length` headers).", auth: User, request: Option::None, query: vec![], responses: vec![(200, "the upload's offset and length, in headers", Option::None)], errors: &[E::NotFound, E::Unavailable] },
+        Op { method: "get", path: "/v1/uploads/{id}", summary: "One of the caller's uploads.", auth: User, request: Option::None, query: vec![], responses: vec![(200, "the upload", Some(schema::<protocol::api::UploadView>(g)))], errors: &[E::NotFound, E::Unavailable] },
+        Op { method: "patch", path: "/v1/uploads/{id}", summary: "Append bytes at `Upload-Offset` (body `application/offset+octet-stream`, at most 8 MiB).", auth: User, request: Option::None, query: vec![], responses: vec![(200, "the upload after the chunk", Some(schema::<protocol::api::UploadView>(g)))], errors: &[E::NotFound, E::OffsetMismatch, E::UnsupportedType, E::FrameTooLarge, E::Unavailable] },
+        Op { method: "delete", path: "/v1/uploads/{id}", summary: "Remove an upload no message names.", auth: User, request: Option::None, query: vec![], responses: vec![(204, "removed", Option::None)], errors: &[E::NotFound, E::IdConflict, E::Unavailable] },
+        Op { method: "get", path: "/v1/attachments/{id}", summary: "A file a message carries (token, or a signed link's `u`, `r`, `exp`, `sig`); one byte `Range` answers 206.", auth: User, request: Option::None, query: link_query.clone(), responses: vec![(200, "the file", Some(json!({"type": "string", "format": "binary"}))), (206, "the range asked for", Some(json!({"type": "string", "format": "binary"}))), (304, "not modified (If-None-Match)", Option::None)], errors: &[E::NotFound, E::RangeNotSatisfiable, E::Unavailable] },
+        Op { method: "get", path: "/v1/attachments/{id}/thumb", summary: "A JPEG thumbnail of an image attachment (token, or a signed link).", auth: User, request: Option::None, query: link_query, responses: vec![(200, "the thumbnail", Some(json!({"type": "string", "format": "binary"})))], errors: &[E::NotFound, E::Unavailable] },
+        Op { method: "get", path: "/v1/attachments/{id}/link", summary: "Signed links to a file and its thumbnail, for clients that cannot send headers (an img src).", auth: User, request: Option::None, query: vec![], responses: vec![(200, "the links", Some(schema::<protocol::api::AttachmentLink>(g)))], errors: &[E::NotFound, E::Unavailable] },
         Op { method: "get", path: "/v1/events", summary: "Business events with id > after, in order.", auth: Admin, request: Option::None, query: vec![after("Events with an id above this one."), events_limit], responses: vec![(200, "events", Some(events))], errors: &[E::InvalidCursor, E::Unavailable] },
         Op { method: "get", path: "/v1/operators", summary: "The operator directory (admin, or an operator: the console's transfer picker).", auth: AdminOrOperator, request: Option::None, query: vec![], responses: vec![(200, "the directory, by id", Some(schema::<OperatorList>(g)))], errors: &[E::UnknownOperator, E::Unavailable] },
         Op { method: "get", path: "/v1/operators/{id}", summary: "One operator of the directory.", auth: Admin, request: Option::None, query: vec![], responses: vec![(200, "the operator", Some(schema::<Operator>(g)))], errors: &[E::NotFound, E::Unavailable] },
@@ -236,6 +271,11 @@ fn build() -> Value {
             if let Some(body) = body {
                 let media = if op.path == "/metrics" || op.path.ends_with("z") {
                     "text/plain"
+                } else if op.path.ends_with("/thumb") {
+                    "image/jpeg"
+                } else if op.path == "/v1/attachments/{id}" {
+                    // The type found in the file's content (`attachment_types`).
+                    "*/*"
                 } else {
                     "application/json"
                 };
@@ -257,6 +297,10 @@ fn build() -> Value {
         }
         if !op.query.is_empty() {
             parameters.extend(op.query.iter().cloned());
+            errors.push(ErrorCode::BadRequest);
+        }
+        if op.method == "patch" && op.path == "/v1/uploads/{id}" {
+            parameters.push(json!({"name": "Upload-Offset", "in": "header", "required": true, "description": "The byte offset this chunk starts at: the upload's stored offset.", "schema": {"type": "integer", "minimum": 0, "maximum": ids::NUMBER_MAX}}));
             errors.push(ErrorCode::BadRequest);
         }
         if op.request.is_some() {
@@ -298,6 +342,8 @@ fn build() -> Value {
         if let Some(request) = op.request {
             operation["requestBody"] =
                 json!({"required": true, "content": {"application/json": {"schema": request}}});
+        } else if op.method == "patch" && op.path == "/v1/uploads/{id}" {
+            operation["requestBody"] = json!({"required": true, "content": {"application/offset+octet-stream": {"schema": {"type": "string", "format": "binary"}}}});
         }
         let entry = paths.entry(op.path.to_owned()).or_insert_with(|| json!({}));
         entry[op.method] = operation;

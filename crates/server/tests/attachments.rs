@@ -406,6 +406,27 @@ async fn a_forbidden_type_is_refused_whatever_its_name(backend: Backend) {
         (json!(800), json!(400))
     );
     assert_eq!(upload["thumb"], true);
+    let metrics = server.http.get("/metrics", None).await.body;
+    let value = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+    };
+    assert_eq!(
+        value("surechat_uploads_decided_total{outcome=\"refused\"}"),
+        4
+    );
+    assert_eq!(
+        value("surechat_uploads_decided_total{outcome=\"complete\"}"),
+        1
+    );
+    assert_eq!(value("surechat_uploads_created_total"), 5);
+    assert_eq!(value("surechat_uploads_stored"), 5);
+    assert_eq!(
+        value("surechat_attachment_storage_bytes"),
+        upload["size"].as_u64().unwrap()
+    );
 }
 
 /// Status, code and detail: what tells a missing file from a hidden one, if anything does.
@@ -596,6 +617,116 @@ async fn limits_are_checked_before_any_byte(backend: Backend) {
     );
 }
 
+async fn over_websocket_an_unfinished_upload_holds_the_messages_behind_it(backend: Backend) {
+    use protocol::frames::{self, ClientFrame, ServerFrame};
+    let server = TestServer::start(backend).await;
+    server.booking("b1").await;
+    let ana = Client::new(&server, "ana", Role::Client);
+    let mut device = server.device("ana", Role::Client).await;
+    device.until_synced("b1").await;
+    let mut rng = Rng(5);
+    let file = pdf(&mut rng, 2000);
+    let upload = uuid();
+    ana.create(&upload, "b1", "plan.pdf", file.len()).await;
+    ana.patch(&upload, 0, &file[..1000]).await;
+    let send = |id: &str, body: &str, attachments: Vec<String>| {
+        ClientFrame::Send(frames::Send {
+            id: id.into(),
+            conversation: "b1".into(),
+            body: body.into(),
+            kind: Default::default(),
+            attachments,
+        })
+    };
+    let (before, photo, after) = (uuid(), uuid(), uuid());
+    device.send(&send(&before, "before", vec![])).await;
+    device.send(&send(&photo, "", vec![upload.clone()])).await;
+    device.send(&send(&after, "after", vec![])).await;
+    assert_eq!(device.ack(&before).await.seq, 1);
+    let pending = device.error_for(Some(&photo)).await;
+    assert_eq!(pending.code.as_str(), "attachment_pending");
+    assert!(!pending.permanent);
+    // FIFO: the text behind the photo is not stored ahead of it.
+    assert_eq!(
+        device.error_for(Some(&after)).await.code.as_str(),
+        "out_of_order"
+    );
+    ana.patch(&upload, 1000, &file[1000..]).await;
+    device.send(&send(&photo, "", vec![upload.clone()])).await;
+    device.send(&send(&after, "after", vec![])).await;
+    assert_eq!(device.ack(&photo).await.seq, 2);
+    assert_eq!(device.ack(&after).await.seq, 3);
+    let mut olga = server.device("olga", Role::Operator).await;
+    let (history, _) = olga.until_synced("b1").await;
+    let bodies: Vec<_> = history
+        .iter()
+        .map(|m| (m.body.as_str(), m.attachments.len()))
+        .collect();
+    assert_eq!(bodies, [("before", 0), ("", 1), ("after", 0)]);
+    assert_eq!(history[1].attachments[0].sha256, sha256(&file));
+    // Live too: the frame carries the description.
+    let live = uuid();
+    let second = uuid();
+    ana.upload(&second, "b1", "b.pdf", &file).await;
+    device
+        .send(&send(&live, "another", vec![second.clone()]))
+        .await;
+    let got = olga
+        .wait_for("the live message with its file", |f| match f {
+            ServerFrame::Message(m) if m.id == live => Some(m.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(got.attachments[0].id, second);
+    assert_eq!(got.attachments[0].name, "b.pdf");
+}
+
+async fn erasing_a_conversation_tells_its_devices_and_forgets_its_files(backend: Backend) {
+    use protocol::frames::ServerFrame;
+    let server = TestServer::start(backend).await;
+    server.booking("b1").await;
+    let ana = Client::new(&server, "ana", Role::Client);
+    let upload = uuid();
+    assert_eq!(
+        ana.upload(&upload, "b1", "lock.png", &png(8, 8))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        ana.send("b1", &uuid(), "the lock", &[&upload]).await.status,
+        201
+    );
+    let mut olga = server.device("olga", Role::Operator).await;
+    olga.until_synced("b1").await;
+    let erased = server
+        .http
+        .raw("DELETE", "/v1/conversations/b1", Some(common::ADMIN), None)
+        .await;
+    assert_eq!(erased.status, 204, "{}", erased.body);
+    let left = olga
+        .wait_for("left b1", |f| match f {
+            ServerFrame::Left(l) if l.conversation == "b1" => Some(l.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(left.conversation, "b1");
+    let download = ana
+        .download(&format!("/v1/attachments/{upload}"), &[])
+        .await;
+    assert_eq!(download.problem_code(), "not_found");
+    let history = server
+        .http
+        .get("/v1/conversations/b1/messages", Some(&ana.token))
+        .await;
+    assert_eq!(history.problem_code(), "not_found");
+    let again = server
+        .http
+        .raw("DELETE", "/v1/conversations/b1", Some(common::ADMIN), None)
+        .await;
+    assert_eq!(again.problem_code(), "not_found");
+}
+
 backend_tests!(
     an_upload_cut_at_random_offsets_is_stored_byte_identical,
     the_same_upload_id_twice_is_one_upload,
@@ -603,4 +734,6 @@ backend_tests!(
     a_forbidden_type_is_refused_whatever_its_name,
     downloads_are_for_those_who_see_the_message,
     limits_are_checked_before_any_byte,
+    over_websocket_an_unfinished_upload_holds_the_messages_behind_it,
+    erasing_a_conversation_tells_its_devices_and_forgets_its_files,
 );

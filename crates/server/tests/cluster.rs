@@ -189,6 +189,94 @@ async fn devices_on_two_nodes_talk_in_real_time() {
     assert!(counter(&one, heard) >= 1);
 }
 
+/// An upload started on one node resumes and finishes on the other (its bytes are in the shared
+/// database), and a device on either node receives the message with it and downloads the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_started_on_one_node_finishes_on_the_other() {
+    use sha2::Digest;
+    let schema = Schema::new().await;
+    let (one, two) = (node(&schema).await, node(&schema).await);
+    booking(&one, "b1").await;
+    let token = one
+        .state
+        .auth
+        .mint("ana", Role::Client, server::now_s(), 3600);
+    let bearer = format!("Bearer {token}");
+    let file: Vec<u8> = b"%PDF-1.7\n"
+        .iter()
+        .copied()
+        .chain((0..200_000u32).map(|i| (i % 251) as u8))
+        .collect();
+    let upload = testkit::uuid();
+    let path = format!("/v1/uploads/{upload}");
+    let create =
+        serde_json::json!({"conversation": "b1", "length": file.len(), "name": "plan.pdf"});
+    assert_eq!(
+        one.http
+            .json("PUT", &path, Some(&token), &create)
+            .await
+            .status,
+        201
+    );
+    let patch = |node: &Node, offset: usize, end: usize| {
+        let http = node.http.clone();
+        let headers_offset = offset.to_string();
+        let bearer = bearer.clone();
+        let body = file[offset..end].to_vec();
+        let path = path.clone();
+        async move {
+            let headers = [
+                ("Authorization", bearer.as_str()),
+                ("Upload-Offset", headers_offset.as_str()),
+                ("Content-Type", "application/offset+octet-stream"),
+            ];
+            http.send("PATCH", &path, &headers, &body).await
+        }
+    };
+    assert_eq!(patch(&one, 0, 120_000).await.status, 200);
+    // The second node knows where to resume, and refuses a chunk from elsewhere.
+    let head = two
+        .http
+        .send("HEAD", &path, &[("Authorization", bearer.as_str())], &[])
+        .await;
+    assert_eq!(head.header("upload-offset"), Some("120000"));
+    assert_eq!(patch(&two, 100_000, 130_000).await.status, 409);
+    let done = patch(&two, 120_000, file.len()).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let sha: String = sha2::Sha256::digest(&file)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(done.json()["sha256"], sha.as_str());
+    let mut olga = device(&one, "olga", Role::Operator).await;
+    let message =
+        serde_json::json!({"id": testkit::uuid(), "body": "the plan", "attachments": [upload]});
+    let sent = two
+        .http
+        .json(
+            "POST",
+            "/v1/conversations/b1/messages",
+            Some(&token),
+            &message,
+        )
+        .await;
+    assert_eq!(sent.status, 201, "{}", sent.body);
+    let got = olga.messages("b1", 1).await;
+    assert_eq!(got[0].attachments[0].sha256, sha);
+    let olga_token = one
+        .state
+        .auth
+        .mint("olga", Role::Operator, server::now_s(), 3600);
+    for node in [&one, &two] {
+        let download = node
+            .http
+            .get(&format!("/v1/attachments/{upload}"), Some(&olga_token))
+            .await;
+        assert_eq!(download.status, 200);
+        assert_eq!(download.bytes, file);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sweeps_catch_up_what_no_notice_brought() {
     let schema = Schema::new().await;
@@ -361,6 +449,10 @@ async fn a_broken_listener_still_delivers_within_bounded_time() {
     );
 }
 
+const FILE_ID: &str = "00000000-0000-4000-8000-00000000f11e";
+const PARTIAL_ID: &str = "00000000-0000-4000-8000-0000000000aa";
+const FILE: &[u8] = b"%PDF-1.7 a small plan";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
     use server::store::canned::CannedStore;
@@ -464,6 +556,65 @@ async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
             views.push(sqlite.conversation(id.clone()).await.unwrap().unwrap());
             pages.push(sqlite.messages_since(id, 0, 1000).await.unwrap());
         }
+        // A file travels with the message naming it; an unnamed upload midway travels too.
+        use server::store::uploads::{Content, Decision, NewUpload, UploadStore};
+        for (id, named) in [(FILE_ID, true), (PARTIAL_ID, false)] {
+            sqlite
+                .create_upload(NewUpload {
+                    id: id.into(),
+                    uploader: "client-0".into(),
+                    conversation: "booking-0".into(),
+                    name: "plan.pdf".into(),
+                    declared_type: None,
+                    length: FILE.len() as u64,
+                    now: 9_500,
+                })
+                .await
+                .unwrap();
+            let end = if named { FILE.len() } else { 5 };
+            sqlite
+                .write_chunk(id.into(), 0, bytes::Bytes::from_static(&FILE[..end]))
+                .await
+                .unwrap();
+        }
+        let content = Content {
+            content_type: "application/pdf".into(),
+            size: FILE.len() as u64,
+            sha256: "00".into(),
+            width: None,
+            height: None,
+            thumb: false,
+        };
+        let decision = Decision::Complete {
+            content,
+            replaced: None,
+            thumb: None,
+        };
+        sqlite
+            .decide_upload(FILE_ID.into(), decision)
+            .await
+            .unwrap();
+        let with_file = AppendRequest {
+            role: Role::Client,
+            conversation: "booking-0".into(),
+            id: testkit::uuid(),
+            sender: "client-0".into(),
+            body: "the plan".into(),
+            ts: 9_600,
+            after: None,
+            kind: Default::default(),
+            attachments: vec![FILE_ID.into()],
+        };
+        sqlite.append(with_file).await.unwrap();
+        pages[0] = sqlite
+            .messages_since("booking-0".into(), 0, 1000)
+            .await
+            .unwrap();
+        views[0] = sqlite
+            .conversation("booking-0".into())
+            .await
+            .unwrap()
+            .unwrap();
         events = sqlite.events_since(0, 1000).await.unwrap();
     }
     let schema = Schema::new().await;
@@ -472,11 +623,25 @@ async fn migrate_from_sqlite_keeps_every_seq_epoch_and_cursor() {
         .unwrap();
     assert_eq!(
         (report.conversations, report.participants, report.messages),
-        (3, 6, 5 + 705 + 1405 + 3 * 3)
+        (3, 6, 5 + 705 + 1405 + 3 * 3 + 1)
     );
+    assert_eq!(report.uploads, 2);
     let pg = PgStore::connect(&schema.url, PgOptions::default())
         .await
         .unwrap();
+    {
+        use server::store::uploads::UploadStore;
+        assert_eq!(pg.upload_content(FILE_ID.into()).await.unwrap(), FILE);
+        assert_eq!(pg.naming_kinds(FILE_ID.into()).await.unwrap().len(), 1);
+        let partial = pg.upload(PARTIAL_ID.into()).await.unwrap().unwrap();
+        assert_eq!(partial.offset, 5);
+        assert_eq!(
+            pg.upload_content(PARTIAL_ID.into()).await.unwrap(),
+            &FILE[..5]
+        );
+        // Still named, so never collected; the unnamed one is.
+        assert_eq!(pg.expire_uploads(u64::MAX >> 2).await.unwrap(), 1);
+    }
     for (view, page) in views.iter().zip(&pages) {
         assert_eq!(
             pg.conversation(view.id.clone()).await.unwrap().as_ref(),

@@ -247,7 +247,9 @@ async fn sqlite_messages_stored_before_the_index_are_found() {
     let conn = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
     conn.execute_batch(
         "DROP TRIGGER messages_searchable; DROP TABLE message_search;
-         DROP TABLE message_search_rows; DROP TABLE canned_replies; PRAGMA user_version = 7;",
+         DROP TABLE message_search_rows; DROP TABLE canned_replies;
+         DROP TABLE uploads; DROP TABLE message_attachments;
+         ALTER TABLE messages DROP COLUMN attachments; PRAGMA user_version = 7;",
     )
     .unwrap();
     drop(conn);
@@ -274,6 +276,8 @@ async fn postgres_messages_stored_before_the_index_are_found() {
     client
         .batch_execute(
             "ALTER TABLE messages DROP COLUMN search; DROP TABLE canned_replies;
+             DROP TABLE upload_chunks, uploads, message_attachments;
+             ALTER TABLE messages DROP COLUMN attachments;
              DELETE FROM surechat_migrations WHERE version >= 8;",
         )
         .await

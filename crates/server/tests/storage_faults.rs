@@ -96,6 +96,9 @@ impl WorkflowStore for FaultyStore {
     fn remove_participant(&self, c: String, u: String) -> Pending<bool> {
         self.inner.remove_participant(c, u)
     }
+    fn erase_conversation(&self, id: String) -> Pending<bool> {
+        self.inner.erase_conversation(id)
+    }
     fn conversation(&self, id: String) -> Pending<Option<ConversationView>> {
         self.inner.conversation(id)
     }

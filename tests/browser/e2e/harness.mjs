@@ -180,6 +180,25 @@ export async function launch() {
 }
 
 /** The chat's rows (own and others'), as [body, status] in display order. */
+/**
+ * A server (with `env` settings), a booking, a context for the client's pages and the operator's
+ * console connected: what the tests of a guest and an operator start from. Everything is closed
+ * when test `t` ends.
+ */
+export async function withConsole(browser, t, env = {}) {
+  const server = await new Server(env).start();
+  t.after(() => server.stop());
+  const booking = await server.booking();
+  const clientContext = await browser.newContext();
+  const operatorContext = await browser.newContext();
+  t.after(() => clientContext.close());
+  t.after(() => operatorContext.close());
+  const operator = await operatorContext.newPage();
+  await operator.goto(server.operatorUrl(booking.olga, booking.id));
+  await badge(operator, 'connected');
+  return { server, booking, clientContext, operator };
+}
+
 export async function rows(page) {
   return page.evaluate(() => {
     const chat = document.querySelector('surechat-chat');

@@ -2,7 +2,7 @@
 // is killed with SIGKILL and restarted mid-conversation. Run with: node --test tests/browser/e2e/
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, launch, waitRows, type, badge } from './harness.mjs';
+import { withConsole, launch, waitRows, type, badge } from './harness.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -10,19 +10,7 @@ after(async () => { await browser?.close(); });
 
 const bodies = (rows) => rows.map((r) => r[0]);
 
-async function setup(t) {
-  const server = await new Server().start();
-  t.after(() => server.stop());
-  const booking = await server.booking();
-  const clientContext = await browser.newContext();
-  const operatorContext = await browser.newContext();
-  t.after(() => clientContext.close());
-  t.after(() => operatorContext.close());
-  const operator = await operatorContext.newPage();
-  await operator.goto(server.operatorUrl(booking.olga, booking.id));
-  await badge(operator, 'connected');
-  return { server, booking, clientContext, operator };
-}
+const setup = (t, env) => withConsole(browser, t, env);
 
 test('typed offline, page closed, reloaded offline from the app shell, reopened online: delivered once, in order', async (t) => {
   const { server, booking, clientContext, operator } = await setup(t);

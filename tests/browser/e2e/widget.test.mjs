@@ -181,7 +181,7 @@ db.commit()
         english: getComputedStyle(own.querySelector('.body')).direction,
         ownLeft: own.getBoundingClientRect().left - list.left,
         otherRight: list.right - other.getBoundingClientRect().right,
-        send: root.querySelector('form button').textContent,
+        send: root.querySelector('form button[type=submit]').textContent,
         today: root.querySelector('li.day').textContent,
       };
     });
@@ -289,7 +289,7 @@ test('touch screen (360×740): Enter starts a new line, the Send button sends', 
   await page.keyboard.type('second line');
   assert.equal(await input.inputValue(), 'First line\nsecond line');
   assert.equal((await waitRows(page, 'nothing sent', () => true)).length, 0);
-  await page.locator('surechat-chat form button').tap();
+  await page.locator('surechat-chat form button[type=submit]').tap();
   const sent = await waitRows(page, 'sent', (r) => r.length === 1);
   assert.equal(sent[0][0], 'First line\nsecond line');
   await assertAccessible(page, 'touch, multi-line message');

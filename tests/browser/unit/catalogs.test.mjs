@@ -46,7 +46,10 @@ const BUILT = [
   ...['connected', 'connecting', 'offline', 'disconnected', 'expired'].map((s) => `conn.${s}`),
   ...['sending', 'sent', 'delivered', 'read', 'failed'].map((s) => `tick.${s}`),
   ...['sent', 'delivered', 'read'].map((s) => `chat.announce_${s}`),
-  ...['message_too_large', 'forbidden', 'conversation_closed', 'empty_message', 'not_found', 'deadline_exceeded'].map((c) => `reason.${c}`),
+  ...['message_too_large', 'forbidden', 'conversation_closed', 'empty_message', 'not_found', 'deadline_exceeded',
+    'unsupported_type', 'attachment_too_large', 'attachment_not_found'].map((c) => `reason.${c}`),
+  // attachments-view.js `refusal()`: the reasons a file is refused before uploading.
+  'attach.empty', 'attach.too_large', 'attach.unsupported',
   'demo.status_pending', 'demo.status_resolved',
 ];
 

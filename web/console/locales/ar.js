@@ -45,6 +45,7 @@ export default {
   'console.list.expired': 'انتهت جلستك. سجّل الدخول مجددًا لرؤية محادثاتك.',
   'console.row.empty': 'لا توجد رسائل بعد',
   'console.row.line': '{who}: {body}',
+  'console.row.attachment': 'مرفق: {names}',
   'console.row.note': 'ملاحظة خاصة — {line}',
   'console.row.waiting': 'ينتظر منذ',
   'console.row.answered': 'تم الرد',

@@ -38,6 +38,7 @@ export default {
   'console.list.expired': 'Your session has expired. Sign in again to see your conversations.',
   'console.row.empty': 'No messages yet',
   'console.row.line': '{who}: {body}',
+  'console.row.attachment': 'Attachment: {names}',
   'console.row.note': 'Private note — {line}',
   'console.row.waiting': 'Waiting',
   'console.row.answered': 'Answered',

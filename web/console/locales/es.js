@@ -38,6 +38,7 @@ export default {
   'console.list.expired': 'Tu sesión ha caducado. Vuelve a iniciar sesión para ver tus conversaciones.',
   'console.row.empty': 'Aún no hay mensajes',
   'console.row.line': '{who}: {body}',
+  'console.row.attachment': 'Adjunto: {names}',
   'console.row.note': 'Nota privada — {line}',
   'console.row.waiting': 'Esperando',
   'console.row.answered': 'Respondida',

@@ -206,7 +206,11 @@ pub(super) async fn file(
         Ok(None) => (StatusCode::OK, 0, size),
         Ok(Some((start, end))) => (StatusCode::PARTIAL_CONTENT, start, end),
         Err(Unsatisfiable) => {
-            let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            let mut response = ApiError::new(
+                ErrorCode::RangeNotSatisfiable,
+                format!("the file has {size} bytes"),
+            )
+            .into_response();
             response.headers_mut().insert(
                 header::CONTENT_RANGE,
                 HeaderValue::from_str(&format!("bytes */{size}")).expect("digits"),

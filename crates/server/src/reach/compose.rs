@@ -27,7 +27,12 @@ pub fn push_payload(facts: &ReachFacts, decision: &Decision, with_body: bool, ur
         ),
     };
     let body = match newest {
-        Some(message) if with_body && message.seq == decision.up_to_seq => message.body.clone(),
+        // A message of only attachments has no text to show: the generic line says enough.
+        Some(message)
+            if with_body && message.seq == decision.up_to_seq && !message.body.is_empty() =>
+        {
+            message.body.clone()
+        }
         _ => generic,
     };
     json!({
@@ -77,6 +82,9 @@ pub fn email(
         ));
         for message in &decision.messages {
             text.push_str(&format!("{} wrote:\n", names(&message.sender_id)));
+            if message.body.is_empty() {
+                text.push_str("> (a file: open the conversation to see it)\n");
+            }
             for line in message.body.lines() {
                 text.push_str("> ");
                 text.push_str(line);

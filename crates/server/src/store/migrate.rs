@@ -1,8 +1,9 @@
 //! Moving a single SQLite node to PostgreSQL: copies conversations (with their epochs),
 //! participants (with their receipt cursors) and messages (with their `seq`s) in one PostgreSQL
 //! transaction, so devices resume on the new storage from the cursors they hold; business events,
-//! webhooks, the operator directory and saved replies come along. Search needs no copy: PostgreSQL
-//! indexes the copied messages as they are inserted.
+//! webhooks, the operator directory and saved replies come along, and so do uploads: their files
+//! under `<data>/uploads/` become chunk rows. Search needs no copy: PostgreSQL indexes the copied
+//! messages as they are inserted.
 
 use std::path::Path;
 
@@ -25,6 +26,8 @@ pub struct MigrateReport {
     pub messages: u64,
     /// Business events copied.
     pub events: u64,
+    /// Uploads copied (with their bytes).
+    pub uploads: u64,
 }
 
 /// Why a migration failed; nothing is committed on PostgreSQL when it fails.
@@ -52,7 +55,7 @@ pub enum MigrateError {
 type Row = Vec<Box<dyn ToSql + Sync + Send>>;
 
 /// How a column is carried over: `i` integer, `s` text, `n` nullable text, `b` boolean (an
-/// integer 0/1 in SQLite).
+/// integer 0/1 in SQLite), `x` nullable integer, `w` nullable 32-bit integer, `B` nullable bytes.
 fn read_rows(conn: &Connection, sql: &str, types: &str) -> rusqlite::Result<Vec<Row>> {
     let mut statement = conn.prepare(sql)?;
     let rows = statement.query_map([], |row| {
@@ -63,6 +66,9 @@ fn read_rows(conn: &Connection, sql: &str, types: &str) -> rusqlite::Result<Vec<
                 's' => out.push(Box::new(row.get::<_, String>(i)?)),
                 'n' => out.push(Box::new(row.get::<_, Option<String>>(i)?)),
                 'b' => out.push(Box::new(row.get::<_, i64>(i)? != 0)),
+                'x' => out.push(Box::new(row.get::<_, Option<i64>>(i)?)),
+                'w' => out.push(Box::new(row.get::<_, Option<i32>>(i)?)),
+                'B' => out.push(Box::new(row.get::<_, Option<Vec<u8>>>(i)?)),
                 other => unreachable!("unknown column kind {other}"),
             }
         }
@@ -101,13 +107,66 @@ pub async fn sqlite_to_postgres(sqlite: &Path, url: &str) -> Result<MigrateRepor
         "sssiii",
     )
     .map_err(err)?;
-    let messages = read_rows(
-        &source,
-        "SELECT conversation_id, seq, id, sender_id, sender_role, body, created_at, kind, data, unread_flagged
-         FROM messages ORDER BY conversation_id, seq",
-        "sissssisnb",
-    )
+    // Uploads, in a database written since they exist.
+    let has_uploads: bool = source
+        .query_row(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'uploads'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(err)?;
+    let messages = if has_uploads {
+        read_rows(
+            &source,
+            "SELECT conversation_id, seq, id, sender_id, sender_role, body, created_at, kind, data, unread_flagged, attachments
+             FROM messages ORDER BY conversation_id, seq",
+            "sissssisnbn",
+        )
+    } else {
+        read_rows(
+            &source,
+            "SELECT conversation_id, seq, id, sender_id, sender_role, body, created_at, kind, data, unread_flagged, NULL
+             FROM messages ORDER BY conversation_id, seq",
+            "sissssisnbn",
+        )
+    }
     .map_err(err)?;
+    let (uploads, named, files) = if has_uploads {
+        let uploads = read_rows(
+            &source,
+            "SELECT id, uploader, conversation_id, name, declared_type, length, \"offset\", state, content_type, size, sha256,
+                    width, height, thumb, created_at,
+                    EXISTS (SELECT 1 FROM message_attachments m WHERE m.upload_id = u.id)
+             FROM uploads u ORDER BY id",
+            "ssssniisnxnwwBib",
+        )
+        .map_err(err)?;
+        let named = read_rows(
+            &source,
+            "SELECT upload_id, message_id, kind, conversation_id FROM message_attachments ORDER BY upload_id, message_id",
+            "ssss",
+        )
+        .map_err(err)?;
+        let mut statement = source
+            .prepare(
+                "SELECT id, file, \"offset\" FROM uploads WHERE state <> 'refused' ORDER BY id",
+            )
+            .map_err(err)?;
+        let files = statement
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(err)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(err)?;
+        (uploads, named, files)
+    } else {
+        (Vec::new(), Vec::new(), Vec::new())
+    };
     let events = read_rows(
         &source,
         "SELECT id, type, conversation_id, data, created_at FROM events ORDER BY id",
@@ -178,11 +237,58 @@ pub async fn sqlite_to_postgres(sqlite: &Path, url: &str) -> Result<MigrateRepor
     .await?;
     copy(
         &tx,
-        "messages (conversation_id, seq, id, sender_id, sender_role, body, created_at, kind, data, unread_flagged)",
-        10,
+        "messages (conversation_id, seq, id, sender_id, sender_role, body, created_at, kind, data, unread_flagged, attachments)",
+        11,
         &messages,
     )
     .await?;
+    copy(
+        &tx,
+        "uploads (id, uploader, conversation_id, name, declared_type, length, \"offset\", state, content_type, size, sha256, width, height, thumb, created_at, named)",
+        16,
+        &uploads,
+    )
+    .await?;
+    copy(
+        &tx,
+        "message_attachments (upload_id, message_id, kind, conversation_id)",
+        4,
+        &named,
+    )
+    .await?;
+    let uploads_dir = file.parent().map_or_else(
+        || Path::new("uploads").to_owned(),
+        |dir| dir.join("uploads"),
+    );
+    for (id, name, offset) in &files {
+        let mut bytes = match std::fs::read(uploads_dir.join(name)) {
+            Ok(bytes) => bytes,
+            Err(source) if source.kind() == std::io::ErrorKind::NotFound && *offset == 0 => {
+                Vec::new()
+            }
+            Err(source) => {
+                return Err(MigrateError::Verify(format!(
+                    "upload {id}: cannot read its file {name}: {source}"
+                )))
+            }
+        };
+        // A receiving upload's file may hold bytes past its durable offset (a crash mid-chunk).
+        let status: String = source
+            .query_row("SELECT state FROM uploads WHERE id = ?1", [id], |row| {
+                row.get(0)
+            })
+            .map_err(err)?;
+        if status == "receiving" {
+            bytes.truncate(*offset as usize);
+        }
+        for (index, piece) in bytes.chunks(1024 * 1024).enumerate() {
+            tx.execute(
+                "INSERT INTO upload_chunks (upload_id, version, start, data) VALUES ($1, 0, $2, $3)",
+                &[id, &((index * 1024 * 1024) as i64), &piece],
+            )
+            .await?;
+        }
+    }
     copy(
         &tx,
         "events (id, type, conversation_id, data, created_at)",
@@ -238,6 +344,7 @@ pub async fn sqlite_to_postgres(sqlite: &Path, url: &str) -> Result<MigrateRepor
         participants: participants.len() as u64,
         messages: messages.len() as u64,
         events: events.len() as u64,
+        uploads: uploads.len() as u64,
     })
 }
 

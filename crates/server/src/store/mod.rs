@@ -365,6 +365,12 @@ pub trait WorkflowStore: Send + Sync + 'static {
     /// Removes a participant. Returns whether they were there.
     fn remove_participant(&self, conversation: String, user_id: String) -> Pending<bool>;
 
+    /// Erases a conversation and everything of it: messages (and their search entries),
+    /// participants (each reported as [`Committed::Left`]), events, pending notifications, and
+    /// uploads with their bytes. Returns whether it existed. The one exception to "messages are
+    /// never deleted": the business's request to forget a booking's conversation.
+    fn erase_conversation(&self, id: String) -> Pending<bool>;
+
     /// Reads a conversation with its participants.
     fn conversation(&self, id: String) -> Pending<Option<ConversationView>>;
 

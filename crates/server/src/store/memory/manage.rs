@@ -59,6 +59,25 @@ impl WorkflowStore for MemoryStore {
         Self::ready(Ok(removed))
     }
 
+    fn erase_conversation(&self, id: String) -> Pending<bool> {
+        let mut state = self.lock();
+        let Some(c) = state.conversations.remove(&id) else {
+            return Self::ready(Ok(false));
+        };
+        for message in &c.messages {
+            state.ids.remove(&message.id);
+        }
+        state.events.retain(|e| e.conversation != id);
+        state.erase_uploads(&id);
+        for p in c.participants {
+            self.listener.notify(Committed::Left {
+                conversation: id.clone(),
+                user_id: p.user_id,
+            });
+        }
+        Self::ready(Ok(true))
+    }
+
     fn conversation(&self, id: String) -> Pending<Option<ConversationView>> {
         let state = self.lock();
         Self::ready(Ok(state.conversations.get(&id).map(|c| c.view(&id))))

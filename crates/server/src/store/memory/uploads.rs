@@ -25,6 +25,23 @@ pub(super) struct UploadState {
     pub naming: HashMap<String, Vec<MessageKind>>,
 }
 
+impl super::State {
+    /// Forgets the uploads of an erased conversation.
+    pub(super) fn erase_uploads(&mut self, conversation: &str) {
+        let uploads = &mut self.uploads;
+        let gone: Vec<String> = uploads
+            .files
+            .values()
+            .filter(|f| f.upload.conversation == conversation)
+            .map(|f| f.upload.id.clone())
+            .collect();
+        for id in gone {
+            uploads.files.remove(&id);
+            uploads.naming.remove(&id);
+        }
+    }
+}
+
 impl UploadStore for MemoryStore {
     fn create_upload(&self, new: NewUpload) -> Pending<Created> {
         let mut state = self.lock();

@@ -426,6 +426,10 @@ impl WorkflowStore for PgStore {
         })
     }
 
+    fn erase_conversation(&self, id: String) -> Pending<bool> {
+        self.submit(|reply| writer::Command::Erase { id, reply })
+    }
+
     fn conversation(&self, id: String) -> Pending<Option<ConversationView>> {
         self.read(move |c| async move { read::conversation_view(&*c, &id).await })
     }

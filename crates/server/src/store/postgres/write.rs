@@ -126,6 +126,60 @@ async fn apply_writes(
     Ok(())
 }
 
+/// Erases conversation `id` (see `WorkflowStore::erase_conversation`); `false` when there is no
+/// such conversation. Its row lock first, so a concurrent append on any node either commits
+/// before (and is erased) or finds the conversation gone.
+pub(super) async fn erase_conversation(
+    tx: &Transaction<'_>,
+    id: &str,
+    changes: &mut Vec<Committed>,
+) -> Result<bool, Fault> {
+    let locked = tx
+        .query_opt(
+            "SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .await?;
+    if locked.is_none() {
+        return Ok(false);
+    }
+    let users: Vec<String> = tx
+        .query(
+            "SELECT user_id FROM participants WHERE conversation_id = $1",
+            &[&id],
+        )
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    // Upload chunks go with their uploads (ON DELETE CASCADE).
+    for table in [
+        "message_attachments",
+        "uploads",
+        "reach_outbox",
+        "reach_marks",
+        "email_links",
+        "messages",
+        "participants",
+        "events",
+    ] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE conversation_id = $1"),
+            &[&id],
+        )
+        .await?;
+    }
+    tx.execute("DELETE FROM conversations WHERE id = $1", &[&id])
+        .await?;
+    for user_id in users {
+        changes.push(Committed::Left {
+            conversation: id.to_owned(),
+            user_id,
+        });
+    }
+    Ok(true)
+}
+
 pub(super) async fn change_conversation(
     tx: &Transaction<'_>,
     id: &str,

@@ -43,6 +43,10 @@ pub(crate) enum Command {
         user_id: String,
         reply: Reply<bool>,
     },
+    Erase {
+        id: String,
+        reply: Reply<bool>,
+    },
     Change {
         id: String,
         change: ConversationChange,
@@ -144,6 +148,7 @@ impl Command {
             (Command::CreateWebhook { reply, .. }, _) => send(reply, None, failure),
             (
                 Command::RemoveParticipant { reply, .. }
+                | Command::Erase { reply, .. }
                 | Command::DeleteWebhook { reply, .. }
                 | Command::PutOperator { reply, .. }
                 | Command::DeleteOperator { reply, .. }
@@ -393,6 +398,9 @@ async fn apply(
             } else {
                 Err(StoreError::NotFound)
             })
+        }
+        Command::Erase { id, .. } => {
+            Outcome::Flag(Ok(write::erase_conversation(tx, id, changes).await?))
         }
         Command::Change {
             id, change, now, ..

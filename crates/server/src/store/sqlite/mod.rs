@@ -412,6 +412,20 @@ impl WorkflowStore for SqliteStore {
         })
     }
 
+    fn erase_conversation(&self, id: String) -> Pending<bool> {
+        let erased = self.submit(move |tx, changes| write::erase_conversation(tx, &id, changes));
+        let dir = self.uploads_dir();
+        Box::pin(async move {
+            let Some(files) = erased.await? else {
+                return Ok(false);
+            };
+            tokio::task::spawn_blocking(move || uploads::remove_files(&dir, &files))
+                .await
+                .map_err(|err| StoreError::Unavailable(format!("file task failed: {err}")))?;
+            Ok(true)
+        })
+    }
+
     fn conversation(&self, id: String) -> Pending<Option<ConversationView>> {
         self.read(move |conn| read::conversation_view(conn, &id))
     }

@@ -112,7 +112,7 @@ fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-fn remove_files(dir: &Path, files: &[String]) {
+pub(super) fn remove_files(dir: &Path, files: &[String]) {
     for file in files {
         match std::fs::remove_file(dir.join(file)) {
             Ok(()) => {}
@@ -124,7 +124,7 @@ fn remove_files(dir: &Path, files: &[String]) {
 
 impl SqliteStore {
     /// The directory of upload files.
-    fn uploads_dir(&self) -> PathBuf {
+    pub(super) fn uploads_dir(&self) -> PathBuf {
         self.path
             .parent()
             .expect("the database file is in the data directory")

@@ -434,6 +434,57 @@ pub(super) fn remove_participant(
     Ok(Ok(removed))
 }
 
+/// Erases conversation `id` (see `WorkflowStore::erase_conversation`); answers the names of its
+/// upload files, to remove after the commit, or `None` when there is no such conversation.
+pub(super) fn erase_conversation(
+    tx: &Transaction<'_>,
+    id: &str,
+    changes: &mut Vec<Committed>,
+) -> rusqlite::Result<Result<Option<Vec<String>>, StoreError>> {
+    if !exists(tx, id)? {
+        return Ok(Ok(None));
+    }
+    let users: Vec<String> = tx
+        .prepare_cached("SELECT user_id FROM participants WHERE conversation_id = ?1")?
+        .query_map(params![id], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    // The search index is contentless: an entry is deleted by giving back what it indexed.
+    tx.execute(
+        "INSERT INTO message_search (message_search, rowid, body)
+         SELECT 'delete', r.id, m.body FROM message_search_rows r
+         JOIN messages m ON m.conversation_id = r.conversation_id AND m.seq = r.seq
+         WHERE r.conversation_id = ?1",
+        params![id],
+    )?;
+    let files: Vec<String> = tx
+        .prepare("DELETE FROM uploads WHERE conversation_id = ?1 RETURNING file")?
+        .query_map(params![id], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for table in [
+        "message_search_rows",
+        "message_attachments",
+        "reach_outbox",
+        "reach_marks",
+        "email_links",
+        "messages",
+        "participants",
+        "events",
+    ] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE conversation_id = ?1"),
+            params![id],
+        )?;
+    }
+    tx.execute("DELETE FROM conversations WHERE id = ?1", params![id])?;
+    for user_id in users {
+        changes.push(Committed::Left {
+            conversation: id.to_owned(),
+            user_id,
+        });
+    }
+    Ok(Ok(Some(files)))
+}
+
 pub(super) fn change_conversation(
     tx: &Transaction<'_>,
     id: &str,
