@@ -49,15 +49,16 @@ pub struct ClientOptions {
     /// Without one, a refused token leaves the client `Expired` ([`Event::AuthExpired`]) until
     /// [`Client::set_token`].
     pub token_provider: Option<TokenProvider>,
-    /// Bytes per upload request (`PATCH`); a cut connection costs at most one. At most
-    /// `protocol::limits::UPLOAD_CHUNK_BYTES_MAX`.
+    /// Most bytes per upload request (`PATCH`); a cut connection costs at most one. Chunks start
+    /// at 512 KiB (or this, if smaller) and are then sized for the measured link: about 8 s
+    /// each, at least 64 KiB, at most this (and `protocol::limits::UPLOAD_CHUNK_BYTES_MAX`).
     pub upload_chunk_bytes: usize,
     /// How long an HTTP request (upload or download) may make no progress before it is taken
     /// as dead, in milliseconds.
     pub http_idle_timeout_ms: u64,
 }
 
-/// Default bytes per upload request: 1 MiB.
+/// Default largest upload request: 1 MiB.
 pub const UPLOAD_CHUNK_BYTES: usize = 1024 * 1024;
 
 /// Default time an HTTP request may make no progress: 30 s, as long as the server's heartbeat
@@ -136,11 +137,11 @@ fn transfers(options: &ClientOptions) -> Vec<Arc<Transfer>> {
         .urls
         .iter()
         .map(|url| {
-            Arc::new(Transfer {
-                base: HttpBase::from_ws_url(url).map_err(|err| err.to_string()),
-                idle: Duration::from_millis(options.http_idle_timeout_ms.max(1)),
-                chunk_bytes: options.upload_chunk_bytes,
-            })
+            Arc::new(Transfer::new(
+                HttpBase::from_ws_url(url).map_err(|err| err.to_string()),
+                Duration::from_millis(options.http_idle_timeout_ms.max(1)),
+                options.upload_chunk_bytes,
+            ))
         })
         .collect()
 }

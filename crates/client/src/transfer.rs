@@ -23,6 +23,22 @@ const JSON_BYTES_MAX: usize = 64 * 1024;
 /// configured for larger files is still served, while a broken one cannot exhaust memory.
 pub const DOWNLOAD_BYTES_MAX: usize = 256 * 1024 * 1024;
 
+/// Chunk size an upload starts with before the link is measured (or the configured size, if
+/// smaller): what the browser SDK sends too.
+const CHUNK_START_BYTES: usize = 512 * 1024;
+
+/// Smallest chunk on a slow link (or the configured size, if smaller): below this, requests
+/// cost more than they carry.
+const CHUNK_MIN_BYTES: usize = 64 * 1024;
+
+/// Time one chunk should take on the measured link: well inside the server's body timeout
+/// (`http_body_read_timeout_ms`, 30 s by default), so a slow link still completes chunks, and
+/// a cut costs a few seconds of transfer at most.
+const CHUNK_TARGET_S: f64 = 8.0;
+
+/// Chunks shorter than this are not measured: their time is latency, not throughput.
+const MEASURED_BYTES_MIN: usize = 16 * 1024;
+
 /// `offset_mismatch` answers in a row after which a try gives up (another writer, such as a
 /// second copy of this device, keeps moving the offset): the session tries again later.
 const MISMATCHES_MAX: u32 = 8;
@@ -83,17 +99,55 @@ impl Files {
 }
 
 /// How to reach the HTTP API.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Transfer {
     /// The server, or why its URL cannot serve HTTP.
     pub base: Result<HttpBase, String>,
     /// How long a request may make no progress.
     pub idle: Duration,
-    /// Bytes per `PATCH`.
+    /// Most bytes per `PATCH`.
     pub chunk_bytes: usize,
+    /// The link's measured throughput, bytes per second (shared by every upload of the client).
+    pub link: Mutex<Option<f64>>,
 }
 
 impl Transfer {
+    pub(crate) fn new(base: Result<HttpBase, String>, idle: Duration, chunk_bytes: usize) -> Self {
+        Transfer {
+            base,
+            idle,
+            chunk_bytes: chunk_bytes.clamp(1, UPLOAD_CHUNK_BYTES_MAX),
+            link: Mutex::new(None),
+        }
+    }
+
+    /// Bytes for the next `PATCH`: sized for the link, so a chunk takes about
+    /// [`CHUNK_TARGET_S`], between [`CHUNK_MIN_BYTES`] and the configured size.
+    fn next_chunk(&self) -> usize {
+        let max = self.chunk_bytes;
+        let min = CHUNK_MIN_BYTES.min(max);
+        match *self.link.lock().unwrap_or_else(|p| p.into_inner()) {
+            None => CHUNK_START_BYTES.min(max),
+            Some(rate) => ((rate * CHUNK_TARGET_S) as usize).clamp(min, max),
+        }
+    }
+
+    /// A chunk of `bytes` was stored in `took`.
+    fn measured(&self, bytes: usize, took: Duration) {
+        if bytes < MEASURED_BYTES_MIN {
+            return;
+        }
+        let sample = bytes as f64 / took.as_secs_f64().max(0.001);
+        let mut link = self.link.lock().unwrap_or_else(|p| p.into_inner());
+        *link = Some(link.map_or(sample, |rate| (rate + sample) / 2.0));
+    }
+
+    /// A chunk of `bytes` did not get through: the next is half as big.
+    fn shrink(&self, bytes: usize) {
+        *self.link.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(bytes as f64 / 2.0 / CHUNK_TARGET_S);
+    }
+
     async fn call(
         &self,
         token: &str,
@@ -192,10 +246,10 @@ pub(crate) async fn upload(
     }
     let mut created = false;
     let mut mismatches = 0;
-    let chunk_bytes = transfer.chunk_bytes.clamp(1, UPLOAD_CHUNK_BYTES_MAX);
     // Each round moves the offset by a chunk, or corrects it (bounded by MISMATCHES_MAX), or
     // creates the upload (once: a `not_found` after creating it fails the try).
-    let rounds = file.length / chunk_bytes as u64 + u64::from(MISMATCHES_MAX) + 4;
+    let smallest = CHUNK_MIN_BYTES.min(transfer.chunk_bytes);
+    let rounds = file.length / smallest as u64 + u64::from(MISMATCHES_MAX) + 4;
     for _ in 0..rounds {
         let Some(at) = offset else {
             let create = CreateUpload {
@@ -223,7 +277,7 @@ pub(crate) async fn upload(
             report(Report::Progress(upload.offset));
             continue;
         };
-        let len = (file.length.saturating_sub(at) as usize).min(chunk_bytes);
+        let len = (file.length.saturating_sub(at) as usize).min(transfer.next_chunk());
         let bytes = match files.chunk(&file.upload_id, at, len) {
             Ok(Some(bytes)) => bytes,
             Ok(None) => {
@@ -244,11 +298,20 @@ pub(crate) async fn upload(
             ("Upload-Offset", at_text.as_str()),
             ("Content-Type", "application/offset+octet-stream"),
         ];
-        let answer = transfer
+        let started = std::time::Instant::now();
+        let answer = match transfer
             .call(token, "PATCH", &path, &headers, &bytes, JSON_BYTES_MAX)
-            .await?;
+            .await
+        {
+            Ok(answer) => answer,
+            Err(failure) => {
+                transfer.shrink(bytes.len());
+                return Err(failure);
+            }
+        };
         match answer.status {
             200 => {
+                transfer.measured(bytes.len(), started.elapsed());
                 mismatches = 0;
                 let upload = view(&answer)?;
                 report(Report::Progress(upload.offset));
@@ -345,4 +408,39 @@ pub(crate) async fn download(
             message: format!("HTTP {}", response.status),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_sized_for_the_link() {
+        let transfer = Transfer::new(Err("no server".into()), Duration::from_secs(30), 1 << 20);
+        assert_eq!(
+            transfer.next_chunk(),
+            CHUNK_START_BYTES,
+            "before any measure"
+        );
+        // A slow phone link, 20 KB/s: chunks of about 8 s.
+        transfer.measured(200_000, Duration::from_secs(10));
+        assert_eq!(transfer.next_chunk(), 160_000);
+        // Fast: up to the configured size, never more.
+        for _ in 0..8 {
+            transfer.measured(1 << 20, Duration::from_millis(10));
+        }
+        assert_eq!(transfer.next_chunk(), 1 << 20);
+        // A chunk that did not get through halves the next.
+        transfer.shrink(1 << 20);
+        assert_eq!(transfer.next_chunk(), 1 << 19);
+        // Never below the floor, nor above a small configured size.
+        for _ in 0..8 {
+            transfer.measured(1 << 20, Duration::from_secs(10_000));
+        }
+        assert_eq!(transfer.next_chunk(), CHUNK_MIN_BYTES);
+        let small = Transfer::new(Err("no server".into()), Duration::from_secs(30), 32 * 1024);
+        assert_eq!(small.next_chunk(), 32 * 1024);
+        small.measured(32 * 1024, Duration::from_secs(100));
+        assert_eq!(small.next_chunk(), 32 * 1024);
+    }
 }
