@@ -1,12 +1,15 @@
 //! `surechat send`, `tail` and `chat`: small terminal devices built on the Rust SDK, so they
-//! resend, resume and show delivery exactly as an app would.
+//! resend, resume, upload and show delivery exactly as an app would.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use client::{Client, ClientOptions, ConnectionStatus, DeliveryStatus, Event};
+use client::{
+    Attachment, ChatMessage, Client, ClientOptions, ConnectionStatus, DeliveryStatus, Event,
+    OutgoingFile,
+};
 use tokio::io::AsyncBufReadExt;
 
 /// Options every device command takes.
@@ -41,12 +44,77 @@ impl DeviceArgs {
     }
 }
 
-/// `surechat send`: sends one message, waits until it is durable on the server, prints its seq.
-pub async fn send(args: DeviceArgs, text: String) -> anyhow::Result<()> {
+/// A size for people: bytes, KiB or MiB.
+fn human_size(bytes: u64) -> String {
+    const KIB: f64 = 1024.0;
+    match bytes {
+        0..1024 => format!("{bytes} B"),
+        1024..1_048_576 => format!("{:.1} KiB", bytes as f64 / KIB),
+        _ => format!("{:.1} MiB", bytes as f64 / KIB / KIB),
+    }
+}
+
+/// The line that shows one attachment of a message: name, type and size.
+fn attachment_line(attachment: &Attachment) -> String {
+    format!(
+        "  📎 {} ({}, {})",
+        attachment.name,
+        attachment.content_type,
+        human_size(attachment.size)
+    )
+}
+
+/// Prints a received message and a line per attachment.
+fn print_message(out: &mut impl Write, message: &ChatMessage, role: bool) -> std::io::Result<()> {
+    let seq = message.seq.unwrap_or(0);
+    if role {
+        writeln!(
+            out,
+            "#{seq} {} ({}): {}",
+            message.sender, message.role, message.body
+        )?;
+    } else {
+        writeln!(out, "#{seq} {}: {}", message.sender, message.body)?;
+    }
+    for attachment in &message.attachments {
+        writeln!(out, "{}", attachment_line(attachment))?;
+    }
+    Ok(())
+}
+
+fn read_file(path: &Path) -> anyhow::Result<OutgoingFile> {
+    OutgoingFile::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// `surechat send`: sends one message (with files, if any), waits until it is durable on the
+/// server, prints its seq.
+pub async fn send(
+    args: DeviceArgs,
+    text: Option<String>,
+    attach: Vec<PathBuf>,
+) -> anyhow::Result<()> {
+    if text.is_none() && attach.is_empty() {
+        bail!("give a text, or files with --attach");
+    }
+    let files = attach
+        .iter()
+        .map(|path| read_file(path))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let (client, mut events) = args.start()?;
-    let id = client.send(&args.conversation, &text)?;
+    let text = text.unwrap_or_default();
+    let id = if files.is_empty() {
+        client.send(&args.conversation, &text)?
+    } else {
+        client.send_with_files(&args.conversation, &text, files)?
+    };
     while let Some(event) = events.recv().await {
         match event {
+            Event::UploadProgress {
+                id: i,
+                offset,
+                length,
+                ..
+            } if i == id => eprintln!("upload: {} of {}", human_size(offset), human_size(length)),
             Event::DeliveryStatus {
                 id: i,
                 status: DeliveryStatus::Sent { seq },
@@ -82,14 +150,7 @@ pub async fn tail(args: DeviceArgs) -> anyhow::Result<()> {
     while let Some(event) = events.recv().await {
         match event {
             Event::Message(m) if m.conversation == args.conversation => {
-                writeln!(
-                    out,
-                    "#{} {} ({}): {}",
-                    m.seq.unwrap_or(0),
-                    m.sender,
-                    m.role,
-                    m.body
-                )?;
+                print_message(&mut out, &m, true)?;
             }
             Event::Receipt {
                 conversation,
@@ -119,15 +180,16 @@ fn tick(status: &DeliveryStatus) -> String {
     }
 }
 
-/// `surechat chat`: an interactive terminal client. Lines typed are sent; incoming messages,
-/// ticks and connection changes are printed as they happen. `/retry` retries failed messages,
-/// `/read` marks the conversation read, `/quit` leaves.
+/// `surechat chat`: an interactive terminal client. Lines typed are sent; incoming messages
+/// (with a line per attachment), ticks and connection changes are printed as they happen.
+/// `/attach PATH` sends a file, `/retry` retries failed messages, `/read` marks the
+/// conversation read, `/quit` leaves.
 pub async fn chat(args: DeviceArgs) -> anyhow::Result<()> {
     let (client, mut events) = args.start()?;
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut mine: Vec<(String, String)> = Vec::new();
     eprintln!(
-        "chat in {} — type a message and Enter; /retry, /read, /quit",
+        "chat in {} — type a message and Enter; /attach PATH, /retry, /read, /quit",
         args.conversation
     );
     loop {
@@ -139,6 +201,19 @@ pub async fn chat(args: DeviceArgs) -> anyhow::Result<()> {
                     "/quit" => break,
                     "/retry" => println!("retrying {} failed message(s)", client.retry_failed().await?),
                     "/read" => client.mark_read(&args.conversation)?,
+                    command if command.starts_with("/attach ") => {
+                        let path = PathBuf::from(command["/attach ".len()..].trim());
+                        match read_file(&path) {
+                            Ok(file) => {
+                                let name = file.name.clone();
+                                match client.send_with_files(&args.conversation, "", vec![file]) {
+                                    Ok(id) => mine.push((id, format!("📎 {name}"))),
+                                    Err(err) => eprintln!("  {err}"),
+                                }
+                            }
+                            Err(err) => eprintln!("  {err:#}"),
+                        }
+                    }
                     text => {
                         let id = client.send(&args.conversation, text)?;
                         mine.push((id, text.chars().take(40).collect()));
@@ -149,7 +224,7 @@ pub async fn chat(args: DeviceArgs) -> anyhow::Result<()> {
                 let Some(event) = event else { break };
                 match event {
                     Event::Message(m) if m.conversation == args.conversation && m.status.is_none() => {
-                        println!("#{} {}: {}", m.seq.unwrap_or(0), m.sender, m.body);
+                        print_message(&mut std::io::stdout().lock(), &m, false)?;
                         client.mark_read(&args.conversation)?;
                     }
                     Event::DeliveryStatus { id, status, .. } => {
@@ -167,4 +242,29 @@ pub async fn chat(args: DeviceArgs) -> anyhow::Result<()> {
     }
     client.stop().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attachment_shows_as_name_type_and_size() {
+        let attachment = Attachment {
+            id: "00000000-0000-4000-8000-000000000001".into(),
+            name: "scan.pdf".into(),
+            content_type: "application/pdf".into(),
+            size: 1_572_864,
+            sha256: String::new(),
+            width: None,
+            height: None,
+            thumb: false,
+        };
+        assert_eq!(
+            attachment_line(&attachment),
+            "  📎 scan.pdf (application/pdf, 1.5 MiB)"
+        );
+        assert_eq!(human_size(999), "999 B");
+        assert_eq!(human_size(2_560), "2.5 KiB");
+    }
 }

@@ -58,11 +58,18 @@ enum Command {
     #[command(subcommand)]
     Operator(operator::OperatorCommand),
     /// Send one message; waits until it is durable on the server and prints its seq.
+    ///
+    /// With --attach, the files are uploaded first (resuming after any cut; progress on stderr)
+    /// and the message names them; the text may then be omitted.
     Send {
         #[command(flatten)]
         device: devices::DeviceArgs,
         /// The message text.
-        text: String,
+        text: Option<String>,
+        /// A file to attach (repeat for several, at most 10). The server decides its type from
+        /// the content: JPEG, PNG, GIF, WebP and PDF by default.
+        #[arg(long = "attach", value_name = "PATH")]
+        attach: Vec<PathBuf>,
     },
     /// Print a conversation's messages and receipts as they come; resumes after disconnects.
     Tail(devices::DeviceArgs),
@@ -166,7 +173,11 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::serve(args.load(None)?),
         Command::Demo(args) => demo::demo(args.load(Some("./surechat-demo-data"))?),
-        Command::Send { device, text } => serve::runtime()?.block_on(devices::send(device, text)),
+        Command::Send {
+            device,
+            text,
+            attach,
+        } => serve::runtime()?.block_on(devices::send(device, text, attach)),
         Command::Tail(device) => serve::runtime()?.block_on(devices::tail(device)),
         Command::Chat(device) => serve::runtime()?.block_on(devices::chat(device)),
         Command::Operator(command) => operator::run(command),

@@ -1,13 +1,76 @@
-//! The chaos run's checker: convergence, then the delivery contract against storage.
+//! The chaos run's checker: convergence, then the delivery contract against storage, and every
+//! attachment against what was sent — as stored, as each device holds it, and as downloaded.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use client::DeliveryStatus;
+use client::{Attachment, DeliveryStatus};
 use server::store::{Store, StoredMessage};
 
+use super::files::{sha256, SentFile};
 use super::{Device, Sent};
+
+/// Differences between a message's attachments and the files sent with it, if any.
+fn attachments_differ(attachments: &[Attachment], sent: &[SentFile]) -> Option<String> {
+    let held: Vec<(&str, u64, &str)> = attachments
+        .iter()
+        .map(|a| (a.name.as_str(), a.size, a.sha256.as_str()))
+        .collect();
+    let want: Vec<(&str, u64, &str)> = sent
+        .iter()
+        .map(|f| (f.name.as_str(), f.size, f.sha256.as_str()))
+        .collect();
+    (held != want).then(|| format!("{held:?}, sent {want:?}"))
+}
+
+/// Downloads, through each device, every attachment of the messages it received, and compares
+/// the bytes' hash with what was sent; also compares the descriptions the device holds. Run
+/// while the nodes are up, after convergence.
+pub async fn verify_downloads(devices: &[Arc<Device>], sent: &[Sent]) -> Vec<String> {
+    let by_id: HashMap<&str, &Sent> = sent.iter().map(|s| (s.id.as_str(), s)).collect();
+    let mut violations = Vec::new();
+    for device in devices {
+        let client = device.client.lock().await.clone();
+        let held = match client.messages(&device.conversation).await {
+            Ok(held) => held,
+            Err(err) => {
+                violations.push(format!("{}: cannot read its messages: {err}", device.user));
+                continue;
+            }
+        };
+        for message in held.iter().filter(|m| m.sender != device.user) {
+            let Some(s) = by_id.get(message.id.as_str()) else {
+                continue; // reported by the storage check
+            };
+            if let Some(difference) = attachments_differ(&message.attachments, &s.files) {
+                violations.push(format!(
+                    "{} holds {} #{} with attachments {difference}",
+                    device.user, s.sender, s.n
+                ));
+                continue;
+            }
+            for (attachment, file) in message.attachments.iter().zip(&s.files) {
+                match client.download(&attachment.id).await {
+                    Ok(bytes) if sha256(&bytes) == file.sha256 => {}
+                    Ok(bytes) => violations.push(format!(
+                        "{}: download of {} ({} #{}) has {} bytes with another hash than sent",
+                        device.user,
+                        file.name,
+                        s.sender,
+                        s.n,
+                        bytes.len()
+                    )),
+                    Err(err) => violations.push(format!(
+                        "{}: cannot download {} ({} #{}): {err}",
+                        device.user, file.name, s.sender, s.n
+                    )),
+                }
+            }
+        }
+    }
+    violations
+}
 
 /// Waits until every outbox is empty, both devices of each conversation hold the same number of
 /// messages, and every own message is delivered or read.
@@ -130,6 +193,18 @@ pub async fn verify(
             }
         }
         violations.extend(fifo_violations(&conversation, &expected, &stored));
+        // Every attachment as stored: the files sent, in order, with their hashes.
+        let files: HashMap<&str, &Sent> = expected.iter().map(|s| (s.id.as_str(), *s)).collect();
+        for m in &stored {
+            if let Some(s) = files.get(m.id.as_str()) {
+                if let Some(difference) = attachments_differ(&m.attachments, &s.files) {
+                    violations.push(format!(
+                        "{conversation}: {} #{} stored with attachments {difference}",
+                        s.sender, s.n
+                    ));
+                }
+            }
+        }
         // Every device holds exactly the stored sequence.
         for device in devices.iter().filter(|d| d.conversation == conversation) {
             let client = device.client.lock().await.clone();
@@ -206,6 +281,7 @@ mod tests {
             conversation: "c".into(),
             sender: sender.into(),
             n,
+            files: Vec::new(),
         }
     }
 
@@ -256,5 +332,31 @@ mod tests {
             found,
             vec!["c: FIFO broken for a: outbox position 35 stored at seq 4 after position 37 at seq 3"]
         );
+    }
+
+    #[test]
+    fn attachments_must_be_the_files_sent_in_order() {
+        let file = |name: &str, bytes: &[u8]| SentFile {
+            name: name.into(),
+            size: bytes.len() as u64,
+            sha256: sha256(bytes),
+        };
+        let held = |name: &str, bytes: &[u8]| Attachment {
+            id: "00000000-0000-4000-8000-000000000001".into(),
+            name: name.into(),
+            content_type: "application/pdf".into(),
+            size: bytes.len() as u64,
+            sha256: sha256(bytes),
+            width: None,
+            height: None,
+            thumb: false,
+        };
+        let sent = [file("a.pdf", b"%PDF-a"), file("b.pdf", b"%PDF-b")];
+        let same = [held("a.pdf", b"%PDF-a"), held("b.pdf", b"%PDF-b")];
+        assert_eq!(attachments_differ(&same, &sent), None);
+        assert!(attachments_differ(&[same[1].clone(), same[0].clone()], &sent).is_some());
+        assert!(attachments_differ(&same[..1], &sent).is_some());
+        assert!(attachments_differ(&[held("a.pdf", b"%PDF-x"), same[1].clone()], &sent).is_some());
+        assert!(attachments_differ(&[], &[]).is_none());
     }
 }

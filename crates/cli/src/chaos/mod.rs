@@ -3,6 +3,10 @@
 //! injected at random (seeded); then the faults stop, the run waits for convergence, and a
 //! checker verifies the delivery contract against storage. Exits non-zero on any violation.
 //!
+//! About one message in eight carries one or two small PDFs ([`files`]), uploaded through the
+//! same proxies and faults; the checker holds every attachment's stored hash to what was sent
+//! and downloads the bytes through the receiving device.
+//!
 //! With `--refusals` the server also *refuses* sends: a low seeded rate limit (`rate_limited`)
 //! and storage that refuses writes (`unavailable`), on top of the faults every run has (bad-frame
 //! bursts on a device's own connection, server SIGKILL and SIGTERM, network faults).
@@ -12,6 +16,7 @@
 //! every node at once, and the nodes must come back by themselves.
 
 mod check;
+mod files;
 mod node;
 mod schedule;
 
@@ -87,6 +92,8 @@ pub struct Sent {
     sender: String,
     /// The sender's own counter: FIFO means stored in increasing `n`.
     n: u64,
+    /// The files it carries, in order.
+    files: Vec<files::SentFile>,
 }
 
 /// One device: a user's SDK instance with its own local store, behind its own proxy.
@@ -122,6 +129,10 @@ fn start_client(
         connect_timeout_ms: 3_000,
         ..Config::default()
     };
+    // Small chunks, so that even small files take several requests and meet the faults; a
+    // short idle timeout, so a stalled upload is given up as fast as a stalled WebSocket.
+    options.upload_chunk_bytes = 16 * 1024;
+    options.http_idle_timeout_ms = 3_000;
     let (client, events) = Client::start(options)?;
     tokio::spawn(read_events(client.clone(), conversation.to_owned(), events));
     Ok(client)
@@ -334,16 +345,21 @@ async fn chaos(args: ChaosArgs) -> anyhow::Result<()> {
                 tokio::time::sleep(Duration::from_millis(rng.range(50, 400))).await;
                 n += 1;
                 let body = format!("{} #{n}", device.user);
-                let id = device
-                    .client
-                    .lock()
-                    .await
-                    .send(&device.conversation, &body)?;
+                let outgoing = files::files_for(seed, index, n);
+                let described = files::described(&outgoing);
+                let client = device.client.lock().await;
+                let id = if outgoing.is_empty() {
+                    client.send(&device.conversation, &body)?
+                } else {
+                    client.send_with_files(&device.conversation, &body, outgoing)?
+                };
+                drop(client);
                 sent.lock().unwrap().push(Sent {
                     id,
                     conversation: device.conversation.clone(),
                     sender: device.user.clone(),
                     n,
+                    files: described,
                 });
             }
             anyhow::Ok(())
@@ -391,12 +407,15 @@ async fn chaos(args: ChaosArgs) -> anyhow::Result<()> {
             }
         }
     }
+    let sent = sent.lock().unwrap().clone();
+    // Downloads need the nodes: before they stop.
+    let download_violations = check::verify_downloads(&devices, &sent).await;
     for node in &mut nodes {
         node.stop().await?;
     }
-    let sent = sent.lock().unwrap().clone();
     let store = storage.open().await?;
-    let violations = check::verify(&*store, &devices, &sent, args.pairs).await?;
+    let mut violations = check::verify(&*store, &devices, &sent, args.pairs).await?;
+    violations.extend(download_violations);
     drop(store);
     if let (Some(url), Some((_, name))) = (&args.database, &schema) {
         if !args.keep {
@@ -407,7 +426,12 @@ async fn chaos(args: ChaosArgs) -> anyhow::Result<()> {
         device.client.lock().await.stop().await;
     }
 
-    println!("messages that entered an outbox: {}", sent.len());
+    println!(
+        "messages that entered an outbox: {} ({} with files, {} files)",
+        sent.len(),
+        sent.iter().filter(|s| !s.files.is_empty()).count(),
+        sent.iter().map(|s| s.files.len()).sum::<usize>()
+    );
     let faults: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
     println!(
         "faults injected: {}",
@@ -428,7 +452,7 @@ async fn chaos(args: ChaosArgs) -> anyhow::Result<()> {
         println!("kept {}", dir.keep().display());
     }
     if violations.is_empty() && converged.is_ok() {
-        println!("checker: OK — every message stored once, every device holds every message once in seq order, FIFO per sender, statuses converged");
+        println!("checker: OK — every message stored once, every device holds every message once in seq order, FIFO per sender, statuses converged, every attachment stored and downloaded with the hash sent");
         Ok(())
     } else {
         for violation in &violations {
