@@ -528,6 +528,80 @@ async fn killed_device_resends_its_outbox_after_restart() {
     assert_eq!(shown[0], "#1 ana (client): offline 0");
 }
 
+/// `surechat send --attach` uploads the file and sends the message naming it; `surechat tail`
+/// shows the message with a line for the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_attaches_a_file_and_tail_shows_it() {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(&dir.path().join("server"), &[]);
+    let http = served.http();
+    http.json(
+        "POST",
+        "/v1/conversations",
+        Some(ADMIN),
+        &json!({"id": "b1", "participants": [{"user_id": "ana", "role": "client"}]}),
+    )
+    .await;
+    let token = token(&http, "ana", Role::Client).await;
+    let path = dir.path().join("invoice.pdf");
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    pdf.extend((0..5_000u32).map(|i| (i * 7 % 251) as u8));
+    std::fs::write(&path, &pdf).unwrap();
+    let send = |args: &[&std::ffi::OsStr]| {
+        Command::new(env!("CARGO_BIN_EXE_surechat"))
+            .args(["send", "--conversation", "b1", "--server", &served.base])
+            .args(args)
+            .env("SURECHAT_TOKEN", &token)
+            .output()
+            .unwrap()
+    };
+    let bare = send(&[]);
+    assert!(!bare.status.success());
+    assert!(String::from_utf8_lossy(&bare.stderr).contains("--attach"));
+    let sent = send(&[
+        "--attach".as_ref(),
+        path.as_os_str(),
+        "see attached".as_ref(),
+    ]);
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&sent.stdout).trim(), "1");
+    let stored = all_messages(&http, &token).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].body, "see attached");
+    let sha: String = Sha256::digest(&pdf)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(stored[0].attachments[0].sha256, sha);
+
+    let mut tail = Command::new(env!("CARGO_BIN_EXE_surechat"))
+        .args(["tail", "--conversation", "b1", "--server", &served.base])
+        .env("SURECHAT_TOKEN", &token)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines: Vec<String> = BufReader::new(tail.stdout.take().unwrap())
+        .lines()
+        .take(2)
+        .map(Result::unwrap)
+        .collect();
+    tail.kill().unwrap();
+    tail.wait().unwrap();
+    assert_eq!(
+        lines,
+        [
+            "#1 ana (client): see attached",
+            "  📎 invoice.pdf (application/pdf, 4.9 KiB)"
+        ]
+    );
+}
+
 /// Two nodes on PostgreSQL: node 1 is SIGKILLed mid-conversation; the client's SDK moves to
 /// node 2 (its second URL) and resumes; nothing acked is lost and nothing is doubled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
