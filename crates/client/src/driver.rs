@@ -458,10 +458,13 @@ struct Driver {
     uploads: Uploads,
     /// What the upload tasks report: attempt and report.
     upload_news: (
-        mpsc::UnboundedSender<(u64, Report)>,
-        mpsc::UnboundedReceiver<(u64, Report)>,
+        mpsc::UnboundedSender<UploadNews>,
+        mpsc::UnboundedReceiver<UploadNews>,
     ),
 }
+
+/// An upload task's report, with the attempt it belongs to.
+type UploadNews = (u64, Report);
 
 /// The upload tasks, by attempt; stopped when cancelled and when the driver ends, so nothing
 /// uploads for a client that is gone.

@@ -54,12 +54,15 @@ pub(crate) enum Report {
     Failed(UploadFailure),
 }
 
+/// Files of a client without a local store: upload id → (message id, bytes), until the message
+/// is acknowledged.
+pub(crate) type MemoryFiles = Arc<Mutex<HashMap<String, (String, Arc<Vec<u8>>)>>>;
+
 /// Where the bytes of outbox files are: the local store, or memory for a client without one.
 #[derive(Clone)]
 pub(crate) enum Files {
     Store(Arc<Mutex<LocalStore>>),
-    /// Upload id → (message id, bytes), until the message is acknowledged.
-    Memory(Arc<Mutex<HashMap<String, (String, Arc<Vec<u8>>)>>>),
+    Memory(MemoryFiles),
 }
 
 impl Files {

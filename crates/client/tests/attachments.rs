@@ -287,7 +287,6 @@ async fn a_client_dropped_mid_upload_finishes_it_from_its_store_and_sends_once()
     let store = h.dir.path().join("ana.db");
     let file = pdf(11, 300_000);
     let (first, with_file, third);
-    let server_offset;
     {
         let mut ana = h.client("ana", Role::Client, proxy.local_addr(), Some(&store));
         ana.connected().await;
@@ -332,7 +331,7 @@ async fn a_client_dropped_mid_upload_finishes_it_from_its_store_and_sends_once()
         .await
         .unwrap()
         .unwrap();
-    server_offset = upload.offset;
+    let server_offset = upload.offset;
     assert!(
         server_offset > 0 && server_offset < file.len() as u64,
         "{server_offset}"
