@@ -72,6 +72,8 @@ async fn settings_reach_the_widget_and_limit_messages() {
             ("SURECHAT_WIDGET_REPLY_MINUTES", "15"),
             ("SURECHAT_MESSAGE_CHARS_MAX", "10"),
             ("SURECHAT_MESSAGE_BYTES_MAX", "30"),
+            ("SURECHAT_ATTACHMENT_BYTES_MAX", "1000"),
+            ("SURECHAT_ATTACHMENT_TYPES", "image/png, application/pdf"),
         ],
     ));
     let http = served.http();
@@ -84,7 +86,9 @@ async fn settings_reach_the_widget_and_limit_messages() {
         "timezone": "Europe/Madrid",
         "reply_minutes": 15,
         "message_chars_max": 10,
-        "message_bytes_max": 30
+        "message_bytes_max": 30,
+        "attachment_bytes_max": 1000,
+        "attachment_types": ["image/png", "application/pdf"]
     });
     for role in ["client", "operator"] {
         let token = token(&http, "ana", role).await;
@@ -140,7 +144,9 @@ async fn defaults_show_nothing_and_are_always_open() {
     assert_eq!(
         http.get("/v1/widget", Some(&token)).await.json(),
         json!({"welcome": "", "hours": [], "timezone": "UTC", "reply_minutes": 0,
-               "message_chars_max": 4096, "message_bytes_max": 16384})
+               "message_chars_max": 4096, "message_bytes_max": 16384,
+               "attachment_bytes_max": 26214400,
+               "attachment_types": ["image/jpeg", "image/png", "image/gif", "image/webp", "application/pdf"]})
     );
 }
 
@@ -156,6 +162,11 @@ fn bad_widget_settings_name_the_key() {
         ("widget_reply_minutes", "-1"),
         ("message_chars_max", "0"),
         ("message_chars_max", "20000"),
+        ("attachment_types", "image/png, image/svg+xml"),
+        ("attachment_bytes_max", "0"),
+        ("upload_ttl_s", "0"),
+        ("attachment_link_ttl_s", "0"),
+        ("attachment_strip_metadata", "maybe"),
     ] {
         let output = serve(
             data.path(),
