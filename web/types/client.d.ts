@@ -41,7 +41,12 @@ export declare function tokenExpiry(token: string): number | null;
  * @returns {string | null}
  */
 export declare function tokenSubject(token: string): string | null;
-/** A lowercase random UUID (v4), also where `crypto.randomUUID` is missing (plain http). */
+/**
+ * A lowercase time-ordered UUID (v7: 48 bits of milliseconds, then random bits), so the server's
+ * unique index of ids grows at its end instead of taking each id at a random place. Ids made in
+ * one millisecond are ordered by a counter in the random part. Needs only
+ * `crypto.getRandomValues` (also on plain http, where `crypto.randomUUID` is missing).
+ */
 export declare function newId(): string;
 /**
  * A file's name as the server takes it: no control characters, 1–255 bytes of UTF-8 (cut at a

@@ -255,11 +255,13 @@ impl Client {
         files: Vec<OutgoingFile>,
         deadline: Option<Instant>,
     ) -> Result<String, ClientError> {
-        let id = uuid::Uuid::new_v4().to_string();
+        // Time-ordered ids (UUIDv7): storage's unique index of ids then grows at its end instead
+        // of taking each id at a random place (the server accepts any UUID).
+        let id = uuid::Uuid::now_v7().to_string();
         let described: Vec<OutboxFile> = files
             .iter()
             .map(|file| OutboxFile {
-                upload_id: uuid::Uuid::new_v4().to_string(),
+                upload_id: uuid::Uuid::now_v7().to_string(),
                 name: file.name.clone(),
                 content_type: file.content_type.clone(),
                 length: file.bytes.len() as u64,

@@ -234,6 +234,11 @@ async fn uploads_cut_by_the_network_deliver_the_message_once_in_order_and_byte_i
         )
         .unwrap();
     let after = ana.client.send("b1", "did it arrive?").unwrap();
+    // Ids are time-ordered (UUIDv7): made one after the other, they sort in that order.
+    for id in [&before, &with_file, &after] {
+        assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 7);
+    }
+    assert!(before < with_file && with_file < after);
     ana.all_sent(&[&before]).await;
     let mut cut_at = 0;
     for _ in 0..3 {

@@ -82,6 +82,10 @@ pub struct BenchArgs {
     /// Bytes of each message body.
     #[arg(long, default_value_t = 64)]
     body_bytes: usize,
+    /// How devices make message ids: time-ordered like the SDKs (UUIDv7), or random (UUIDv4),
+    /// to measure what the order of ids costs storage.
+    #[arg(long, value_enum, default_value = "ordered")]
+    ids: traffic::Ids,
     /// Servers the bench starts for each scenario: more than one needs --database.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
     nodes: u64,
@@ -133,6 +137,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         body_bytes: args.body_bytes,
         duration,
         mode,
+        ids: args.ids,
     };
     // The ceiling first, so the real runs can be given as a ratio to it.
     if wants(Scenario::Raw) || wants(Scenario::Throughput) {

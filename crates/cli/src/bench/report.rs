@@ -22,6 +22,8 @@ pub struct Report {
     /// `sqlite` or `postgres` for servers the bench started; `postgres` or `unknown` for
     /// running servers (with or without --database).
     pub storage: String,
+    /// How devices made message ids: `ordered` (UUIDv7, as the SDKs do) or `random` (UUIDv4).
+    pub ids: String,
     pub scenario: String,
     pub raw: Option<ThroughputReport>,
     pub throughput: Option<ThroughputReport>,
@@ -118,6 +120,7 @@ impl Report {
                 (false, false) => "unknown",
             }
             .into(),
+            ids: format!("{:?}", args.ids).to_lowercase(),
             scenario: format!("{:?}", args.scenario).to_lowercase(),
             raw: None,
             throughput: None,
@@ -133,8 +136,8 @@ impl Report {
         let m = &self.machine;
         let _ = writeln!(
             out,
-            "\n{} · {} cores · {} · {}\n{} node(s), {}",
-            self.date, m.nproc, m.cpu, m.os, self.nodes, self.storage
+            "\n{} · {} cores · {} · {}\n{} node(s), {}, {} ids",
+            self.date, m.nproc, m.cpu, m.os, self.nodes, self.storage, self.ids
         );
         let rows: Vec<(&str, &ThroughputReport)> =
             [("raw", &self.raw), ("surechat", &self.throughput)]

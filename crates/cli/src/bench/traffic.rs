@@ -36,6 +36,26 @@ pub enum Mode {
     Rate(f64),
 }
 
+/// How the devices make message ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Ids {
+    /// Time-ordered (UUIDv7), as both SDKs make them: the storage's unique index of ids grows at
+    /// its end.
+    Ordered,
+    /// Random (UUIDv4): every id lands at a random place of that index.
+    Random,
+}
+
+impl Ids {
+    /// A fresh message id.
+    pub fn new_id(self) -> String {
+        match self {
+            Ids::Ordered => uuid::Uuid::now_v7().to_string(),
+            Ids::Random => uuid::Uuid::new_v4().to_string(),
+        }
+    }
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -44,6 +64,7 @@ pub struct Options {
     pub body_bytes: usize,
     pub duration: Duration,
     pub mode: Mode,
+    pub ids: Ids,
 }
 
 /// What the pairs measured together.
@@ -249,7 +270,7 @@ impl Pair {
                         for side in 0..2 {
                             let link = &mut self.links[side];
                             while link.session.pending_count() < options.window {
-                                let id = uuid::Uuid::new_v4().to_string();
+                                let id = options.ids.new_id();
                                 link.session
                                     .send(now, id.clone(), &self.conversation, &body, None);
                                 tracked.insert(id, Tracked { at: now, side });
@@ -263,7 +284,7 @@ impl Pair {
                             break;
                         }
                         let side = (scheduled % 2) as usize;
-                        let id = uuid::Uuid::new_v4().to_string();
+                        let id = options.ids.new_id();
                         self.links[side].session.send(
                             now,
                             id.clone(),
