@@ -89,9 +89,8 @@ fn refused(upload: &Upload) -> ApiError {
     let mut error = ApiError::new(
         ErrorCode::UnsupportedType,
         format!(
-            "the content of `{}` is not an allowed type ({} are)",
-            crate::validate::truncate(&upload.name),
-            "see attachment_types"
+            "the content of `{}` is not one of the allowed types (attachment_types)",
+            crate::validate::truncate(&upload.name)
         ),
     );
     error.offset = Some(upload.offset);

@@ -158,13 +158,6 @@ pub enum Created {
     Existing(Upload),
 }
 
-/// What a store reads of an upload a message names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NamedUpload {
-    /// The upload.
-    pub upload: Upload,
-}
-
 /// Storage's usage, for the metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StorageUsage {
