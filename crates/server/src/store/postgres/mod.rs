@@ -12,8 +12,8 @@
 //! Migrations run at start under an advisory lock, so nodes starting together do not race.
 //!
 //! **The database may restart or vanish at any time.** Every connection is opened within
-//! [`CONNECT_TIMEOUT`], every read answers within [`READ_TIMEOUT`] and every batch of writes
-//! within [`WRITE_TIMEOUT`], or fails `unavailable`: a connection that does not answer (a
+//! [`CONNECT_TIMEOUT`], every read answers within [`READ_TIMEOUT`] and every step of a batch of
+//! writes (its begin, each command, its commit) within [`WRITE_TIMEOUT`], or fails `unavailable`: a connection that does not answer (a
 //! partition, a peer gone without a FIN) is never waited on for ever. A connection that failed or
 //! timed out is dropped, and the next request opens a fresh one, so the node recovers by itself
 //! once the database answers again. Writes refused this way are retried by the devices with the
@@ -71,10 +71,12 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// connection is dropped. Reads are single indexed queries that take milliseconds.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long a batch of writes may take, reconnecting and conflict reruns included, before it
-/// fails `unavailable` and the writer's connection is dropped. A batch commits in milliseconds
-/// (`surechat_writer_commit_seconds`); one still running after this long is waiting on a
-/// connection that no longer answers. It is also the writer session's
+/// How long one step of a batch of writes (its begin, one command's statements, its commit) may
+/// wait for the database before the batch fails `unavailable` and the writer's connection is
+/// dropped. A step takes well under a millisecond; one still waiting after this long is waiting on
+/// a connection that no longer answers. The batch as a whole is not bounded: a large one (the
+/// backlog after an outage) that keeps getting answers is progress, and cutting it off would only
+/// have it resent, as large, into the same bound. It is also the writer session's
 /// `idle_in_transaction_session_timeout`: a transaction the node gave up on (its connection
 /// silently gone) would otherwise keep its row and advisory locks, and block every node's
 /// writes, until PostgreSQL noticed the dead peer — hours, with default TCP keepalives.
@@ -119,6 +121,7 @@ pub struct PgStore {
     pool: Arc<Pool>,
     listener: Arc<Listener>,
     stats: Arc<WriterStats>,
+    heartbeat: Arc<writer::Heartbeat>,
 }
 
 /// Read connections, used round-robin (each pipelines many requests) and reopened when lost.
@@ -223,6 +226,7 @@ impl PgStore {
         let (writer, queue) = mpsc::channel(protocol::limits::WRITER_QUEUE_MAX);
         let listener = Arc::new(Listener::default());
         let stats = Arc::new(WriterStats::default());
+        let heartbeat = Arc::new(writer::Heartbeat::default());
         tokio::spawn(writer::run(
             config.clone(),
             Some(client),
@@ -230,6 +234,7 @@ impl PgStore {
             options.group_commit_max.max(1),
             listener.clone(),
             stats.clone(),
+            heartbeat.clone(),
         ));
         let readers = (0..options.read_connections.max(1))
             .map(|_| Mutex::new(None))
@@ -244,6 +249,7 @@ impl PgStore {
             pool,
             listener,
             stats,
+            heartbeat,
         })
     }
 
@@ -374,9 +380,16 @@ impl MessageStore for PgStore {
             Ok(())
         });
         let write = self.submit(writer::Command::Ping);
+        let heartbeat = self.heartbeat.clone();
         Box::pin(async move {
             read.await?;
-            write.await
+            // A writer working through a backlog answers the ping only after it; its connection
+            // answering the backlog's steps shows as well that the writer works.
+            let beat = heartbeat.next();
+            tokio::select! {
+                answered = write => answered,
+                () = beat => Ok(()),
+            }
         })
     }
 }

@@ -1,12 +1,13 @@
 //! The writer task of the PostgreSQL store: group commit, with whole-batch retries on conflicts
 //! with other nodes. What each command writes is in [`super::write`].
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use protocol::api::{ConversationView, ParticipantSpec};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, Transaction};
 
@@ -208,6 +209,28 @@ async fn reconnect(config: &Config) -> Result<Client, Fault> {
     Ok(client)
 }
 
+/// How long a batch may keep adding commands before it commits what it has run: the rest wait,
+/// first in line, for the next batch. Under a normal load a batch commits in milliseconds; this
+/// bounds a backlog's batches (after an outage, each command a few round trips), so acks keep
+/// flowing, the other nodes' writers get the events lock in turn, and the writer keeps answering.
+const BATCH_TIME_BUDGET: Duration = Duration::from_millis(200);
+
+/// Beats each time the writer's connection answers a step: proof that storage answers while the
+/// writer works through a backlog that a ping would have to wait behind (`/readyz`).
+#[derive(Default)]
+pub(crate) struct Heartbeat(Notify);
+
+impl Heartbeat {
+    fn beat(&self) {
+        self.0.notify_waiters();
+    }
+
+    /// Resolves at the next step the connection answers after this call.
+    pub(crate) fn next(&self) -> impl std::future::Future<Output = ()> + '_ {
+        self.0.notified()
+    }
+}
+
 pub(crate) async fn run(
     config: Config,
     mut client: Option<Client>,
@@ -215,54 +238,67 @@ pub(crate) async fn run(
     batch_max: usize,
     listener: Arc<Listener>,
     stats: Arc<WriterStats>,
+    heartbeat: Arc<Heartbeat>,
 ) {
     // After a failed connect: batches before this instant are refused without trying.
     let mut down_until: Option<Instant> = None;
-    while let Some(first) = queue.recv().await {
+    // Commands a batch left to the next when its time ran out, in order; they go first.
+    let mut carried: VecDeque<Command> = VecDeque::new();
+    loop {
+        let first = match carried.pop_front() {
+            Some(command) => command,
+            None => match queue.recv().await {
+                Some(command) => {
+                    stats.queue_depth.fetch_sub(1, Ordering::Relaxed);
+                    command
+                }
+                None => return,
+            },
+        };
         let mut batch = vec![first];
         while batch.len() < batch_max {
+            if let Some(command) = carried.pop_front() {
+                batch.push(command);
+                continue;
+            }
             match queue.try_recv() {
-                Ok(command) => batch.push(command),
+                Ok(command) => {
+                    stats.queue_depth.fetch_sub(1, Ordering::Relaxed);
+                    batch.push(command);
+                }
                 Err(_) => break,
             }
         }
-        let writes = batch.len();
-        stats
-            .queue_depth
-            .fetch_sub(writes as i64, Ordering::Relaxed);
         let started = Instant::now();
         let result = if down_until.is_some_and(|until| started < until) {
             Err(StoreError::Unavailable(
                 "PostgreSQL cannot be reached; retry later".into(),
             ))
         } else {
-            // Bounded as a whole: the connection may stop answering at any step.
-            let attempt = tokio::time::timeout(
-                WRITE_TIMEOUT,
-                attempt(&config, &mut client, &mut batch, &mut down_until),
-            );
-            match attempt.await {
-                Ok(result) => result,
-                Err(_) => {
-                    // It may be waiting on a dead peer: never use it again. Whether the commit
-                    // went through is unknown; the devices resend with the same ids and are
-                    // answered idempotently if it did.
-                    client = None;
-                    Err(unavailable(Fault::Timeout("writing", WRITE_TIMEOUT)))
-                }
-            }
+            let writer = Writer {
+                config: &config,
+                heartbeat: &heartbeat,
+            };
+            writer
+                .attempt(&mut client, &mut batch, &mut down_until)
+                .await
         };
-        stats.batch(writes, started.elapsed(), result.is_ok());
         match result {
             Ok((outcomes, changes)) => {
+                stats.batch(outcomes.len(), started.elapsed(), true);
                 for change in changes {
                     listener.notify(change);
+                }
+                let rest = batch.split_off(outcomes.len());
+                for command in rest.into_iter().rev() {
+                    carried.push_front(command);
                 }
                 for (command, outcome) in batch.into_iter().zip(outcomes) {
                     command.answer(Some(outcome), None);
                 }
             }
             Err(failure) => {
+                stats.batch(batch.len(), started.elapsed(), false);
                 for command in batch {
                     command.answer(None, Some(&failure));
                 }
@@ -271,46 +307,114 @@ pub(crate) async fn run(
     }
 }
 
-/// Runs a batch on the writer's connection (opening one if needed), rerunning it after
-/// conflicts with other nodes and without commands that failed alone.
-async fn attempt(
-    config: &Config,
-    client: &mut Option<Client>,
-    batch: &mut Vec<Command>,
-    down_until: &mut Option<Instant>,
-) -> Result<(Vec<Outcome>, Vec<Committed>), StoreError> {
-    let mut conflicts = 0;
-    loop {
-        if client.as_ref().is_none_or(Client::is_closed) {
-            *client = None;
-            match reconnect(config).await {
-                Ok(fresh) => {
-                    *client = Some(fresh);
-                    *down_until = None;
+/// What a batch needs besides its connection.
+struct Writer<'a> {
+    config: &'a Config,
+    heartbeat: &'a Heartbeat,
+}
+
+impl Writer<'_> {
+    /// Runs a batch on the writer's connection (opening one if needed), rerunning it after
+    /// conflicts with other nodes and without commands that failed alone. Answers the outcomes of
+    /// the batch's first commands: all of them, or as many as ran within [`BATCH_TIME_BUDGET`].
+    async fn attempt(
+        &self,
+        client: &mut Option<Client>,
+        batch: &mut Vec<Command>,
+        down_until: &mut Option<Instant>,
+    ) -> Result<(Vec<Outcome>, Vec<Committed>), StoreError> {
+        let mut conflicts = 0;
+        loop {
+            if client.as_ref().is_none_or(Client::is_closed) {
+                *client = None;
+                match reconnect(self.config).await {
+                    Ok(fresh) => {
+                        *client = Some(fresh);
+                        *down_until = None;
+                    }
+                    Err(err) => {
+                        *down_until = Some(Instant::now() + RECONNECT_BACKOFF);
+                        return Err(unavailable(err));
+                    }
                 }
-                Err(err) => {
-                    *down_until = Some(Instant::now() + RECONNECT_BACKOFF);
-                    return Err(unavailable(err));
+            }
+            let connection = client.as_mut().expect("connected above");
+            match self.execute(connection, batch).await {
+                Ok(done) => return Ok(done),
+                Err((_, timeout @ Fault::Timeout(..))) => {
+                    // It may be waiting on a dead peer: never use it again. Whether the commit
+                    // went through is unknown; the devices resend with the same ids and are
+                    // answered idempotently if it did.
+                    *client = None;
+                    return Err(unavailable(timeout));
                 }
+                Err((_, err)) if is_conflict(&err) && conflicts < CONFLICT_RETRIES_MAX => {
+                    conflicts += 1;
+                    tracing::debug!(%err, conflicts, "batch conflicted with another node; running it again");
+                }
+                // One command failed on its own (the connection is fine): it fails alone, and
+                // the others of its batch run again without it — a request that fails in
+                // storage never rolls back the others that shared its commit.
+                Err((Some(at), err)) if !connection.is_closed() && !is_conflict(&err) => {
+                    tracing::warn!(%err, "a write failed alone; the rest of its batch runs again");
+                    let failed = batch.remove(at);
+                    failed.answer(None, Some(&unavailable(err)));
+                }
+                Err((_, err)) => return Err(unavailable(err)),
             }
         }
-        let connection = client.as_mut().expect("connected above");
-        match execute(connection, batch).await {
-            Ok(done) => return Ok(done),
-            Err((_, err)) if is_conflict(&err) && conflicts < CONFLICT_RETRIES_MAX => {
-                conflicts += 1;
-                tracing::debug!(%err, conflicts, "batch conflicted with another node; running it again");
+    }
+
+    /// One step of a batch (its begin, lock, a command, its commit), failed as a whole-batch
+    /// [`Fault::Timeout`] when the connection says nothing for [`WRITE_TIMEOUT`]. Steps are bounded
+    /// one by one, not the batch as a whole: a large batch that keeps getting answers (a backlog after
+    /// an outage, a loaded machine) is progress, and cutting it off would roll it back only for the
+    /// devices to resend it, as large, into the same bound — the writer would never catch up.
+    async fn step<T, E: Into<Fault>>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, Fault> {
+        let answered = match tokio::time::timeout(WRITE_TIMEOUT, work).await {
+            Ok(done) => done.map_err(Into::into),
+            Err(_) => return Err(Fault::Timeout("writing", WRITE_TIMEOUT)),
+        };
+        self.heartbeat.beat();
+        answered
+    }
+
+    /// Runs a batch in one transaction, or as much of it as fits [`BATCH_TIME_BUDGET`]. A failure
+    /// names the command it came from, if any; a connection that stopped answering fails the whole
+    /// batch with [`Fault::Timeout`].
+    async fn execute(
+        &self,
+        client: &mut Client,
+        batch: &[Command],
+    ) -> Result<(Vec<Outcome>, Vec<Committed>), (Option<usize>, Fault)> {
+        let started = Instant::now();
+        let whole = |fault: Fault| (None, fault);
+        let tx = self.step(client.transaction()).await.map_err(whole)?;
+        // Event ids come from a sequence, which hands them out in call order, not commit order: with
+        // two nodes writing, id 11 could commit before id 10 and a webhook reader past 11 would never
+        // see 10. Holding this lock from before the first event id until the commit makes event ids
+        // commit in order across nodes.
+        self.step(tx.execute("SELECT pg_advisory_xact_lock($1)", &[&EVENTS_LOCK_KEY]))
+            .await
+            .map_err(whole)?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut changes = Vec::new();
+        for (at, command) in batch.iter().enumerate() {
+            if at > 0 && started.elapsed() >= BATCH_TIME_BUDGET {
+                break;
             }
-            // One command failed on its own (the connection is fine): it fails alone, and
-            // the others of its batch run again without it — a request that fails in
-            // storage never rolls back the others that shared its commit.
-            Err((Some(at), err)) if !connection.is_closed() && !is_conflict(&err) => {
-                tracing::warn!(%err, "a write failed alone; the rest of its batch runs again");
-                let failed = batch.remove(at);
-                failed.answer(None, Some(&unavailable(err)));
-            }
-            Err((_, err)) => return Err(unavailable(err)),
+            let outcome = match self.step(apply(&tx, command, &mut changes)).await {
+                Ok(outcome) => outcome,
+                Err(timeout @ Fault::Timeout(..)) => return Err((None, timeout)),
+                Err(fault) => return Err((Some(at), fault)),
+            };
+            outcomes.push(outcome);
         }
+        self.step(tx.commit()).await.map_err(whole)?;
+        Ok((outcomes, changes))
     }
 }
 
@@ -322,32 +426,6 @@ fn is_conflict(fault: &Fault) -> bool {
         err.code(),
         Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::UNIQUE_VIOLATION
     )
-}
-
-/// Runs a batch in one transaction. A failure names the command it came from, if any.
-async fn execute(
-    client: &mut Client,
-    batch: &[Command],
-) -> Result<(Vec<Outcome>, Vec<Committed>), (Option<usize>, Fault)> {
-    let whole = |err: tokio_postgres::Error| (None, Fault::from(err));
-    let tx = client.transaction().await.map_err(whole)?;
-    // Event ids come from a sequence, which hands them out in call order, not commit order: with
-    // two nodes writing, id 11 could commit before id 10 and a webhook reader past 11 would never
-    // see 10. Holding this lock from before the first event id until the commit makes event ids
-    // commit in order across nodes.
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&EVENTS_LOCK_KEY])
-        .await
-        .map_err(whole)?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    let mut changes = Vec::new();
-    for (at, command) in batch.iter().enumerate() {
-        let outcome = apply(&tx, command, &mut changes)
-            .await
-            .map_err(|fault| (Some(at), fault))?;
-        outcomes.push(outcome);
-    }
-    tx.commit().await.map_err(whole)?;
-    Ok((outcomes, changes))
 }
 
 async fn apply(
