@@ -242,11 +242,11 @@ async fn sqlite_messages_stored_before_the_index_are_found() {
         let store = SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap();
         seed(&store).await;
     }
-    // Back to the schema before the index (0008): its tables and those of later migrations gone,
-    // and those migrations not applied.
+    // Back to the schema before the index (0008): its tables and those of later migrations gone
+    // (0011 dropped its trigger already), and those migrations not applied.
     let conn = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
     conn.execute_batch(
-        "DROP TRIGGER messages_searchable; DROP TABLE message_search;
+        "DROP TABLE message_search;
          DROP TABLE message_search_rows; DROP TABLE canned_replies;
          DROP TABLE uploads; DROP TABLE message_attachments;
          ALTER TABLE messages DROP COLUMN attachments; PRAGMA user_version = 7;",

@@ -789,6 +789,39 @@ async fn sqlite_commits_survive_reopen() {
     }
 }
 
+/// SQLite only: committed pages reach the main database file from the store's checkpoint thread
+/// soon after their commit, well before the WAL reaches the 1,000 pages at which the writer would
+/// checkpoint in its own commit (and hold every queued send meanwhile).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_checkpoints_off_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap();
+    booking(&store, "c1").await;
+    let file = dir.path().join(server::store::sqlite::DATABASE_FILE);
+    let before = std::fs::metadata(&file).unwrap().len();
+    // About 400 KB of bodies: a tenth of what the writer's own checkpoint waits for.
+    let body = "x".repeat(2_000);
+    let pending: Vec<_> = (0..200)
+        .map(|_| store.append(request("c1", "ana", &body)))
+        .collect();
+    for p in pending {
+        p.await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let now = std::fs::metadata(&file).unwrap().len();
+        if now >= before + 400_000 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file is {now} bytes (was {before}): nothing was checkpointed"
+        );
+        // A file's size has no event to wait on.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Runs SQL straight against a store's database, behind the store's back.
 enum Database {
     Sqlite(std::path::PathBuf),

@@ -10,6 +10,7 @@
 
 mod accounts;
 mod canned;
+mod checkpoint;
 mod reach;
 mod read;
 mod search;
@@ -46,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0008_search.sql"),
     include_str!("0009_canned.sql"),
     include_str!("0010_uploads.sql"),
+    include_str!("0011_search_per_batch.sql"),
 ];
 
 /// Read connections kept open for reuse.
@@ -134,6 +136,8 @@ impl SqliteStore {
         let busy_timeout = options.busy_timeout;
         let mut conn = open_connection(&path, false, busy_timeout).map_err(sqlite_err)?;
         migrate(&mut conn).map_err(sqlite_err)?;
+        let checkpointer =
+            checkpoint::Checkpointer::start(&path, busy_timeout).map_err(sqlite_err)?;
         let (writer, queue) = mpsc::sync_channel(protocol::limits::WRITER_QUEUE_MAX);
         let listener = Arc::new(Listener::default());
         let thread_listener = listener.clone();
@@ -142,7 +146,16 @@ impl SqliteStore {
         let thread_stats = stats.clone();
         std::thread::Builder::new()
             .name("surechat-sqlite-writer".into())
-            .spawn(move || write::run(conn, queue, batch_max, &thread_listener, &thread_stats))
+            .spawn(move || {
+                write::run(
+                    conn,
+                    queue,
+                    batch_max,
+                    &thread_listener,
+                    &thread_stats,
+                    &checkpointer,
+                )
+            })
             .expect("spawning the writer thread");
         Ok(SqliteStore {
             path,
@@ -296,6 +309,10 @@ fn open_connection(
         conn.pragma_update(None, "query_only", "ON")?;
     } else {
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+        // Each request runs in a savepoint, which keeps the pages it changes in a journal of
+        // its own until released: in memory, not a temporary file written page by page. Only
+        // a rollback of the open transaction reads it; durability is the WAL's.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
     }
     Ok(conn)
 }

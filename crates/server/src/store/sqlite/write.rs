@@ -64,6 +64,7 @@ pub(super) fn run(
     batch_max: usize,
     listener: &Listener,
     stats: &WriterStats,
+    checkpointer: &super::checkpoint::Checkpointer,
 ) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
@@ -80,6 +81,9 @@ pub(super) fn run(
         let started = Instant::now();
         let committed = write_batch(&mut conn, batch, listener);
         stats.batch(writes, started.elapsed(), committed);
+        if committed {
+            checkpointer.committed();
+        }
     }
     tracing::debug!("sqlite writer stopped: every queued write is committed");
 }
@@ -109,6 +113,8 @@ fn write_batch(conn: &mut Connection, batch: Vec<Job>, listener: &Listener) -> b
                 }
             }
         }
+        // Outside the jobs' savepoints: FTS5 writes out its pending terms at each release.
+        index_for_search(&tx, &changes)?;
         tx.commit()
     })();
     match outcome {
@@ -205,6 +211,21 @@ fn insert(
         .execute(params![kind, message.conversation, data, message.ts])?;
     }
     changes.push(Committed::Message(message.clone()));
+    Ok(())
+}
+
+/// Adds the batch's new messages to the search index (`0008_search.sql`, `0011_…`), in its
+/// transaction: a message is searchable from the commit that stores it.
+fn index_for_search(tx: &Transaction<'_>, changes: &[Committed]) -> rusqlite::Result<()> {
+    let mut row = tx
+        .prepare_cached("INSERT INTO message_search_rows (conversation_id, seq) VALUES (?1, ?2)")?;
+    let mut body = tx.prepare_cached("INSERT INTO message_search (rowid, body) VALUES (?1, ?2)")?;
+    for change in changes {
+        if let Committed::Message(message) = change {
+            let id = row.insert(params![message.conversation, message.seq])?;
+            body.execute(params![id, message.body])?;
+        }
+    }
     Ok(())
 }
 
