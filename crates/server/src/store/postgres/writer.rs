@@ -366,10 +366,11 @@ impl Writer<'_> {
     }
 
     /// One step of a batch (its begin, lock, a command, its commit), failed as a whole-batch
-    /// [`Fault::Timeout`] when the connection says nothing for [`WRITE_TIMEOUT`]. Steps are bounded
-    /// one by one, not the batch as a whole: a large batch that keeps getting answers (a backlog after
-    /// an outage, a loaded machine) is progress, and cutting it off would roll it back only for the
-    /// devices to resend it, as large, into the same bound — the writer would never catch up.
+    /// [`Fault::Timeout`] when the connection says nothing for [`WRITE_TIMEOUT`]. Steps are
+    /// bounded one by one, not the batch as a whole: a large batch that keeps getting answers (a
+    /// backlog after an outage, a loaded machine) is progress, and cutting it off would roll it
+    /// back only for the devices to resend it, as large, into the same bound — the writer would
+    /// never catch up.
     async fn step<T, E: Into<Fault>>(
         &self,
         work: impl std::future::Future<Output = Result<T, E>>,
@@ -382,9 +383,9 @@ impl Writer<'_> {
         answered
     }
 
-    /// Runs a batch in one transaction, or as much of it as fits [`BATCH_TIME_BUDGET`]. A failure
-    /// names the command it came from, if any; a connection that stopped answering fails the whole
-    /// batch with [`Fault::Timeout`].
+    /// Runs a batch in one transaction, or as much of it as fits [`BATCH_TIME_BUDGET`]. A
+    /// failure names the command it came from, if any; a connection that stopped answering fails
+    /// the whole batch with [`Fault::Timeout`].
     async fn execute(
         &self,
         client: &mut Client,
@@ -393,10 +394,10 @@ impl Writer<'_> {
         let started = Instant::now();
         let whole = |fault: Fault| (None, fault);
         let tx = self.step(client.transaction()).await.map_err(whole)?;
-        // Event ids come from a sequence, which hands them out in call order, not commit order: with
-        // two nodes writing, id 11 could commit before id 10 and a webhook reader past 11 would never
-        // see 10. Holding this lock from before the first event id until the commit makes event ids
-        // commit in order across nodes.
+        // Event ids come from a sequence, which hands them out in call order, not commit order:
+        // with two nodes writing, id 11 could commit before id 10 and a webhook reader past 11
+        // would never see 10. Holding this lock from before the first event id until the commit
+        // makes event ids commit in order across nodes.
         self.step(tx.execute("SELECT pg_advisory_xact_lock($1)", &[&EVENTS_LOCK_KEY]))
             .await
             .map_err(whole)?;
