@@ -13,8 +13,9 @@
 //!
 //! **The database may restart or vanish at any time.** Every connection is opened within
 //! [`CONNECT_TIMEOUT`], every read answers within [`READ_TIMEOUT`] and every step of a batch of
-//! writes (its begin, each command, its commit) within [`WRITE_TIMEOUT`], or fails `unavailable`: a connection that does not answer (a
-//! partition, a peer gone without a FIN) is never waited on for ever. A connection that failed or
+//! writes (its begin, each command, its commit) within [`WRITE_TIMEOUT`], or fails
+//! `unavailable`: a connection that does not answer (a partition, a peer gone without a FIN) is
+//! never waited on for ever. A connection that failed or
 //! timed out is dropped, and the next request opens a fresh one, so the node recovers by itself
 //! once the database answers again. Writes refused this way are retried by the devices with the
 //! same ids, so a batch whose commit went through unseen is answered idempotently.

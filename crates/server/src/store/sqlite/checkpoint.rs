@@ -30,7 +30,8 @@ impl Checkpointer {
         let conn = super::open_connection(path, false, busy_timeout)?;
         let (wake, woken) = mpsc::sync_channel(1);
         std::thread::Builder::new()
-            .name("surechat-sqlite-checkpoint".into())
+            // Under 16 bytes, so that `ps -T` and `perf` tell it from `surechat-sqlite-writer`.
+            .name("surechat-ckpt".into())
             .spawn(move || run(&conn, &woken))
             .expect("spawning the checkpoint thread");
         Ok(Checkpointer { wake })
