@@ -59,6 +59,10 @@ fn throughput_runs_raw_too_and_reports_the_ratio() {
         .as_array()
         .unwrap()
         .is_empty());
+    // Each message stored at least its body's bytes and its 36-character id.
+    let node = &report["throughput"]["usage"]["nodes"][0];
+    assert!(number(node, "database_bytes") > 0.0);
+    assert!(number(node, "database_bytes_per_message") > 36.0);
 }
 
 #[test]
@@ -135,6 +139,7 @@ fn two_nodes_on_postgres() {
         // Each node carries clients and operators of other nodes' pairs: it hears notices.
         assert!(number(node, "notices_published") > 0.0);
         assert!(number(node, "notices_heard") > 0.0);
+        assert!(number(node, "database_bytes_per_message") > 36.0);
     }
     assert!(number(run, "usage.postgres.commits") > 0.0);
     number(run, "usage.postgres.commits_per_second");

@@ -268,3 +268,46 @@ async fn traffic_moves_every_series() {
     drop(olga);
     server.shutdown().await;
 }
+
+/// `surechat_database_bytes` counts what stored messages take, on both stores with files (the
+/// bench divides its growth by the messages a run stored).
+async fn database_bytes_grow_with_the_messages(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.booking("b1").await;
+    let bytes = |text: &str| {
+        sample(text, "surechat_database_bytes")
+            .unwrap_or_else(|| panic!("surechat_database_bytes missing: {text}"))
+    };
+    let before = bytes(&server.http.get("/metrics", None).await.body);
+    let token = server.token("ana", Role::Client);
+    // 200 bodies of 1,000 bytes: at least 200 kB, whatever the pages hold besides.
+    let body = "x".repeat(1_000);
+    for _ in 0..200 {
+        let response = server
+            .http
+            .json(
+                "POST",
+                "/v1/conversations/b1/messages",
+                Some(&token),
+                &json!({"id": testkit::uuid(), "body": body}),
+            )
+            .await;
+        assert_eq!(response.status, 201, "{}", response.body);
+    }
+    let after = bytes(&server.http.get("/metrics", None).await.body);
+    assert!(
+        after - before >= 200_000.0,
+        "{before} bytes before, {after} after 200 kB of messages"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_bytes_grow_with_the_messages_sqlite() {
+    database_bytes_grow_with_the_messages(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_bytes_grow_with_the_messages_postgres() {
+    database_bytes_grow_with_the_messages(Backend::Postgres).await;
+}

@@ -241,7 +241,7 @@ fn usage_rows(out: &mut String, label: &str, usage: &Usage) {
     let count = |v: Option<u64>| v.map_or("-".into(), |v| v.to_string());
     let _ = writeln!(
         out,
-        "\nservers during {label} ({} messages in {:.1} s)\n{:<24} {:>8} {:>9} {:>10} {:>9} {:>9} {:>9} {:>15}",
+        "\nservers during {label} ({} messages in {:.1} s)\n{:<24} {:>8} {:>9} {:>10} {:>9} {:>9} {:>9} {:>15} {:>9} {:>9}",
         usage.messages,
         usage.seconds,
         "node",
@@ -251,12 +251,14 @@ fn usage_rows(out: &mut String, label: &str, usage: &Usage) {
         "commits",
         "writes/c",
         "writer s",
-        "notices out/in"
+        "notices out/in",
+        "DB MB",
+        "DB B/msg"
     );
     for node in &usage.nodes {
         let _ = writeln!(
             out,
-            "{:<24} {:>8} {:>9} {:>10} {:>9} {:>9} {:>9} {:>15}",
+            "{:<24} {:>8} {:>9} {:>10} {:>9} {:>9} {:>9} {:>15} {:>9} {:>9}",
             node.server.trim_start_matches("http://"),
             opt(node.cpu_seconds, 2),
             opt(node.cpu_us_per_message, 1),
@@ -269,6 +271,8 @@ fn usage_rows(out: &mut String, label: &str, usage: &Usage) {
                 count(node.notices_published),
                 count(node.notices_heard)
             ),
+            opt(node.database_bytes.map(|b| b as f64 / 1e6), 1),
+            opt(node.database_bytes_per_message, 0),
         );
     }
     if let Some(pg) = &usage.postgres {

@@ -91,6 +91,8 @@ struct WriterMetrics {
     published: f64,
     /// `surechat_cluster_notices_total{direction="heard"}`.
     heard: f64,
+    /// `surechat_database_bytes`: the database's tables and indexes (absent without files).
+    database_bytes: Option<f64>,
 }
 
 struct PgSample {
@@ -166,6 +168,12 @@ pub struct NodeUsage {
     /// Cluster notices this node published and heard from others.
     pub notices_published: Option<u64>,
     pub notices_heard: Option<u64>,
+    /// The database's tables and indexes after the run, in bytes (`surechat_database_bytes`).
+    pub database_bytes: Option<u64>,
+    /// Their growth during the run per message completed: what a message costs on disk, with
+    /// its receipts' and events' rows and the indexes. Nodes sharing PostgreSQL each report the
+    /// whole database's growth.
+    pub database_bytes_per_message: Option<f64>,
 }
 
 /// The PostgreSQL database's share.
@@ -216,6 +224,10 @@ impl Usage {
                     writer_busy_seconds: writer.map(|(b, a)| a.busy_seconds - b.busy_seconds),
                     notices_published: writer.map(|(b, a)| (a.published - b.published) as u64),
                     notices_heard: writer.map(|(b, a)| (a.heard - b.heard) as u64),
+                    database_bytes: a.metrics.and_then(|a| a.database_bytes).map(|b| b as u64),
+                    database_bytes_per_message: writer
+                        .and_then(|(b, a)| Some(a.database_bytes? - b.database_bytes?))
+                        .and_then(per_message),
                 }
             })
             .collect();
@@ -298,6 +310,7 @@ async fn writer_metrics(address: std::net::SocketAddr) -> Option<WriterMetrics> 
         busy_seconds: value("surechat_writer_commit_seconds_sum")?,
         published: value("surechat_cluster_notices_total{direction=\"published\"}").unwrap_or(0.0),
         heard: value("surechat_cluster_notices_total{direction=\"heard\"}").unwrap_or(0.0),
+        database_bytes: value("surechat_database_bytes"),
     })
 }
 

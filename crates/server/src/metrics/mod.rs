@@ -281,6 +281,15 @@ impl Metrics {
             "gauge",
             usage.bytes,
         );
+        if let Some(bytes) = usage.database_bytes {
+            single(
+                out,
+                "surechat_database_bytes",
+                "Bytes of the database's tables and indexes in use (read at scrape time).",
+                "gauge",
+                bytes,
+            );
+        }
         let per_conversation = Histogram::new(CONVERSATION_BYTES);
         for bytes in &usage.per_conversation {
             per_conversation.observe(*bytes as f64);

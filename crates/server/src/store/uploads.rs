@@ -167,6 +167,10 @@ pub struct StorageUsage {
     pub bytes: u64,
     /// Bytes of complete, named uploads per conversation that has any (no ids: for a histogram).
     pub per_conversation: Vec<u64>,
+    /// Bytes of the database's tables and indexes in use (`None`: the store keeps no files).
+    /// With SQLite, pages in use, counted through the WAL, whether checkpointed or not; with
+    /// PostgreSQL, the relations of the store's schema, TOAST included.
+    pub database_bytes: Option<u64>,
 }
 
 /// A user's recent uploading, for the budget and the rate.

@@ -366,10 +366,19 @@ impl UploadStore for PgStore {
                 .iter()
                 .map(|row| row.get::<_, i64>(0) as u64)
                 .collect();
+            let database = c
+                .query_one(
+                    "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::BIGINT
+                     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'm')",
+                    &[],
+                )
+                .await?;
             Ok(StorageUsage {
                 uploads: row.get::<_, i64>(0) as u64,
                 bytes: row.get::<_, i64>(1) as u64,
                 per_conversation,
+                database_bytes: Some(database.get::<_, i64>(0) as u64),
             })
         })
     }
