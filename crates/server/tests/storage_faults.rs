@@ -116,8 +116,8 @@ impl WorkflowStore for FaultyStore {
     fn events_since(&self, after: u64, limit: u32) -> Pending<Vec<EventRecord>> {
         self.inner.events_since(after, limit)
     }
-    fn flag_unread(&self, older_than: u64, now: u64) -> Pending<u64> {
-        self.inner.flag_unread(older_than, now)
+    fn flag_unread(&self, after: u64, older_than: u64, now: u64) -> Pending<u64> {
+        self.inner.flag_unread(after, older_than, now)
     }
     fn conversation_ids(&self, limit: u32) -> Pending<Vec<String>> {
         self.inner.conversation_ids(limit)

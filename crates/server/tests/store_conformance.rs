@@ -739,6 +739,62 @@ async fn turns_are_handed_out_once_each(store: Arc<dyn Store>) {
     assert_eq!(store.next_turn("other".into()).await.unwrap(), 1);
 }
 
+/// `message.unread_timeout`: once per text message no recipient has read, created in the window
+/// asked for (`after` excluded, `older_than` included).
+async fn unread_messages_are_flagged_once_within_the_window(store: Arc<dyn Store>) {
+    booking(&*store, "c1").await;
+    let mut stored = Vec::new();
+    for ts in [1_000, 2_000, 3_000, 1_500] {
+        let appended = store
+            .append(AppendRequest {
+                ts,
+                ..request("c1", "ana", &format!("at {ts}"))
+            })
+            .await
+            .unwrap();
+        stored.push(appended.message);
+    }
+    let note = AppendRequest {
+        kind: protocol::frames::MessageKind::Note,
+        ..request("c1", "olga", "a note is never flagged")
+    };
+    store.append(note).await.unwrap();
+    // Olga read the first; her own note counts for nobody.
+    store
+        .record_receipt(ReceiptRequest {
+            conversation: "c1".into(),
+            user_id: "olga".into(),
+            role: Role::Operator,
+            delivered: None,
+            read: Some(1),
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.flag_unread(1_500, 2_500, 9_000).await.unwrap(), 1);
+    assert_eq!(
+        store.flag_unread(1_500, 2_500, 9_000).await.unwrap(),
+        0,
+        "once"
+    );
+    assert_eq!(store.flag_unread(2_000, 5_000, 9_000).await.unwrap(), 1);
+    assert_eq!(
+        store.flag_unread(0, 5_000, 9_000).await.unwrap(),
+        1,
+        "the one at 1,500"
+    );
+    assert_eq!(store.flag_unread(0, 5_000, 9_000).await.unwrap(), 0);
+    let flagged: Vec<_> = store
+        .events_since(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "message.unread_timeout")
+        .map(|e| (e.created_at, e.data["seq"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(flagged, vec![(9_000, 2), (9_000, 3), (9_000, 4)]);
+    assert_eq!(stored[1].seq, 2);
+}
+
 store_tests!(
     appends_get_gap_free_seqs_in_call_order,
     same_id_is_idempotent_and_conflicts_are_refused,
@@ -756,6 +812,7 @@ store_tests!(
     a_client_token_never_writes_a_note,
     presence_rows_expire_and_available_wins,
     turns_are_handed_out_once_each,
+    unread_messages_are_flagged_once_within_the_window,
 );
 
 /// SQLite only: what was committed is there after the store is reopened.
@@ -938,4 +995,59 @@ async fn postgres_rows_that_cannot_be_interpreted_are_errors() {
     };
     let database = Database::Postgres(schema.url.clone());
     rows_that_cannot_be_interpreted_are_errors(store, database).await;
+}
+
+/// Both SQL stores keep `message.created` by reference (the row names the message; reading joins
+/// it back). Rows written before that keep their copy and read as before; a row naming a message
+/// that is not stored is an error, never an event without its data.
+async fn message_events_by_reference(store: Arc<dyn Store>, database: Database) {
+    booking(&*store, "c1").await;
+    let stored = store.append(request("c1", "ana", "hi")).await.unwrap();
+    database
+        .execute(
+            "INSERT INTO events (type, conversation_id, data, created_at)
+             VALUES ('message.created', 'c1', '{\"written\":\"before\"}', 5)",
+        )
+        .await;
+    let created: Vec<_> = store
+        .events_since(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "message.created")
+        .map(|e| e.data)
+        .collect();
+    assert_eq!(
+        created,
+        vec![
+            serde_json::to_value(&*stored.message).unwrap(),
+            serde_json::json!({"written": "before"})
+        ]
+    );
+    database
+        .execute(
+            "INSERT INTO events (type, conversation_id, data, created_at, message_seq)
+             VALUES ('message.created', 'c1', '', 6, 99)",
+        )
+        .await;
+    assert!(is_corrupt(store.events_since(0, 100).await));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_message_events_by_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _keep) = common::Backend::Sqlite.store(dir.path()).await;
+    let database = Database::Sqlite(dir.path().join(server::store::sqlite::DATABASE_FILE));
+    message_events_by_reference(store, database).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_message_events_by_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, keep) = common::Backend::Postgres.store(dir.path()).await;
+    let common::Keep::Schema(schema) = &keep else {
+        unreachable!("a PostgreSQL store keeps its schema")
+    };
+    let database = Database::Postgres(schema.url.clone());
+    message_events_by_reference(store, database).await;
 }

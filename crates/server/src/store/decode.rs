@@ -7,7 +7,7 @@ use protocol::frames::{ConversationStatus, MessageKind};
 use protocol::Role;
 use serde_json::Value;
 
-use super::StoreError;
+use super::{StoreError, StoredMessage};
 
 /// A stored value that cannot be interpreted. It reaches callers as
 /// [`StoreError::Unavailable`] (see there why), with this text.
@@ -40,6 +40,23 @@ pub(crate) fn status(text: &str) -> Result<ConversationStatus, Corrupt> {
 /// A JSON column (message data, metadata, event data).
 pub(crate) fn json(text: &str) -> Result<Value, Corrupt> {
     serde_json::from_str(text).map_err(|err| Corrupt(format!("bad JSON ({err})")))
+}
+
+/// An event's data: the message a `message.created` row names (`0012_…` in SQLite, `0011_…` in
+/// PostgreSQL), else its own JSON. `named` says whether the row names a message, `message`
+/// whether that message was found beside it.
+pub(crate) fn event_data(
+    data: &str,
+    named: bool,
+    message: Option<StoredMessage>,
+) -> Result<Value, Corrupt> {
+    match (named, message) {
+        (false, _) => json(data),
+        (true, Some(message)) => Ok(serde_json::to_value(message).expect("messages serialise")),
+        (true, None) => Err(Corrupt(
+            "an event names a message that is not stored".into(),
+        )),
+    }
 }
 
 /// A message's attachments, stored as a JSON array (absent or `NULL`: none).

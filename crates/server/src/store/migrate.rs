@@ -167,10 +167,22 @@ pub async fn sqlite_to_postgres(sqlite: &Path, url: &str) -> Result<MigrateRepor
     } else {
         (Vec::new(), Vec::new(), Vec::new())
     };
+    // Events written since `message.created` names its message (`0012_…`) carry `message_seq`;
+    // PostgreSQL keeps them the same way.
+    let by_reference: bool = source
+        .query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('events') WHERE name = 'message_seq'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(err)?;
     let events = read_rows(
         &source,
-        "SELECT id, type, conversation_id, data, created_at FROM events ORDER BY id",
-        "isssi",
+        &format!(
+            "SELECT id, type, conversation_id, data, created_at, {} FROM events ORDER BY id",
+            if by_reference { "message_seq" } else { "NULL" }
+        ),
+        "isssix",
     )
     .map_err(err)?;
     let webhooks = read_rows(
@@ -291,8 +303,8 @@ pub async fn sqlite_to_postgres(sqlite: &Path, url: &str) -> Result<MigrateRepor
     }
     copy(
         &tx,
-        "events (id, type, conversation_id, data, created_at)",
-        5,
+        "events (id, type, conversation_id, data, created_at, message_seq)",
+        6,
         &events,
     )
     .await?;

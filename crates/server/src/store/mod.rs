@@ -391,9 +391,10 @@ pub trait WorkflowStore: Send + Sync + 'static {
     /// webhooks). Events are written in the transaction of the change that caused them.
     fn events_since(&self, after: u64, limit: u32) -> Pending<Vec<EventRecord>>;
 
-    /// Records `message.unread_timeout` for text messages older than `older_than` (ms since the
-    /// epoch) that no recipient has read, once per message. Returns how many were recorded.
-    fn flag_unread(&self, older_than: u64, now: u64) -> Pending<u64>;
+    /// Records `message.unread_timeout` for text messages created after `after` and at or before
+    /// `older_than` (ms since the epoch) that no recipient has read, once per message, at most
+    /// [`UNREAD_FLAG_MAX`] (the oldest first). Returns how many were recorded.
+    fn flag_unread(&self, after: u64, older_than: u64, now: u64) -> Pending<u64>;
 
     /// Ids of every conversation (at most `limit`), for operators who see all of them.
     fn conversation_ids(&self, limit: u32) -> Pending<Vec<String>>;
@@ -471,6 +472,9 @@ pub struct ConversationChange {
     /// ([`StoreError::TooManyParticipants`]); `None` leaves it unchecked (seeding tools).
     pub participants_max: Option<usize>,
 }
+
+/// The most `message.unread_timeout` events one [`WorkflowStore::flag_unread`] records.
+pub const UNREAD_FLAG_MAX: u64 = 1000;
 
 /// A business event, as `GET /v1/events` and webhooks deliver it.
 #[derive(

@@ -193,7 +193,8 @@ pub(crate) fn message_event_kind(message: &StoredMessage) -> Option<&'static str
 }
 
 /// The event a stored message causes, if any: only ordinary messages are `message.created`
-/// (notes are for operators only; system messages have their own events).
+/// (notes are for operators only; system messages have their own events). Its data is the
+/// message; the SQL stores keep it by reference and read the message back with the event.
 pub(crate) fn message_event(message: &StoredMessage) -> Option<(&'static str, Value)> {
     message_event_kind(message).map(|kind| {
         (

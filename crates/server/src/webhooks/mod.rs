@@ -19,6 +19,7 @@
 //! `webhook_ca_file`); where a delivery may connect is the policy of [`destination`].
 
 pub mod destination;
+mod unread;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -134,6 +135,7 @@ pub async fn run(app: Arc<AppState>) {
     // The task of each endpoint being served; it answers when it may be tried again, if it failed.
     let mut rounds: HashMap<u64, JoinHandle<Option<u64>>> = HashMap::new();
     let mut next_unread_check = 0;
+    let mut unread = unread::UnreadSweep::default();
     loop {
         tokio::select! {
             _ = app.shutdown.cancelled() => break,
@@ -205,12 +207,10 @@ pub async fn run(app: Arc<AppState>) {
         }
         if unread_due {
             next_unread_check = now + UNREAD_CHECK_INTERVAL_MS;
-            if let Err(err) = app
-                .store
-                .flag_unread(now.saturating_sub(app.config.unread_timeout_ms), now)
-                .await
-            {
-                tracing::warn!(%err, "cannot check unread messages");
+            let (after, older_than) = unread.window(now, app.config.unread_timeout_ms);
+            match app.store.flag_unread(after, older_than, now).await {
+                Ok(flagged) => unread.checked(older_than, flagged),
+                Err(err) => tracing::warn!(%err, "cannot check unread messages"),
             }
         }
         let starting: Vec<Webhook> = webhooks.iter().filter(idle).cloned().collect();

@@ -175,7 +175,7 @@ impl WorkflowStore for MemoryStore {
             .collect()))
     }
 
-    fn flag_unread(&self, older_than: u64, now: u64) -> Pending<u64> {
+    fn flag_unread(&self, after: u64, older_than: u64, now: u64) -> Pending<u64> {
         let mut state = self.lock();
         let mut due = Vec::new();
         for (id, c) in &state.conversations {
@@ -185,6 +185,7 @@ impl WorkflowStore for MemoryStore {
                     .iter()
                     .any(|p| p.role != m.role && p.read >= m.seq);
                 if m.kind == MessageKind::Text
+                    && m.ts > after
                     && m.ts <= older_than
                     && !read_by_recipient
                     && !state.flagged.contains(&m.id)

@@ -58,6 +58,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0008_search.sql"),
     include_str!("0009_canned.sql"),
     include_str!("0010_uploads.sql"),
+    include_str!("0011_message_events_by_reference.sql"),
 ];
 
 /// Key of the advisory lock held while migrating (any constant; "surechat" in ASCII digits).
@@ -470,8 +471,9 @@ impl WorkflowStore for PgStore {
         self.read(move |c| async move { read::events_since(&*c, after, limit).await })
     }
 
-    fn flag_unread(&self, older_than: u64, now: u64) -> Pending<u64> {
+    fn flag_unread(&self, after: u64, older_than: u64, now: u64) -> Pending<u64> {
         self.submit(|reply| writer::Command::FlagUnread {
+            after,
             older_than,
             now,
             reply,

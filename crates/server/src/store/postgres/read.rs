@@ -16,17 +16,22 @@ fn json(text: Option<&str>) -> Result<Option<serde_json::Value>, Corrupt> {
 }
 
 pub(crate) fn message(row: &Row) -> Result<StoredMessage, Corrupt> {
+    message_at(row, 0)
+}
+
+/// The message whose [`MESSAGE_COLUMNS`] start at column `at`.
+fn message_at(row: &Row, at: usize) -> Result<StoredMessage, Corrupt> {
     Ok(StoredMessage {
-        conversation: row.get(0),
-        id: row.get(1),
-        seq: row.get::<_, i64>(2) as u64,
-        sender: row.get(3),
-        role: decode::role(row.get(4))?,
-        body: row.get(5),
-        ts: row.get::<_, i64>(6) as u64,
-        kind: decode::kind(row.get(7))?,
-        data: json(row.get(8))?,
-        attachments: decode::attachments(row.get(9))?,
+        conversation: row.get(at),
+        id: row.get(at + 1),
+        seq: row.get::<_, i64>(at + 2) as u64,
+        sender: row.get(at + 3),
+        role: decode::role(row.get(at + 4))?,
+        body: row.get(at + 5),
+        ts: row.get::<_, i64>(at + 6) as u64,
+        kind: decode::kind(row.get(at + 7))?,
+        data: json(row.get(at + 8))?,
+        attachments: decode::attachments(row.get(at + 9))?,
     })
 }
 
@@ -186,20 +191,35 @@ pub(crate) async fn events_since<C: GenericClient>(
     after: u64,
     limit: u32,
 ) -> Result<Vec<EventRecord>, Fault> {
+    // One statement, so an event and the message it names come from one snapshot.
+    let message_columns = MESSAGE_COLUMNS
+        .split(", ")
+        .map(|c| format!("m.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let rows = c
         .query(
-            "SELECT id, type, conversation_id, data, created_at FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+            &format!(
+                "SELECT e.id, e.type, e.conversation_id, e.data, e.created_at, e.message_seq IS NOT NULL, {message_columns}
+                 FROM events e LEFT JOIN messages m
+                   ON e.message_seq IS NOT NULL AND m.conversation_id = e.conversation_id AND m.seq = e.message_seq
+                 WHERE e.id > $1 ORDER BY e.id LIMIT $2"
+            ),
             &[&(after as i64), &(limit as i64)],
         )
         .await?;
     let events = rows
         .iter()
         .map(|row| {
+            let message = match row.get::<_, Option<&str>>(6) {
+                Some(_) => Some(message_at(row, 6)?),
+                None => None,
+            };
             Ok(EventRecord {
                 id: row.get::<_, i64>(0) as u64,
                 kind: row.get(1),
                 conversation: row.get(2),
-                data: decode::json(row.get(3))?,
+                data: decode::event_data(row.get(3), row.get(5), message)?,
                 created_at: row.get::<_, i64>(4) as u64,
             })
         })

@@ -95,8 +95,13 @@ async fn insert(
         )
         .await?;
     }
-    if let Some((kind, data)) = workflow::message_event(message) {
-        event(tx, kind, &message.conversation, &data, message.ts).await?;
+    if let Some(kind) = workflow::message_event_kind(message) {
+        // By reference (`0011_…`): its data, the message, is read back with the event.
+        tx.execute(
+            "INSERT INTO events (type, conversation_id, data, created_at, message_seq) VALUES ($1, $2, '', $3, $4)",
+            &[&kind, &message.conversation, &(message.ts as i64), &(message.seq as i64)],
+        )
+        .await?;
     }
     changes.push(Committed::Message(message.clone()));
     Ok(())
@@ -226,9 +231,12 @@ pub(super) async fn change_conversation(
 
 pub(super) async fn flag_unread(
     tx: &Transaction<'_>,
+    after: u64,
     older_than: u64,
     now: u64,
 ) -> Result<Result<u64, StoreError>, Fault> {
+    // `after` bounds the walk of `messages_unflagged`, which keeps read messages too (see
+    // `webhooks::UnreadSweep`).
     let columns = read::MESSAGE_COLUMNS
         .split(", ")
         .map(|c| format!("m.{c}"))
@@ -238,12 +246,16 @@ pub(super) async fn flag_unread(
         .query(
             &format!(
                 "SELECT {columns} FROM messages m
-                 WHERE NOT m.unread_flagged AND m.kind = 'text' AND m.created_at <= $1
+                 WHERE NOT m.unread_flagged AND m.kind = 'text' AND m.created_at > $1 AND m.created_at <= $2
                    AND NOT EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = m.conversation_id
                                    AND p.role <> m.sender_role AND p.read_seq >= m.seq)
-                 ORDER BY m.created_at LIMIT 1000 FOR UPDATE OF m SKIP LOCKED"
+                 ORDER BY m.created_at LIMIT $3 FOR UPDATE OF m SKIP LOCKED"
             ),
-            &[&(older_than as i64)],
+            &[
+                &(after as i64),
+                &(older_than as i64),
+                &(crate::store::UNREAD_FLAG_MAX as i64),
+            ],
         )
         .await?;
     for row in &rows {

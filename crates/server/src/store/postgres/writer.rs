@@ -55,6 +55,7 @@ pub(crate) enum Command {
         reply: Reply<ConversationView>,
     },
     FlagUnread {
+        after: u64,
         older_than: u64,
         now: u64,
         reply: Reply<u64>,
@@ -485,8 +486,11 @@ async fn apply(
             id, change, now, ..
         } => Outcome::View(write::change_conversation(tx, id, change, *now, changes).await?),
         Command::FlagUnread {
-            older_than, now, ..
-        } => Outcome::Count(write::flag_unread(tx, *older_than, *now).await?),
+            after,
+            older_than,
+            now,
+            ..
+        } => Outcome::Count(write::flag_unread(tx, *after, *older_than, *now).await?),
         Command::CreateWebhook {
             url, secret, now, ..
         } => {

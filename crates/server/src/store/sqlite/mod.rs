@@ -48,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0009_canned.sql"),
     include_str!("0010_uploads.sql"),
     include_str!("0011_search_per_batch.sql"),
+    include_str!("0012_message_events_by_reference.sql"),
 ];
 
 /// Read connections kept open for reuse.
@@ -464,8 +465,8 @@ impl WorkflowStore for SqliteStore {
         self.read(move |conn| read::events_since(conn, after, limit))
     }
 
-    fn flag_unread(&self, older_than: u64, now: u64) -> Pending<u64> {
-        self.submit(move |tx, _| write::flag_unread(tx, older_than, now))
+    fn flag_unread(&self, after: u64, older_than: u64, now: u64) -> Pending<u64> {
+        self.submit(move |tx, _| write::flag_unread(tx, after, older_than, now))
     }
 
     fn conversation_ids(&self, limit: u32) -> Pending<Vec<String>> {

@@ -35,19 +35,24 @@ fn json(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<serde_json::Valu
 }
 
 pub(super) fn message(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
-    let kind: String = row.get(7)?;
+    message_at(row, 0)
+}
+
+/// The message whose [`MESSAGE_COLUMNS`] start at column `at`.
+fn message_at(row: &Row<'_>, at: usize) -> rusqlite::Result<StoredMessage> {
+    let kind: String = row.get(at + 7)?;
     Ok(StoredMessage {
-        conversation: row.get(0)?,
-        id: row.get(1)?,
-        seq: row.get(2)?,
-        sender: row.get(3)?,
-        role: role(row, 4)?,
-        body: row.get(5)?,
-        ts: row.get(6)?,
-        kind: decode::kind(&kind).map_err(|err| corrupt(7, err))?,
-        data: json(row, 8)?,
-        attachments: decode::attachments(row.get_ref(9)?.as_str_or_null()?)
-            .map_err(|err| corrupt(9, err))?,
+        conversation: row.get(at)?,
+        id: row.get(at + 1)?,
+        seq: row.get(at + 2)?,
+        sender: row.get(at + 3)?,
+        role: role(row, at + 4)?,
+        body: row.get(at + 5)?,
+        ts: row.get(at + 6)?,
+        kind: decode::kind(&kind).map_err(|err| corrupt(at + 7, err))?,
+        data: json(row, at + 8)?,
+        attachments: decode::attachments(row.get_ref(at + 9)?.as_str_or_null()?)
+            .map_err(|err| corrupt(at + 9, err))?,
     })
 }
 
@@ -207,17 +212,34 @@ pub(super) fn events_since(
     after: u64,
     limit: u32,
 ) -> rusqlite::Result<Vec<EventRecord>> {
-    conn.prepare_cached("SELECT id, type, conversation_id, data, created_at FROM events WHERE id > ?1 ORDER BY id LIMIT ?2")?
-        .query_map(params![after, limit], |row| {
-            Ok(EventRecord {
-                id: row.get(0)?,
-                kind: row.get(1)?,
-                conversation: row.get(2)?,
-                data: json(row, 3)?.unwrap_or_default(),
-                created_at: row.get(4)?,
-            })
-        })?
-        .collect()
+    // One statement, so an event and the message it names come from one snapshot.
+    let message_columns = MESSAGE_COLUMNS
+        .split(", ")
+        .map(|c| format!("m.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    conn.prepare_cached(&format!(
+        "SELECT e.id, e.type, e.conversation_id, e.data, e.created_at, e.message_seq IS NOT NULL, {message_columns}
+         FROM events e LEFT JOIN messages m
+           ON e.message_seq IS NOT NULL AND m.conversation_id = e.conversation_id AND m.seq = e.message_seq
+         WHERE e.id > ?1 ORDER BY e.id LIMIT ?2"
+    ))?
+    .query_map(params![after, limit], |row| {
+        let message = match row.get_ref(6)?.as_str_or_null()? {
+            Some(_) => Some(message_at(row, 6)?),
+            None => None,
+        };
+        let data: String = row.get(3)?;
+        Ok(EventRecord {
+            id: row.get(0)?,
+            kind: row.get(1)?,
+            conversation: row.get(2)?,
+            data: decode::event_data(&data, row.get(5)?, message)
+                .map_err(|err| corrupt(3, err))?,
+            created_at: row.get(4)?,
+        })
+    })?
+    .collect()
 }
 
 pub(super) fn webhooks(conn: &Connection) -> rusqlite::Result<Vec<Webhook>> {

@@ -203,12 +203,11 @@ fn insert(
         ])?;
     }
     if let Some(kind) = workflow::message_event_kind(message) {
-        // The same data as `workflow::message_event`, serialised straight to text.
-        let data = serde_json::to_string(&**message).expect("messages serialise");
+        // By reference (`0012_…`): its data, the message, is read back with the event.
         tx.prepare_cached(
-            "INSERT INTO events (type, conversation_id, data, created_at) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO events (type, conversation_id, data, created_at, message_seq) VALUES (?1, ?2, '', ?3, ?4)",
         )?
-        .execute(params![kind, message.conversation, data, message.ts])?;
+        .execute(params![kind, message.conversation, message.ts, message.seq])?;
     }
     changes.push(Committed::Message(message.clone()));
     Ok(())
@@ -543,20 +542,23 @@ pub(super) fn change_conversation(
 
 pub(super) fn flag_unread(
     tx: &Transaction<'_>,
+    after: u64,
     older_than: u64,
     now: u64,
 ) -> rusqlite::Result<Result<u64, StoreError>> {
-    // Text messages old enough that no participant of the other role has read.
+    // Text messages old enough that no participant of the other role has read. The index
+    // `messages_unflagged` keeps every unflagged text message, read or not: `after` bounds the
+    // walk (see `webhooks::UnreadSweep`).
     let due: Vec<StoredMessage> = tx
         .prepare_cached(&format!(
             "SELECT {} FROM messages m
-             WHERE m.unread_flagged = 0 AND m.kind = 'text' AND m.created_at <= ?1
+             WHERE m.unread_flagged = 0 AND m.kind = 'text' AND m.created_at > ?1 AND m.created_at <= ?2
                AND NOT EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = m.conversation_id
                                AND p.role <> m.sender_role AND p.read_seq >= m.seq)
-             ORDER BY m.created_at LIMIT 1000",
+             ORDER BY m.created_at LIMIT ?3",
             read::MESSAGE_COLUMNS.split(", ").map(|c| format!("m.{c}")).collect::<Vec<_>>().join(", ")
         ))?
-        .query_map(params![older_than], read::message)?
+        .query_map(params![after, older_than, crate::store::UNREAD_FLAG_MAX], read::message)?
         .collect::<Result<_, _>>()?;
     for message in &due {
         tx.prepare_cached("UPDATE messages SET unread_flagged = 1 WHERE id = ?1")?
