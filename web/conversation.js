@@ -36,6 +36,9 @@ export class Conversation {
     /** Seqs of the user's own private notes: clients never receive them, so only other
      * operators' receipts move their ticks. @type {Set<number>} */
     this.notes = new Set();
+    /** The highest `seq` held of a message someone else wrote: receipts report progress past
+     * it, never over the user's own messages alone. */
+    this.fromOthers = 0;
     /** Receipt cursors last sent by (or known to the server for) this user. */
     this.deliveredSent = 0;
     this.readSent = 0;
@@ -65,6 +68,7 @@ export class Conversation {
       const status = own ? keptStatus ?? { name: 'sent', seq } : null;
       const message = { ...saved, status };
       if (own && saved.kind === 'note') conversation.notes.add(seq);
+      if (!own) conversation.fromOthers = seq;
       if (own && rank(/** @type {DeliveryStatus} */ (status)) < rank({ name: 'delivered' })) conversation.undeliveredOwn.set(seq, message.id);
       if (own && rank(/** @type {DeliveryStatus} */ (status)) < rank({ name: 'read' })) conversation.unreadOwn.set(seq, message.id);
       conversation.ids.set(message.id, seq);
@@ -195,6 +199,8 @@ export class Conversation {
         this.unreadOwn.set(message.seq, message.id);
         status = { name: 'sent', seq: message.seq };
       }
+    } else {
+      this.fromOthers = Math.max(this.fromOthers, message.seq);
     }
     /** @type {ChatMessage} */
     const held = {

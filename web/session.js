@@ -683,9 +683,11 @@ export class Session {
     for (const c of this.conversations.values()) {
       if (c.void) continue;
       const held = Math.min(c.cursor, this.unstored.get(c.id) ?? Infinity);
-      const delivered = held > c.deliveredSent ? held : undefined;
+      // Progress over the user's own messages alone is not reported: no status follows from it,
+      // and each would cost the server a write (one per message sent).
+      const delivered = held > c.deliveredSent && c.fromOthers > c.deliveredSent ? held : undefined;
       const readTo = Math.min(c.readWanted, held);
-      const read = readTo > c.readSent ? readTo : undefined;
+      const read = readTo > c.readSent && c.fromOthers > c.readSent ? readTo : undefined;
       if (delivered === undefined && read === undefined) continue;
       c.deliveredSent = Math.max(c.deliveredSent, delivered ?? 0, read ?? 0);
       c.readSent = Math.max(c.readSent, read ?? 0);

@@ -333,3 +333,23 @@ test('only a failure by the app\'s own deadline is retryable; a waiting message 
   assert.equal(retryable({ name: 'failed', code: 'conversation_closed', message: 'closed' }), false);
   assert.equal(retryable({ name: 'sending' }), false);
 });
+
+test('receipts report others\' messages, never the user\'s own alone', () => {
+  const model = new Model();
+  const ana = new Rig('ana');
+  ana.session.connect(0);
+  ana.pump(0, model);
+  const receipts = () => ana.sent.filter((f) => f.type === 'receipt');
+  // Three of ana's own, acked and echoed: the cursor moves, nobody's status depends on it.
+  for (let i = 1; i <= 3; i++) ana.session.send(0, uuid(i), 'b1', 'mine');
+  ana.pump(0, model);
+  ana.session.markRead(0, 'b1', 3);
+  ana.pump(0, model);
+  assert.equal(ana.session.cursor('b1'), 3);
+  assert.deepEqual(receipts(), []);
+  // Olga answers: one receipt covers everything held, with the read ana asked for meanwhile.
+  model.append(uuid(4), 'olga', 'noted');
+  ana.session.handleFrame(0, model.messages[3]);
+  ana.pump(0, model);
+  assert.deepEqual(receipts(), [{ type: 'receipt', conversation: 'b1', delivered: 4, read: 3 }]);
+});

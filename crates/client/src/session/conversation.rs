@@ -34,6 +34,9 @@ pub(crate) struct Conversation {
     /// Seqs of the user's own private notes: clients never receive them, so only other
     /// operators' receipts move their ticks.
     notes: std::collections::BTreeSet<u64>,
+    /// The highest `seq` held of a message someone else wrote: receipts report progress past
+    /// it, never over the user's own messages alone.
+    pub from_others: u64,
     /// Receipt cursors last sent by (or known to the server for) this user.
     pub delivered_sent: u64,
     pub read_sent: u64,
@@ -56,6 +59,7 @@ impl Conversation {
             undelivered_own: BTreeMap::new(),
             unread_own: BTreeMap::new(),
             notes: Default::default(),
+            from_others: 0,
             delivered_sent: 0,
             read_sent: 0,
             read_wanted: 0,
@@ -87,6 +91,7 @@ impl Conversation {
                 message.status = Some(status);
             } else {
                 message.status = None;
+                conversation.from_others = seq;
             }
             conversation.ids.insert(message.id.clone(), seq);
             conversation.messages.insert(seq, message);
@@ -240,6 +245,7 @@ impl Conversation {
             };
             Some(status)
         } else {
+            self.from_others = self.from_others.max(message.seq);
             None
         };
         let held = ChatMessage {

@@ -918,9 +918,15 @@ impl Session {
                 .unstored
                 .get(&conversation.id)
                 .map_or(conversation.cursor, |s| conversation.cursor.min(*s));
-            let delivered = (held > conversation.delivered_sent).then_some(held);
+            // Progress over the user's own messages alone is not reported: no status follows
+            // from it, and each would cost the server a write (one per message sent).
+            let news = |sent: u64| conversation.from_others > sent;
+            let delivered = (held > conversation.delivered_sent
+                && news(conversation.delivered_sent))
+            .then_some(held);
             let read_to = conversation.read_wanted.min(held);
-            let read = (read_to > conversation.read_sent).then_some(read_to);
+            let read = (read_to > conversation.read_sent && news(conversation.read_sent))
+                .then_some(read_to);
             if delivered.is_some() || read.is_some() {
                 conversation.delivered_sent = conversation
                     .delivered_sent

@@ -900,4 +900,44 @@ fn read_covers_only_what_the_reader_saw() {
     assert_eq!(reads(&mut session), vec![Some(3)]);
 }
 
+#[test]
+fn receipts_report_others_messages_never_own_ones_alone() {
+    let t0 = Instant::now();
+    let (mut session, mut model) = connected(t0);
+    let mut exchange = |session: &mut Session, model: &mut Model| -> Vec<frames::ReceiptUpdate> {
+        let mut receipts = Vec::new();
+        while let Some(frame) = session.poll_transmit() {
+            if let ClientFrame::Receipt(r) = &frame {
+                receipts.push(r.clone());
+            }
+            for answer in model.answer("ana", frame) {
+                session.handle_frame(t0, answer);
+            }
+        }
+        receipts
+    };
+    exchange(&mut session, &mut model);
+    // Three of ana's own, acked and echoed: the cursor moves, nobody's status depends on it.
+    for i in 1..=3 {
+        session.send(t0, format!("a{i}"), "b1", "mine", None);
+    }
+    assert_eq!(exchange(&mut session, &mut model), vec![]);
+    session.mark_read_up_to(t0, "b1", 3);
+    assert_eq!(exchange(&mut session, &mut model), vec![]);
+    // Olga answers: one receipt covers everything held, her message and ana's before it, and
+    // the read ana asked for meanwhile goes with it.
+    let answer = model.append("o1", "olga", "noted");
+    session.handle_frame(t0, ServerFrame::Message(answer));
+    let receipts = exchange(&mut session, &mut model);
+    assert_eq!(receipts.len(), 1, "{receipts:?}");
+    assert_eq!(
+        (receipts[0].delivered, receipts[0].read),
+        (Some(4), Some(3))
+    );
+    session.mark_read_up_to(t0, "b1", 4);
+    let receipts = exchange(&mut session, &mut model);
+    assert_eq!(receipts.len(), 1, "{receipts:?}");
+    assert_eq!(receipts[0].read, Some(4));
+}
+
 mod attachments;
