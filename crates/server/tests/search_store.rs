@@ -242,14 +242,17 @@ async fn sqlite_messages_stored_before_the_index_are_found() {
         let store = SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap();
         seed(&store).await;
     }
-    // Back to the schema before the index (0008): its tables and those of later migrations gone
-    // (0011 dropped its trigger already), and those migrations not applied.
+    // Back to the schema before the index (0008): its tables and columns and those of later
+    // migrations gone (0011 dropped its trigger already; the events that 0012's column named go
+    // with it), and those migrations not applied.
     let conn = rusqlite::Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
     conn.execute_batch(
         "DROP TABLE message_search;
          DROP TABLE message_search_rows; DROP TABLE canned_replies;
          DROP TABLE uploads; DROP TABLE message_attachments;
-         ALTER TABLE messages DROP COLUMN attachments; PRAGMA user_version = 7;",
+         ALTER TABLE messages DROP COLUMN attachments;
+         DELETE FROM events; ALTER TABLE events DROP COLUMN message_seq;
+         PRAGMA user_version = 7;",
     )
     .unwrap();
     drop(conn);
@@ -278,6 +281,7 @@ async fn postgres_messages_stored_before_the_index_are_found() {
             "ALTER TABLE messages DROP COLUMN search; DROP TABLE canned_replies;
              DROP TABLE upload_chunks, uploads, message_attachments;
              ALTER TABLE messages DROP COLUMN attachments;
+             DELETE FROM events; ALTER TABLE events DROP COLUMN message_seq;
              DELETE FROM surechat_migrations WHERE version >= 8;",
         )
         .await
