@@ -903,6 +903,20 @@ impl Database {
     }
 }
 
+/// A store on `backend` (SQLite or PostgreSQL) and a way to its database behind its back; the
+/// third value keeps both alive.
+async fn sql_store(
+    backend: common::Backend,
+) -> (Arc<dyn Store>, Database, (common::Keep, tempfile::TempDir)) {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, keep) = backend.store(dir.path()).await;
+    let database = match &keep {
+        common::Keep::Schema(schema) => Database::Postgres(schema.url.clone()),
+        _ => Database::Sqlite(dir.path().join(server::store::sqlite::DATABASE_FILE)),
+    };
+    (store, database, (keep, dir))
+}
+
 fn is_corrupt<T: std::fmt::Debug>(result: Result<T, StoreError>) -> bool {
     matches!(&result, Err(StoreError::Unavailable(why)) if why.starts_with("stored data cannot be interpreted"))
 }
@@ -980,20 +994,13 @@ async fn rows_that_cannot_be_interpreted_are_errors(store: Arc<dyn Store>, datab
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_rows_that_cannot_be_interpreted_are_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, _keep) = common::Backend::Sqlite.store(dir.path()).await;
-    let database = Database::Sqlite(dir.path().join(server::store::sqlite::DATABASE_FILE));
+    let (store, database, _keep) = sql_store(common::Backend::Sqlite).await;
     rows_that_cannot_be_interpreted_are_errors(store, database).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_rows_that_cannot_be_interpreted_are_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, keep) = common::Backend::Postgres.store(dir.path()).await;
-    let common::Keep::Schema(schema) = &keep else {
-        unreachable!("a PostgreSQL store keeps its schema")
-    };
-    let database = Database::Postgres(schema.url.clone());
+    let (store, database, _keep) = sql_store(common::Backend::Postgres).await;
     rows_that_cannot_be_interpreted_are_errors(store, database).await;
 }
 
@@ -1035,19 +1042,12 @@ async fn message_events_by_reference(store: Arc<dyn Store>, database: Database) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_message_events_by_reference() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, _keep) = common::Backend::Sqlite.store(dir.path()).await;
-    let database = Database::Sqlite(dir.path().join(server::store::sqlite::DATABASE_FILE));
+    let (store, database, _keep) = sql_store(common::Backend::Sqlite).await;
     message_events_by_reference(store, database).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_message_events_by_reference() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, keep) = common::Backend::Postgres.store(dir.path()).await;
-    let common::Keep::Schema(schema) = &keep else {
-        unreachable!("a PostgreSQL store keeps its schema")
-    };
-    let database = Database::Postgres(schema.url.clone());
+    let (store, database, _keep) = sql_store(common::Backend::Postgres).await;
     message_events_by_reference(store, database).await;
 }

@@ -904,7 +904,7 @@ fn read_covers_only_what_the_reader_saw() {
 fn receipts_report_others_messages_never_own_ones_alone() {
     let t0 = Instant::now();
     let (mut session, mut model) = connected(t0);
-    let mut exchange = |session: &mut Session, model: &mut Model| -> Vec<frames::ReceiptUpdate> {
+    let exchange = |session: &mut Session, model: &mut Model| -> Vec<frames::ReceiptUpdate> {
         let mut receipts = Vec::new();
         while let Some(frame) = session.poll_transmit() {
             if let ClientFrame::Receipt(r) = &frame {

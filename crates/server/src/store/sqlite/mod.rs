@@ -184,6 +184,22 @@ impl SqliteStore {
         submit_to(&self.writer, &self.stats, work)
     }
 
+    /// Like [`Self::submit`], for work that may run again (see [`write::Job::Again`]).
+    fn submit_again<T: Send + 'static>(
+        &self,
+        work: impl FnMut(&Transaction<'_>, &mut Vec<Committed>) -> rusqlite::Result<Result<T, StoreError>>
+            + Send
+            + 'static,
+    ) -> Pending<T> {
+        let (reply, answer) = oneshot::channel();
+        enqueue(
+            &self.writer,
+            &self.stats,
+            write::job_again(work, reply),
+            answer,
+        )
+    }
+
     fn read<T: Send + 'static>(
         &self,
         query: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
@@ -224,10 +240,20 @@ fn submit_to<T: Send + 'static>(
         + 'static,
 ) -> Pending<T> {
     let (reply, answer) = oneshot::channel();
+    enqueue(writer, stats, write::job(work, reply), answer)
+}
+
+/// Queues `job` for the writer; answers what it replies on `answer`.
+fn enqueue<T: Send + 'static>(
+    writer: &mpsc::SyncSender<write::Job>,
+    stats: &WriterStats,
+    job: write::Job,
+    answer: oneshot::Receiver<Result<T, StoreError>>,
+) -> Pending<T> {
     // Never blocks the caller (an async task): a full queue refuses at once. Counted before
     // sending so that the writer's decrement never comes first.
     stats.queue_depth.fetch_add(1, Ordering::Relaxed);
-    let sent = writer.try_send(write::job(work, reply));
+    let sent = writer.try_send(job);
     if sent.is_err() {
         stats.queue_depth.fetch_sub(1, Ordering::Relaxed);
     }
@@ -365,11 +391,11 @@ impl MessageStore for SqliteStore {
     }
 
     fn append(&self, request: AppendRequest) -> Pending<Appended> {
-        self.submit(move |tx, changes| write::append(tx, request, changes))
+        self.submit_again(move |tx, changes| write::append(tx, &request, changes))
     }
 
     fn record_receipt(&self, request: ReceiptRequest) -> Pending<ReceiptOutcome> {
-        self.submit(move |tx, changes| write::receipt(tx, request, changes))
+        self.submit_again(move |tx, changes| write::receipt(tx, &request, changes))
     }
 
     fn participant(
