@@ -36,6 +36,9 @@ export declare class Conversation {
     /** Seqs of the user's own private notes: clients never receive them, so only other
      * operators' receipts move their ticks. @type {Set<number>} */
     notes: Set<number>;
+    /** The highest `seq` held of a message someone else wrote: receipts report progress past
+     * it, never over the user's own messages alone. */
+    fromOthers: number;
     /** Receipt cursors last sent by (or known to the server for) this user. */
     deliveredSent: number;
     readSent: number;
