@@ -21,6 +21,14 @@ impl From<Corrupt> for StoreError {
     }
 }
 
+/// The columns of `messages` both SQL stores read a message from, in order.
+pub(crate) const MESSAGE_COLUMNS: &str =
+    "conversation_id, id, seq, sender_id, sender_role, body, created_at, kind, data, attachments";
+
+/// [`MESSAGE_COLUMNS`] of the table aliased `m`, for joins.
+pub(crate) const MESSAGE_COLUMNS_OF_M: &str = "m.conversation_id, m.id, m.seq, m.sender_id, \
+    m.sender_role, m.body, m.created_at, m.kind, m.data, m.attachments";
+
 /// A participant's or sender's role.
 pub(crate) fn role(text: &str) -> Result<Role, Corrupt> {
     Role::parse(text).ok_or_else(|| Corrupt(format!("unknown role {text:?}")))
@@ -79,6 +87,15 @@ pub(crate) fn attachments_text(attachments: &[protocol::frames::Attachment]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_aliased_columns_are_the_columns() {
+        let aliased: Vec<String> = MESSAGE_COLUMNS
+            .split(", ")
+            .map(|c| format!("m.{c}"))
+            .collect();
+        assert_eq!(MESSAGE_COLUMNS_OF_M, aliased.join(", "));
+    }
 
     #[test]
     fn known_values_parse() {

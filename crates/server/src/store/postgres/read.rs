@@ -8,8 +8,8 @@ use super::Fault;
 use crate::store::decode::{self, Corrupt};
 use crate::store::{EventRecord, StoredMessage, Webhook};
 
-pub(crate) const MESSAGE_COLUMNS: &str =
-    "conversation_id, id, seq, sender_id, sender_role, body, created_at, kind, data, attachments";
+/// The columns [`message`] reads, in order (and aliased `m`).
+pub(crate) use crate::store::decode::{MESSAGE_COLUMNS, MESSAGE_COLUMNS_OF_M};
 
 fn json(text: Option<&str>) -> Result<Option<serde_json::Value>, Corrupt> {
     text.map(decode::json).transpose()
@@ -192,15 +192,10 @@ pub(crate) async fn events_since<C: GenericClient>(
     limit: u32,
 ) -> Result<Vec<EventRecord>, Fault> {
     // One statement, so an event and the message it names come from one snapshot.
-    let message_columns = MESSAGE_COLUMNS
-        .split(", ")
-        .map(|c| format!("m.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
     let rows = c
         .query(
             &format!(
-                "SELECT e.id, e.type, e.conversation_id, e.data, e.created_at, e.message_seq IS NOT NULL, {message_columns}
+                "SELECT e.id, e.type, e.conversation_id, e.data, e.created_at, e.message_seq IS NOT NULL, {MESSAGE_COLUMNS_OF_M}
                  FROM events e LEFT JOIN messages m
                    ON e.message_seq IS NOT NULL AND m.conversation_id = e.conversation_id AND m.seq = e.message_seq
                  WHERE e.id > $1 ORDER BY e.id LIMIT $2"

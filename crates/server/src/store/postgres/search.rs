@@ -1,7 +1,7 @@
 //! [`SearchStore`] on PostgreSQL: the generated `tsvector` of `0008_search.sql` and its GIN
 //! index, on pooled connections.
 
-use super::read::{message, MESSAGE_COLUMNS};
+use super::read::{message, MESSAGE_COLUMNS_OF_M};
 use super::PgStore;
 use crate::store::search::{SearchQuery, SearchStore};
 use crate::store::{Pending, StoredMessage};
@@ -19,11 +19,7 @@ fn ts_query(terms: &[String]) -> String {
 
 impl SearchStore for PgStore {
     fn search(&self, query: SearchQuery) -> Pending<Vec<StoredMessage>> {
-        let columns = MESSAGE_COLUMNS
-            .split(", ")
-            .map(|c| format!("m.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let columns = MESSAGE_COLUMNS_OF_M;
         self.read(move |c| async move {
             if query.terms.is_empty() {
                 return Ok(Vec::new());

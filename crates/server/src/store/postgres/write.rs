@@ -237,11 +237,7 @@ pub(super) async fn flag_unread(
 ) -> Result<Result<u64, StoreError>, Fault> {
     // `after` bounds the walk of `messages_unflagged`, which keeps read messages too (see
     // `webhooks::UnreadSweep`).
-    let columns = read::MESSAGE_COLUMNS
-        .split(", ")
-        .map(|c| format!("m.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let columns = read::MESSAGE_COLUMNS_OF_M;
     let rows = tx
         .query(
             &format!(

@@ -361,9 +361,9 @@ fn open_connection(
         conn.pragma_update(None, "query_only", "ON")?;
     } else {
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
-        // Each request runs in a savepoint, which keeps the pages it changes in a journal of
-        // its own until released: in memory, not a temporary file written page by page. Only
-        // a rollback of the open transaction reads it; durability is the WAL's.
+        // Requests run in savepoints (`write::Job`), which keep the pages they change in a
+        // journal of their own until released: in memory, not a temporary file written page by
+        // page. Only a rollback to a savepoint reads it; durability is the WAL's.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
     }
     Ok(conn)

@@ -8,9 +8,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use crate::store::decode::{self, Corrupt};
 use crate::store::{EventRecord, StoredMessage, Webhook};
 
-/// The columns [`message`] reads, in order.
-pub(super) const MESSAGE_COLUMNS: &str =
-    "conversation_id, id, seq, sender_id, sender_role, body, created_at, kind, data, attachments";
+/// The columns [`message`] reads, in order (and aliased `m`).
+pub(super) use crate::store::decode::{MESSAGE_COLUMNS, MESSAGE_COLUMNS_OF_M};
 
 /// Carries a value that cannot be interpreted through rusqlite; `super::unavailable` finds the
 /// [`Corrupt`] inside again.
@@ -213,13 +212,8 @@ pub(super) fn events_since(
     limit: u32,
 ) -> rusqlite::Result<Vec<EventRecord>> {
     // One statement, so an event and the message it names come from one snapshot.
-    let message_columns = MESSAGE_COLUMNS
-        .split(", ")
-        .map(|c| format!("m.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
     conn.prepare_cached(&format!(
-        "SELECT e.id, e.type, e.conversation_id, e.data, e.created_at, e.message_seq IS NOT NULL, {message_columns}
+        "SELECT e.id, e.type, e.conversation_id, e.data, e.created_at, e.message_seq IS NOT NULL, {MESSAGE_COLUMNS_OF_M}
          FROM events e LEFT JOIN messages m
            ON e.message_seq IS NOT NULL AND m.conversation_id = e.conversation_id AND m.seq = e.message_seq
          WHERE e.id > ?1 ORDER BY e.id LIMIT ?2"

@@ -2,7 +2,7 @@
 
 use rusqlite::params;
 
-use super::read::{message, MESSAGE_COLUMNS};
+use super::read::{message, MESSAGE_COLUMNS_OF_M};
 use super::SqliteStore;
 use crate::store::search::{SearchQuery, SearchStore};
 use crate::store::{Pending, StoredMessage};
@@ -19,11 +19,7 @@ fn fts_query(terms: &[String]) -> String {
 
 impl SearchStore for SqliteStore {
     fn search(&self, query: SearchQuery) -> Pending<Vec<StoredMessage>> {
-        let columns = MESSAGE_COLUMNS
-            .split(", ")
-            .map(|c| format!("m.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let columns = MESSAGE_COLUMNS_OF_M;
         self.read(move |conn| {
             if query.terms.is_empty() {
                 return Ok(Vec::new());

@@ -442,17 +442,17 @@ impl UploadStore for SqliteStore {
                 )?
                 .query_map([], |row| row.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
-            let pages: u64 = conn.query_row(
-                "SELECT p.page_count - f.freelist_count FROM pragma_page_count() p, pragma_freelist_count() f",
+            let database_bytes: u64 = conn.query_row(
+                "SELECT (c.page_count - f.freelist_count) * s.page_size
+                 FROM pragma_page_count() c, pragma_freelist_count() f, pragma_page_size() s",
                 [],
                 |row| row.get(0),
             )?;
-            let page_size: u64 = conn.query_row("PRAGMA page_size", [], |row| row.get(0))?;
             Ok(StorageUsage {
                 uploads,
                 bytes,
                 per_conversation,
-                database_bytes: Some(pages * page_size),
+                database_bytes: Some(database_bytes),
             })
         })
     }

@@ -685,7 +685,7 @@ pub(super) fn flag_unread(
                AND NOT EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = m.conversation_id
                                AND p.role <> m.sender_role AND p.read_seq >= m.seq)
              ORDER BY m.created_at LIMIT ?3",
-            read::MESSAGE_COLUMNS.split(", ").map(|c| format!("m.{c}")).collect::<Vec<_>>().join(", ")
+            read::MESSAGE_COLUMNS_OF_M
         ))?
         .query_map(params![after, older_than, crate::store::UNREAD_FLAG_MAX], read::message)?
         .collect::<Result<_, _>>()?;
