@@ -16,6 +16,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=common.sh
+. "$HERE/common.sh"
 PAIRS=10
 WINDOW=1
 DURATION=10
@@ -131,35 +133,15 @@ erl_rpc "Db = 'ejabberd_sqlite_$DOMAIN',
     || echo "could not query ejabberd's SQLite pragmas"
 
 OUT="$T/result.json"
-STRACE_PID=""
-if [ "${EJ_STRACE:-0}" = 1 ]; then
-    command -v strace >/dev/null || die "strace not found"
-    strace -f -y -qq -e trace=fsync,fdatasync,sync_file_range,syncfs,msync -o "$T/strace.txt" -p "$PID" &
-    STRACE_PID=$!
-    sleep 1
-fi
-python3 "$HERE/load.py" --host 127.0.0.1 --port 5222 --domain $DOMAIN --password $PASSWORD \
-    --pairs "$PAIRS" --window "$WINDOW" --duration "$DURATION" --warmup "$WARMUP" --server-pid "$PID" \
-    --label "ejabberd $(dpkg-query -W -f '${Version}' ejabberd) mod_mam/sqlite" --json "$OUT"
-
-if [ -n "$STRACE_PID" ]; then
-    kill -INT "$STRACE_PID"; wait "$STRACE_PID" || true
-    echo "sync calls by the server during the run (syscall, file, count):"
-    sed -n 's/^[0-9]* *\([a-z_]*\)([0-9]*<\([^>]*\)>.*/\1 \2/p' "$T/strace.txt" | sort | uniq -c | sort -rn | head
-fi
+run_load "ejabberd $(dpkg-query -W -f '${Version}' ejabberd) mod_mam/sqlite" "${EJ_STRACE:-0}"
 
 # Every one-to-one chat message is archived twice: in the sender's and in the recipient's
 # archive (mod_mam keeps one archive per user). Receipts carry no body and are not archived.
-SENT=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['sent_total'])" "$OUT")
-sleep 0.5
+SENT=$(sent_total)
+# Both copies of a message are stored before its receipt can go back (README: durability), and
+# load.py returned only once every receipt had come: the count needs no wait.
 ROWS=$(sqlite3 "$DB" "select count(*) from archive")
 MSGS=$(sqlite3 "$DB" "select count(*) from archive where kind='chat' and txt is not null")
 echo "archive (SQLite $DB): $ROWS rows ($MSGS chat rows) for $SENT messages sent" \
      "-> $(python3 -c "print(round($ROWS / max(1, $SENT), 3))") rows/message (expected 2: sender's + recipient's copy)"
-python3 - "$OUT" "$ROWS" <<'EOF'
-import json, sys
-r = json.load(open(sys.argv[1]))
-r["archive_rows"] = int(sys.argv[2])
-json.dump(r, open(sys.argv[1], "w"), indent=2)
-EOF
-if [ -n "$JSON" ]; then cp "$OUT" "$JSON"; fi
+add_to_result archive_rows "$ROWS"

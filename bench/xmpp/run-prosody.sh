@@ -15,6 +15,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=common.sh
+. "$HERE/common.sh"
 PAIRS=10
 WINDOW=1
 DURATION=10
@@ -101,36 +103,16 @@ case "$(cat /proc/$PID/comm)" in lua*|prosody) ;; *) die "pid $PID is not prosod
 echo "prosody $(dpkg-query -W -f '${Version}' prosody) started, pid $PID"
 
 OUT="$T/result.json"
-STRACE_PID=""
-if [ "${PROSODY_STRACE:-0}" = 1 ]; then
-    command -v strace >/dev/null || die "strace not found"
-    strace -f -y -qq -e trace=fsync,fdatasync,sync_file_range,syncfs,msync -o "$T/strace.txt" -p "$PID" &
-    STRACE_PID=$!
-    sleep 1
-fi
-python3 "$HERE/load.py" --host 127.0.0.1 --port 5222 --domain $DOMAIN --password $PASSWORD \
-    --pairs "$PAIRS" --window "$WINDOW" --duration "$DURATION" --warmup "$WARMUP" --server-pid "$PID" \
-    --label "prosody $(dpkg-query -W -f '${Version}' prosody) mod_mam/sqlite" --json "$OUT"
-if [ -n "$STRACE_PID" ]; then
-    kill -INT "$STRACE_PID"; wait "$STRACE_PID" || true
-    echo "sync calls by the server during the run (syscall, file, count):"
-    sed -n 's/^[0-9]* *\([a-z_]*\)([0-9]*<\([^>]*\)>.*/\1 \2/p' "$T/strace.txt" | sort | uniq -c | sort -rn | head
-fi
+run_load "prosody $(dpkg-query -W -f '${Version}' prosody) mod_mam/sqlite" "${PROSODY_STRACE:-0}"
 
 # Prosody archives each message twice (sender's and recipient's archive) and, because they
 # carry urn:xmpp:receipts, each receipt twice as well: 4 rows per completed exchange.
-SENT=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['sent_total'])" "$OUT")
-sleep 0.5
+SENT=$(sent_total)
+# Both copies of a message are stored before its receipt can go back (README: durability), and
+# load.py returned only once every receipt had come: the count needs no wait.
 ROWS=$(sqlite3 "$DB" "select count(*) from prosodyarchive")
 BODY=$(sqlite3 "$DB" "select count(*) from prosodyarchive where value like '%<body>%'")
 echo "archive (SQLite $DB): $ROWS rows ($BODY with a body) for $SENT messages sent" \
      "-> $(python3 -c "print(round($BODY / max(1, $SENT), 3))") body rows/message (expected 2: sender's + recipient's copy;" \
      "the other rows are the receipts, which Prosody archives too)"
-python3 - "$OUT" "$ROWS" "$BODY" <<'EOF'
-import json, sys
-r = json.load(open(sys.argv[1]))
-r["archive_rows"] = int(sys.argv[2])
-r["archive_rows_with_body"] = int(sys.argv[3])
-json.dump(r, open(sys.argv[1], "w"), indent=2)
-EOF
-if [ -n "$JSON" ]; then cp "$OUT" "$JSON"; fi
+add_to_result archive_rows "$ROWS" archive_rows_with_body "$BODY"
